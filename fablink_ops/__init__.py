@@ -1,0 +1,1 @@
+"""fablink-ops: provisions and operates FabLink's production AWS environment."""

@@ -1,0 +1,387 @@
+"""config/prod.toml -> frozen, validated dataclasses.
+
+The file is the desired state. Loading it never touches AWS, and every problem
+becomes a ConfigError whose one line names the file and the key, so the CLI can
+stop with exit code 2 before a single AWS call.
+
+The loader is driven by the dataclasses below: their fields are the allowed
+keys (anything else is a typo and is refused), their type hints the allowed
+types, and a field's ``check`` metadata a per-value validator. Checks that span
+several values (overlapping subnets, AZs of the region, ...) live in
+``_validate``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import ipaddress
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import ConfigError
+
+DEFAULT_PATH = Path("config/prod.toml")
+
+
+# --------------------------------------------------------------------------
+# per-value checks: each returns an error text, or None when the value is fine
+
+
+def _pattern(regex: str, max_len: int, what: str) -> Callable[[Any], str | None]:
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str | None:
+        if not value or len(value) > max_len or not compiled.fullmatch(value):
+            return f"{value!r} is not a valid {what} ({max_len} characters at most, matching {regex})"
+        return None
+
+    return check
+
+
+def _cidr(value: str) -> str | None:
+    try:
+        net = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        return f"{value!r} is not a valid IPv4 CIDR ({exc})"
+    if "/" not in value:
+        return f"{value!r} is not a valid IPv4 CIDR (no prefix length)"
+    del net
+    return None
+
+
+def _positive(value: int | float) -> str | None:
+    return None if value > 0 else f"must be greater than 0, got {value}"
+
+
+def _one_of(*allowed: Any) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in allowed else f"{value!r} is not one of {', '.join(map(str, allowed))}"
+
+    return check
+
+
+def check(fn: Callable[[Any], str | None], **kwargs: Any) -> Any:
+    """A dataclass field carrying a per-value check."""
+    return field(metadata={"check": fn}, **kwargs)
+
+
+# Names AWS accepts. Kept to the strictest rule among the resources a name is
+# used for, so a name that passes here is accepted everywhere we use it.
+# https://docs.aws.amazon.com/vpc/latest/userguide/vpc-tagging.html (tags: 256)
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html (roles: 64)
+NAME_PREFIX = _pattern(r"[a-z][a-z0-9-]*[a-z0-9]", 24, "name prefix (lowercase letters, digits, hyphens)")
+TAG_VALUE = _pattern(r"[\w .:/=+\-@]*", 256, "tag value")
+TAG_KEY = _pattern(r"[\w .:/=+\-@]+", 128, "tag key")
+EKS_CLUSTER_NAME = _pattern(r"[0-9A-Za-z][A-Za-z0-9\-_]*", 100, "EKS cluster name")
+NLB_NAME = _pattern(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?", 32, "load balancer name")
+DYNAMODB_TABLE_NAME = _pattern(r"[A-Za-z0-9_.-]{3,255}", 255, "DynamoDB table name")
+API_NAME = _pattern(r"[\w .\-]+", 1024, "API name")
+DOMAIN_NAME = _pattern(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", 253, "domain name")
+ACCOUNT_ID = _pattern(r"\d{12}", 12, "AWS account id (12 digits)")
+REGION = _pattern(r"[a-z]{2}(?:-gov)?-[a-z]+-\d", 32, "AWS region")
+SG_DESCRIPTION = _pattern(r"[A-Za-z0-9. _\-:/()#,@\[\]+=&;{}!$*]+", 255, "security group description")
+
+
+# --------------------------------------------------------------------------
+# the sections
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """Design doc: Environment overview."""
+
+    name: str = check(NAME_PREFIX)
+    environment: str = check(NAME_PREFIX)
+    account_id: str = check(ACCOUNT_ID)
+    region: str = check(REGION)
+    namespace: str = check(NAME_PREFIX)
+    domain: str = check(DOMAIN_NAME)
+    cluster_name: str = check(EKS_CLUSTER_NAME)
+
+    @property
+    def prefix(self) -> str:
+        """The stem of every resource name: fablink-prod."""
+        return f"{self.name}-{self.environment}"
+
+    @property
+    def environment_name(self) -> str:
+        """What the operator types to confirm a live change."""
+        return self.prefix
+
+
+@dataclass(frozen=True)
+class Zone:
+    az: str
+    public_cidr: str = check(_cidr)
+    private_cidr: str = check(_cidr)
+
+    @property
+    def suffix(self) -> str:
+        """2a for ap-northeast-2a: used in resource names."""
+        return self.az.rsplit("-", 1)[-1]
+
+
+@dataclass(frozen=True)
+class IngressRule:
+    port: int
+    cidr: str = ""  # an IPv4 CIDR, or "vpc" for the VPC's own CIDR
+    group: str = ""  # the tier name of another security group
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SecurityGroupTier:
+    tier: str = check(_pattern(r"[a-z][a-z0-9-]*", 32, "tier name"))
+    description: str = check(SG_DESCRIPTION)
+    ingress: tuple[IngressRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Design doc: Network architecture, EKS Network Configuration, VPC Security."""
+
+    vpc_name: str = check(_pattern(r"[\w.\-]+", 255, "VPC name"))
+    vpc_cidr: str = check(_cidr)
+    zones: tuple[Zone, ...]
+    flow_logs_traffic: str = check(_one_of("ALL", "ACCEPT", "REJECT"))
+    flow_logs_max_aggregation_seconds: int = check(_one_of(60, 600))  # type: ignore[arg-type]
+    gateway_endpoints: tuple[str, ...] = ()
+    security_groups: tuple[SecurityGroupTier, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """Design doc: Logging and monitoring."""
+
+    retention_days: int = check(
+        _one_of(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)  # type: ignore[arg-type]
+    )
+    level: str = check(_one_of("DEBUG", "INFO", "WARNING", "ERROR"))
+    format: str = check(_one_of("json", "text"))
+
+
+@dataclass(frozen=True)
+class SlaConfig:
+    """Design doc: Performance targets."""
+
+    availability_percent: float = check(_positive)
+    p95_latency_ms: int = check(_positive)
+    p99_latency_ms: int = check(_positive)
+    peak_rps: int = check(_positive)
+    error_rate_percent: float = check(_positive)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Ours: how the tool talks to AWS."""
+
+    concurrency: int = check(_positive)
+    max_attempts: int = check(_positive)
+    backoff_base_seconds: float = check(_positive)
+    backoff_max_seconds: float = check(_positive)
+    nat_gateway_wait_minutes: float = check(_positive)
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    project: ProjectConfig
+    tags: dict[str, str]
+    network: NetworkConfig
+    logging: LoggingConfig
+    sla: SlaConfig
+    engine: EngineConfig
+
+    def base_tags(self, stage: str) -> dict[str, str]:
+        """Tags every resource of a stage carries (plus its Name)."""
+        tags = dict(self.tags)
+        tags.update(
+            {
+                "Project": self.project.name,
+                "Environment": self.project.environment,
+                "Stage": stage,
+                "ManagedBy": "fablink-ops",
+            }
+        )
+        return tags
+
+
+# --------------------------------------------------------------------------
+# loading
+
+
+def load_config(path: str | Path = DEFAULT_PATH) -> Config:
+    """Read, type-check and validate a config file. Raises ConfigError."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    data = {"path": str(path), **data}
+    config = _build(Config, data, "", str(path))
+    _validate(config)
+    return config
+
+
+def _fail(file: str, key: str, text: str) -> ConfigError:
+    return ConfigError(f"{file}: {key or '(top level)'}: {text}")
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return "a table of strings"
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
+
+
+def _build(tp: Any, value: Any, key: str, file: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise _fail(file, key, f"expected a table, got {value!r}")
+        hints = typing.get_type_hints(tp)
+        fields = {f.name: f for f in dataclasses.fields(tp)}
+        for name in value:
+            if name not in fields:
+                near = difflib.get_close_matches(name, list(fields), n=1)
+                hint = f" (did you mean '{near[0]}'?)" if near else ""
+                raise _fail(file, _join(key, name), f"unknown key{hint}")
+        kwargs = {}
+        for name, f in fields.items():
+            sub = _join(key, name)
+            if name not in value:
+                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+                    continue
+                raise _fail(file, sub, f"missing key ({_type_name(hints[name])} expected)")
+            built = _build(hints[name], value[name], sub, file)
+            check_fn = f.metadata.get("check")
+            if check_fn is not None:
+                problem = check_fn(built)
+                if problem:
+                    raise _fail(file, sub, problem)
+            kwargs[name] = built
+        return tp(**kwargs)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise _fail(file, key, f"expected {_type_name(tp)}, got {value!r}")
+        item_tp = typing.get_args(tp)[0]
+        return tuple(_build(item_tp, item, f"{key}[{i}]", file) for i, item in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _fail(file, key, f"expected a table, got {value!r}")
+        out = {}
+        for k, v in value.items():
+            if not isinstance(v, str):
+                raise _fail(file, _join(key, k), f"expected a string, got {v!r}")
+            out[k] = v
+        return out
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"unsupported config type {tp}")  # pragma: no cover - a programming error
+    # TOML booleans are not integers here, and integers are accepted where a
+    # number (float) is expected.
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif tp is str:
+        ok = isinstance(value, str)
+    else:  # pragma: no cover - a programming error
+        raise TypeError(f"unsupported config type {tp}")
+    if not ok:
+        raise _fail(file, key, f"expected {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def _join(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name
+
+
+# --------------------------------------------------------------------------
+# checks across values
+
+
+def _validate(cfg: Config) -> None:
+    file = cfg.path
+    for key, value in cfg.tags.items():
+        if key.lower().startswith("aws:"):
+            raise _fail(file, f"tags.{key}", "tag keys starting with 'aws:' are reserved by AWS")
+        for text in (TAG_KEY(key), TAG_VALUE(value)):
+            if text:
+                raise _fail(file, f"tags.{key}", text)
+    _validate_network(cfg)
+
+
+def _validate_network(cfg: Config) -> None:
+    file, net, region = cfg.path, cfg.network, cfg.project.region
+    vpc = ipaddress.IPv4Network(net.vpc_cidr)
+    if not 16 <= vpc.prefixlen <= 28:
+        raise _fail(file, "network.vpc_cidr", f"{net.vpc_cidr}: a VPC CIDR must be between /16 and /28")
+    if not net.zones:
+        raise _fail(file, "network.zones", "at least one zone is required")
+    seen_az: set[str] = set()
+    subnets: list[tuple[str, ipaddress.IPv4Network]] = []
+    for i, zone in enumerate(net.zones):
+        key = f"network.zones[{i}]"
+        if not re.fullmatch(re.escape(region) + r"[a-z]", zone.az):
+            raise _fail(file, f"{key}.az", f"{zone.az!r} is not an availability zone of region {region}")
+        if zone.az in seen_az:
+            raise _fail(file, f"{key}.az", f"{zone.az} is listed twice")
+        seen_az.add(zone.az)
+        for attr in ("public_cidr", "private_cidr"):
+            cidr = getattr(zone, attr)
+            sub = ipaddress.IPv4Network(cidr)
+            if not sub.subnet_of(vpc):
+                raise _fail(file, f"{key}.{attr}", f"{cidr} is outside the VPC {net.vpc_cidr}")
+            if not 16 <= sub.prefixlen <= 28:
+                raise _fail(file, f"{key}.{attr}", f"{cidr}: a subnet must be between /16 and /28")
+            for other_key, other in subnets:
+                if sub.overlaps(other):
+                    raise _fail(file, f"{key}.{attr}", f"{cidr} overlaps {other} ({other_key})")
+            subnets.append((f"{key}.{attr}", sub))
+    for i, svc in enumerate(net.gateway_endpoints):
+        if svc not in ("s3", "dynamodb"):
+            raise _fail(file, f"network.gateway_endpoints[{i}]", f"{svc!r}: gateway endpoints exist for s3 and dynamodb only")
+    tiers = [t.tier for t in net.security_groups]
+    for i, tier in enumerate(net.security_groups):
+        key = f"network.security_groups[{i}]"
+        if tiers.count(tier.tier) > 1:
+            raise _fail(file, f"{key}.tier", f"tier {tier.tier!r} is listed twice")
+        for j, rule in enumerate(tier.ingress):
+            rkey = f"{key}.ingress[{j}]"
+            if not 0 < rule.port < 65536:
+                raise _fail(file, f"{rkey}.port", f"{rule.port} is not a TCP port")
+            if bool(rule.cidr) == bool(rule.group):
+                raise _fail(file, rkey, "give exactly one of cidr or group")
+            if rule.group and rule.group not in tiers:
+                raise _fail(file, f"{rkey}.group", f"{rule.group!r} is not a tier in network.security_groups")
+            if rule.cidr and rule.cidr != "vpc":
+                problem = _cidr(rule.cidr)
+                if problem:
+                    raise _fail(file, f"{rkey}.cidr", problem)
+                # The design admits the internet only on HTTP(S), never to a
+                # database or an application port directly.
+                if ipaddress.IPv4Network(rule.cidr).prefixlen == 0 and rule.port not in (80, 443):
+                    raise _fail(file, f"{rkey}.cidr", f"0.0.0.0/0 is allowed on ports 80 and 443 only, not on {rule.port}")
+            if rule.description and SG_DESCRIPTION(rule.description):
+                raise _fail(file, f"{rkey}.description", SG_DESCRIPTION(rule.description) or "")

@@ -1,0 +1,266 @@
+"""Plan (read only) and apply over a dependency graph.
+
+A stage module turns the config plus what it finds in AWS into a list of
+Changes. A Change says what would happen to one resource (create, update with
+before -> after per attribute, replace-required, no change, wait for a
+resource still being created) and carries a ``run`` callable that performs its
+writes. Planning calls no write API; applying runs the ``run`` callables, each
+as soon as the changes it ``needs`` are done, up to ``concurrency`` at once.
+
+Resource ids travel through ``Context.outputs``: discovery records the ids of
+what exists, a create records the id it made, and a dependent's ``run`` reads
+them when it executes (so a subnet's run finds the VPC id a moment ago
+created).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .config import Config
+from .errors import AwsError, OpsError, USAGE
+from .target import Target, wrap_aws_error
+
+CREATE = "create"
+UPDATE = "update"
+REPLACE = "replace-required"
+NOOP = "no change"
+WAIT = "wait"  # exists, still being created by AWS: apply waits for it
+SKIP = "skipped"  # cannot be done on this target (e.g. a sandbox gap); said plainly
+UNMANAGED = "unmanaged"  # exists, not in config: shown, left alone
+
+PENDING_ACTIONS = (CREATE, UPDATE)  # what `plan --detailed-exitcode` counts as changes
+
+
+@dataclass(frozen=True)
+class Diff:
+    attribute: str
+    before: Any
+    after: Any
+
+    def to_json(self) -> dict[str, Any]:
+        return {"attribute": self.attribute, "before": self.before, "after": self.after}
+
+
+@dataclass
+class Change:
+    stage: str
+    kind: str
+    name: str
+    action: str
+    diffs: list[Diff] = field(default_factory=list)
+    needs: tuple[str, ...] = ()
+    run: Callable[[], str | None] | None = None
+    note: str = ""
+    resource_id: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "stage": self.stage,
+            "kind": self.kind,
+            "name": self.name,
+            "action": self.action,
+        }
+        if self.resource_id:
+            out["id"] = self.resource_id
+        if self.diffs:
+            out["diffs"] = [d.to_json() for d in self.diffs]
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+class Reporter(Protocol):
+    """What the engine and stages tell the operator while they work."""
+
+    def applied(self, change: Change, detail: str | None) -> None: ...
+
+    def info(self, text: str) -> None: ...
+
+    def warn(self, text: str) -> None: ...
+
+    def wait_started(self, what: str, budget_seconds: float) -> Any: ...
+
+    def wait_progress(self, handle: Any, status: str, elapsed: float) -> None: ...
+
+    def wait_finished(self, handle: Any, status: str, elapsed: float) -> None: ...
+
+
+class SilentReporter:
+    def applied(self, change: Change, detail: str | None) -> None:
+        pass
+
+    def info(self, text: str) -> None:
+        pass
+
+    def warn(self, text: str) -> None:
+        pass
+
+    def wait_started(self, what: str, budget_seconds: float) -> Any:
+        return what
+
+    def wait_progress(self, handle: Any, status: str, elapsed: float) -> None:
+        pass
+
+    def wait_finished(self, handle: Any, status: str, elapsed: float) -> None:
+        pass
+
+
+@dataclass
+class Context:
+    cfg: Config
+    target: Target
+    reporter: Reporter = field(default_factory=SilentReporter)
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    outputs: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def set_output(self, key: str, value: Any) -> None:
+        with self._lock:
+            self.outputs[key] = value
+
+    def output(self, key: str) -> Any:
+        with self._lock:
+            if key not in self.outputs:
+                raise OpsError(f"internal: {key} is not known yet (a dependency is missing from the plan)")
+            return self.outputs[key]
+
+    def client(self, service: str) -> Any:
+        return self.target.client(service)
+
+
+class Stage(Protocol):
+    NAME: str
+    REQUIRES: tuple[str, ...]
+
+    def plan(self, ctx: Context) -> list[Change]: ...
+
+    def ready(self, ctx: Context) -> bool: ...
+
+
+def pending(changes: list[Change]) -> list[Change]:
+    return [c for c in changes if c.action in PENDING_ACTIONS or (c.action == WAIT)]
+
+
+def has_changes(changes: list[Change]) -> bool:
+    return any(c.action in PENDING_ACTIONS for c in changes)
+
+
+# --------------------------------------------------------------------------
+# apply
+
+
+def apply(changes: list[Change], ctx: Context, concurrency: int) -> list[tuple[Change, str | None]]:
+    """Run every change that has a ``run``, along the ``needs`` graph.
+
+    A change starts as soon as all it needs are done; needs that are not in
+    the list already exist. On the first failure nothing new starts, the
+    running ones finish, and the failure is raised as an OpsError.
+    """
+    runnable = {c.key: c for c in changes if c.run is not None}
+    keys = {c.key for c in changes}
+    waiting_on = {k: {n for n in c.needs if n in keys and n in runnable} for k, c in runnable.items()}
+    done: list[tuple[Change, str | None]] = []
+    failure: BaseException | None = None
+    failed_change: Change | None = None
+    running: dict[Future[str | None], Change] = {}
+    finished: set[str] = set()
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="apply") as pool:
+        try:
+            while True:
+                if failure is None:
+                    for key in [k for k, deps in waiting_on.items() if deps <= finished]:
+                        change = runnable[key]
+                        del waiting_on[key]
+                        running[pool.submit(change.run)] = change  # type: ignore[arg-type]
+                if not running:
+                    break
+                completed, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+                for fut in completed:
+                    change = running.pop(fut)
+                    try:
+                        detail = fut.result()
+                    except BaseException as exc:  # noqa: BLE001 - recorded, re-raised below
+                        if failure is None:
+                            failure, failed_change = exc, change
+                        continue
+                    finished.add(change.key)
+                    done.append((change, detail))
+                    ctx.reporter.applied(change, detail)
+        except KeyboardInterrupt:
+            for fut in running:
+                fut.cancel()
+            raise
+    if failure is not None:
+        assert failed_change is not None
+        raise _as_ops_error(failure, f"{failed_change.action} {failed_change.kind} {failed_change.name}")
+    if waiting_on:  # only when needs form a cycle: a programming error in a stage
+        raise OpsError(f"internal: dependency cycle among {', '.join(sorted(waiting_on))}")
+    return done
+
+
+def _as_ops_error(exc: BaseException, doing: str) -> BaseException:
+    if isinstance(exc, OpsError):
+        return exc
+    if isinstance(exc, (ClientError, BotoCoreError)):
+        return wrap_aws_error(exc, doing)
+    return exc  # an unexpected bug or an injected crash: let it surface as it is
+
+
+# --------------------------------------------------------------------------
+# waiting
+
+
+def wait_for(
+    ctx: Context,
+    what: str,
+    poll: Callable[[], tuple[str, str]],
+    done: set[str],
+    failed: set[str],
+    budget_seconds: float,
+    interval: float = 5.0,
+    max_interval: float = 30.0,
+) -> str:
+    """Poll until a done status, failing fast on a failed one or past the budget.
+
+    ``poll`` returns (status, reason). The interval grows from ``interval`` to
+    ``max_interval``: short at first (moto and quick resources), gentle on the
+    API for the 10-minute ones.
+    """
+    start = ctx.clock()
+    handle = ctx.reporter.wait_started(what, budget_seconds)
+    delay = interval
+    while True:
+        status, reason = poll()
+        elapsed = ctx.clock() - start
+        if status in done:
+            ctx.reporter.wait_finished(handle, status, elapsed)
+            return status
+        if status in failed:
+            ctx.reporter.wait_finished(handle, status, elapsed)
+            raise AwsError(f"{what} is {status}" + (f": {reason}" if reason else ""))
+        if elapsed >= budget_seconds:
+            ctx.reporter.wait_finished(handle, status, elapsed)
+            raise AwsError(
+                f"{what} is still {status} after {elapsed:.0f}s (budget {budget_seconds:.0f}s): "
+                "run the same command again to keep waiting; nothing will be created twice"
+            )
+        ctx.reporter.wait_progress(handle, status, elapsed)
+        ctx.sleep(min(delay, max(0.0, budget_seconds - elapsed)))
+        delay = min(max_interval, delay * 1.5)
+
+
+def usage_error(text: str) -> OpsError:
+    return OpsError(text, USAGE)

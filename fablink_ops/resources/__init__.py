@@ -1,0 +1,39 @@
+"""The stages, in the design document's build order.
+
+Each implemented stage is a module with NAME, REQUIRES, ``plan(ctx)`` and
+``ready(ctx)``. A stage named here but not yet implemented maps to None, and
+the CLI says so plainly rather than pretending.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import network
+
+# Design doc, "What to consider when building production", 1. Build order;
+# monitoring last because it watches what the others built.
+STAGE_ORDER: tuple[str, ...] = ("network", "eks", "aurora", "dynamodb", "edge", "monitoring")
+
+STAGES: dict[str, ModuleType | None] = {
+    "network": network,
+    "eks": None,
+    "aurora": None,
+    "dynamodb": None,
+    "edge": None,
+    "monitoring": None,
+}
+
+# What each stage needs to exist before it can be built.
+REQUIRES: dict[str, tuple[str, ...]] = {
+    "network": (),
+    "eks": ("network",),
+    "aurora": ("network",),
+    "dynamodb": (),
+    "edge": ("network",),
+    "monitoring": ("network",),
+}
+
+
+def implemented() -> list[str]:
+    return [name for name in STAGE_ORDER if STAGES[name] is not None]

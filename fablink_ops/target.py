@@ -1,0 +1,287 @@
+"""Where AWS calls go (sandbox or live), how they are counted and retried.
+
+A Target hands out clients. Every client it builds:
+- counts each API call it makes (reads vs writes, by service and operation)
+  through a botocore ``before-call`` hook, so paginators and waiters count too;
+- has botocore's own retries switched off: the retry policy is ours (tenacity,
+  below), so it is bounded, jittered and only for what is retryable;
+- carries any extra event hooks a test installs (fault injection).
+
+The sandbox never reaches real AWS: its clients get an explicit loopback
+endpoint, fixed dummy credentials, and a botocore session that reads no
+profile, config file or credentials file, whatever the environment holds.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import boto3
+import botocore.session
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
+from tenacity import retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import Retrying
+
+from .errors import AwsError, GuardError
+
+# Operation-name prefixes that only read. Anything else counts as a write.
+READ_PREFIXES = ("Describe", "List", "Get", "Lookup", "Search", "Scan", "Query", "BatchGet", "Head", "Select")
+
+# Error codes that mean "try again later": throttling, plus the codes AWS
+# returns while a just-created resource has not propagated yet (eventual
+# consistency). Collected from amazon.aws module_utils/retries.py and the EC2
+# API docs: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/query-api-troubleshooting.html
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "RequestThrottled",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceededException",
+        "ServiceUnavailable",
+        "InternalError",
+        "InternalFailure",
+    }
+)
+# Retried on writes only: a write that names an id we just created may arrive
+# before that id is visible everywhere. On a read the same code is an answer.
+EVENTUAL_CONSISTENCY_CODES = frozenset(
+    {
+        "InvalidVpcID.NotFound",
+        "InvalidSubnetID.NotFound",
+        "InvalidInternetGatewayID.NotFound",
+        "InvalidRouteTableID.NotFound",
+        "InvalidAllocationID.NotFound",
+        "InvalidNatGatewayID.NotFound",
+        "InvalidGroup.NotFound",
+        "InvalidVpcEndpointId.NotFound",
+        "InvalidParameterValueException",  # e.g. an IAM role not yet assumable by a service
+        "NoSuchEntity",
+    }
+)
+
+
+def is_write(operation: str) -> bool:
+    return not operation.startswith(READ_PREFIXES)
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code", "")
+    return ""
+
+
+class Meter:
+    """Counts API calls, thread-safe. Keys are 'service:Operation'."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+
+    def record(self, service: str, operation: str) -> None:
+        with self._lock:
+            self.calls[f"{service}:{operation}"] += 1
+
+    @property
+    def reads(self) -> int:
+        return sum(n for k, n in self.calls.items() if not is_write(k.split(":", 1)[1]))
+
+    @property
+    def writes(self) -> int:
+        return sum(n for k, n in self.calls.items() if is_write(k.split(":", 1)[1]))
+
+    def summary(self) -> dict[str, Any]:
+        return {"reads": self.reads, "writes": self.writes, "by_operation": dict(sorted(self.calls.items()))}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    base_seconds: float = 0.5
+    max_seconds: float = 20.0
+
+
+Hook = tuple[str, Callable[..., Any]]  # (botocore event name, handler)
+
+
+@dataclass
+class Target:
+    """A place AWS calls go: the sandbox or a live account."""
+
+    mode: str  # "sandbox" | "live"
+    region: str
+    session: boto3.Session
+    endpoint_url: str | None = None  # the sandbox's; None for live (the SDK decides)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    meter: Meter = field(default_factory=Meter)
+    hooks: list[Hook] = field(default_factory=list)
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def is_live(self) -> bool:
+        return self.mode == "live"
+
+    def client(self, service: str) -> "Client":
+        """A shared, metered, retrying client (botocore clients are thread-safe)."""
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = Client(self._raw_client(service), self)
+            return self._clients[service]
+
+    def _raw_client(self, service: str) -> Any:
+        cfg = BotoConfig(
+            region_name=self.region,
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            max_pool_connections=32,
+            connect_timeout=10,
+            read_timeout=60,
+        )
+        kwargs: dict[str, Any] = {"config": cfg}
+        if self.endpoint_url:
+            kwargs["endpoint_url"] = self.endpoint_url
+        try:
+            raw = self.session.client(service, **kwargs)
+        except NoRegionError:
+            raise GuardError("no AWS region: set AWS_REGION") from None
+        events = raw.meta.events
+        service_name = raw.meta.service_model.service_name
+        events.register(
+            f"before-call.{raw.meta.service_model.service_id.hyphenize()}.*",
+            lambda model, **_: self.meter.record(service_name, model.name),
+        )
+        for event, handler in self.hooks:
+            events.register(event, handler)
+        return raw
+
+    def account_id(self) -> str:
+        return self.client("sts").get_caller_identity()["Account"]
+
+
+class Client:
+    """A boto3 client whose calls are retried by our policy.
+
+    ``client.describe_vpcs(...)`` works as on boto3; ``client.paginate(op,
+    key, **kw)`` returns every item of a paginated list, retrying the pages.
+    """
+
+    def __init__(self, raw: Any, target: Target):
+        self.raw = raw
+        self._target = target
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.raw, name)
+        if not callable(attr) or name.startswith(("get_paginator", "get_waiter", "can_paginate")):
+            return attr
+        operation = self.raw.meta.method_to_api_mapping.get(name)
+        if operation is None:
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._target_retrying(is_write(operation))(attr, *args, **kwargs)
+
+        return call
+
+    def paginate(self, method: str, result_key: str, **kwargs: Any) -> list[Any]:
+        def collect() -> list[Any]:
+            items: list[Any] = []
+            for page in self.raw.get_paginator(method).paginate(**kwargs):
+                items.extend(page.get(result_key, []))
+            return items
+
+        return self._target_retrying(write=False)(collect)
+
+    def _target_retrying(self, write: bool) -> Retrying:
+        policy = self._target.retry
+        return Retrying(
+            stop=stop_after_attempt(policy.max_attempts),
+            wait=wait_random_exponential(multiplier=policy.base_seconds, max=policy.max_seconds),
+            retry=retry_if_exception(lambda exc: _retryable(exc, write)),
+            reraise=True,
+        )
+
+
+def _retryable(exc: BaseException, write: bool) -> bool:
+    code = error_code(exc)
+    if code in THROTTLING_CODES:
+        return True
+    if write and code in EVENTUAL_CONSISTENCY_CODES:
+        return True
+    return False
+
+
+# --------------------------------------------------------------------------
+# building targets
+
+
+def sandbox_session(region: str) -> boto3.Session:
+    """A session that cannot pick up real credentials or endpoints."""
+    isolated = botocore.session.Session(
+        session_vars={
+            "profile": (None, None, None, None),
+            "config_file": (None, None, os.devnull, None),
+            "credentials_file": (None, None, os.devnull, None),
+        }
+    )
+    return boto3.Session(
+        botocore_session=isolated,
+        aws_access_key_id="sandbox",
+        aws_secret_access_key="sandbox",
+        region_name=region,
+    )
+
+
+def sandbox_target(endpoint_url: str, region: str, retry: RetryPolicy | None = None) -> Target:
+    return Target("sandbox", region, sandbox_session(region), endpoint_url=endpoint_url, retry=retry or RetryPolicy())
+
+
+def live_target(config_region: str, retry: RetryPolicy | None = None) -> Target:
+    """Real AWS through the standard credential chain and AWS_* variables.
+
+    The region comes from the environment (AWS_REGION, the profile); when
+    none is set, the config's region is used. A different one is refused by
+    the guard (see guard_live).
+    """
+    try:
+        session = boto3.Session()
+    except Exception as exc:  # botocore raises ProfileNotFound and friends
+        raise GuardError(f"AWS credentials: {exc}") from None
+    region = session.region_name or config_region
+    return Target("live", region, session, retry=retry or RetryPolicy())
+
+
+def guard_live(target: Target, account_id: str, region: str) -> str:
+    """Refuse a live run aimed at the wrong account or region. Returns the caller ARN."""
+    if target.region != region:
+        raise GuardError(f"refusing: the AWS region is {target.region} but the config is for {region}")
+    try:
+        identity = target.client("sts").get_caller_identity()
+    except NoCredentialsError:
+        raise GuardError("refusing: no AWS credentials found (standard credential chain)") from None
+    except EndpointConnectionError as exc:
+        raise GuardError(f"refusing: cannot reach STS: {exc}") from None
+    except ClientError as exc:
+        raise GuardError(f"refusing: cannot confirm the AWS account: {error_code(exc)}: {exc}") from None
+    if identity["Account"] != account_id:
+        raise GuardError(
+            f"refusing: the credentials are for account {identity['Account']} but the config is for account {account_id}"
+        )
+    return identity.get("Arn", "")
+
+
+def wrap_aws_error(exc: BaseException, doing: str) -> AwsError:
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return AwsError(f"{doing}: {err.get('Code', 'Error')}: {err.get('Message', str(exc))}")
+    return AwsError(f"{doing}: {exc}")
