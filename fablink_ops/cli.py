@@ -1,0 +1,280 @@
+"""The commands behind the Invoke tasks: plan, provision, sandbox.*.
+
+Each command returns its exit code; ``run`` turns every expected failure
+(OpsError) into one line on stderr and its code, and Ctrl-C into 130, so the
+operator never sees a traceback for something we expected.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
+
+from . import sandbox
+from .config import Config, load_config
+from .engine import NOOP, REPLACE, Change, Context, apply, has_changes
+from .errors import FAILED, USAGE, GuardError, OpsError
+from .output import ConsoleReporter, calls_line, counts, counts_line, make_console, plan_table, print_json
+from .resources import REQUIRES, STAGE_ORDER, STAGES
+from .target import RetryPolicy, Target, guard_live, live_target, sandbox_target, wrap_aws_error
+
+
+@dataclass
+class Options:
+    config: str = "config/prod.toml"
+    live: bool = False
+    yes: bool = False
+    json: bool = False
+    stage: str | None = None
+    detailed_exitcode: bool = False
+
+
+@dataclass
+class Session:
+    """What one command works with: config, target, console, and its JSON document."""
+
+    opts: Options
+    cfg: Config
+    target: Target
+    console: Console
+    document: dict[str, Any] = field(default_factory=dict)
+    identity: str = ""
+
+
+def run(command: Callable[[Options], int], opts: Options, stdin_isatty: Callable[[], bool] | None = None) -> int:
+    """Run a command with the one-error-line contract."""
+    try:
+        return command(opts)
+    except OpsError as exc:
+        _fail(opts, exc.message, exc.exit_code)
+        return exc.exit_code
+    except (ClientError, BotoCoreError) as exc:
+        err = wrap_aws_error(exc, "AWS")
+        _fail(opts, err.message, err.exit_code)
+        return err.exit_code
+    except KeyboardInterrupt:
+        _fail(opts, "interrupted: run the same command again to resume; nothing will be created twice", 130)
+        return 130
+
+
+def _fail(opts: Options, message: str, code: int) -> None:
+    sys.stderr.write(f"error: {message}\n")
+    if opts.json:
+        print_json({"error": message, "exit_code": code})
+
+
+# --------------------------------------------------------------------------
+# selecting stages and targets
+
+
+def select_stages(stage: str | None) -> list[str]:
+    """The stages a command covers, in build order. Unknown or unimplemented: exit 2."""
+    if stage is None:
+        return [s for s in STAGE_ORDER if STAGES[s] is not None]
+    if stage not in STAGES:
+        raise OpsError(f"unknown stage {stage!r}: choose one of {', '.join(STAGE_ORDER)}", USAGE)
+    if STAGES[stage] is None:
+        raise OpsError(f"stage {stage} is not implemented yet: implemented stages are {', '.join(s for s in STAGE_ORDER if STAGES[s])}", USAGE)
+    return [stage]
+
+
+def open_session(opts: Options) -> Session:
+    # Config first: a bad file stops here, before any AWS call or sandbox start.
+    cfg = load_config(opts.config)
+    console = make_console(opts.json)
+    retry = RetryPolicy(cfg.engine.max_attempts, cfg.engine.backoff_base_seconds, cfg.engine.backoff_max_seconds)
+    if opts.live:
+        target = live_target(cfg.project.region, retry)
+        identity = guard_live(target, cfg.project.account_id, cfg.project.region)
+        console.print(f"[bold red]LIVE[/] account {cfg.project.account_id}, region {target.region}, as {identity}")
+    else:
+        info, started = sandbox.ensure_running(cfg.project.account_id)
+        target = sandbox_target(info.endpoint_url, cfg.project.region, retry)
+        identity = "sandbox"
+        verb = "started" if started else "using"
+        console.print(f"[cyan]sandbox[/]: {verb} the local moto server at {info.endpoint_url} (never real AWS; --live for that)")
+    return Session(opts, cfg, target, console, identity=identity)
+
+
+def _context(s: Session) -> Context:
+    return Context(s.cfg, s.target, reporter=ConsoleReporter(s.console))
+
+
+def plan_stages(ctx: Context, stages: list[str]) -> list[Change]:
+    """Plan the selected stages in build order, after checking prerequisites.
+
+    A prerequisite outside the selection must already exist: its plan is read
+    (which also records its resource ids for the selected stages to use) and
+    must have nothing left to create.
+    """
+    changes: list[Change] = []
+    planned: set[str] = set()
+    for stage in stages:
+        for need in REQUIRES[stage]:
+            if need in stages or need in planned:
+                continue
+            module = STAGES[need]
+            if module is None or not module.ready(ctx):
+                raise OpsError(f"stage {stage} needs {need}: run invoke provision --stage {need}", USAGE)
+            planned.add(need)
+        changes.extend(STAGES[stage].plan(ctx))  # type: ignore[union-attr]
+        planned.add(stage)
+    return changes
+
+
+def _confirm(s: Session, changes: list[Change]) -> None:
+    """Live writes need the operator to type the environment's name (or --yes)."""
+    if not s.target.is_live or s.opts.yes:
+        return
+    name = s.cfg.project.environment_name
+    if not sys.stdin.isatty():
+        raise GuardError("refusing: live changes need confirmation; no terminal to ask on, and no --yes given")
+    s.console.print(f"These changes go to the LIVE account {s.cfg.project.account_id}. Type [bold]{name}[/] to apply:")
+    try:
+        answer = input("> ").strip()
+    except EOFError:
+        answer = ""
+    if answer != name:
+        raise GuardError(f"refusing: confirmation {answer!r} does not match {name!r}; nothing was changed")
+
+
+# --------------------------------------------------------------------------
+# commands
+
+
+def cmd_plan(opts: Options) -> int:
+    stages = select_stages(opts.stage)
+    s = open_session(opts)
+    ctx = _context(s)
+    changes = plan_stages(ctx, stages)
+    s.document = _document("plan", s, stages, changes)
+    pending = has_changes(changes) or any(c.action == REPLACE for c in changes)
+    if opts.json:
+        print_json(s.document)
+    else:
+        _show_plan(s, changes)
+        s.console.print(calls_line(s.target.meter))
+    if opts.detailed_exitcode:
+        return 2 if pending else 0
+    return 0
+
+
+def cmd_provision(opts: Options) -> int:
+    stages = select_stages(opts.stage)
+    s = open_session(opts)
+    ctx = _context(s)
+    started = time.monotonic()
+    changes = plan_stages(ctx, stages)
+    if not opts.json:
+        _show_plan(s, changes)
+    applied: list[tuple[Change, str | None]] = []
+    error: OpsError | None = None
+    if has_changes(changes) or any(c.run for c in changes):
+        _confirm(s, changes)
+        s.console.print("applying…")
+        try:
+            applied = apply(changes, ctx, s.cfg.engine.concurrency)
+        except OpsError as exc:
+            error = exc
+    s.document = _document("provision", s, stages, changes)
+    s.document["applied"] = [dict(c.to_json(), detail=d) for c, d in applied]
+    s.document["seconds"] = round(time.monotonic() - started, 2)
+    replace = [c for c in changes if c.action == REPLACE]
+    if error:
+        s.document.update(result="error", error=error.message)
+    elif replace:
+        s.document.update(result="incomplete", error=_replace_message(replace))
+    else:
+        s.document["result"] = "ok"
+    if opts.json:
+        print_json(s.document)
+    else:
+        written = len(applied)
+        s.console.print(
+            f"[bold]{'done' if not error else 'stopped'}[/]: {written} of {sum(1 for c in changes if c.run)} changes applied "
+            f"({counts_line(changes)}) in {s.document['seconds']:.1f}s. {calls_line(s.target.meter)}"
+        )
+    if error:
+        raise error
+    if replace:
+        raise OpsError(_replace_message(replace), FAILED)
+    return 0
+
+
+def _replace_message(replace: list[Change]) -> str:
+    names = ", ".join(f"{c.kind} {c.name}" for c in replace)
+    return f"not converged: {len(replace)} resource(s) need replacing, which is never done automatically: {names}"
+
+
+def _show_plan(s: Session, changes: list[Change]) -> None:
+    if has_changes(changes) or any(c.action != NOOP for c in changes):
+        s.console.print(plan_table(changes))
+    s.console.print(f"plan: {counts_line(changes)}")
+
+
+def _document(command: str, s: Session, stages: list[str], changes: list[Change]) -> dict[str, Any]:
+    return {
+        "command": command,
+        "target": s.target.mode,
+        "account": s.cfg.project.account_id,
+        "region": s.target.region,
+        "stages": stages,
+        "changes": [c.to_json() for c in changes],
+        "summary": counts(changes),
+        "calls": s.target.meter.summary(),
+    }
+
+
+# ----- sandbox
+
+
+def cmd_sandbox_up(opts: Options) -> int:
+    cfg = load_config(opts.config)
+    info, started = sandbox.ensure_running(cfg.project.account_id)
+    _say(opts, {"endpoint": info.endpoint_url, "pid": info.pid, "started": started},
+         f"sandbox {'started' if started else 'already running'} at {info.endpoint_url} (pid {info.pid})")
+    return 0
+
+
+def cmd_sandbox_down(opts: Options) -> int:
+    info = sandbox.stop()
+    _say(opts, {"stopped": bool(info)}, "sandbox stopped: its state is gone" if info else "no sandbox was running")
+    return 0
+
+
+def cmd_sandbox_status(opts: Options) -> int:
+    info = sandbox.running()
+    if info is None:
+        _say(opts, {"running": False}, "sandbox: not running (it starts with the first plan or provision)")
+        return 0
+    cfg = load_config(opts.config)
+    target = sandbox_target(info.endpoint_url, cfg.project.region)
+    ctx = Context(cfg, target)
+    uptime = time.time() - info.started_at
+    stages: dict[str, dict[str, int]] = {}
+    for stage in select_stages(None):
+        changes = STAGES[stage].plan(ctx)  # type: ignore[union-attr]
+        exist = sum(1 for c in changes if c.action != "create")
+        stages[stage] = {"exist": exist, "desired": len(changes)}
+    lines = [f"sandbox: running at {info.endpoint_url} (pid {info.pid}), up {_duration(uptime)}"]
+    lines += [f"  {name}: {n['exist']} of {n['desired']} resources exist" for name, n in stages.items()]
+    _say(opts, {"running": True, "endpoint": info.endpoint_url, "pid": info.pid, "uptime_seconds": round(uptime), "stages": stages}, "\n".join(lines))
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    minutes, sec = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{sec:02d}s"
+
+
+def _say(opts: Options, document: dict[str, Any], text: str) -> None:
+    if opts.json:
+        print_json(document)
+    else:
+        Console(highlight=False).print(text)

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from fablink_ops.config import load_config
+from fablink_ops.engine import Context
+from fablink_ops.target import RetryPolicy, Target
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "config" / "prod.toml"
+FAST_RETRY = RetryPolicy(max_attempts=8, base_seconds=0.001, max_seconds=0.01)
+
+
+@pytest.fixture(autouse=True)
+def _no_real_aws(monkeypatch, tmp_path):
+    """Tests never see real credentials, and never share the user's sandbox."""
+    for var in list(os.environ):
+        if var.startswith("AWS_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-2")
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "853963783084")
+    monkeypatch.setenv("FABLINK_SANDBOX_DIR", str(tmp_path / "sandbox"))
+
+
+@pytest.fixture
+def cfg():
+    return load_config(CONFIG)
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        yield
+
+
+def make_target(cfg, hooks=(), retry: RetryPolicy = FAST_RETRY) -> Target:
+    session = boto3.Session(region_name=cfg.project.region)
+    return Target("sandbox", cfg.project.region, session, retry=retry, hooks=list(hooks))
+
+
+def make_ctx(cfg, hooks=(), **kwargs) -> Context:
+    return Context(cfg, make_target(cfg, hooks), sleep=lambda s: None, **kwargs)
