@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -40,10 +41,18 @@ def aws():
         yield
 
 
+@functools.lru_cache(maxsize=None)
+def _session(region: str) -> boto3.Session:
+    """One session per region for the whole test run: botocore parses each
+    service model once per session (~0.15 s a client), and every provision
+    builds a new Target. Hooks go on the clients, never on the session."""
+    return boto3.Session(region_name=region)
+
+
 def make_target(cfg, hooks=(), retry: RetryPolicy = FAST_RETRY) -> Target:
-    session = boto3.Session(region_name=cfg.project.region)
-    return Target("sandbox", cfg.project.region, session, retry=retry, hooks=list(hooks))
+    return Target("sandbox", cfg.project.region, _session(cfg.project.region), retry=retry, hooks=list(hooks))
 
 
 def make_ctx(cfg, hooks=(), **kwargs) -> Context:
-    return Context(cfg, make_target(cfg, hooks), sleep=lambda s: None, **kwargs)
+    kwargs.setdefault("sleep", lambda s: None)
+    return Context(cfg, make_target(cfg, hooks), **kwargs)
