@@ -23,14 +23,18 @@ from fablink_ops.resources.eks.common import Names, Out
 from fablink_ops.resources.eks.discover import Found
 from fablink_ops.target import Client, Target
 
-from .conftest import CONFIG, FAST_RETRY, make_ctx
+from .conftest import CONFIG, FAST_RETRY, make_ctx, make_target
 from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
-from .state import dump, eks_inventory
+from .state import _client, dump, eks_inventory
 from .util import plan, provision
 
 REGION = "ap-northeast-2"
 ACCOUNT = "853963783084"
 BOTH = ("network", "eks")
+
+
+def aws_client(service: str):
+    return _client(service, REGION)
 
 
 def _few_managed_policies() -> str:
@@ -81,10 +85,37 @@ def clean():
         _moto_env(mp)
         serial = _serial(load_config(CONFIG))
         with mock_aws():
-            provision(serial, ("network",))
             counter = WriteCounter()
-            provision(serial, ("eks",), hooks=counter.hooks)
+            _provision_eks(serial, _bare_network(serial), counter.hooks)
             return {"writes": counter.names, "state": dump(eks_inventory(REGION))}
+
+
+def _bare_network(cfg) -> dict[str, str]:
+    """What the eks stage takes from the network, and no more: the private
+    subnets (tagged with their names) in a VPC. Returns the outputs the
+    network stage would record. A full network provision would triple the
+    time of the crash tests below."""
+    ec2, names = aws_client("ec2"), Names(cfg)
+    vpc = ec2.create_vpc(CidrBlock=cfg.network.vpc_cidr)["Vpc"]["VpcId"]
+    outputs = {}
+    for zone in cfg.network.zones:
+        name = names.private_subnet(zone)
+        outputs[f"subnet:{name}"] = ec2.create_subnet(
+            VpcId=vpc, CidrBlock=zone.private_cidr, AvailabilityZone=zone.az,
+            TagSpecifications=[{"ResourceType": "subnet", "Tags": [{"Key": "Name", "Value": name}]}],
+        )["Subnet"]["SubnetId"]
+    return outputs
+
+
+def _provision_eks(cfg, network_outputs: dict, hooks=(), target: Target | None = None) -> Context:
+    """plan + apply of the eks stage alone, given the network's outputs (as
+    plan_stages records them, minus its re-plan of the whole network). A
+    fresh Context (nothing remembered from an earlier run); the Target (its
+    clients) may be reused, which saves botocore's per-client model setup."""
+    ctx = Context(cfg, target or make_target(cfg, hooks), sleep=lambda s: None)
+    ctx.outputs.update(network_outputs)
+    apply(eks_stage.plan(ctx), ctx, cfg.engine.concurrency)
+    return ctx
 
 
 def changed(cfg, **sections):
@@ -116,10 +147,10 @@ def test_provision_builds_the_design(aws, cfg):
 
     ctx, changes = provision(cfg, BOTH, hooks=[("before-parameter-build", record)])
     names = Names(cfg)
-    eks = boto3.client("eks", region_name=REGION)
-    iam_client = boto3.client("iam")
-    kms = boto3.client("kms", region_name=REGION)
-    ec2 = boto3.client("ec2", region_name=REGION)
+    eks = aws_client("eks")
+    iam_client = aws_client("iam")
+    kms = aws_client("kms")
+    ec2 = aws_client("ec2")
 
     # KMS key: found by alias, rotation on, tagged with its intended alias
     alias = next(a for a in kms.list_aliases()["Aliases"] if a["AliasName"] == names.key_alias)
@@ -142,7 +173,7 @@ def test_provision_builds_the_design(aws, cfg):
     assert secrets["Statement"][0]["Resource"] == key["Arn"]
 
     # the log group, with our retention, created before the cluster
-    group = boto3.client("logs", region_name=REGION).describe_log_groups(logGroupNamePrefix=names.log_group)["logGroups"][0]
+    group = aws_client("logs").describe_log_groups(logGroupNamePrefix=names.log_group)["logGroups"][0]
     assert group["logGroupName"] == "/aws/eks/fablink-cluster-prod/cluster" and group["retentionInDays"] == 90
     assert writes.index(("CreateLogGroup", names.log_group)) < writes.index(("CreateCluster", names.cluster))
 
@@ -296,29 +327,29 @@ def test_crash_points_cover_every_write(clean):
 @pytest.mark.parametrize("k", range(1, EKS_WRITES + 1))
 def test_crash_at_every_write_then_rerun_converges(clean, aws, cfg, k, after):
     serial = _serial(cfg)
-    expected = clean["state"]
-    provision(serial, ("network",))
-    crash = CrashAtWrite(k, after=after)
+    network = _bare_network(serial)
+    crash = CrashAtWrite(k, after=after)  # fires once: its count never comes back to k
+    target = make_target(serial, crash.hooks)
     with pytest.raises(SimulatedCrash):
-        provision(serial, ("eks",), hooks=crash.hooks)
-    provision(serial, ("eks",))
-    assert dump(eks_inventory(REGION)) == expected, f"crash {'after' if after else 'before'} {crash.crashed_on}"
-    again, _ = provision(serial, ("eks",))
-    assert again.target.meter.writes == 0
+        _provision_eks(serial, network, target=target)
+    _provision_eks(serial, network, target=target)
+    assert dump(eks_inventory(REGION)) == clean["state"], f"crash {'after' if after else 'before'} {crash.crashed_on}"
+    writes = target.meter.writes
+    _provision_eks(serial, network, target=target)
+    assert target.meter.writes == writes
 
 
 def test_throttling_everywhere_still_converges(clean, aws, cfg):
-    expected = clean["state"]
     throttle = Throttle(every=3)
-    provision(cfg, BOTH, hooks=throttle.hooks)
+    _provision_eks(cfg, _bare_network(cfg), throttle.hooks)
     assert throttle.throttled > 10
-    assert dump(eks_inventory(REGION)) == expected
+    assert dump(eks_inventory(REGION)) == clean["state"]
 
 
 def test_key_left_without_alias_is_found_by_tag(aws, cfg):
     """A crash between CreateKey and CreateAlias: the re-run adopts that key."""
     names = Names(cfg)
-    kms = boto3.client("kms", region_name=REGION)
+    kms = aws_client("kms")
     orphan = kms.create_key(Tags=[{"TagKey": k, "TagValue": v} for k, v in {**cfg.base_tags("eks"), "Name": names.key_name}.items()])
     orphan_id = orphan["KeyMetadata"]["KeyId"]
     _, changes = plan(cfg, BOTH)
@@ -334,7 +365,7 @@ def test_key_left_without_alias_is_found_by_tag(aws, cfg):
 
 def test_two_tagged_keys_without_alias_is_an_error_naming_both(aws, cfg):
     names = Names(cfg)
-    kms = boto3.client("kms", region_name=REGION)
+    kms = aws_client("kms")
     tags = [{"TagKey": k, "TagValue": v} for k, v in {**cfg.base_tags("eks"), "Name": names.key_name}.items()]
     arns = [kms.create_key(Tags=tags)["KeyMetadata"]["Arn"] for _ in range(2)]
     with pytest.raises(OpsError) as err:
@@ -375,8 +406,8 @@ def test_creating_cluster_found_on_rerun_is_waited_for(clean, aws, cfg):
     assert ctx.target.meter.calls["eks:CreateCluster"] == 0
     assert len(polls) == 3
     # the node groups, which moto refuses on a cluster that is not ACTIVE, came after the wait
-    assert len(boto3.client("eks", region_name=REGION).list_nodegroups(clusterName=names.cluster)["nodegroups"]) == 3
-    assert boto3.client("eks", region_name=REGION).list_clusters()["clusters"] == [names.cluster]
+    assert len(aws_client("eks").list_nodegroups(clusterName=names.cluster)["nodegroups"]) == 3
+    assert aws_client("eks").list_clusters()["clusters"] == [names.cluster]
 
 
 class FakeClock:
@@ -473,7 +504,7 @@ def test_nodegroup_degraded_fails_fast(cfg):
 def test_in_place_updates(aws, cfg):
     names = Names(cfg)
     provision(cfg, BOTH)
-    eks = boto3.client("eks", region_name=REGION)
+    eks = aws_client("eks")
     arn = eks.describe_cluster(name=names.cluster)["cluster"]["arn"]
     eks.untag_resource(resourceArn=arn, tagKeys=["Owner"])  # someone removed one of our tags
     new = changed(cfg, log_types=("api", "audit", "authenticator"),
@@ -502,7 +533,7 @@ def test_public_endpoint_restricted_to_admin_cidrs(aws, cfg):
     names = Names(cfg)
     admins = changed(cfg, admin_cidrs=("198.51.100.7/32", "203.0.113.0/28"))
     provision(admins, BOTH)
-    vpc = boto3.client("eks", region_name=REGION).describe_cluster(name=names.cluster)["cluster"]["resourcesVpcConfig"]
+    vpc = aws_client("eks").describe_cluster(name=names.cluster)["cluster"]["resourcesVpcConfig"]
     assert vpc["endpointPublicAccess"] is True and vpc["endpointPrivateAccess"] is True
     assert vpc["publicAccessCidrs"] == ["198.51.100.7/32", "203.0.113.0/28"]
     # narrowing the list is an in-place endpoint-access update
@@ -511,7 +542,7 @@ def test_public_endpoint_restricted_to_admin_cidrs(aws, cfg):
     c = by_key(changes)[f"eks-cluster:{names.cluster}"]
     assert c.action == UPDATE and [d.attribute for d in c.diffs] == ["public access CIDRs"]
     provision(narrower, BOTH)
-    vpc = boto3.client("eks", region_name=REGION).describe_cluster(name=names.cluster)["cluster"]["resourcesVpcConfig"]
+    vpc = aws_client("eks").describe_cluster(name=names.cluster)["cluster"]["resourcesVpcConfig"]
     assert vpc["publicAccessCidrs"] == ["198.51.100.7/32"] and vpc["endpointPublicAccess"] is True
 
 
@@ -533,7 +564,7 @@ def test_immutable_drift_is_replace_required_and_never_carried_out(aws, cfg):
 def test_unmanaged_nodegroup_is_shown_and_left_alone(aws, cfg):
     names = Names(cfg)
     ctx, _ = provision(cfg, BOTH)
-    eks = boto3.client("eks", region_name=REGION)
+    eks = aws_client("eks")
     eks.create_nodegroup(clusterName=names.cluster, nodegroupName="someone-elses", subnets=["subnet-x"],
                          nodeRole=ctx.output(Out.role_arn(names.node_role)))
     again, changes = provision(cfg, BOTH)

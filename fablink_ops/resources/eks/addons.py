@@ -60,7 +60,7 @@ def addon(ctx: Context, names: Names, found: Found, spec: AddonConfig) -> Change
     if not ctx.target.is_live:
         return change(
             KIND, spec.name, SKIP,
-            note="skipped: the sandbox (moto) cannot emulate EKS add-ons; on --live it is installed and waited for",
+            note="the sandbox (moto) cannot emulate EKS add-ons: not installed here; on --live it is installed and waited for",
         )
     eks = ctx.client("eks")
     tags = desired_tags(ctx.cfg, spec.name)
