@@ -124,6 +124,9 @@ class Context:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     outputs: dict[str, Any] = field(default_factory=dict)
+    # Set on Ctrl-C: waits in worker threads stop at their next poll instead
+    # of holding the process for the rest of their budget.
+    cancel: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def set_output(self, key: str, value: Any) -> None:
@@ -200,6 +203,7 @@ def apply(changes: list[Change], ctx: Context, concurrency: int) -> list[tuple[C
                     done.append((change, detail))
                     ctx.reporter.applied(change, detail)
         except KeyboardInterrupt:
+            ctx.cancel.set()
             for fut in running:
                 fut.cancel()
             raise
@@ -243,6 +247,9 @@ def wait_for(
     handle = ctx.reporter.wait_started(what, budget_seconds)
     delay = interval
     while True:
+        if ctx.cancel.is_set():
+            ctx.reporter.wait_finished(handle, "interrupted", ctx.clock() - start)
+            raise OpsError(f"interrupted while waiting for {what}: run the same command again to keep waiting")
         status, reason = poll()
         elapsed = ctx.clock() - start
         if status in done:
