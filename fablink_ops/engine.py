@@ -34,6 +34,7 @@ NOOP = "no change"
 WAIT = "wait"  # exists, still being created by AWS: apply waits for it
 SKIP = "skipped"  # cannot be done on this target (e.g. a sandbox gap); said plainly
 UNMANAGED = "unmanaged"  # exists, not in config: shown, left alone
+BLOCKED = "blocked"  # needs a resource that must be replaced first: not attempted
 
 PENDING_ACTIONS = (CREATE, UPDATE)  # what `plan --detailed-exitcode` counts as changes
 
@@ -150,6 +151,31 @@ class Stage(Protocol):
     def plan(self, ctx: Context) -> list[Change]: ...
 
     def ready(self, ctx: Context) -> bool: ...
+
+
+def block_dependents(changes: list[Change]) -> list[Change]:
+    """Mark every change that needs (directly or not) a replace-required one.
+
+    Building into a resource that is wrong and will not be fixed (subnets
+    into a VPC with the wrong CIDR, say) would fail or, worse, succeed in the
+    wrong place. Such changes are shown as blocked and not attempted.
+    """
+    by_key = {c.key: c for c in changes}
+    bad = {c.key for c in changes if c.action == REPLACE}
+    grew = True
+    while grew:
+        grew = False
+        for c in changes:
+            if c.key in bad or c.action in (NOOP, UNMANAGED):
+                continue
+            culprit = next((n for n in c.needs if n in bad), None)
+            if culprit:
+                bad.add(c.key)
+                c.action, c.run = BLOCKED, None
+                root = by_key[culprit]
+                c.note = f"waits for {root.kind} {root.name}" + (", which needs replacing" if root.action == REPLACE else ", blocked too")
+                grew = True
+    return changes
 
 
 def pending(changes: list[Change]) -> list[Change]:

@@ -222,3 +222,20 @@ def test_live_confirmation_needs_the_environment_name_typed(live):
     right = subprocess.run(["script", "-qec", cmd, "/dev/null"], cwd=ROOT, env=env, input="fablink-prod\n", capture_output=True, text=True, timeout=180)
     assert right.returncode == 0, right.stdout
     assert len(live.our_vpcs()) == 1
+
+
+def test_replace_required_is_reported_never_carried_out_and_exits_1_with_one_json_document(live):
+    ec2 = live.client("ec2")
+    vpc_id = ec2.create_vpc(
+        CidrBlock="10.99.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "fablink-prod-vpc"}]}],
+    )["Vpc"]["VpcId"]
+    result = run_invoke("provision", "--stage", "network", "--live", "--yes", "--json", env=live.live_env())
+    assert result.returncode == 1
+    doc = one_json(result.stdout)
+    assert doc["result"] == "incomplete"
+    (vpc,) = [c for c in doc["changes"] if c["kind"] == "vpc"]
+    assert vpc["action"] == "replace-required"
+    assert vpc["diffs"] == [{"attribute": "cidr", "before": "10.99.0.0/16", "after": "10.20.0.0/16"}]
+    assert result.stderr.strip().splitlines()[-1].startswith("error: not converged: 1 resource(s) need replacing")
+    assert [v["VpcId"] for v in live.our_vpcs()] == [vpc_id]  # untouched, not replaced

@@ -178,3 +178,8 @@ def _toml(value) -> str:
     if isinstance(value, float) and value in (float("inf"), float("-inf")):
         return "inf" if value > 0 else "-inf"
     return json.dumps(value)
+
+
+def test_detailed_exitcode_reports_an_error_as_1_not_2(tmp_path, capsys, no_aws_calls):
+    path = write(tmp_path, replace("retention_days = 90", "retention_days = -1"))
+    assert cli.run(cli.cmd_plan, cli.Options(config=str(path), detailed_exitcode=True)) == 1
