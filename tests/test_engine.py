@@ -131,3 +131,19 @@ def test_ctrl_c_stops_waits_in_other_threads(cfg):
     with pytest.raises(OpsError, match="interrupted while waiting for NAT gateway x"):
         wait_for(ctx, "NAT gateway x", poll, {"available"}, {"failed"}, 600)
     assert len(polls) == 3
+
+
+def test_changes_that_need_a_replace_required_resource_are_blocked_not_attempted():
+    from fablink_ops.engine import BLOCKED, REPLACE, block_dependents
+
+    ran = []
+    changes = [
+        change("vpc", action=REPLACE),
+        change("subnet", needs=["vpc"], run=lambda: ran.append("subnet")),
+        change("nat", needs=["subnet"], run=lambda: ran.append("nat")),
+        change("role", run=lambda: ran.append("role")),
+    ]
+    block_dependents(changes)
+    assert [c.action for c in changes] == [REPLACE, BLOCKED, BLOCKED, CREATE]
+    assert changes[1].run is None and "waits for thing vpc, which needs replacing" in changes[1].note
+    assert "blocked too" in changes[2].note
