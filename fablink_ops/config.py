@@ -488,17 +488,17 @@ def _validate_dynamodb(cfg: Config) -> None:
             raise _fail(file, key, f"{region} is the home region (project.region); a replica goes to another region")
         if region not in known:
             raise _fail(file, key, f"{region!r} is not a region where DynamoDB is offered in {home}'s partition")
-        if ddb.replica_regions.count(region) > 1:
+        if region in ddb.replica_regions[:i]:
             raise _fail(file, key, f"{region} is listed twice")
     if not ddb.tables:
         raise _fail(file, "dynamodb.tables", "at least one table is required")
     names = [t.name for t in ddb.tables]
     for i, table in enumerate(ddb.tables):
-        _validate_table(file, f"dynamodb.tables[{i}]", table, names)
+        _validate_table(file, f"dynamodb.tables[{i}]", table, names[:i])
 
 
-def _validate_table(file: str, key: str, table: DynamoTable, names: list[str]) -> None:
-    if names.count(table.name) > 1:
+def _validate_table(file: str, key: str, table: DynamoTable, earlier: list[str]) -> None:
+    if table.name in earlier:
         raise _fail(file, f"{key}.name", f"table {table.name} is listed twice")
     if not table.attributes:
         raise _fail(file, f"{key}.attributes", "list the key attributes with their types (S, N or B)")
@@ -527,7 +527,7 @@ def _validate_table(file: str, key: str, table: DynamoTable, names: list[str]) -
     projected = 0
     for j, ix in enumerate(table.indexes):
         ikey = f"indexes[{j}]"
-        if index_names.count(ix.name) > 1:
+        if ix.name in index_names[:j]:
             raise _fail(file, f"{key}.{ikey}.name", f"index {ix.name} is listed twice")
         defined(f"{ikey}.hash_key", ix.hash_key)
         used.add(ix.hash_key)
