@@ -68,6 +68,9 @@ EVENTUAL_CONSISTENCY_CODES = frozenset(
         "InvalidVpcEndpointId.NotFound",
         "InvalidParameterValueException",  # e.g. an IAM role not yet assumable by a service
         "NoSuchEntity",
+        # DynamoDB answers UpdateContinuousBackups on a table ACTIVE for only
+        # moments with "backups are being enabled, retry later".
+        "ContinuousBackupsUnavailableException",
     }
 )
 

@@ -5,11 +5,13 @@ botocore's Stubber."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 from moto import mock_aws
 
@@ -164,6 +166,34 @@ def test_throttling_is_retried_to_the_same_state(aws, cfg, clean_state):
     throttle = Throttle(every=3, code="ThrottlingException")
     provision(cfg, STAGES, hooks=throttle.hooks)
     assert throttle.throttled > 10
+    assert dynamodb_inventory(REGION) == clean_state
+
+
+class BackupsNotYetAvailable:
+    """AWS refuses PITR on a table ACTIVE for only moments: the first
+    UpdateContinuousBackups of each table fails as it does there."""
+
+    def __init__(self):
+        self.refused: set[str] = set()
+
+    @property
+    def hooks(self):
+        return [("before-call.dynamodb.UpdateContinuousBackups", self._handler)]
+
+    def _handler(self, params, **_):
+        table = json.loads(params["body"])["TableName"]  # the serialised request
+        if table in self.refused:
+            return None
+        self.refused.add(table)
+        http = AWSResponse("https://dynamodb.invalid", 400, {}, None)
+        return http, {"Error": {"Code": "ContinuousBackupsUnavailableException", "Message": "Backups are being enabled for the table"},
+                      "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+
+def test_pitr_right_after_create_is_retried_until_aws_takes_it(aws, cfg, clean_state):
+    refusal = BackupsNotYetAvailable()
+    provision(cfg, STAGES, hooks=refusal.hooks)
+    assert len(refusal.refused) == 6
     assert dynamodb_inventory(REGION) == clean_state
 
 
@@ -473,3 +503,62 @@ def test_bad_dynamodb_config_is_one_line_naming_the_key_and_exit_2(tmp_path, cap
     err_lines = capsys.readouterr().err.strip().splitlines()
     assert err_lines == [f"error: {message}"]
     assert not Path(os.environ["FABLINK_SANDBOX_DIR"]).exists()  # no sandbox started: no AWS call
+
+
+def test_a_table_still_creating_is_waited_for_then_completed(cfg):
+    """A run interrupted while AWS was creating the table: the re-run waits,
+    then sets what CreateTable could not (PITR)."""
+    ctx = _live_ctx(cfg)
+    key_arn = "arn:aws:kms:ap-northeast-2:853963783084:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    ctx.set_output(kms_key.output_key(ALIAS, REGION), key_arn)
+    t = _table(cfg, "fablink-prod-ai-requests")
+    change = dynamodb._table(ctx, t, dynamodb.FoundTable(_desc("CREATING", stream=False)["Table"]))
+    assert change.action == WAIT and change.needs == (f"kms-key:{ALIAS}",)
+
+    def done(status):
+        desc = _desc(status, stream=False)
+        desc["Table"].update(BillingModeSummary={"BillingMode": "PAY_PER_REQUEST"}, DeletionProtectionEnabled=True,
+                             SSEDescription={"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": key_arn},
+                             AttributeDefinitions=[{"AttributeName": "request_id", "AttributeType": "S"}])
+        return desc
+
+    name = {"TableName": t.name}
+    arn = done("ACTIVE")["Table"]["TableArn"]
+    tags = [{"Key": k, "Value": v} for k, v in dynamodb.table_tags(cfg, t.name).items()]
+    ddb = ctx.client("dynamodb")
+    with Stubber(ddb.raw) as stub:
+        stub.add_response("describe_table", done("CREATING"), name)
+        stub.add_response("describe_table", done("ACTIVE"), name)
+        stub.add_response("describe_table", done("ACTIVE"), name)
+        stub.add_response("describe_continuous_backups", {"ContinuousBackupsDescription": {
+            "ContinuousBackupsStatus": "ENABLED", "PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "DISABLED"}}}, name)
+        stub.add_response("describe_time_to_live", {"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}, name)
+        stub.add_response("list_tags_of_resource", {"Tags": tags}, {"ResourceArn": arn})
+        stub.add_response("update_continuous_backups", {}, {**name, "PointInTimeRecoverySpecification": {
+            "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 35}})
+        assert change.run() == arn
+        stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("current,wanted,diff,disables,note", [
+    ({"TimeToLiveStatus": "DISABLED"}, "expires_at", (None, "expires_at"), False, ""),
+    ({"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}, "expires_at", None, None, ""),
+    ({"TimeToLiveStatus": "ENABLING", "AttributeName": "expires_at"}, "expires_at", None, None, ""),
+    ({"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}, "expires_at", ("ttl (ENABLED)", "expires_at"), True, "two runs an hour apart"),
+    ({"TimeToLiveStatus": "DISABLING", "AttributeName": "ttl"}, "expires_at", ("ttl (DISABLING)", "expires_at"), None, "re-run later"),
+    ({"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}, "", ("ttl (ENABLED)", None), True, ""),
+])
+def test_ttl_changes_respect_one_change_per_hour(cfg, current, wanted, diff, disables, note):
+    t = dataclasses.replace(_table(cfg, "fablink-prod-cache"), ttl_attribute=wanted)
+    ctx = _live_ctx(cfg)
+    got_diff, step, got_note = dynamodb._ttl(ctx, t, current)
+    assert (got_diff.before, got_diff.after) == diff if diff else got_diff is None
+    assert note in got_note
+    if disables is None:
+        assert step is None
+        return
+    with Stubber(ctx.client("dynamodb").raw) as stub:
+        attribute = current.get("AttributeName") if disables else wanted
+        stub.add_response("update_time_to_live", {}, {"TableName": t.name, "TimeToLiveSpecification": {"Enabled": not disables, "AttributeName": attribute}})
+        step()
+        stub.assert_no_pending_responses()
