@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import ipaddress
 import re
 import tomllib
@@ -452,15 +453,17 @@ DYNAMODB_MAX_PROJECTED = 100  # non-key attributes projected, over all indexes o
 DYNAMODB_TYPES = ("S", "N", "B")  # key attributes are scalar: string, number, binary
 
 
-def dynamodb_regions(region: str) -> list[str]:
+@functools.lru_cache(maxsize=8)
+def dynamodb_regions(region: str) -> tuple[str, ...]:
     """The regions of ``region``'s partition that offer DynamoDB, from the
-    SDK's own endpoint data (offline: no AWS call). Opt-in regions are listed
+    SDK's own endpoint data (offline: no AWS call, and no profile or AWS
+    config file read: a botocore Session would). Opt-in regions are listed
     too; AWS refuses a replica there until the account has enabled it."""
-    import botocore.session
+    from botocore.loaders import create_loader
+    from botocore.regions import EndpointResolver
 
-    session = botocore.session.Session()
-    partition = session.get_partition_for_region(region)
-    return session.get_available_regions("dynamodb", partition_name=partition)
+    resolver = EndpointResolver(create_loader().load_data("endpoints"))
+    return tuple(resolver.get_available_endpoints("dynamodb", resolver.get_partition_for_region(region)))
 
 
 def _validate_dynamodb(cfg: Config) -> None:

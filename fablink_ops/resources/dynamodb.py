@@ -18,6 +18,16 @@ different tables run concurrently. Plus the key: see kms_key.py.
 
 The stage needs nothing from the others (no network: DynamoDB is a regional
 service reached through the network stage's gateway endpoint).
+
+IAM the operator needs (live): dynamodb:ListTables, DescribeTable,
+CreateTable, UpdateTable, DescribeContinuousBackups, UpdateContinuousBackups,
+DescribeTimeToLive, UpdateTimeToLive, ListTagsOfResource, TagResource;
+kms:ListAliases, DescribeKey, GetKeyRotationStatus, ListResourceTags,
+CreateKey, CreateAlias, EnableKeyRotation, EnableKey, CancelKeyDeletion,
+UpdateKeyDescription, TagResource, plus CreateGrant/Decrypt/GenerateDataKey on
+the key (DynamoDB uses it through grants made as the caller); tag:GetResources.
+With replicas also dynamodb:CreateTableReplica and, the first time,
+iam:CreateServiceLinkedRole (AWSServiceRoleForDynamoDBReplication).
 """
 
 from __future__ import annotations
