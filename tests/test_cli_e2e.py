@@ -137,7 +137,7 @@ def test_sandbox_is_the_default_and_never_reaches_elsewhere(tmp_path):
         assert doc["calls"]["writes"] == 0 and doc["calls"]["reads"] > 0
         assert doc["summary"] == {"no change": 25}
 
-        plan = run_invoke("plan", "--detailed-exitcode", env=env)
+        plan = run_invoke("plan", "--stage", "network", "--detailed-exitcode", env=env)
         assert plan.returncode == 0, plan.stderr + plan.stdout
 
         status = run_invoke("sandbox.status", "--json", env=env)
@@ -163,12 +163,12 @@ def test_live_provision_then_zero_writes_then_no_changes(live):
     assert second.returncode == 0, second.stderr
     assert one_json(second.stdout)["calls"]["writes"] == 0
 
-    assert run_invoke("plan", "--live", "--detailed-exitcode", env=env).returncode == 0
+    assert run_invoke("plan", "--stage", "network", "--live", "--detailed-exitcode", env=env).returncode == 0
 
     # drift: plan says changes are pending (2) and shows the attribute
     vpc_id = live.our_vpcs()[0]["VpcId"]
     live.client("ec2").modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": False})
-    drifted = run_invoke("plan", "--live", "--detailed-exitcode", env=env)
+    drifted = run_invoke("plan", "--stage", "network", "--live", "--detailed-exitcode", env=env)
     assert drifted.returncode == 2
     assert "enableDnsHostnames" in drifted.stdout
 
