@@ -79,10 +79,9 @@ def execute(
         report.write(reports_dir)
     except OSError as exc:
         raise OpsError(f"the {runbook} verdict is {report.verdict}, but its evidence could not be written to {reports_dir}: {exc}") from None
+    show(s.console, report)  # for people: on stderr under --json
     if opts.json:
         print_json(report.to_json())
-    else:
-        show(s.console, report)
     return report.exit_code
 
 

@@ -461,12 +461,15 @@ def observe(ctx: Context, describe: Describe, leg: Leg) -> None:
     The interval stays at its minimum until the writer has moved (that is the
     resolution of the measured RTO), then grows toward the maximum: recovering
     readers take minutes and need no second-level precision. A stop alarm in
-    ALARM ends the drill: Aborted.
+    ALARM ends the drill: Aborted. Alarms are read at most every maximum
+    interval: CloudWatch evaluates them per period (a minute, typically), so
+    reading them every second would only spend API calls.
     """
     cfg = ctx.cfg.drill
     assert leg.requested is not None
     interval = cfg.poll_interval_seconds
     deadline = leg.requested + cfg.observe_budget_minutes * 60
+    alarms_read: float | None = None
     while True:
         view = _require(describe(), ctx)
         now = ctx.clock()
@@ -482,7 +485,8 @@ def observe(ctx: Context, describe: Describe, leg: Leg) -> None:
             if leg.all_available_at is None and view.full_strength:
                 leg.all_available_at = now
                 ctx.reporter.info(f"  {leg.label}: all {len(view.members)} members available after {now - leg.requested:.1f}s")
-        if cfg.stop_alarms:
+        if cfg.stop_alarms and (alarms_read is None or now - alarms_read >= cfg.poll_max_interval_seconds):
+            alarms_read = now
             fired = firing(alarm_states(ctx, cfg.stop_alarms))
             if fired:
                 raise Aborted(f"stop condition during the {leg.label}: {', '.join(fired)} in ALARM after "
@@ -561,7 +565,6 @@ def run(
         report.measure("note", "sandbox: moto fails over at once, so these times measure the tool, not Aurora")
     plan = preflight(ctx, report, describe, to, drill_id)
     report.measure("original_writer", plan.source.id)
-    prober, probe_note = _endpoint_probe(ctx, report, plan.view, prober_factory)
 
     confirm(
         cfg.aurora_cluster,
@@ -569,6 +572,8 @@ def run(
         f"{', and back' if failback else ''}): writes fail for tens of seconds. Type [bold]{cfg.aurora_cluster}[/] to go ahead:",
     )
     report.record("confirmation", OK, _confirmation_detail(ctx, report))
+    # After the confirmation: a refused drill has not even resolved the endpoint.
+    prober, probe_note = _endpoint_probe(ctx, report, plan.view, prober_factory)
 
     legs: list[Leg] = []
     lock_released = True
@@ -611,7 +616,7 @@ def run(
 def _endpoint_probe(ctx: Context, report: Report, view: ClusterView, factory: ProberFactory | None) -> tuple[Prober | None, str]:
     """Live only: a prober, if the endpoint answers from here at all; and a note on it."""
     cfg = ctx.cfg.drill
-    step = "preflight: endpoint reachable"
+    step = "endpoint probe"
     if not ctx.target.is_live:
         note = "not measured: in the sandbox the cluster endpoint is not a real host"
         report.record(step, SKIPPED, note)
