@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
-import boto3
+from fablink_ops.runbooks.cluster import ClusterView
 
-from fablink_ops.runbooks.failover import ClusterView
+from .conftest import boto_session
 
 WALL = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)  # the fake clock's wall time at the start
 REGION = "ap-northeast-2"
@@ -138,10 +138,14 @@ class StatusOverride:
 # real state in moto
 
 
+def _client(service: str):
+    return boto_session(REGION).client(service)
+
+
 def make_cluster(name: str, azs=("a", "b", "d"), tiers=None) -> list[str]:
     """An Aurora PostgreSQL cluster with one instance per entry of ``azs``
     (the first one becomes the writer). Returns the instance ids."""
-    rds = boto3.client("rds", region_name=REGION)
+    rds = _client("rds")
     rds.create_db_cluster(
         DBClusterIdentifier=name, Engine="aurora-postgresql", MasterUsername="fablink", MasterUserPassword="not-a-secret-1"
     )
@@ -161,7 +165,7 @@ def make_cluster(name: str, azs=("a", "b", "d"), tiers=None) -> list[str]:
 
 
 def make_alarms(names, state: str | None = None) -> None:
-    cw = boto3.client("cloudwatch", region_name=REGION)
+    cw = _client("cloudwatch")
     for name in names:
         cw.put_metric_alarm(
             AlarmName=name, MetricName="5XXError", Namespace="AWS/ApiGateway", Statistic="Sum", Period=60,
@@ -172,20 +176,20 @@ def make_alarms(names, state: str | None = None) -> None:
 
 
 def set_alarm(name: str, state: str) -> None:
-    boto3.client("cloudwatch", region_name=REGION).set_alarm_state(AlarmName=name, StateValue=state, StateReason=f"test set {state}")
+    _client("cloudwatch").set_alarm_state(AlarmName=name, StateValue=state, StateReason=f"test set {state}")
 
 
 def writer(name: str) -> str:
-    members = boto3.client("rds", region_name=REGION).describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]["DBClusterMembers"]
+    members = _client("rds").describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]["DBClusterMembers"]
     return next(m["DBInstanceIdentifier"] for m in members if m["IsClusterWriter"])
 
 
 def cluster_tags(name: str) -> dict[str, str]:
-    cluster = boto3.client("rds", region_name=REGION).describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]
+    cluster = _client("rds").describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]
     return {t["Key"]: t["Value"] for t in cluster.get("TagList", [])}
 
 
 def tag_cluster(name: str, key: str, value: str) -> None:
-    rds = boto3.client("rds", region_name=REGION)
+    rds = _client("rds")
     arn = rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]["DBClusterArn"]
     rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": key, "Value": value}])
