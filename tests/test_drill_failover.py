@@ -122,6 +122,7 @@ def test_measured_rto_equals_the_modelled_one(cfg, cluster, timeline, interval):
     assert any(run.doc["measurements"]["drill_id"] in tags.get(LOCK_TAG, "") for tags in layer.tags_seen)
     assert LOCK_TAG not in cluster_tags(cfg.drill.aurora_cluster)
     assert step(run.doc, "lock released")["status"] == "ok"
+    assert step(run.doc, "failover: observed")["status"] == "ok"
 
 
 def test_over_the_rto_budget_fails(cfg, cluster):
@@ -131,6 +132,7 @@ def test_over_the_rto_budget_fails(cfg, cluster):
     assert run.code == 1
     assert run.doc["verdict"] == "fail"
     assert "after 75.0s (budget 60s, exceeded)" in run.doc["reason"]
+    assert step(run.doc, "failover: observed")["status"] == "failed"
     assert LOCK_TAG not in cluster_tags(cfg.drill.aurora_cluster)
 
 

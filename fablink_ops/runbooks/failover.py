@@ -11,6 +11,8 @@ runbooks/failover-drill.md.
    another AZ than the writer, no other drill holds the lock, no stop alarm is
    in ALARM (and each exists).
 2. Confirm (live): the operator types the cluster's name, or gave --yes.
+   Then, live only, one TCP connect to the cluster endpoint decides whether
+   the clients' view can be measured from this host.
 3. Lock: a tag on the cluster naming the drill and an expiry, so a killed
    drill blocks the next one only until then (an expired lock is taken over).
 4. Act: FailoverDBCluster to --to, or by default to the available reader
@@ -226,13 +228,18 @@ def fail_over(ctx: Context, report: Report, describe: Describe, leg: Leg, prober
             step.detail = f"{leg.source.label()} → {leg.target.label()}"
         with report.step(f"{leg.label}: observed") as step:
             observe(ctx, describe, leg)
-            step.detail = f"{judge(leg, cfg)[1]} ({leg.polls} polls)"
-            if leg.timed_out:
+            leg.ended = ctx.clock()
+            if prober is not None:
+                leg.unreachable = prober.longest_outage(leg.requested, leg.ended)
+            passed, text = judge(leg, cfg)
+            step.detail = f"{text} ({leg.polls} polls)"
+            if not passed:
                 step.status = FAILED_STEP
     finally:
-        leg.ended = ctx.clock()
-        if prober is not None and leg.requested is not None:
-            leg.unreachable = prober.longest_outage(leg.requested, leg.ended)
+        if leg.ended is None:
+            leg.ended = ctx.clock()
+            if prober is not None and leg.requested is not None:
+                leg.unreachable = prober.longest_outage(leg.requested, leg.ended)
         report.measure(leg.label, leg.to_json(report))
 
 
