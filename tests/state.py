@@ -22,10 +22,21 @@ def _tags(item: dict) -> tuple:
     return tuple(sorted(tagging.from_list(item.get("Tags")).items()))
 
 
+_CLIENTS: dict[tuple[str, str], object] = {}
+
+
+def client(service: str, region: str):
+    """Clients cached for the test process (building one parses its service model)."""
+    key = (service, region)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = boto3.Session(region_name=region).client(service)
+    return _CLIENTS[key]
+
+
 def network_inventory(region: str) -> dict[str, list]:
-    ec2 = boto3.client("ec2", region_name=region)
-    logs = boto3.client("logs", region_name=region)
-    iam = boto3.client("iam", region_name=region)
+    ec2 = client("ec2", region)
+    logs = client("logs", region)
+    iam = client("iam", region)
     names: dict[str, str] = {}
 
     vpcs = ec2.describe_vpcs()["Vpcs"]
@@ -43,6 +54,8 @@ def network_inventory(region: str) -> dict[str, list]:
             names[item[key]] = _name(item) or "(unnamed)"
     for sg in sgs:
         names[sg["GroupId"]] = sg["GroupName"]
+    for ep in endpoints:
+        names[ep["VpcEndpointId"]] = ep["ServiceName"]
     n = lambda i: names.get(i, i)  # noqa: E731
 
     def rules(sg: dict) -> tuple:
@@ -75,7 +88,7 @@ def network_inventory(region: str) -> dict[str, list]:
             (
                 _name(r),
                 n(r["VpcId"]),
-                tuple(sorted((x.get("DestinationCidrBlock") or x.get("DestinationPrefixListId", ""), n(x.get("GatewayId") or x.get("NatGatewayId") or "")) for x in r.get("Routes", []))),
+                tuple(sorted((x.get("DestinationCidrBlock") or "(prefix list)", n(x.get("GatewayId") or x.get("NatGatewayId") or "")) for x in r.get("Routes", []))),
                 tuple(sorted(n(a["SubnetId"]) for a in r.get("Associations", []) if a.get("SubnetId"))),
                 _tags(r),
             )

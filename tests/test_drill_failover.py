@@ -5,6 +5,7 @@ one, failback, stop conditions, Ctrl-C, the lock, the evidence, exit codes."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -450,14 +451,20 @@ def test_live_without_confirmation_is_refused_before_any_write(cfg, cluster, mon
     assert LOCK_TAG not in cluster_tags(cfg.drill.aurora_cluster)
 
 
+class Terminal(io.StringIO):
+    """stdin as a terminal on which the operator types ``answer``."""
+
+    def isatty(self) -> bool:
+        return True
+
+
 def test_live_confirmation_names_the_cluster(cfg, cluster, monkeypatch, capsys):
-    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
-    monkeypatch.setattr("builtins.input", lambda prompt="": "fablink-prod")  # the environment, not the cluster
+    monkeypatch.setattr("sys.stdin", Terminal("fablink-prod\n"))  # the environment, not the cluster
     run = drill(cfg, live=True, yes=False, prober_factory=lambda h, p: ScriptedProber(FakeClock(), (0, 0)))
     assert run.code == 2 and run.target.meter.writes == 0
     assert "Type fablink-prod-aurora to go ahead" in " ".join(capsys.readouterr().out.split())
 
-    monkeypatch.setattr("builtins.input", lambda prompt="": cfg.drill.aurora_cluster)
+    monkeypatch.setattr("sys.stdin", Terminal(f"{cfg.drill.aurora_cluster}\n"))
     run = drill(cfg, live=True, yes=False, prober_factory=lambda h, p: ScriptedProber(FakeClock(), (0, 0)))
     assert run.code == 0, run.doc["reason"]
     assert step(run.doc, "confirmation")["detail"] == f"the operator typed {cfg.drill.aurora_cluster}"
