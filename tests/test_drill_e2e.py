@@ -11,6 +11,9 @@ from pathlib import Path
 
 import boto3
 
+from fablink_ops import sandbox
+from fablink_ops.config import load_config
+
 from .conftest import CONFIG, ROOT
 
 CLUSTER = "fablink-prod-aurora"
@@ -29,9 +32,10 @@ def test_the_drill_through_invoke_against_the_sandbox(tmp_path):
     env["PYTHONPATH"] = str(ROOT)
     config = str(CONFIG)
     try:
-        up = invoke(tmp_path, "sandbox.up", "--json", "--config", config, env=env)
-        assert up.returncode == 0, up.stderr
-        endpoint = json.loads(up.stdout)["endpoint"]
+        # the sandbox the drill will use (same FABLINK_SANDBOX_DIR), started here to seed it
+        info, started = sandbox.ensure_running(load_config(CONFIG).project.account_id)
+        assert started
+        endpoint = info.endpoint_url
         kw = dict(region_name=REGION, endpoint_url=endpoint, aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
         rds, cw = boto3.client("rds", **kw), boto3.client("cloudwatch", **kw)
         rds.create_db_cluster(DBClusterIdentifier=CLUSTER, Engine="aurora-postgresql", MasterUsername="fablink",
@@ -77,5 +81,5 @@ def test_the_drill_through_invoke_against_the_sandbox(tmp_path):
         assert state() == (f"{CLUSTER}-a", set())
         assert len(list((tmp_path / "reports").glob("*.json"))) == 2
     finally:
-        down = invoke(tmp_path, "sandbox.down", env=env)
-        assert down.returncode == 0, down.stderr
+        sandbox.stop()
+    assert sandbox.running() is None
