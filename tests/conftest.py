@@ -41,16 +41,18 @@ def aws():
         yield
 
 
-@functools.lru_cache(maxsize=None)
-def _session(region: str) -> boto3.Session:
-    """One session per region for the whole test run: botocore parses each
-    service model once per session (~0.15 s a client), and every provision
-    builds a new Target. Hooks go on the clients, never on the session."""
-    return boto3.Session(region_name=region)
+_SESSIONS: dict[str, boto3.Session] = {}
+
+
+def boto_session(region: str) -> boto3.Session:
+    """One boto3 session per region for the whole test process: a session
+    caches the parsed service models (the EC2 one alone takes ~0.2 s to load)."""
+    return _SESSIONS.setdefault(region, boto3.Session(region_name=region))
 
 
 def make_target(cfg, hooks=(), retry: RetryPolicy = FAST_RETRY) -> Target:
-    return Target("sandbox", cfg.project.region, _session(cfg.project.region), retry=retry, hooks=list(hooks))
+    session = boto_session(cfg.project.region)
+    return Target("sandbox", cfg.project.region, session, retry=retry, hooks=list(hooks))
 
 
 def make_ctx(cfg, hooks=(), **kwargs) -> Context:

@@ -7,25 +7,11 @@ orphan or a duplicate left by a crashed run shows up as an extra entry.
 
 from __future__ import annotations
 
-import functools
 import json
 
 import boto3
 
 from fablink_ops import tags as tagging
-
-
-@functools.lru_cache(maxsize=None)
-def _client(service: str, region: str):
-    """Clients of one session for the whole run. moto resets boto3's default
-    session at every mock start, so plain boto3.client() would parse each
-    service model again in every test (EC2's alone takes ~0.3 s)."""
-    return _session().client(service, region_name=region)
-
-
-@functools.lru_cache(maxsize=None)
-def _session() -> boto3.Session:
-    return boto3.Session()
 
 
 def _name(item: dict) -> str:
@@ -36,10 +22,21 @@ def _tags(item: dict) -> tuple:
     return tuple(sorted(tagging.from_list(item.get("Tags")).items()))
 
 
+_CLIENTS: dict[tuple[str, str], object] = {}
+
+
+def client(service: str, region: str):
+    """Clients cached for the test process (building one parses its service model)."""
+    key = (service, region)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = boto3.Session(region_name=region).client(service)
+    return _CLIENTS[key]
+
+
 def network_inventory(region: str) -> dict[str, list]:
-    ec2 = _client("ec2", region)
-    logs = _client("logs", region)
-    iam = _client("iam", region)
+    ec2 = client("ec2", region)
+    logs = client("logs", region)
+    iam = client("iam", region)
     names: dict[str, str] = {}
 
     vpcs = ec2.describe_vpcs()["Vpcs"]
@@ -57,6 +54,8 @@ def network_inventory(region: str) -> dict[str, list]:
             names[item[key]] = _name(item) or "(unnamed)"
     for sg in sgs:
         names[sg["GroupId"]] = sg["GroupName"]
+    for ep in endpoints:
+        names[ep["VpcEndpointId"]] = ep["ServiceName"]
     n = lambda i: names.get(i, i)  # noqa: E731
 
     def rules(sg: dict) -> tuple:
@@ -89,7 +88,7 @@ def network_inventory(region: str) -> dict[str, list]:
             (
                 _name(r),
                 n(r["VpcId"]),
-                tuple(sorted((x.get("DestinationCidrBlock") or x.get("DestinationPrefixListId", ""), n(x.get("GatewayId") or x.get("NatGatewayId") or "")) for x in r.get("Routes", []))),
+                tuple(sorted((x.get("DestinationCidrBlock") or "(prefix list)", n(x.get("GatewayId") or x.get("NatGatewayId") or "")) for x in r.get("Routes", []))),
                 tuple(sorted(n(a["SubnetId"]) for a in r.get("Associations", []) if a.get("SubnetId"))),
                 _tags(r),
             )
@@ -110,11 +109,11 @@ def dump(state: dict) -> str:
 def eks_inventory(region: str) -> dict[str, list]:
     """KMS keys and aliases, IAM roles and OIDC providers, log groups, EKS
     clusters and node groups: every one, ours or not."""
-    kms = _client("kms", region)
-    iam = _client("iam", region)
-    logs = _client("logs", region)
-    eks = _client("eks", region)
-    ec2 = _client("ec2", region)
+    kms = client("kms", region)
+    iam = client("iam", region)
+    logs = client("logs", region)
+    eks = client("eks", region)
+    ec2 = client("ec2", region)
     names: dict[str, str] = {s["SubnetId"]: _name(s) or "(unnamed)" for s in ec2.describe_subnets()["Subnets"]}
 
     keys = []
@@ -191,3 +190,71 @@ def eks_inventory(region: str) -> dict[str, list]:
         "clusters": sorted(clusters),
         "nodegroups": sorted(nodegroups),
     }
+
+
+def _pages(client, method: str, key: str, **kwargs) -> list:
+    return [item for page in client.get_paginator(method).paginate(**kwargs) for item in page.get(key, [])]
+
+
+def kms_inventory(regions: tuple[str, ...]) -> tuple[list, dict[str, str]]:
+    """Every customer-managed key of the regions, named by its aliases, and a
+    map key ARN -> alias names (for normalising the tables' SSE keys)."""
+    keys, names = [], {}
+    for region in regions:
+        kms = boto3.client("kms", region_name=region)
+        aliases: dict[str, list[str]] = {}
+        for a in _pages(kms, "list_aliases", "Aliases"):
+            if a.get("TargetKeyId") and not a["AliasName"].startswith("alias/aws/"):
+                aliases.setdefault(a["TargetKeyId"], []).append(a["AliasName"])
+        for k in _pages(kms, "list_keys", "Keys"):
+            meta = kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
+            if meta.get("KeyManager") != "CUSTOMER":
+                continue
+            alias = ",".join(sorted(aliases.get(meta["KeyId"], []))) or "(no alias)"
+            names[meta["Arn"]] = f"{alias}@{region}"
+            rotation = kms.get_key_rotation_status(KeyId=meta["KeyId"])["KeyRotationEnabled"]
+            tags = tuple(sorted((t["TagKey"], t["TagValue"]) for t in _pages(kms, "list_resource_tags", "Tags", KeyId=meta["KeyId"])))
+            keys.append((region, alias, meta["KeyState"], meta.get("KeySpec"), meta.get("KeyUsage"),
+                         meta.get("Description", ""), rotation, tags))
+    return sorted(keys), names
+
+
+def dynamodb_inventory(region: str, replica_regions: tuple[str, ...] = ()) -> dict[str, list]:
+    """Every table of the region and every customer-managed KMS key of the
+    region and the replica regions, ids replaced by names (a key by its
+    aliases: a key left without alias shows as '(no alias)')."""
+    keys, key_names = kms_inventory((region, *replica_regions))
+    ddb = boto3.client("dynamodb", region_name=region)
+    tables = []
+    for name in _pages(ddb, "list_tables", "TableNames"):
+        t = ddb.describe_table(TableName=name)["Table"]
+        types = {a["AttributeName"]: a["AttributeType"] for a in t["AttributeDefinitions"]}
+
+        def key(schema: list[dict]) -> tuple:
+            return tuple((k["KeyType"], k["AttributeName"], types.get(k["AttributeName"])) for k in sorted(schema, key=lambda k: k["KeyType"]))
+
+        indexes = tuple(sorted(
+            (i["IndexName"], key(i["KeySchema"]), i["Projection"]["ProjectionType"],
+             tuple(sorted(i["Projection"].get("NonKeyAttributes", []))), i.get("IndexStatus"))
+            for i in t.get("GlobalSecondaryIndexes", [])
+        ))
+        sse = t.get("SSEDescription") or {}
+        pitr = ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+        ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        tags = tuple(sorted((x["Key"], x["Value"]) for x in _pages(ddb, "list_tags_of_resource", "Tags", ResourceArn=t["TableArn"])))
+        stream = t.get("StreamSpecification") or {}
+        tables.append((
+            name,
+            key(t["KeySchema"]),
+            tuple(sorted(types.items())),
+            t.get("BillingModeSummary", {}).get("BillingMode"),
+            t.get("DeletionProtectionEnabled"),
+            (sse.get("SSEType"), key_names.get(sse.get("KMSMasterKeyArn", ""), sse.get("KMSMasterKeyArn"))),
+            (pitr["PointInTimeRecoveryStatus"], pitr.get("RecoveryPeriodInDays")),
+            (ttl["TimeToLiveStatus"], ttl.get("AttributeName") if ttl["TimeToLiveStatus"] != "DISABLED" else None),
+            (stream.get("StreamEnabled", False), stream.get("StreamViewType")),
+            indexes,
+            tuple(sorted(r["RegionName"] for r in t.get("Replicas", []))),
+            tags,
+        ))
+    return {"kms_keys": keys, "tables": sorted(tables)}

@@ -25,7 +25,7 @@ from fablink_ops.target import Client, Target
 
 from .conftest import CONFIG, FAST_RETRY, make_ctx, make_target
 from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
-from .state import _client, dump, eks_inventory
+from .state import client, dump, eks_inventory
 from .util import plan, provision
 
 REGION = "ap-northeast-2"
@@ -34,7 +34,7 @@ BOTH = ("network", "eks")
 
 
 def aws_client(service: str):
-    return _client(service, REGION)
+    return client(service, REGION)
 
 
 def _few_managed_policies() -> str:
@@ -157,7 +157,7 @@ def test_provision_builds_the_design(aws, cfg):
     key = kms.describe_key(KeyId=alias["TargetKeyId"])["KeyMetadata"]
     assert kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"] is True
     key_tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key["KeyId"])["Tags"]}
-    assert key_tags["Name"] == names.key_name and key_tags["ManagedBy"] == "fablink-ops"
+    assert key_tags["Name"] == names.key_name and key_tags["Alias"] == names.key_alias and key_tags["ManagedBy"] == "fablink-ops"
 
     # roles by managed-policy ARN
     def attached(role):
@@ -250,6 +250,7 @@ def test_backend_policy_is_least_privilege(cfg):
     assert set(dynamo["Action"]) == set(iam.DYNAMODB_ITEM_ACTIONS)
     assert not any("Table" in a and "Item" not in a for a in dynamo["Action"])  # no Create/Delete/UpdateTable
     tables = ["sessions", "user-activities", "cache", "ai-requests", "notifications", "analytics"]
+    assert sorted(t.name for t in cfg.dynamodb.tables) == sorted(f"fablink-prod-{t}" for t in tables)
     expected = []
     for t in tables:
         arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/fablink-prod-{t}"
@@ -260,7 +261,7 @@ def test_backend_policy_is_least_privilege(cfg):
     decrypt = statements["DecryptWithDataKeys"]
     assert decrypt["Action"] == "kms:Decrypt"
     assert decrypt["Resource"] == f"arn:aws:kms:{REGION}:{ACCOUNT}:key/*"
-    assert decrypt["Condition"] == {"ForAnyValue:StringEquals": {"kms:ResourceAliases": list(cfg.eks.irsa.data_key_aliases)}}
+    assert decrypt["Condition"] == {"ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/fablink-prod-aurora", "alias/fablink-prod-dynamodb"]}}
 
 
 def test_workload_fits_with_one_az_lost(cfg):
@@ -350,7 +351,9 @@ def test_key_left_without_alias_is_found_by_tag(aws, cfg):
     """A crash between CreateKey and CreateAlias: the re-run adopts that key."""
     names = Names(cfg)
     kms = aws_client("kms")
-    orphan = kms.create_key(Tags=[{"TagKey": k, "TagValue": v} for k, v in {**cfg.base_tags("eks"), "Name": names.key_name}.items()])
+    spec = names.key_spec()  # created as the stage's CreateKey does, Alias tag included
+    orphan = kms.create_key(Description=spec.description, KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT",
+                            Tags=[{"TagKey": k, "TagValue": v} for k, v in spec.desired_tags().items()])
     orphan_id = orphan["KeyMetadata"]["KeyId"]
     _, changes = plan(cfg, BOTH)
     key_change = by_key(changes)[f"kms-key:{names.key_alias}"]
@@ -366,8 +369,8 @@ def test_key_left_without_alias_is_found_by_tag(aws, cfg):
 def test_two_tagged_keys_without_alias_is_an_error_naming_both(aws, cfg):
     names = Names(cfg)
     kms = aws_client("kms")
-    tags = [{"TagKey": k, "TagValue": v} for k, v in {**cfg.base_tags("eks"), "Name": names.key_name}.items()]
-    arns = [kms.create_key(Tags=tags)["KeyMetadata"]["Arn"] for _ in range(2)]
+    tags = [{"TagKey": k, "TagValue": v} for k, v in names.key_spec().desired_tags().items()]
+    arns = [kms.create_key(KeyUsage="ENCRYPT_DECRYPT", Tags=tags)["KeyMetadata"]["Arn"] for _ in range(2)]
     with pytest.raises(OpsError) as err:
         plan(cfg, BOTH)
     assert arns[0] in err.value.message and arns[1] in err.value.message
@@ -743,7 +746,7 @@ BAD = [
     ('service_cidr = "172.20.0.0/16"', 'service_cidr = "10.20.0.0/16"', "eks.service_cidr", "overlaps the VPC"),
     ('service_cidr = "172.20.0.0/16"', 'service_cidr = "100.64.0.0/16"', "eks.service_cidr", "/12 to /24"),
     ('log_types = ["api", "audit"', 'log_types = ["api", "kubelet"', "eks.log_types[1]", "not one of"),
-    ('"alias/fablink-prod-dynamodb"', '"alias/aws/dynamodb"', "eks.irsa.data_key_aliases[0]", "customer-managed"),
+    ('data_key_aliases = ["alias/fablink-prod-aurora"]', 'data_key_aliases = ["alias/aws/rds"]', "eks.irsa.data_key_aliases[0]", "customer-managed"),
     ("cluster_wait_minutes = 30", "cluster_wait_minutes = 0", "eks.cluster_wait_minutes", "greater than 0"),
     ('ami_type = "AL2023_x86_64_STANDARD"', 'ami_type = "WINDOWS"', "eks.nodegroups.ami_type", "not one of"),
     ('service_account = "amazon-cloudwatch:cloudwatch-agent"', 'service_account = "cloudwatch-agent"', "eks.addons[1].service_account", "namespace:name"),

@@ -8,14 +8,15 @@ batched calls, one small function per resource returns its Change, and the
 Changes' ``run`` closures do the writes, reading ids from ``ctx.outputs`` at
 run time (on an empty account the network is created in the same apply).
 
-Modules: common (names, helpers, waits), discover, kms, iam, cluster,
-nodegroups, addons.
+Modules: common (names, helpers, waits), discover, iam, cluster, nodegroups,
+addons; the secrets key is resources/kms_key.py's, as the DynamoDB stage's.
 """
 
 from __future__ import annotations
 
 from ...engine import CREATE, Change, Context
-from . import addons, cluster, iam, kms, nodegroups
+from .. import kms_key
+from . import addons, cluster, iam, nodegroups
 from .common import NAME, Names
 from .discover import discover
 
@@ -31,7 +32,7 @@ def plan(ctx: Context) -> list[Change]:
     found = discover(ctx, names, [s.name for s in specs])
     by_name = {s.name: s for s in specs}
     changes: list[Change | None] = [
-        kms.key(ctx, names, found),
+        kms_key.change(ctx, names.key_spec(), found.key),
         iam.role(ctx, found, by_name[names.cluster_role]),
         iam.role(ctx, found, by_name[names.node_role]),
         cluster.log_group(ctx, names, found),

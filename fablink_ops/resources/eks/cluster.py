@@ -132,7 +132,7 @@ def _immutable(ctx: Context, names: Names, cluster: dict) -> list[Diff]:
     role = ctx.outputs.get(Out.role_arn(names.cluster_role))
     if role and cluster.get("roleArn") != role:
         diffs.append(Diff("role", cluster.get("roleArn"), role))
-    key, wanted_key = _encryption_key(cluster), ctx.outputs.get(Out.KEY_ARN)
+    key, wanted_key = _encryption_key(cluster), ctx.outputs.get(names.key_arn_output)
     if key and wanted_key and key != wanted_key:  # secrets encryption cannot be changed or removed once on
         diffs.append(Diff("secrets key", key, wanted_key))
     return diffs
@@ -179,7 +179,7 @@ def _updates(ctx: Context, names: Names, cluster: dict) -> tuple[list[Diff], lis
             # One-way: once on, secrets encryption cannot be turned off.
             resp = eks.associate_encryption_config(
                 clusterName=name,
-                encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": ctx.output(Out.KEY_ARN)}}],
+                encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": ctx.output(names.key_arn_output)}}],
                 clientRequestToken=_token("eks-encryption", cluster["arn"]),
             )
             wait_update(ctx, f"EKS cluster {name} secrets encryption", resp.get("update"), _budget(ctx))
@@ -205,7 +205,7 @@ def cluster(ctx: Context, names: Names, found: Found) -> Change:
 
         def create() -> str:
             subnet_ids = [ctx.output(f"subnet:{s}") for s in subnet_names]
-            key_arn = ctx.output(Out.KEY_ARN)
+            key_arn = ctx.output(names.key_arn_output)
             try:
                 eks.create_cluster(
                     name=name,

@@ -12,6 +12,7 @@ from typing import Any, Callable
 from ... import tags as tagging
 from ...config import AddonConfig, Config, Zone
 from ...engine import NOOP, UPDATE, Change, Context, Diff, wait_for
+from .. import kms_key
 from ..network import Names as NetworkNames
 from ..network import _sequence, _token  # noqa: F401 - re-exported for the stage's modules
 
@@ -41,6 +42,14 @@ class Names:
     @property
     def key_alias(self) -> str:
         return f"alias/{self.key_name}"
+
+    @property
+    def key_arn_output(self) -> str:
+        return kms_key.output_key(self.key_alias, self.cfg.project.region)
+
+    def key_spec(self) -> kms_key.KeySpec:
+        return kms_key.KeySpec(NAME, self.key_alias, f"Encrypts the Kubernetes secrets of EKS cluster {self.cluster}",
+                               desired_tags(self.cfg, self.key_name))
 
     @property
     def cluster_role(self) -> str:
@@ -75,9 +84,8 @@ class Names:
 
 
 class Out:
-    """ctx.outputs keys this stage sets."""
+    """ctx.outputs keys this stage sets (the secrets key's ARN: Names.key_arn_output)."""
 
-    KEY_ARN = "eks:secrets-key-arn"
     CLUSTER_ARN = "eks:cluster-arn"
     CLUSTER_VERSION = "eks:cluster-version"
     OIDC_ISSUER = "eks:oidc-issuer"

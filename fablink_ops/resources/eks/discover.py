@@ -15,19 +15,13 @@ from botocore.exceptions import ClientError
 
 from ... import tags as tagging
 from ...engine import Context
-from ...errors import OpsError
 from ...target import error_code
+from .. import kms_key
 from .common import Names, Out
-
-KEY_GONE_STATES = ("PendingDeletion", "PendingReplicaDeletion")
-
 
 @dataclass
 class Found:
-    key: dict | None = None  # KeyMetadata
-    key_aliased: bool = False  # our alias exists and points at ``key``
-    key_rotation: bool = False
-    key_tags: dict[str, str] = field(default_factory=dict)
+    key: kms_key.FoundKey | None = None
     roles: dict[str, dict] = field(default_factory=dict)  # RoleDetail by role name (ours only)
     oidc_arn: str | None = None
     oidc: dict | None = None
@@ -42,7 +36,9 @@ class Found:
 
 def discover(ctx: Context, names: Names, role_names: list[str]) -> Found:
     found = Found()
-    _discover_key(ctx, names, found)
+    # The secrets key, found by its alias (or, after a crash between CreateKey
+    # and CreateAlias, by its Alias tag): see resources/kms_key.py.
+    found.key = kms_key.discover(ctx, names.key_alias, ctx.cfg.project.region)
     _discover_roles(ctx, role_names, found)
     _discover_log_group(ctx, names, found)
     _discover_cluster(ctx, names, found)
@@ -56,57 +52,6 @@ def discover(ctx: Context, names: Names, role_names: list[str]) -> Found:
 
 def _not_found(exc: ClientError, *codes: str) -> bool:
     return error_code(exc) in codes
-
-
-# ----- KMS: keys cannot be named, so the alias is the name. A run that died
-# between CreateKey and CreateAlias leaves a key without its alias: the key
-# carries its intended alias as its Name tag (set in CreateKey itself), and is
-# found by that tag through the Resource Groups Tagging API (one call) before
-# anything is created.
-
-
-def _discover_key(ctx: Context, names: Names, found: Found) -> None:
-    kms = ctx.client("kms")
-    aliases = kms.paginate("list_aliases", "Aliases")
-    alias = next((a for a in aliases if a["AliasName"] == names.key_alias), None)
-    meta = None
-    if alias and alias.get("TargetKeyId"):
-        meta = kms.describe_key(KeyId=alias["TargetKeyId"])["KeyMetadata"]
-        found.key_aliased = True
-    else:
-        meta = _key_by_tag(ctx, names)
-    if meta is None:
-        return
-    found.key = meta
-    ctx.set_output(Out.KEY_ARN, meta["Arn"])
-    if meta["KeyState"] in KEY_GONE_STATES:
-        return  # rotation and tags cannot be read; the plan reports the state
-    found.key_rotation = kms.get_key_rotation_status(KeyId=meta["KeyId"])["KeyRotationEnabled"]
-    tags = kms.paginate("list_resource_tags", "Tags", KeyId=meta["KeyId"])
-    found.key_tags = {t["TagKey"]: t["TagValue"] for t in tags}
-
-
-def _key_by_tag(ctx: Context, names: Names) -> dict | None:
-    # The tagging API is eventually consistent: a key created seconds ago may
-    # not be listed yet. A re-run that fast after a crash is the one window.
-    mappings = ctx.client("resourcegroupstaggingapi").paginate(
-        "get_resources",
-        "ResourceTagMappingList",
-        ResourceTypeFilters=["kms:key"],
-        TagFilters=[{"Key": "Name", "Values": [names.key_name]}, {"Key": "ManagedBy", "Values": ["fablink-ops"]}],
-    )
-    kms = ctx.client("kms")
-    live = []
-    for mapping in mappings:
-        meta = kms.describe_key(KeyId=mapping["ResourceARN"])["KeyMetadata"]
-        if meta["KeyState"] not in KEY_GONE_STATES:
-            live.append(meta)
-    if len(live) > 1:
-        raise OpsError(
-            f"two KMS keys are tagged Name={names.key_name} and none has {names.key_alias}: "
-            f"{live[0]['Arn']} and {live[1]['Arn']}; schedule the deletion of one, then re-run"
-        )
-    return live[0] if live else None
 
 
 # ----- IAM

@@ -109,12 +109,12 @@ def irsa_trust(ctx: Context, namespace: str, service_account: str) -> DocFn:
     return doc
 
 
-def secrets_policy(ctx: Context) -> DocFn:
+def secrets_policy(ctx: Context, names: Names) -> DocFn:
     """What the cluster role needs to use the secrets key (the key policy
     delegates to IAM). As terraform-aws-eks grants it, scoped to the one key."""
 
     def doc(resolve: bool) -> dict | None:
-        key_arn = _known(ctx, Out.KEY_ARN, resolve)
+        key_arn = _known(ctx, names.key_arn_output, resolve)
         if not key_arn:
             return None
         return _doc(
@@ -128,6 +128,11 @@ def secrets_policy(ctx: Context) -> DocFn:
     return doc
 
 
+def data_key_aliases(ctx: Context) -> list[str]:
+    aliases = [ctx.cfg.dynamodb.kms_key_alias, *ctx.cfg.eks.irsa.data_key_aliases]
+    return sorted(set(aliases))
+
+
 def backend_policy(ctx: Context) -> dict:
     """Least privilege for the FabLink backend.
 
@@ -135,12 +140,13 @@ def backend_policy(ctx: Context) -> dict:
     - rds-db:connect as the one IAM database user. The Aurora cluster's
       resource id (part of the ARN) is not known before the aurora stage runs,
       so the ARN names every Aurora cluster ("cluster-*") but only this user.
-    - kms:Decrypt with the data keys. Their ARNs are not known here either:
-      any key of this account and region, but only while it carries one of
-      the configured aliases (kms:ResourceAliases).
+    - kms:Decrypt with the data keys. Their ARNs are not known here either
+      (and the DynamoDB stage may run later): any key of this account and
+      region, but only while it carries one of the data keys' aliases
+      (kms:ResourceAliases): dynamodb.kms_key_alias and eks.irsa.data_key_aliases.
     """
     p, irsa = ctx.cfg.project, ctx.cfg.eks.irsa
-    tables = [f"arn:aws:dynamodb:{p.region}:{p.account_id}:table/{t}" for t in irsa.dynamodb_tables]
+    tables = [f"arn:aws:dynamodb:{p.region}:{p.account_id}:table/{t.name}" for t in ctx.cfg.dynamodb.tables]
     return _doc(
         {
             "Sid": "DynamoDBItems",
@@ -159,7 +165,7 @@ def backend_policy(ctx: Context) -> dict:
             "Effect": "Allow",
             "Action": "kms:Decrypt",
             "Resource": f"arn:aws:kms:{p.region}:{p.account_id}:key/*",
-            "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": list(irsa.data_key_aliases)}},
+            "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": data_key_aliases(ctx)}},
         },
     )
 
@@ -179,7 +185,7 @@ def role_specs(ctx: Context, names: Names) -> list[RoleSpec]:
             _service_trust("eks.amazonaws.com", "sts:AssumeRole", "sts:TagSession"),
             "eks.amazonaws.com",
             CLUSTER_POLICIES,
-            {SECRETS_POLICY: secrets_policy(ctx)},
+            {SECRETS_POLICY: secrets_policy(ctx, names)},
             needs=(keys.key,),
         ),
         RoleSpec(
