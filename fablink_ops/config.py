@@ -674,8 +674,16 @@ def _validate_nodegroups(cfg: Config) -> None:
             raise _fail(file, f"{key}.labels.{label}", f"{value!r} is not a valid Kubernetes label value")
 
 
+def _role_name_fits(cfg: Config, key: str, suffix: str) -> None:
+    # The stage names the role <prefix>-<suffix>; IAM role names stop at 64.
+    name = f"{cfg.project.prefix}-{suffix}"
+    if len(name) > 64:
+        raise _fail(cfg.path, key, f"the IAM role name {name!r} would be {len(name)} characters; IAM allows 64")
+
+
 def _validate_irsa(cfg: Config) -> None:
     file, irsa = cfg.path, cfg.eks.irsa
+    _role_name_fits(cfg, "eks.irsa.service_account", irsa.service_account)
     for i, alias in enumerate(irsa.data_key_aliases):
         if not re.fullmatch(r"alias/[A-Za-z0-9/_-]{1,250}", alias) or alias.startswith("alias/aws/"):
             raise _fail(file, f"eks.irsa.data_key_aliases[{i}]", f"{alias!r} is not the alias of a customer-managed key (alias/..., not alias/aws/...)")
@@ -688,6 +696,8 @@ def _validate_addons(cfg: Config) -> None:
         key = f"eks.addons[{i}]"
         if names.count(addon.name) > 1:
             raise _fail(file, f"{key}.name", f"add-on {addon.name!r} is listed twice")
+        if addon.service_account:
+            _role_name_fits(cfg, f"{key}.name", addon.name)
         if addon.service_account:
             ns, _, sa = addon.service_account.partition(":")
             if not sa or K8S_NAME(ns) or K8S_NAME(sa):

@@ -647,7 +647,7 @@ def test_live_upgrade_failure_reports_aws_errors(cfg):
 
 
 def _addon_found(cfg, **addons_found):
-    return Found(cluster=_cluster_desc("ACTIVE")["cluster"], addons=addons_found, addons_read=True)
+    return Found(cluster=_cluster_desc("ACTIVE")["cluster"], addons=addons_found)
 
 
 def test_live_addons_are_created_with_network_policy_and_irsa_and_waited_for(cfg):
@@ -727,7 +727,7 @@ def test_live_discovery_reads_addons_absent_as_absent(cfg):
     found = Found()
     with stub:
         _discover_addons(ctx, names, found)
-    assert found.addons_read and list(found.addons) == ["amazon-cloudwatch-observability"]
+    assert list(found.addons) == ["amazon-cloudwatch-observability"]
 
 
 # --------------------------------------------------------------------------
@@ -750,6 +750,8 @@ BAD = [
     ("cluster_wait_minutes = 30", "cluster_wait_minutes = 0", "eks.cluster_wait_minutes", "greater than 0"),
     ('ami_type = "AL2023_x86_64_STANDARD"', 'ami_type = "WINDOWS"', "eks.nodegroups.ami_type", "not one of"),
     ('service_account = "amazon-cloudwatch:cloudwatch-agent"', 'service_account = "cloudwatch-agent"', "eks.addons[1].service_account", "namespace:name"),
+    ('name = "amazon-cloudwatch-observability"', 'name = "amazon-cloudwatch-observability-with-a-name-far-too-long"', "eks.addons[1].name", "IAM allows 64"),
+    ('policy_arns = ["arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"]', 'policy_arns = ["CloudWatchAgentServerPolicy"]', "eks.addons[1].policy_arns[0]", "not an IAM policy ARN"),
 ]
 
 

@@ -105,7 +105,8 @@ class Keys:
 
     @property
     def key(self) -> str:
-        return f"kms-key:{self.names.key_alias}"
+        region = self.names.cfg.project.region
+        return kms_key.change_key(self.names.key_alias, region, region)
 
     def role(self, name: str) -> str:
         return f"iam-role:{name}"

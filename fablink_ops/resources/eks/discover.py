@@ -19,6 +19,7 @@ from ...target import error_code
 from .. import kms_key
 from .common import Names, Out
 
+
 @dataclass
 class Found:
     key: kms_key.FoundKey | None = None
@@ -30,8 +31,7 @@ class Found:
     cluster: dict | None = None
     nodegroups: dict[str, dict] = field(default_factory=dict)  # ours, by name
     other_nodegroups: list[str] = field(default_factory=list)  # in the cluster, not in config
-    addons: dict[str, dict] = field(default_factory=dict)
-    addons_read: bool = False  # False where add-ons cannot be read (the sandbox)
+    addons: dict[str, dict] = field(default_factory=dict)  # live only: moto has no add-on API
 
 
 def discover(ctx: Context, names: Names, role_names: list[str]) -> Found:
@@ -132,7 +132,6 @@ def _discover_nodegroups(ctx: Context, names: Names, found: Found) -> None:
 
 def _discover_addons(ctx: Context, names: Names, found: Found) -> None:
     eks = ctx.client("eks")
-    found.addons_read = True
     for addon in ctx.cfg.eks.addons:
         try:
             found.addons[addon.name] = eks.describe_addon(clusterName=names.cluster, addonName=addon.name)["addon"]
