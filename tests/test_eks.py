@@ -48,16 +48,27 @@ def _few_managed_policies() -> str:
 _POLICIES = _few_managed_policies()
 
 
+_PARTITIONS_SESSION = boto3.Session()
+
+
 def _moto_env(mp: pytest.MonkeyPatch) -> None:
-    """The roles attach AWS managed policies by ARN, which moto knows only when
-    asked. It would load all ~1,300 for each of the 4 IAM backends a test
-    builds (~1.3 s); only the ones this stage attaches are loaded. EC2's
-    default AMIs (~0.7 s) are never used here."""
+    """Moto, as this stage needs it and fast enough to crash-test every write.
+
+    - The roles attach AWS managed policies by ARN, which moto knows only when
+      asked. It would load all ~1,300 for each of the 4 IAM backends a test
+      builds (~1.3 s); only the ones this stage attaches are loaded.
+    - EC2's default AMIs (~0.7 s) are never used here.
+    - moto's EKS checks every role ARN's partition with a brand-new boto3
+      Session, which parses botocore's endpoints file each time (~0.15 s per
+      CreateCluster/CreateNodegroup); one session answers the same.
+    """
+    import moto.eks.utils
     import moto.iam.models
 
     mp.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     mp.setattr(moto.iam.models, "aws_managed_policies_data", _POLICIES)
     mp.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    mp.setattr(moto.eks.utils, "Session", lambda: _PARTITIONS_SESSION)
 
 
 @pytest.fixture(autouse=True)
