@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from fablink_ops.runbooks.backup import aurora, cleanup, dynamodb
+from fablink_ops.runbooks.backup import PERMISSIONS, aurora, cleanup, dynamodb
 from fablink_ops.runbooks.backup.checks import read_aurora, read_tables
 
 from .backup_timeline import RestoreModel
@@ -86,6 +86,8 @@ def test_expired_temporaries_go_and_everything_else_stays(sources):
     assert leftovers(cfg) == sorted([fresh[0], f"{PREFIX}-foreign", f"{PREFIX}-untagged"])
     assert_production_intact(cfg)
     assert step(run.doc, f"refused: DynamoDB table {PREFIX}-untagged")["status"] == "skipped"
+    used = set(run.target.meter.calls)  # every call the sweep made is a declared IAM permission
+    assert used <= set(PERMISSIONS), used - set(PERMISSIONS)
 
     # once a person has dealt with the refused ones, the sweep passes
     foreign = rds.describe_db_clusters(DBClusterIdentifier=f"{PREFIX}-foreign")["DBClusters"][0]

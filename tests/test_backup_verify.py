@@ -526,3 +526,44 @@ def test_evidence(sources, capsys):
         f"{TEMP}-sessions": {"kind": "dynamodb-table", "result": "deleted", "detail": "deleted"},
         f"{TEMP}-user-activities": {"kind": "dynamodb-table", "result": "deleted", "detail": "deleted"},
     }
+
+
+# --------------------------------------------------------------------------
+# throttling; a table not taggable at once
+
+
+def test_throttling_on_every_third_call_changes_nothing(sources):
+    from .faults import Throttle
+
+    throttle = Throttle(every=3)
+    run = run_verify(sources, RestoreModel(FakeClock(), table_default=60, cluster_at=60, instance_at=60), hooks=throttle.hooks)
+    assert run.code == 0, run.doc["reason"]
+    assert throttle.throttled > 10
+    assert {o["result"] for o in run.doc["measurements"]["temporaries"].values()} == {"deleted"}
+    assert leftovers(sources) == []
+    assert_production_intact(sources)
+
+
+def test_a_table_not_taggable_yet_is_tagged_on_a_later_poll(sources):
+    refused = []
+
+    def not_yet(params, **_):
+        if not refused:
+            refused.append(1)
+            return _error("ResourceInUseException", "Table is being created")
+        return None
+
+    seen = {}
+
+    def tags_when_active(parsed, **_):
+        table = parsed.get("Table", {})
+        if table.get("TableName", "") == f"{TEMP}-sessions" and table.get("TableStatus") == "ACTIVE" and not seen:
+            seen.update({t["Key"]: t["Value"] for t in client("dynamodb").list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"]})
+
+    model = RestoreModel(FakeClock(), table_default=90)
+    run = run_verify(sources, model, table=SESSIONS, hooks=[("before-call.dynamodb.TagResource", not_yet),
+                                                            ("after-call.dynamodb.DescribeTable", tags_when_active)])
+    assert run.code == 0, run.doc["reason"]
+    assert refused == [1] and run.target.meter.calls["dynamodb:TagResource"] == 2
+    assert seen["temporary"] == "true" and seen["backup-run"] == RUN_ID
+    assert leftovers(sources) == []

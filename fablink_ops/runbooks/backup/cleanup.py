@@ -274,7 +274,7 @@ def delete_all(ctx: Context, temps: list[Temporary], budget_seconds: float, adop
     stubborn resource does not keep the others. Ctrl-C stops the waiting:
     what is left is reported, with its expiry tag, for backup.cleanup.
     """
-    interval = ctx.cfg.backup.poll_interval_seconds
+    interval = ctx.cfg.backup.poll_interval_seconds * ctx.poll_scale  # the benchmark scales waits down
     start = ctx.clock()
     done: dict[Temporary, Outcome] = {}
     last: dict[Temporary, str] = {}

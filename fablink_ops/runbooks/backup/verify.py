@@ -285,7 +285,7 @@ def restore_all(ctx: Context, report: Report, jobs: list[Job], temporaries: list
             if any(isinstance(j, AuroraRestore) and phase.get(id(j)) is None and j.instance_requested is not None and not j.finished
                    for j in busy):
                 continue
-            ctx.sleep(cfg.poll_interval_seconds)
+            ctx.sleep(cfg.poll_interval_seconds * ctx.poll_scale)  # poll_scale: the benchmark scales waits down
         return {i: futures[i].result() for i in sorted(futures)}
     except BaseException:
         ctx.cancel.set()  # verifications stop at their next page
