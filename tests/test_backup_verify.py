@@ -230,12 +230,24 @@ def test_a_latest_restorable_time_past_the_rpo_budget_fails(sources, lagging):
     cfg = sources
     budget = cfg.backup.rpo_budget_minutes * 60
     model = RestoreModel(FakeClock(), aurora_lag=budget + 1 if lagging == "aurora" else 10, table_lags={ACTIVITIES: budget + 1 if lagging == "dynamodb" else 10})
-    run = run_verify(cfg, model, checks_only=True)
+    run = run_verify(cfg, model, checks_only=True, live=True)
     label = f"aurora {cfg.backup.aurora_cluster}" if lagging == "aurora" else f"dynamodb {ACTIVITIES}"
     assert run.code == 1
     check = step(run.doc, f"check {label}: latest restorable time")
     assert check["status"] == "failed" and check["detail"].endswith(f"{budget + 1:.0f}s ago (RPO budget {budget:.0f}s, exceeded)")
     assert resource(run.doc, label)["rpo_seconds"] == budget + 1
+
+
+def test_in_the_sandbox_a_frozen_dynamodb_restorable_time_is_said_not_failed(sources):
+    """moto never advances LatestRestorableDateTime: a sandbox provisioned an
+    hour ago must not fail for it, and the step says why."""
+    cfg = sources
+    run = run_verify(cfg, RestoreModel(FakeClock(), table_lags={ACTIVITIES: 3600}), checks_only=True)
+    assert run.code == 0, run.doc["reason"]
+    check = step(run.doc, f"check dynamodb {ACTIVITIES}: latest restorable time")
+    assert check["status"] == "skipped" and "3600s ago" in check["detail"] and "moto freezes LatestRestorableDateTime" in check["detail"]
+    assert resource(run.doc, f"dynamodb {ACTIVITIES}")["checks"]["latest restorable time"] == "skipped (sandbox)"
+    assert step(run.doc, f"check dynamodb {SESSIONS}: latest restorable time")["status"] == "ok"
 
 
 def test_pitr_off_skips_that_restore_and_still_tests_the_others(sources):
