@@ -4,6 +4,7 @@
     invoke plan [--stage S] [--detailed-exitcode] [--json] [--live] [--config PATH]
     invoke sandbox.up | sandbox.down | sandbox.status
     invoke drill.failover [--to INSTANCE] [--failback] [--live] [--yes] [--json] [--config PATH]
+    invoke access.review [--fail-on SEVERITY] [--live] [--json] [--config PATH]
     invoke test
 
 Every task exits with the code its command returns: 0 success (a runbook:
@@ -19,6 +20,7 @@ import sys
 from invoke import Collection, Exit, task
 
 from fablink_ops import cli
+from fablink_ops.runbooks import access as access_runbook
 from fablink_ops.runbooks import failover as failover_runbook
 
 HELP = {
@@ -30,6 +32,7 @@ HELP = {
     "detailed_exitcode": "exit 0 when nothing would change, 2 when changes are pending, 1 on error",
     "to": "the instance to promote (default: the available reader with the best promotion tier in another AZ)",
     "failback": "afterwards, fail back to the original writer (a second measured failover)",
+    "fail_on": "exit 1 when an open finding is at or above this severity: critical, high (default), medium, low",
 }
 
 
@@ -82,6 +85,13 @@ def drill_failover(c, to=None, failback=False, config="config/prod.toml", live=F
     _exit(cli.run(failover_runbook.command, opts))
 
 
+@task(name="review", help=_help("fail_on", "config", "live", "json"))
+def access_review(c, fail_on="high", config="config/prod.toml", live=False, json=False):
+    """Access and security review of the whole account, read-only: findings by severity; evidence in reports/."""
+    opts = access_runbook.ReviewOptions(config=config, live=live, json=json, fail_on=fail_on)
+    _exit(cli.run(access_runbook.command, opts))
+
+
 @task
 def test(c):
     """Run the test suite (parallel on all cores when pytest-xdist is installed)."""
@@ -100,4 +110,7 @@ sandbox.add_task(sandbox_status)
 drill = Collection("drill")
 drill.add_task(drill_failover)
 
-ns = Collection(provision, plan, test, sandbox, drill)
+access = Collection("access")
+access.add_task(access_review)
+
+ns = Collection(provision, plan, test, sandbox, drill, access)
