@@ -123,7 +123,7 @@ def credential_report(ctx: Context, iam: Any) -> tuple[list[CredentialRow], date
         ctx, "the IAM credential report",
         lambda: (iam.generate_credential_report().get("State", ""), ""),
         done={"COMPLETE"}, failed=set(), budget_seconds=ctx.cfg.access.credential_report_wait_seconds,
-        interval=1.0, max_interval=10.0,
+        interval=0.5, max_interval=10.0,
     )
     resp = iam.get_credential_report()
     content = resp["Content"]
