@@ -356,7 +356,7 @@ class Config:
     engine: EngineConfig
     dynamodb: DynamoDBConfig
     drill: DrillConfig
-    access: AccessConfig = field(default_factory=AccessConfig)
+    access: AccessConfig
 
     def base_tags(self, stage: str) -> dict[str, str]:
         """Tags every resource of a stage carries (plus its Name)."""

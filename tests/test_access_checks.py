@@ -115,6 +115,15 @@ def test_an_unconditional_deny_removes_a_grant_and_a_conditional_one_does_not():
     assert pol.grant([allow, deny], "iam:AttachUserPolicy") is None
     assert pol.grant([allow, deny], "iam:CreatePolicyVersion") is allow
     assert pol.grant([allow, conditional], "iam:PassRole") is allow
+    # a Deny of everything but one role leaves that role granted: still a grant
+    all_but = {"Effect": "Deny", "Action": "iam:PassRole", "NotResource": "arn:aws:iam::853963783084:role/app"}
+    assert pol.grant([allow, all_but], "iam:PassRole") is allow
+
+
+def test_administrator_access_is_aws_s_policy_not_a_namesake():
+    namesake = user("u", Policy("AdministratorAccess", f"arn:aws:iam::{ACCOUNT}:policy/AdministratorAccess",
+                                doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})))
+    assert found(inventory(iam=iam(namesake))) == set()
 
 
 def test_principals_and_accounts():

@@ -46,12 +46,13 @@ def test_the_shipped_access_section():
     assert cfg.access.password_policy.minimum_length == 14 and cfg.access.suppressions == ()
 
 
-def test_a_config_without_an_access_section_gets_the_issue_defaults(tmp_path):
+def test_an_empty_access_section_gets_the_issue_defaults(tmp_path):
     text = CONFIG.read_text()
     path = tmp_path / "prod.toml"
-    path.write_text(text[: text.index("\n# The access and security review")] + "\n")
+    path.write_text(text[: text.index("\n# The access and security review")] + "\n[access]\n")
     acc = load_config(path).access
-    assert (acc.access_key_max_age_days, acc.unused_credentials_days, acc.suppressions) == (90, 45, ())
+    assert (acc.access_key_max_age_days, acc.unused_credentials_days, acc.root_recent_use_days) == (90, 45, 30)
+    assert (acc.min_backup_retention_days, acc.password_policy.minimum_length, acc.suppressions) == (30, 14, ())
 
 
 def test_suppressions_inline_with_a_toml_date_or_a_string(tmp_path):

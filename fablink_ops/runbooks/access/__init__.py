@@ -85,6 +85,9 @@ def review(ctx: Context, report: Report, fail_on: str, console: Console | None =
 
     summary = summarise(findings)
     report.measure("resources", resources)
+    # AWS reuses a credential report for up to four hours: users and keys made since are not in it.
+    generated = inventory.iam.report_generated
+    report.measure("credential_report_generated", generated.strftime("%Y-%m-%dT%H:%M:%SZ") if generated else None)
     report.measure("summary", summary)
     report.measure("findings", [f.to_json() for f in findings])
     report.measure("not_evaluated", not_evaluated)

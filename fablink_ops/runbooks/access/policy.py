@@ -113,7 +113,8 @@ def grant(stmts: list[dict], action: str) -> dict | None:
     """The Allow statement granting ``action`` on every resource, unless an
     unconditional Deny takes it away. None when not granted that broadly."""
     for stmt in stmts:
-        if is_deny(stmt) and "Condition" not in stmt and covers_action(stmt, action) and on_everything(stmt):
+        # Only a Deny on "*" itself: a Deny with NotResource leaves the listed resources granted.
+        if is_deny(stmt) and "Condition" not in stmt and covers_action(stmt, action) and "*" in strings(stmt.get("Resource")):
             return None
     for stmt in stmts:
         if is_allow(stmt) and covers_action(stmt, action) and on_everything(stmt):

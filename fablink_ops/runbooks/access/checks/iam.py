@@ -95,10 +95,13 @@ def _statements(p: Principal) -> list[dict]:
     return [st for policy in p.policies for st in pol.statements(policy.document)]
 
 
+ADMINISTRATOR_ACCESS = re.compile(r"arn:[\w-]+:iam::aws:policy/AdministratorAccess")
+
+
 def _admin_via(p: Principal) -> list[str]:
-    """The policies that make ``p`` an administrator: AdministratorAccess, or any allowing * on *."""
+    """The policies that make ``p`` an administrator: AWS's AdministratorAccess, or any allowing * on *."""
     return [policy.name for policy in p.policies
-            if policy.arn.endswith(":policy/AdministratorAccess") or pol.allows_everything(pol.statements(policy.document))]
+            if ADMINISTRATOR_ACCESS.fullmatch(policy.arn) or pol.allows_everything(pol.statements(policy.document))]
 
 
 def admin_access(inv: Inventory, s: Settings) -> Iterator[Hit]:
