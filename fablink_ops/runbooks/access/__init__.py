@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -71,8 +72,6 @@ def review(ctx: Context, report: Report, fail_on: str, console: Console | None =
     report.measure("fail_on", fail_on)
     report.measure("regions", list(regions))
     inventory, failures = collect(ctx, report, cfg.project.account_id, regions, cfg.engine.concurrency)
-    for gap in inventory.gaps:
-        report.record(f"not seen: {gap.what}", SKIPPED, gap.why)
 
     started = ctx.clock()
     now = report.moment()
@@ -154,7 +153,8 @@ STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan
 def show_findings(console: Console, findings: list[Finding], summary: dict[str, Any]) -> None:
     """One table, a section per severity (most severe first), suppressed findings last."""
     if findings:
-        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False, show_lines=False)
+        # box.SIMPLE: a blank line between the severity sections, no grid.
+        table = Table(show_header=True, header_style="bold", box=box.SIMPLE, pad_edge=False, show_lines=False)
         for column in ("severity", "check", "resource", "problem", "fix"):
             table.add_column(column, overflow="fold")
         groups = [[f for f in findings if f.status == OPEN and f.severity == sev] for sev in SEVERITIES]
