@@ -433,7 +433,8 @@ def test_json_prints_the_evidence_document_and_the_markdown_has_the_findings(aws
     assert run.doc["format"] == "fablink-ops/evidence/1" and run.doc["runbook"] == "access.review"
     assert run.doc["target"] == "sandbox" and run.doc["verdict"] == "pass"
     assert "open findings: 0 critical, 0 high, 1 medium, 0 low; 0 suppressed" in out.err  # the table and summary: stderr
-    assert [s["name"] for s in run.doc["steps"]][:3] == ["collect: iam", f"collect: accessanalyzer in {REGION}", f"collect: ec2 in {REGION}"]
+    assert [s["name"] for s in run.doc["steps"]][:4] == ["collect: iam", "not seen: root", f"collect: accessanalyzer in {REGION}",
+                                                         f"collect: ec2 in {REGION}"]
     measurements = run.doc["measurements"]
     assert set(measurements) == {"fail_on", "regions", "resources", "credential_report_generated", "summary", "findings",
                                  "not_evaluated", "suppressions_unused"}
