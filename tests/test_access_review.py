@@ -467,7 +467,7 @@ def test_a_collector_that_cannot_read_makes_the_review_incomplete(aws, cfg):
     topic = client("sns").create_topic(Name="plain")["TopicArn"]
     run = review(cfg, hooks=access_denied("DescribeLoadBalancers"))
     assert (run.code, run.doc["verdict"]) == (1, "aborted")
-    assert run.doc["reason"].startswith(f"incomplete: could not read elbv2 in {REGION} (elbv2 in {REGION}: AccessDenied: not authorized")
+    assert run.doc["reason"].startswith(f"incomplete: could not read elbv2 in {REGION} (AccessDenied: not authorized")
     step = next(s for s in run.doc["steps"] if s["name"] == f"collect: elbv2 in {REGION}")
     assert step["status"] == "failed"
     assert run.open() == {("sns.encryption", topic)}  # what could be read is still reviewed
@@ -476,7 +476,7 @@ def test_a_collector_that_cannot_read_makes_the_review_incomplete(aws, cfg):
     client("iam").create_login_profile(UserName="alice", Password="Not-a-secret-1")
     run = review(cfg, hooks=access_denied("DescribeLoadBalancers"))
     assert run.doc["verdict"] == "fail"  # a high finding fails the review, incomplete or not
-    assert run.doc["reason"].endswith(f"incomplete: could not read elbv2 in {REGION} (elbv2 in {REGION}: AccessDenied: "
+    assert run.doc["reason"].endswith(f"incomplete: could not read elbv2 in {REGION} (AccessDenied: "
                                       "not authorized to perform DescribeLoadBalancers)")
 
 
@@ -610,3 +610,26 @@ def test_a_full_provision_of_the_design_passes_its_own_review(aws, cfg, monkeypa
     else:
         assert run.finding("elbv2.internet_facing_nlb", next(iter(nlbs)))["problem"].startswith("internet-facing NLB")
         assert review(cfg).code == 0  # medium: passes at the default --fail-on high
+
+
+def test_authorization_details_are_read_page_by_page(cfg):
+    """Accounts with thousands of principals: every page of GetAccountAuthorizationDetails, four lists per page."""
+    ctx = live_ctx(cfg)
+    iam = ctx.client("iam")
+    when = datetime(2030, 1, 1, tzinfo=timezone.utc)
+
+    def user(name):
+        return {"UserName": name, "UserId": "AIDA" + name.upper().ljust(16, "X"), "Arn": arn("user", name), "Path": "/", "CreateDate": when}
+
+    flt = ["User", "Group", "Role", "LocalManagedPolicy"]
+    with Stubber(iam.raw) as stub:
+        stub.add_response("get_account_authorization_details", {"UserDetailList": [user("a"), user("b")], "IsTruncated": True,
+                                                                "Marker": "page-2"}, {"Filter": flt, "MaxItems": 1000})
+        stub.add_response("get_account_authorization_details", {"UserDetailList": [user("c")], "RoleDetailList": [
+            {"RoleName": "r", "RoleId": "AROAXXXXXXXXXXXXXXXX", "Arn": arn("role", "r"), "Path": "/", "CreateDate": when,
+             "AssumeRolePolicyDocument": '{"Version":"2012-10-17","Statement":[]}'}], "IsTruncated": False},
+            {"Filter": flt, "MaxItems": 1000, "Marker": "page-2"})
+        details = iam_collector.authorization_details(iam)
+        stub.assert_no_pending_responses()
+    assert [u["UserName"] for u in details["UserDetailList"]] == ["a", "b", "c"]
+    assert [r["RoleName"] for r in details["RoleDetailList"]] == ["r"]

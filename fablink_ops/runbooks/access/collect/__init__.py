@@ -75,7 +75,7 @@ def collect(ctx: Context, report: Report, account: str, regions: tuple[str, ...]
             try:
                 piece = future.result()
             except (ClientError, BotoCoreError, OpsError) as exc:
-                message = exc.message if isinstance(exc, OpsError) else wrap_aws_error(exc, label).message
+                message = exc.message if isinstance(exc, OpsError) else _error_text(exc)
                 failures[label] = message
                 report.record(f"collect: {label}", FAILED_STEP, message, started)
                 continue
@@ -93,6 +93,11 @@ def collect(ctx: Context, report: Report, account: str, regions: tuple[str, ...]
         raise
     pool.shutdown()
     return inventory, failures
+
+
+def _error_text(exc: BaseException) -> str:
+    """AWS's error code and message (AccessDenied: ...), as wrap_aws_error words it, without a prefix."""
+    return wrap_aws_error(exc, "").message.removeprefix(": ")
 
 
 def merge(inventory: Inventory, piece: Piece) -> None:
