@@ -48,8 +48,11 @@ def test_the_shipped_access_section():
 
 def test_an_empty_access_section_gets_the_issue_defaults(tmp_path):
     text = CONFIG.read_text()
+    start = text.index("\n[access]\n")
+    following = re.search(r"\n\[(?!access)", text[start + 1:])  # the next section that is not [access...]
+    end = start + 1 + following.start() if following else len(text)
     path = tmp_path / "prod.toml"
-    path.write_text(text[: text.index("\n# The access and security review")] + "\n[access]\n")
+    path.write_text(text[:start] + "\n[access]\n" + text[end:])
     acc = load_config(path).access
     assert (acc.access_key_max_age_days, acc.unused_credentials_days, acc.root_recent_use_days) == (90, 45, 30)
     assert (acc.min_backup_retention_days, acc.password_policy.minimum_length, acc.suppressions) == (30, 14, ())
