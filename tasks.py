@@ -4,6 +4,7 @@
     invoke plan [--stage S] [--detailed-exitcode] [--json] [--live] [--config PATH]
     invoke sandbox.up | sandbox.down | sandbox.status
     invoke drill.failover [--to INSTANCE] [--failback] [--live] [--yes] [--json] [--config PATH]
+    invoke access.review [--fail-on SEVERITY] [--live] [--json] [--config PATH]
     invoke backup.verify [--checks-only] [--only aurora|dynamodb] [--table NAME] [--row-counts] [--live] [--yes] [--json] [--config PATH]
     invoke backup.cleanup [--live] [--yes] [--json] [--config PATH]
     invoke test
@@ -21,6 +22,7 @@ import sys
 from invoke import Collection, Exit, task
 
 from fablink_ops import cli
+from fablink_ops.runbooks import access as access_runbook
 from fablink_ops.runbooks import failover as failover_runbook
 from fablink_ops.runbooks.backup import sweep as backup_sweep
 from fablink_ops.runbooks.backup import verify as backup_verify
@@ -34,6 +36,7 @@ HELP = {
     "detailed_exitcode": "exit 0 when nothing would change, 2 when changes are pending, 1 on error",
     "to": "the instance to promote (default: the available reader with the best promotion tier in another AZ)",
     "failback": "afterwards, fail back to the original writer (a second measured failover)",
+    "fail_on": "exit 1 when an open finding is at or above this severity: critical, high (default), medium, low",
     "checks_only": "only the read-only checks (retention, RPO, snapshots, PITR, deletion protection): no restore",
     "only": "aurora or dynamodb: check and restore only that engine",
     "table": "one DynamoDB table of the config: check and restore only it",
@@ -90,6 +93,13 @@ def drill_failover(c, to=None, failback=False, config="config/prod.toml", live=F
     _exit(cli.run(failover_runbook.command, opts))
 
 
+@task(name="review", help=_help("fail_on", "config", "live", "json"))
+def access_review(c, fail_on="high", config="config/prod.toml", live=False, json=False):
+    """Access and security review of the whole account, read-only: findings by severity; evidence in reports/."""
+    opts = access_runbook.ReviewOptions(config=config, live=live, json=json, fail_on=fail_on)
+    _exit(cli.run(access_runbook.command, opts))
+
+
 @task(name="verify", help=_help("checks_only", "only", "table", "row_counts", "config", "live", "yes", "json"))
 def backup_verify_task(c, checks_only=False, only=None, table=None, row_counts=False, config="config/prod.toml", live=False,
                        yes=False, json=False):
@@ -124,8 +134,11 @@ sandbox.add_task(sandbox_status)
 drill = Collection("drill")
 drill.add_task(drill_failover)
 
+access = Collection("access")
+access.add_task(access_review)
+
 backup = Collection("backup")
 backup.add_task(backup_verify_task)
 backup.add_task(backup_cleanup_task)
 
-ns = Collection(provision, plan, test, sandbox, drill, backup)
+ns = Collection(provision, plan, test, sandbox, drill, access, backup)

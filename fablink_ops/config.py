@@ -22,6 +22,7 @@ import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -437,6 +438,65 @@ class BackupConfig:
 
 
 @dataclass(frozen=True)
+class PasswordPolicyMinimums:
+    """The weakest account password policy the access review accepts (ours:
+    CIS AWS Foundations Benchmark 1.8-1.9; no forced expiry by default, as
+    NIST SP 800-63B advises against it)."""
+
+    minimum_length: int = 14
+    require_symbols: bool = True
+    require_numbers: bool = True
+    require_uppercase: bool = True
+    require_lowercase: bool = True
+    # Passwords must expire within this many days; 0: expiry is not required.
+    max_age_days: int = 0
+    # At least this many previous passwords cannot be reused; 0: not required.
+    reuse_prevention: int = 24
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """An accepted finding: the check id and the resource (ARN or id; ``*``
+    matches any run of characters), why it is accepted, and until when
+    (inclusive, UTC). Past that date the finding counts again."""
+
+    check: str
+    resource: str
+    reason: str
+    expires: date
+
+
+@dataclass(frozen=True)
+class SuppressionsFile:
+    """A TOML file holding only ``[[suppressions]]`` tables."""
+
+    suppressions: tuple[Suppression, ...] = ()
+
+
+@dataclass(frozen=True)
+class AccessConfig:
+    """Design doc: Security review (network security groups, least-privilege
+    IAM, encryption settings, audit logging); "Regular access review".
+    Thresholds are ours unless a comment in prod.toml says otherwise.
+
+    Read by ``invoke access.review`` (fablink_ops/runbooks/access/).
+    """
+
+    access_key_max_age_days: int = check(_positive, default=90)
+    unused_credentials_days: int = check(_positive, default=45)
+    root_recent_use_days: int = check(_positive, default=30)
+    min_backup_retention_days: int = check(_positive, default=30)
+    database_ports: tuple[int, ...] = (5432, 3306, 1433, 1521, 27017, 6379, 11211, 9042, 5439, 9200)
+    # Regions reviewed besides project.region (and the DynamoDB replica regions).
+    regions: tuple[str, ...] = ()
+    credential_report_wait_seconds: float = check(_positive, default=120.0)
+    password_policy: PasswordPolicyMinimums = field(default_factory=PasswordPolicyMinimums)
+    suppressions: tuple[Suppression, ...] = ()
+    # Another TOML file of [[suppressions]], relative to this config file.
+    suppressions_file: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     project: ProjectConfig
@@ -448,6 +508,7 @@ class Config:
     engine: EngineConfig
     dynamodb: DynamoDBConfig
     drill: DrillConfig
+    access: AccessConfig
     backup: BackupConfig
 
     def base_tags(self, stage: str) -> dict[str, str]:
@@ -485,8 +546,39 @@ def load_config(path: str | Path = DEFAULT_PATH) -> Config:
         raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
     data = {"path": str(path), **data}
     config = _build(Config, data, "", str(path))
+    config = _with_suppressions_file(config)
     _validate(config)
     return config
+
+
+def _read_toml(path: Path, named_by: str, key: str) -> dict:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise _fail(named_by, key, f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+
+
+def _with_suppressions_file(cfg: Config) -> Config:
+    """Validate [access].suppressions, then add those of [access].suppressions_file
+    (whose errors name that file)."""
+    _validate_suppressions(cfg.path, "access.suppressions", cfg.access.suppressions)
+    name = cfg.access.suppressions_file
+    if not name:
+        return cfg
+    if Path(name).is_absolute():
+        raise _fail(cfg.path, "access.suppressions_file", "give a path relative to the config file")
+    path = Path(cfg.path).parent / name
+    data = _read_toml(path, cfg.path, "access.suppressions_file")
+    extra = _build(SuppressionsFile, data, "", str(path)).suppressions
+    _validate_suppressions(str(path), "suppressions", extra)
+    access = dataclasses.replace(cfg.access, suppressions=cfg.access.suppressions + extra)
+    return dataclasses.replace(cfg, access=access)
 
 
 def _fail(file: str, key: str, text: str) -> ConfigError:
@@ -501,7 +593,8 @@ def _type_name(tp: Any) -> str:
         return "a table of strings"
     if dataclasses.is_dataclass(tp):
         return "a table"
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+            date: "a date (YYYY-MM-DD)"}.get(tp, str(tp))
 
 
 def _build(tp: Any, value: Any, key: str, file: str) -> Any:
@@ -558,6 +651,14 @@ def _build(tp: Any, value: Any, key: str, file: str) -> Any:
         value = float(value) if ok else value
     elif tp is str:
         ok = isinstance(value, str)
+    elif tp is date:
+        # A TOML date (2025-06-30) or the same as a string.
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            try:
+                value = date.fromisoformat(value)
+            except ValueError:
+                raise _fail(file, key, f"{value!r} is not a date (YYYY-MM-DD)") from None
+        ok = isinstance(value, date) and not isinstance(value, datetime)
     else:  # pragma: no cover - a programming error
         raise TypeError(f"unsupported config type {tp}")
     if not ok:
@@ -585,6 +686,7 @@ def _validate(cfg: Config) -> None:
     _validate_eks(cfg)
     _validate_dynamodb(cfg)
     _validate_drill(cfg)
+    _validate_access(cfg)
     _validate_backup(cfg)
 
 
@@ -935,3 +1037,59 @@ def _validate_table(file: str, key: str, table: DynamoTable, earlier: list[str])
         if kind is not None and kind != "N":
             raise _fail(file, f"{key}.ttl_attribute",
                         f"{table.ttl_attribute!r} is a key of type {kind}: TTL reads epoch seconds from a Number (N)")
+
+
+def _validate_access(cfg: Config) -> None:
+    file, acc = cfg.path, cfg.access
+    for i, port in enumerate(acc.database_ports):
+        key = f"access.database_ports[{i}]"
+        if not 0 < port < 65536:
+            raise _fail(file, key, f"{port} is not a TCP port")
+        if port in acc.database_ports[:i]:
+            raise _fail(file, key, f"{port} is listed twice")
+    for i, region in enumerate(acc.regions):
+        key = f"access.regions[{i}]"
+        problem = REGION(region)
+        if problem:
+            raise _fail(file, key, problem)
+        if region == cfg.project.region:
+            raise _fail(file, key, f"{region} is project.region, which is always reviewed")
+        if region in acc.regions[:i]:
+            raise _fail(file, key, f"{region} is listed twice")
+    pw = acc.password_policy
+    # Ranges AWS accepts: https://docs.aws.amazon.com/IAM/latest/APIReference/API_UpdateAccountPasswordPolicy.html
+    for name, value, low, high in (("minimum_length", pw.minimum_length, 6, 128),
+                                   ("max_age_days", pw.max_age_days, 0, 1095),
+                                   ("reuse_prevention", pw.reuse_prevention, 0, 24)):
+        if not low <= value <= high:
+            raise _fail(file, f"access.password_policy.{name}", f"{value} is outside {low}..{high} (what AWS accepts)")
+    if acc.credential_report_wait_seconds > 3600:
+        raise _fail(file, "access.credential_report_wait_seconds", "at most 3600 s: AWS builds the report in seconds to minutes")
+    # Entries were validated one by one as they were read (_with_suppressions_file).
+    _no_duplicate_suppressions(file, acc.suppressions)
+
+
+def _validate_suppressions(file: str, prefix: str, entries: tuple[Suppression, ...]) -> None:
+    # Imported here: the check catalogue lives with the access review, which
+    # imports the CLI, which imports this module.
+    from .runbooks.access.checks import CHECK_IDS
+
+    for i, sup in enumerate(entries):
+        key = f"{prefix}[{i}]"
+        if sup.check not in CHECK_IDS:
+            near = difflib.get_close_matches(sup.check, CHECK_IDS, n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            raise _fail(file, f"{key}.check", f"{sup.check!r} is not a check id of the access review{hint}")
+        if not sup.resource.strip() or not sup.resource.strip("*? "):
+            raise _fail(file, f"{key}.resource", "name the resource (an ARN or id; a wildcard alone would suppress every finding of the check)")
+        if not sup.reason.strip():
+            raise _fail(file, f"{key}.reason", "say why the finding is accepted: the reason must not be empty")
+
+
+def _no_duplicate_suppressions(file: str, entries: tuple[Suppression, ...]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for sup in entries:
+        pair = (sup.check, sup.resource)
+        if pair in seen:
+            raise _fail(file, "access.suppressions", f"{sup.check} for {sup.resource} is suppressed twice")
+        seen.add(pair)

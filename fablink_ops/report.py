@@ -221,12 +221,18 @@ class Report:
         for i, s in enumerate(self.steps, 1):
             lines.append(f"| {i} | {_md(s.name)} | {s.status} | {s.started} | {s.finished} | {_md(s.detail)} |")
         lines += ["", "## Measurements", ""]
-        flat = list(_flatten(self.measurements))
+        # A list of records (an access review's findings, say) gets a table of its own.
+        tables = {k: v for k, v in self.measurements.items() if _records(v)}
+        flat = list(_flatten({k: v for k, v in self.measurements.items() if k not in tables}))
         if flat:
             lines += ["| Measurement | Value |", "|---|---|"]
             lines += [f"| {_md(k)} | {_md(_plain(v))} |" for k, v in flat]
-        else:
+        elif not tables:
             lines.append("None.")
+        for key, records in tables.items():
+            columns = list(dict.fromkeys(c for r in records for c in r))
+            lines += ["", f"### {_md(key)}", "", "| " + " | ".join(_md(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+            lines += ["| " + " | ".join(_md(_plain(_cell(r.get(c)))) for c in columns) + " |" for r in records]
         if self.calls:
             lines += ["", "## AWS calls", "", f"{self.calls.get('reads', 0)} reads, {self.calls.get('writes', 0)} writes.", ""]
             lines += [f"- `{op}`: {n}" for op, n in self.calls.get("by_operation", {}).items()]
@@ -278,6 +284,17 @@ def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield from _flatten(v, f"{prefix}.{k}" if prefix else str(k))
     else:
         yield prefix, value
+
+
+def _records(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _cell(value: Any) -> Any:
+    """A nested record inside a table cell: key: value pairs."""
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_plain(v)}" for k, v in value.items())
+    return value
 
 
 def _plain(value: Any) -> str:

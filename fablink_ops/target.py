@@ -75,8 +75,15 @@ EVENTUAL_CONSISTENCY_CODES = frozenset(
 )
 
 
+# Operations that do not start with a read prefix yet change no resource or
+# setting: AWS computes a report from what exists (IAM GenerateCredentialReport
+# and GenerateServiceLastAccessedDetails start such a job). Counted as reads,
+# so a read-only runbook (access.review) shows zero writes.
+READ_OPERATIONS = frozenset({"GenerateCredentialReport", "GenerateServiceLastAccessedDetails"})
+
+
 def is_write(operation: str) -> bool:
-    return not operation.startswith(READ_PREFIXES)
+    return not operation.startswith(READ_PREFIXES) and operation not in READ_OPERATIONS
 
 
 def error_code(exc: BaseException) -> str:

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
+from rich.markup import escape
 
 from ..cli import Options, Session, open_session
 from ..engine import Context
@@ -96,13 +97,15 @@ SYMBOLS = {OK: "[green]✓[/]", FAILED_STEP: "[red]✗[/]", SKIPPED: "[dim]-[/]"
 
 
 def echo_step(console: Console, step: Step) -> None:
-    detail = f": {step.detail}" if step.detail else ""
-    console.print(f"  {SYMBOLS.get(step.status, '?')} {step.name}{detail}")
+    # Names and details carry AWS data and config text ("[access]"): printed
+    # as they are, never read as rich markup.
+    detail = f": {escape(step.detail)}" if step.detail else ""
+    console.print(f"  {SYMBOLS.get(step.status, '?')} {escape(step.name)}{detail}")
 
 
 def show(console: Console, report: Report) -> None:
     style = "bold green" if report.verdict == PASS else "bold red"
-    console.print(f"[{style}]{report.runbook}: {report.verdict.upper()}[/]: {report.reason}")
+    console.print(f"[{style}]{report.runbook}: {report.verdict.upper()}[/]: {escape(report.reason)}")
     calls = report.calls
     console.print(f"evidence: {report.evidence.get('json')} and {report.evidence.get('markdown')} "
                   f"(AWS calls: {calls.get('reads', 0)} reads, {calls.get('writes', 0)} writes)")

@@ -1,0 +1,79 @@
+"""Network: who can reach what. Security groups open to the internet,
+database ports reachable from outside their VPC, the EKS API endpoint, and an
+internet-facing NLB (behind the API or not).
+
+Design doc: Network security ("Database access restrictions", "AWS WAF on API
+Gateway"); EKS Security ("Public Access: Restricted (administrator IPs only)");
+Network Load Balancer ("Scheme: internet-facing").
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..models import CRITICAL, HIGH, MEDIUM, Inventory, Permission
+from .base import Check, Hit, Settings, is_world, within
+
+WEB_PORTS = (80, 443)
+
+
+def _web_only(perm: Permission) -> bool:
+    """TCP 80 or 443 and nothing else."""
+    return perm.protocol in ("tcp", "6") and perm.from_port == perm.to_port and perm.from_port in WEB_PORTS
+
+
+def sg_open_to_internet(inv: Inventory, s: Settings) -> Iterator[Hit]:
+    for g in inv.security_groups:
+        exposed = [f"{perm.ports()} from {', '.join(c for c in perm.cidrs if is_world(c))}"
+                   for perm in g.ingress if any(is_world(c) for c in perm.cidrs) and not _web_only(perm)]
+        if exposed:
+            yield (g.arn, f"security group {g.name} ({g.id}) admits the whole internet on {'; '.join(exposed)}",
+                   "remove these rules or narrow them to known addresses: only TCP 80 and 443 may be open to everyone")
+
+
+def sg_database_port(inv: Inventory, s: Settings) -> Iterator[Hit]:
+    vpc_cidrs = {v.id: v.cidrs for v in inv.vpcs}
+    for g in inv.security_groups:
+        inside = vpc_cidrs.get(g.vpc_id, ())
+        hits = []
+        for perm in g.ingress:
+            ports = [p for p in s.access.database_ports if perm.covers(p)]
+            outside = [c for c in perm.cidrs if not within(c, inside)]
+            if ports and outside:
+                covers = "" if perm.from_port == perm.to_port and perm.protocol != "-1" else f" (covers {', '.join(map(str, ports))})"
+                hits.append(f"{perm.ports()}{covers} from {', '.join(outside)}")
+        if hits:
+            yield (g.arn, f"security group {g.name} ({g.id}) admits database ports from outside its VPC: {'; '.join(hits)}",
+                   "admit database ports only from the application tier's security group (or the VPC's own CIDR)")
+
+
+def eks_public_endpoint(inv: Inventory, s: Settings) -> Iterator[Hit]:
+    for c in inv.clusters:
+        world = [cidr for cidr in c.public_cidrs if is_world(cidr)]
+        if c.public_endpoint and world:
+            yield (c.arn, f"EKS cluster {c.name}'s public API endpoint admits {', '.join(world)}",
+                   f"aws eks update-cluster-config --name {c.name} --resources-vpc-config publicAccessCidrs=<administrator CIDRs> "
+                   "(or endpointPublicAccess=false)")
+
+
+def internet_facing_nlb(inv: Inventory, s: Settings) -> Iterator[Hit]:
+    behind = {target: link for link in inv.vpc_links for target in link.targets}
+    for lb in inv.load_balancers:
+        if lb.type != "network" or lb.scheme != "internet-facing":
+            continue
+        link = behind.get(lb.arn)
+        if link:
+            yield (lb.arn, f"internet-facing NLB {lb.name} is behind API Gateway (VPC link {link.name or link.id}): clients can reach it "
+                   "directly and bypass the API's WAF, API keys and rate limits (the design asks for this scheme)",
+                   "make the NLB internal (a VPC link reaches internal NLBs): a design change; until then admit only the API's traffic")
+        else:
+            yield (lb.arn, f"internet-facing NLB {lb.name}: reachable from the internet with no WAF in front (an NLB has none)",
+                   "make it internal unless clients must reach it directly; otherwise front it with API Gateway or an ALB with WAF")
+
+
+CHECKS = (
+    Check("ec2.sg_open_to_internet", HIGH, "security groups open to 0.0.0.0/0 or ::/0 beyond 80/443", sg_open_to_internet),
+    Check("ec2.sg_database_port", CRITICAL, "database ports reachable from outside the VPC", sg_database_port),
+    Check("eks.public_endpoint", HIGH, "EKS public endpoint open to the internet", eks_public_endpoint),
+    Check("elbv2.internet_facing_nlb", MEDIUM, "internet-facing NLBs (WAF bypass behind the API)", internet_facing_nlb),
+)
