@@ -111,6 +111,9 @@ def ensure_running(account_id: str) -> tuple[SandboxInfo, bool]:
         env = dict(os.environ)
         # The sandbox's ARNs carry the configured account, like the real thing.
         env["MOTO_ACCOUNT_ID"] = account_id
+        # AWS managed IAM policies exist in every account (the Aurora stage
+        # attaches AmazonRDSEnhancedMonitoringRole); moto loads them on request.
+        env["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
         # The server must not pick up anything pointing at real AWS either.
         for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
             env.pop(var, None)

@@ -40,9 +40,22 @@ def aws():
         yield
 
 
+_SESSIONS: dict[str, boto3.Session] = {}
+
+
+def _session(region: str) -> boto3.Session:
+    """One boto3 session per region for all tests of a process: a new session
+    re-reads botocore's service models (megabytes of JSON) for every client,
+    which cost more than the moto calls themselves. Sharing is safe: each
+    client gets its own copy of the event hooks (fault injection stays per
+    Target), and the credentials are the fixed test ones."""
+    if region not in _SESSIONS:
+        _SESSIONS[region] = boto3.Session(region_name=region)
+    return _SESSIONS[region]
+
+
 def make_target(cfg, hooks=(), retry: RetryPolicy = FAST_RETRY) -> Target:
-    session = boto3.Session(region_name=cfg.project.region)
-    return Target("sandbox", cfg.project.region, session, retry=retry, hooks=list(hooks))
+    return Target("sandbox", cfg.project.region, _session(cfg.project.region), retry=retry, hooks=list(hooks))
 
 
 def make_ctx(cfg, hooks=(), **kwargs) -> Context:
