@@ -262,12 +262,14 @@ def sandbox_target(endpoint_url: str, region: str, retry: RetryPolicy | None = N
 def live_target(config_region: str, retry: RetryPolicy | None = None) -> Target:
     """Real AWS through the standard credential chain and AWS_* variables.
 
-    The region comes from the environment (AWS_REGION, the profile); when
-    none is set, the config's region is used. A different one is refused by
-    the guard (see guard_live).
+    The region comes from the environment: AWS_REGION (what most AWS SDKs and
+    the docs use; botocore itself reads only AWS_DEFAULT_REGION), then
+    AWS_DEFAULT_REGION or the profile. When none is set, the config's region
+    is used. A different one is refused by the guard (see guard_live).
     """
+    env_region = os.environ.get("AWS_REGION") or None
     try:
-        session = boto3.Session()
+        session = boto3.Session(region_name=env_region)
     except Exception as exc:  # botocore raises ProfileNotFound and friends
         raise GuardError(f"AWS credentials: {exc}") from None
     region = session.region_name or config_region

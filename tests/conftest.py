@@ -43,19 +43,11 @@ def aws():
 _SESSIONS: dict[str, boto3.Session] = {}
 
 
-def _session(region: str) -> boto3.Session:
-    """One boto3 session per region for all tests of a process: a new session
-    re-reads botocore's service models (megabytes of JSON) for every client,
-    which cost more than the moto calls themselves. Sharing is safe: each
-    client gets its own copy of the event hooks (fault injection stays per
-    Target), and the credentials are the fixed test ones."""
-    if region not in _SESSIONS:
-        _SESSIONS[region] = boto3.Session(region_name=region)
-    return _SESSIONS[region]
-
-
 def make_target(cfg, hooks=(), retry: RetryPolicy = FAST_RETRY) -> Target:
-    return Target("sandbox", cfg.project.region, _session(cfg.project.region), retry=retry, hooks=list(hooks))
+    # One boto3 session per region for the whole test process: a session
+    # caches the parsed service models (the EC2 one alone takes ~0.2 s to load).
+    session = _SESSIONS.setdefault(cfg.project.region, boto3.Session(region_name=cfg.project.region))
+    return Target("sandbox", cfg.project.region, session, retry=retry, hooks=list(hooks))
 
 
 def make_ctx(cfg, hooks=(), **kwargs) -> Context:

@@ -22,10 +22,21 @@ def _tags(item: dict) -> tuple:
     return tuple(sorted(tagging.from_list(item.get("Tags")).items()))
 
 
+_CLIENTS: dict[tuple[str, str], object] = {}
+
+
+def client(service: str, region: str):
+    """Clients cached for the test process (building one parses its service model)."""
+    key = (service, region)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = boto3.Session(region_name=region).client(service)
+    return _CLIENTS[key]
+
+
 def network_inventory(region: str) -> dict[str, list]:
-    ec2 = boto3.client("ec2", region_name=region)
-    logs = boto3.client("logs", region_name=region)
-    iam = boto3.client("iam", region_name=region)
+    ec2 = client("ec2", region)
+    logs = client("logs", region)
+    iam = client("iam", region)
     names: dict[str, str] = {}
 
     vpcs = ec2.describe_vpcs()["Vpcs"]
@@ -43,6 +54,8 @@ def network_inventory(region: str) -> dict[str, list]:
             names[item[key]] = _name(item) or "(unnamed)"
     for sg in sgs:
         names[sg["GroupId"]] = sg["GroupName"]
+    for ep in endpoints:
+        names[ep["VpcEndpointId"]] = ep["ServiceName"]
     n = lambda i: names.get(i, i)  # noqa: E731
 
     def rules(sg: dict) -> tuple:
@@ -75,7 +88,7 @@ def network_inventory(region: str) -> dict[str, list]:
             (
                 _name(r),
                 n(r["VpcId"]),
-                tuple(sorted((x.get("DestinationCidrBlock") or x.get("DestinationPrefixListId", ""), n(x.get("GatewayId") or x.get("NatGatewayId") or "")) for x in r.get("Routes", []))),
+                tuple(sorted((x.get("DestinationCidrBlock") or "(prefix list)", n(x.get("GatewayId") or x.get("NatGatewayId") or "")) for x in r.get("Routes", []))),
                 tuple(sorted(n(a["SubnetId"]) for a in r.get("Associations", []) if a.get("SubnetId"))),
                 _tags(r),
             )
@@ -120,10 +133,10 @@ def _log_groups(logs) -> list:
 
 
 def aurora_inventory(region: str) -> dict[str, list]:
-    ec2 = boto3.client("ec2", region_name=region)
-    kms = boto3.client("kms", region_name=region)
-    rds = boto3.client("rds", region_name=region)
-    sm = boto3.client("secretsmanager", region_name=region)
+    ec2 = client("ec2", region)
+    kms = client("kms", region)
+    rds = client("rds", region)
+    sm = client("secretsmanager", region)
     names: dict[str, str] = {}
     for s in ec2.describe_subnets()["Subnets"]:
         names[s["SubnetId"]] = _name(s) or "(unnamed subnet)"
@@ -192,8 +205,8 @@ def aurora_inventory(region: str) -> dict[str, list]:
         secrets.append((owner.rsplit(":", 1)[-1] or s["Name"], n(s.get("KmsKeyId", "")) if s.get("KmsKeyId") else None))
     return {
         "kms_keys": sorted(keys),
-        "roles": _roles(boto3.client("iam", region_name=region)),
-        "log_groups": _log_groups(boto3.client("logs", region_name=region)),
+        "roles": _roles(client("iam", region)),
+        "log_groups": _log_groups(client("logs", region)),
         "db_subnet_groups": sorted(subnet_groups),
         "db_cluster_parameter_groups": sorted(parameter_groups),
         "db_clusters": sorted(clusters, key=str),

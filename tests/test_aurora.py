@@ -10,6 +10,8 @@ from dataclasses import replace
 
 import boto3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
@@ -18,8 +20,9 @@ from moto.iam.models import AWSManagedPolicy, iam_backends
 from moto.rds.models import rds_backends
 
 from fablink_ops import cli
+from fablink_ops import config as config_module
 from fablink_ops.config import load_config
-from fablink_ops.engine import CREATE, NOOP, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Context, apply
+from fablink_ops.engine import BLOCKED, CREATE, NOOP, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Context, apply, block_dependents
 from fablink_ops.errors import ConfigError, OpsError
 from fablink_ops.output import make_console
 from fablink_ops.resources import aurora, network
@@ -101,13 +104,13 @@ def stage_ctx(cfg, outputs, hooks=(), **kwargs) -> Context:
 def run_stage(cfg, outputs, hooks=(), **kwargs):
     """Plan then apply the aurora stage alone, over ``outputs`` of a network."""
     ctx = stage_ctx(cfg, outputs, hooks, **kwargs)
-    changes = aurora.plan(ctx)
+    changes = block_dependents(aurora.plan(ctx))  # as cli.plan_stages does
     apply(changes, ctx, cfg.engine.concurrency)
     return ctx, changes
 
 
 def plan_stage(cfg, outputs):
-    return aurora.plan(stage_ctx(cfg, outputs))
+    return block_dependents(aurora.plan(stage_ctx(cfg, outputs)))
 
 
 def by_key(changes):
@@ -407,7 +410,7 @@ def test_immutable_change_is_replace_required_and_left_untouched(cfg, aws, overr
     ctx, changes = run_stage(cfg, outputs)
     assert aurora_inventory(REGION)["db_clusters"] == before
     assert not [op for op in ctx.target.meter.calls if op in ("rds:ModifyDBCluster", "rds:CreateDBCluster", "rds:CreateDBInstance")]
-    assert {c.action for c in changes if c.kind == "db-instance"} == {SKIP}
+    assert {c.action for c in changes if c.kind == "db-instance"} == {BLOCKED}  # nothing is added to a wrong cluster
 
 
 def test_cli_provision_of_a_replace_required_cluster_exits_1(cfg, aws, monkeypatch, capsys):
@@ -643,3 +646,35 @@ def test_bad_aurora_config_through_the_cli_exits_2_before_any_aws_call(tmp_path,
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "aurora.backup_retention_days" in err
+
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+PROD = load_config(CONFIG)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    backup_start=st.integers(0, 24 * 60 - 1), backup_length=st.integers(30, 300),
+    day=st.integers(0, 6), maintenance_start=st.integers(0, 24 * 60 - 1), maintenance_length=st.integers(30, 600),
+)
+def test_window_overlap_is_refused_exactly_when_the_windows_share_a_minute(
+    backup_start, backup_length, day, maintenance_start, maintenance_length
+):
+    cfg = PROD
+    def hhmm(minute):
+        return f"{minute // 60 % 24:02d}:{minute % 60:02d}"
+
+    week = 7 * 24 * 60
+    backup = f"{hhmm(backup_start)}-{hhmm(backup_start + backup_length)}"
+    m_start = day * 24 * 60 + maintenance_start
+    m_end = (m_start + maintenance_length) % week
+    maintenance = f"{DAYS[m_start // 1440]}:{hhmm(m_start)}-{DAYS[m_end // 1440]}:{hhmm(m_end)}"
+    # Brute force: every minute of the week each window covers.
+    backup_minutes = {(d * 1440 + backup_start + i) % week for d in range(7) for i in range(backup_length)}
+    maintenance_minutes = {(m_start + i) % week for i in range(maintenance_length)}
+    candidate = replace(cfg, aurora=replace(cfg.aurora, backup_window=backup, maintenance_window=maintenance))
+    if backup_minutes & maintenance_minutes:
+        with pytest.raises(ConfigError, match="aurora.maintenance_window: .* overlaps the backup window"):
+            config_module._validate(candidate)
+    else:
+        config_module._validate(candidate)

@@ -42,9 +42,8 @@ def plan(ctx: Context) -> list[Change]:
         _support.subnet_group(ctx, names, found),
         _support.parameter_group(ctx, names, found),
     ]
-    cluster = _cluster.cluster(ctx, names, found)
-    changes.append(cluster)
-    changes += _instances.instances(ctx, names, found, cluster)
+    changes.append(_cluster.cluster(ctx, names, found))
+    changes += _instances.instances(ctx, names, found)
     return changes
 
 

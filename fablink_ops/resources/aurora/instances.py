@@ -55,11 +55,11 @@ def wait_instance(ctx: Context, identifier: str, instance_class: str | None = No
     return wait_for(ctx, f"DB instance {identifier}", poll, INSTANCE_READY, INSTANCE_FAILED, budget)
 
 
-def instances(ctx: Context, names: Names, found: Found, cluster_change: Change) -> list[Change]:
+def instances(ctx: Context, names: Names, found: Found) -> list[Change]:
     a = ctx.cfg.aurora
     writer_id = a.instances[0].identifier
     writers = {m["DBInstanceIdentifier"] for m in (found.cluster or {}).get("DBClusterMembers", []) if m.get("IsClusterWriter")}
-    changes = [_instance(ctx, names, found, inst, writer_id, cluster_change) for inst in a.instances]
+    changes = [_instance(ctx, names, found, inst, writer_id) for inst in a.instances]
     # Class changes restart instances: one at a time, readers (highest tier
     # first) before the writer.
     resizing = [c for c in changes if any(d.attribute == CLASS_CHANGE for d in c.diffs) and c.action in (UPDATE, WAIT)]
@@ -102,7 +102,7 @@ def _create_args(ctx: Context, names: Names, inst: AuroraInstance) -> dict[str, 
     )
 
 
-def _instance(ctx: Context, names: Names, found: Found, inst: AuroraInstance, writer_id: str, cluster_change: Change) -> Change:
+def _instance(ctx: Context, names: Names, found: Found, inst: AuroraInstance, writer_id: str) -> Change:
     a = ctx.cfg.aurora
     rds = ctx.client("rds")
     identifier = inst.identifier
@@ -111,9 +111,8 @@ def _instance(ctx: Context, names: Names, found: Found, inst: AuroraInstance, wr
         needs += (names.instance_change(writer_id),)  # the writer is created first
     current = found.instances.get(identifier)
     if current is None:
-        if cluster_change.action == REPLACE:
-            return change("db-instance", identifier, SKIP, needs=needs,
-                          note="not added: the cluster needs replacing first (see db-cluster)")
+        # (If the cluster needs replacing, the engine blocks this: no instance
+        # is added to a cluster that is wrong.)
 
         def create() -> str:
             try:
