@@ -28,9 +28,9 @@ from fablink_ops.output import make_console
 from fablink_ops.resources import aurora, network
 from fablink_ops.resources.aurora import instances as aurora_instances
 from fablink_ops.resources.aurora.common import KEY_ALIAS_TAG, KEY_ARN, ROLE_ARN, Names
-from fablink_ops.target import Meter, Target, _retryable
+from fablink_ops.target import Target, _retryable
 
-from .conftest import CONFIG, make_ctx, make_target
+from .conftest import CONFIG, make_target
 from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
 from .state import aurora_inventory, dump
 from .util import plan, provision
@@ -340,6 +340,24 @@ def test_drift_is_planned_as_updates_and_corrected(cfg, aws):
     assert aurora_inventory(REGION) == clean
     again, _ = run_stage(cfg, outputs)
     assert again.target.meter.writes == 0
+
+
+def test_iam_auth_and_log_export_drift_are_requested_in_place(cfg, aws):
+    # moto 5.2 ignores these two ModifyDBCluster arguments, so the test
+    # checks what is asked of RDS rather than the resulting state.
+    outputs = substrate(cfg)
+    run_stage(cfg, outputs)
+    cluster = _backend().clusters[CLUSTER]
+    cluster.iam_auth, cluster.enabled_cloudwatch_logs_exports = False, []
+    requests = []
+    hook = ("provide-client-params.rds.ModifyDBCluster", lambda params, **_: requests.append(dict(params)))
+    ctx, changes = run_stage(cfg, outputs, hooks=[hook])
+    change = by_key(changes)[f"db-cluster:{CLUSTER}"]
+    assert diffs(change) == {"IAM database authentication": (False, True), "log exports": ([], ["postgresql"])}
+    assert requests == [{
+        "DBClusterIdentifier": CLUSTER, "ApplyImmediately": True, "EnableIAMDatabaseAuthentication": True,
+        "CloudwatchLogsExportConfiguration": {"EnableLogTypes": ["postgresql"], "DisableLogTypes": []},
+    }]
 
 
 def test_instance_class_change_restarts_one_instance_at_a_time_with_a_warning(cfg, aws):

@@ -31,7 +31,8 @@ INSTANCE_FAILED = {
 }
 INSTANCE_READY = {"available"}
 CLASS_CHANGE = "instance class"
-CLASS_WARNING = "changing the instance class restarts this instance (a failover first if it is the writer)"
+CLASS_WARNING = ("changing the instance class restarts this instance; for the writer, writes stop for minutes "
+                 "unless you first fail over to an already resized reader")
 
 
 def wait_instance(ctx: Context, identifier: str, instance_class: str | None = None) -> str:
