@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import ipaddress
 import re
 import tomllib
@@ -99,7 +100,28 @@ RDS_IDENTIFIER = _pattern(r"[a-z](?:[a-z0-9]|-(?!-))*[a-z0-9]", 63, "RDS identif
 # PostgreSQL identifiers (master user, initial database): 63 bytes at most.
 PG_IDENTIFIER = _pattern(r"[a-z][a-z0-9_]*", 63, "PostgreSQL identifier (lowercase letters, digits, underscores)")
 PG_PARAMETER = _pattern(r"[a-z_][a-z0-9_.]*", 255, "parameter name")
-KMS_ALIAS = _pattern(r"alias/[a-zA-Z0-9/_-]+", 256, "KMS alias (alias/ then letters, digits, / _ -)")
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html
+DYNAMODB_INDEX_NAME = _pattern(r"[A-Za-z0-9_.-]{3,255}", 255, "DynamoDB index name")
+# Key attribute names are 1-255 bytes; we keep to printable ASCII without spaces
+# so the names read the same in every SDK and expression.
+DYNAMODB_ATTRIBUTE = _pattern(r"[A-Za-z0-9_.\-#:]+", 255, "DynamoDB attribute name")
+# https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html
+KMS_ALIAS = _pattern(r"alias/[A-Za-z0-9/_-]+", 256, "KMS alias (alias/ followed by letters, digits, / _ -)")
+
+
+def _on_demand_only(value: str) -> str | None:
+    if value == "PAY_PER_REQUEST":
+        return None
+    return (
+        f"{value!r}: only PAY_PER_REQUEST (on demand) is supported; provisioned mode would need "
+        "Auto Scaling (design doc), which this tool does not build"
+    )
+# https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBCluster.html (DBClusterIdentifier)
+DB_CLUSTER_ID = _pattern(
+    r"[A-Za-z](?:-?[A-Za-z0-9])*", 63, "Aurora DB cluster identifier (letters, digits, single hyphens; starts with a letter)"
+)
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html (AlarmName)
+ALARM_NAME = _pattern(r"[^\x00-\x1f\x7f]+", 255, "CloudWatch alarm name (no control characters)")
 
 
 # --------------------------------------------------------------------------
@@ -262,6 +284,80 @@ class AuroraConfig:
 
 
 @dataclass(frozen=True)
+class DynamoIndex:
+    """A global secondary index. Keys name attributes of the table's ``attributes``."""
+
+    name: str = check(DYNAMODB_INDEX_NAME)
+    hash_key: str = check(DYNAMODB_ATTRIBUTE)
+    range_key: str = ""
+    projection: str = check(_one_of("KEYS_ONLY", "INCLUDE", "ALL"), default="KEYS_ONLY")
+    non_key_attributes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DynamoTable:
+    """One table. ``attributes`` maps every key attribute (table and indexes) to
+    its type, as AttributeDefinitions does: S string, N number, B binary."""
+
+    name: str = check(DYNAMODB_TABLE_NAME)
+    attributes: dict[str, str]
+    hash_key: str = check(DYNAMODB_ATTRIBUTE)
+    range_key: str = ""
+    ttl_attribute: str = ""
+    indexes: tuple[DynamoIndex, ...] = ()
+
+
+@dataclass(frozen=True)
+class DynamoDBConfig:
+    """Design doc: Databases, DynamoDB tables; Security ("Customer Managed KMS")."""
+
+    billing_mode: str = check(_on_demand_only)
+    point_in_time_recovery: bool
+    recovery_period_days: int
+    deletion_protection: bool
+    kms_key_alias: str = check(KMS_ALIAS)
+    kms_key_description: str
+    table_wait_minutes: float = check(_positive)
+    index_wait_minutes: float = check(_positive)
+    replica_wait_minutes: float = check(_positive)
+    tables: tuple[DynamoTable, ...]
+    replica_regions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DrillConfig:
+    """Design doc: Performance tests ("failure-recovery (failover) test"),
+    Aurora High Availability ("Auto Failover"), SLA. Values are ours.
+
+    Read by ``invoke drill.failover`` (fablink_ops/runbooks/failover.py).
+    """
+
+    # The cluster the drill fails over, found by this identifier. Must equal
+    # the Aurora stage's cluster identifier (the drill does not import that
+    # stage: a runbook works on whatever cluster carries the name).
+    aurora_cluster: str = check(DB_CLUSTER_ID)
+    # Time from "failover requested" to "a new writer is reported" that still
+    # passes. Aurora typically fails over in under 30 s.
+    rto_budget_seconds: float = check(_positive, default=60.0)
+    # Alarms that stop the drill when they are in ALARM (before it acts) or
+    # go into ALARM (while it observes). Each must exist.
+    stop_alarms: tuple[str, ...] = ()
+    # The drill's lock (a tag on the cluster) expires after this, so a killed
+    # drill never blocks the next one for long.
+    lock_expiry_minutes: float = check(_positive, default=40.0)
+    # Poll while waiting for the new writer: this is the resolution of the
+    # measured RTO. Afterwards the interval grows up to the maximum.
+    poll_interval_seconds: float = check(_positive, default=1.0)
+    poll_max_interval_seconds: float = check(_positive, default=10.0)
+    # How long one failover is observed at most before its verdict is fail.
+    observe_budget_minutes: float = check(_positive, default=15.0)
+    # Live mode: TCP connects to the cluster endpoint, every interval, each
+    # given at most the timeout.
+    probe_interval_seconds: float = check(_positive, default=0.5)
+    probe_timeout_seconds: float = check(_positive, default=1.0)
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     project: ProjectConfig
@@ -271,6 +367,8 @@ class Config:
     logging: LoggingConfig
     sla: SlaConfig
     engine: EngineConfig
+    dynamodb: DynamoDBConfig
+    drill: DrillConfig
 
     def base_tags(self, stage: str) -> dict[str, str]:
         """Tags every resource of a stage carries (plus its Name)."""
@@ -409,6 +507,47 @@ def _validate(cfg: Config) -> None:
                 raise _fail(file, f"tags.{key}", text)
     _validate_network(cfg)
     _validate_aurora(cfg)
+    _validate_dynamodb(cfg)
+    _validate_drill(cfg)
+
+
+def _validate_drill(cfg: Config) -> None:
+    file, drill = cfg.path, cfg.drill
+    for i, name in enumerate(drill.stop_alarms):
+        problem = ALARM_NAME(name)
+        if problem:
+            raise _fail(file, f"drill.stop_alarms[{i}]", problem)
+        if drill.stop_alarms.index(name) != i:
+            raise _fail(file, f"drill.stop_alarms[{i}]", f"{name!r} is listed twice")
+    if drill.poll_interval_seconds >= drill.rto_budget_seconds:
+        raise _fail(
+            file, "drill.poll_interval_seconds",
+            f"{drill.poll_interval_seconds:g} s is not shorter than drill.rto_budget_seconds ({drill.rto_budget_seconds:g} s): "
+            "the measured RTO would be coarser than its budget",
+        )
+    if drill.poll_max_interval_seconds < drill.poll_interval_seconds:
+        raise _fail(
+            file, "drill.poll_max_interval_seconds",
+            f"{drill.poll_max_interval_seconds:g} s is shorter than drill.poll_interval_seconds ({drill.poll_interval_seconds:g} s)",
+        )
+    if drill.rto_budget_seconds >= drill.observe_budget_minutes * 60:
+        raise _fail(
+            file, "drill.observe_budget_minutes",
+            f"{drill.observe_budget_minutes:g} min does not exceed drill.rto_budget_seconds ({drill.rto_budget_seconds:g} s)",
+        )
+    # With --failback a drill observes two failovers: its lock must outlive both,
+    # or a second drill could take it over mid-run.
+    if drill.lock_expiry_minutes <= 2 * drill.observe_budget_minutes:
+        raise _fail(
+            file, "drill.lock_expiry_minutes",
+            f"{drill.lock_expiry_minutes:g} min must exceed twice drill.observe_budget_minutes "
+            f"({2 * drill.observe_budget_minutes:g} min): the lock must outlive a drill with --failback",
+        )
+    if drill.probe_timeout_seconds > drill.rto_budget_seconds:
+        raise _fail(
+            file, "drill.probe_timeout_seconds",
+            f"{drill.probe_timeout_seconds:g} s exceeds drill.rto_budget_seconds ({drill.rto_budget_seconds:g} s)",
+        )
 
 
 def _validate_network(cfg: Config) -> None:
@@ -573,3 +712,125 @@ def _validate_aurora_instances(cfg: Config) -> None:
     if any(inst.promotion_tier <= writer.promotion_tier for inst in a.instances[1:]):
         raise _fail(file, "aurora.instances[0].promotion_tier",
                     "the first instance is the writer: its promotion tier must be lower than every reader's")
+    # The failover drill finds the cluster by its own key: both must name the same one.
+    if cfg.drill.aurora_cluster != a.cluster_identifier:
+        raise _fail(file, "drill.aurora_cluster", f"{cfg.drill.aurora_cluster!r} is not the Aurora cluster {a.cluster_identifier!r} (aurora.cluster_identifier)")
+
+
+# Limits from https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html
+DYNAMODB_MAX_GSIS = 20  # global secondary indexes per table (default quota)
+DYNAMODB_MAX_PROJECTED = 100  # non-key attributes projected, over all indexes of a table
+DYNAMODB_TYPES = ("S", "N", "B")  # key attributes are scalar: string, number, binary
+
+
+@functools.lru_cache(maxsize=8)
+def dynamodb_regions(region: str) -> tuple[str, ...]:
+    """The regions of ``region``'s partition that offer DynamoDB, from the
+    SDK's own endpoint data (offline: no AWS call, and no profile or AWS
+    config file read: a botocore Session would). Opt-in regions are listed
+    too; AWS refuses a replica there until the account has enabled it."""
+    from botocore.loaders import create_loader
+    from botocore.regions import EndpointResolver
+
+    resolver = EndpointResolver(create_loader().load_data("endpoints"))
+    return tuple(resolver.get_available_endpoints("dynamodb", resolver.get_partition_for_region(region)))
+
+
+def _validate_dynamodb(cfg: Config) -> None:
+    file, ddb = cfg.path, cfg.dynamodb
+    if not ddb.point_in_time_recovery:
+        raise _fail(file, "dynamodb.point_in_time_recovery",
+                    "must be true (design doc: \"Point-in-time Recovery: Enabled\"); this tool never turns it off")
+    if not ddb.deletion_protection:
+        raise _fail(file, "dynamodb.deletion_protection",
+                    "must be true (design doc: \"Deletion Protection: Enabled\"); this tool never turns it off")
+    if not 1 <= ddb.recovery_period_days <= 35:
+        raise _fail(file, "dynamodb.recovery_period_days", f"{ddb.recovery_period_days}: AWS allows 1 to 35 days")
+    if ddb.kms_key_alias.startswith("alias/aws/"):
+        raise _fail(file, "dynamodb.kms_key_alias", f"{ddb.kms_key_alias}: alias/aws/ is reserved for AWS managed keys")
+    if not ddb.kms_key_description or len(ddb.kms_key_description) > 8192:
+        raise _fail(file, "dynamodb.kms_key_description", "give a description of 1 to 8192 characters")
+    home = cfg.project.region
+    known = dynamodb_regions(home)
+    for i, region in enumerate(ddb.replica_regions):
+        key = f"dynamodb.replica_regions[{i}]"
+        problem = REGION(region)
+        if problem:
+            raise _fail(file, key, problem)
+        if region == home:
+            raise _fail(file, key, f"{region} is the home region (project.region); a replica goes to another region")
+        if region not in known:
+            raise _fail(file, key, f"{region!r} is not a region where DynamoDB is offered in {home}'s partition")
+        if region in ddb.replica_regions[:i]:
+            raise _fail(file, key, f"{region} is listed twice")
+    if not ddb.tables:
+        raise _fail(file, "dynamodb.tables", "at least one table is required")
+    names = [t.name for t in ddb.tables]
+    for i, table in enumerate(ddb.tables):
+        _validate_table(file, f"dynamodb.tables[{i}]", table, names[:i])
+
+
+def _validate_table(file: str, key: str, table: DynamoTable, earlier: list[str]) -> None:
+    if table.name in earlier:
+        raise _fail(file, f"{key}.name", f"table {table.name} is listed twice")
+    if not table.attributes:
+        raise _fail(file, f"{key}.attributes", "list the key attributes with their types (S, N or B)")
+    for attr, kind in table.attributes.items():
+        problem = DYNAMODB_ATTRIBUTE(attr)
+        if problem:
+            raise _fail(file, f"{key}.attributes.{attr}", problem)
+        if kind not in DYNAMODB_TYPES:
+            raise _fail(file, f"{key}.attributes.{attr}",
+                        f"{kind!r} is not a key attribute type: S (string), N (number) or B (binary)")
+
+    def defined(sub: str, attr: str) -> None:
+        if attr not in table.attributes:
+            raise _fail(file, f"{key}.{sub}", f"{attr!r} is not defined in {key}.attributes")
+
+    defined("hash_key", table.hash_key)
+    used = {table.hash_key}
+    if table.range_key:
+        defined("range_key", table.range_key)
+        if table.range_key == table.hash_key:
+            raise _fail(file, f"{key}.range_key", "the range key must differ from the hash key")
+        used.add(table.range_key)
+    if len(table.indexes) > DYNAMODB_MAX_GSIS:
+        raise _fail(file, f"{key}.indexes", f"{len(table.indexes)} indexes: a table has at most {DYNAMODB_MAX_GSIS}")
+    index_names = [ix.name for ix in table.indexes]
+    projected = 0
+    for j, ix in enumerate(table.indexes):
+        ikey = f"indexes[{j}]"
+        if ix.name in index_names[:j]:
+            raise _fail(file, f"{key}.{ikey}.name", f"index {ix.name} is listed twice")
+        defined(f"{ikey}.hash_key", ix.hash_key)
+        used.add(ix.hash_key)
+        if ix.range_key:
+            defined(f"{ikey}.range_key", ix.range_key)
+            if ix.range_key == ix.hash_key:
+                raise _fail(file, f"{key}.{ikey}.range_key", "the range key must differ from the hash key")
+            used.add(ix.range_key)
+        if ix.projection == "INCLUDE" and not ix.non_key_attributes:
+            raise _fail(file, f"{key}.{ikey}.non_key_attributes", "projection INCLUDE needs the attributes to include")
+        if ix.projection != "INCLUDE" and ix.non_key_attributes:
+            raise _fail(file, f"{key}.{ikey}.non_key_attributes", f"only projection INCLUDE takes attributes, not {ix.projection}")
+        for n, attr in enumerate(ix.non_key_attributes):
+            problem = DYNAMODB_ATTRIBUTE(attr)
+            if problem:
+                raise _fail(file, f"{key}.{ikey}.non_key_attributes[{n}]", problem)
+            if attr in table.attributes:
+                raise _fail(file, f"{key}.{ikey}.non_key_attributes[{n}]", f"{attr!r} is a key attribute: key attributes are always projected")
+        projected += len(ix.non_key_attributes)
+    if projected > DYNAMODB_MAX_PROJECTED:
+        raise _fail(file, f"{key}.indexes", f"{projected} projected attributes: at most {DYNAMODB_MAX_PROJECTED} over all indexes of a table")
+    # AWS refuses an AttributeDefinitions entry that no key uses.
+    for attr in table.attributes:
+        if attr not in used:
+            raise _fail(file, f"{key}.attributes.{attr}", "not used by the table's or an index's key (AWS refuses unused definitions)")
+    if table.ttl_attribute:
+        problem = DYNAMODB_ATTRIBUTE(table.ttl_attribute)
+        if problem:
+            raise _fail(file, f"{key}.ttl_attribute", problem)
+        kind = table.attributes.get(table.ttl_attribute)
+        if kind is not None and kind != "N":
+            raise _fail(file, f"{key}.ttl_attribute",
+                        f"{table.ttl_attribute!r} is a key of type {kind}: TTL reads epoch seconds from a Number (N)")

@@ -68,6 +68,9 @@ EVENTUAL_CONSISTENCY_CODES = frozenset(
         "InvalidVpcEndpointId.NotFound",
         "InvalidParameterValueException",  # e.g. an IAM role not yet assumable by a service
         "NoSuchEntity",
+        # DynamoDB answers UpdateContinuousBackups on a table ACTIVE for only
+        # moments with "backups are being enabled, retry later".
+        "ContinuousBackupsUnavailableException",
     }
 )
 
@@ -143,16 +146,23 @@ class Target:
     def is_live(self) -> bool:
         return self.mode == "live"
 
-    def client(self, service: str) -> "Client":
-        """A shared, metered, retrying client (botocore clients are thread-safe)."""
-        with self._lock:
-            if service not in self._clients:
-                self._clients[service] = Client(self._raw_client(service), self)
-            return self._clients[service]
+    def client(self, service: str, region: str | None = None) -> "Client":
+        """A shared, metered, retrying client (botocore clients are thread-safe).
 
-    def _raw_client(self, service: str) -> Any:
+        ``region`` is for the few resources that live in another region than
+        the target's (a global table's replica keys); the same endpoint,
+        credentials, meter and hooks apply.
+        """
+        region = region or self.region
+        key = service if region == self.region else f"{service}@{region}"
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = Client(self._raw_client(service, region), self)
+            return self._clients[key]
+
+    def _raw_client(self, service: str, region: str | None = None) -> Any:
         cfg = BotoConfig(
-            region_name=self.region,
+            region_name=region or self.region,
             retries={"total_max_attempts": 1, "mode": "standard"},
             max_pool_connections=32,
             connect_timeout=10,

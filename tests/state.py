@@ -213,3 +213,71 @@ def aurora_inventory(region: str) -> dict[str, list]:
         "db_instances": sorted(instances, key=str),
         "secrets": sorted(secrets, key=str),
     }
+
+
+def _pages(client, method: str, key: str, **kwargs) -> list:
+    return [item for page in client.get_paginator(method).paginate(**kwargs) for item in page.get(key, [])]
+
+
+def kms_inventory(regions: tuple[str, ...]) -> tuple[list, dict[str, str]]:
+    """Every customer-managed key of the regions, named by its aliases, and a
+    map key ARN -> alias names (for normalising the tables' SSE keys)."""
+    keys, names = [], {}
+    for region in regions:
+        kms = boto3.client("kms", region_name=region)
+        aliases: dict[str, list[str]] = {}
+        for a in _pages(kms, "list_aliases", "Aliases"):
+            if a.get("TargetKeyId") and not a["AliasName"].startswith("alias/aws/"):
+                aliases.setdefault(a["TargetKeyId"], []).append(a["AliasName"])
+        for k in _pages(kms, "list_keys", "Keys"):
+            meta = kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
+            if meta.get("KeyManager") != "CUSTOMER":
+                continue
+            alias = ",".join(sorted(aliases.get(meta["KeyId"], []))) or "(no alias)"
+            names[meta["Arn"]] = f"{alias}@{region}"
+            rotation = kms.get_key_rotation_status(KeyId=meta["KeyId"])["KeyRotationEnabled"]
+            tags = tuple(sorted((t["TagKey"], t["TagValue"]) for t in _pages(kms, "list_resource_tags", "Tags", KeyId=meta["KeyId"])))
+            keys.append((region, alias, meta["KeyState"], meta.get("KeySpec"), meta.get("KeyUsage"),
+                         meta.get("Description", ""), rotation, tags))
+    return sorted(keys), names
+
+
+def dynamodb_inventory(region: str, replica_regions: tuple[str, ...] = ()) -> dict[str, list]:
+    """Every table of the region and every customer-managed KMS key of the
+    region and the replica regions, ids replaced by names (a key by its
+    aliases: a key left without alias shows as '(no alias)')."""
+    keys, key_names = kms_inventory((region, *replica_regions))
+    ddb = boto3.client("dynamodb", region_name=region)
+    tables = []
+    for name in _pages(ddb, "list_tables", "TableNames"):
+        t = ddb.describe_table(TableName=name)["Table"]
+        types = {a["AttributeName"]: a["AttributeType"] for a in t["AttributeDefinitions"]}
+
+        def key(schema: list[dict]) -> tuple:
+            return tuple((k["KeyType"], k["AttributeName"], types.get(k["AttributeName"])) for k in sorted(schema, key=lambda k: k["KeyType"]))
+
+        indexes = tuple(sorted(
+            (i["IndexName"], key(i["KeySchema"]), i["Projection"]["ProjectionType"],
+             tuple(sorted(i["Projection"].get("NonKeyAttributes", []))), i.get("IndexStatus"))
+            for i in t.get("GlobalSecondaryIndexes", [])
+        ))
+        sse = t.get("SSEDescription") or {}
+        pitr = ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+        ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        tags = tuple(sorted((x["Key"], x["Value"]) for x in _pages(ddb, "list_tags_of_resource", "Tags", ResourceArn=t["TableArn"])))
+        stream = t.get("StreamSpecification") or {}
+        tables.append((
+            name,
+            key(t["KeySchema"]),
+            tuple(sorted(types.items())),
+            t.get("BillingModeSummary", {}).get("BillingMode"),
+            t.get("DeletionProtectionEnabled"),
+            (sse.get("SSEType"), key_names.get(sse.get("KMSMasterKeyArn", ""), sse.get("KMSMasterKeyArn"))),
+            (pitr["PointInTimeRecoveryStatus"], pitr.get("RecoveryPeriodInDays")),
+            (ttl["TimeToLiveStatus"], ttl.get("AttributeName") if ttl["TimeToLiveStatus"] != "DISABLED" else None),
+            (stream.get("StreamEnabled", False), stream.get("StreamViewType")),
+            indexes,
+            tuple(sorted(r["RegionName"] for r in t.get("Replicas", []))),
+            tags,
+        ))
+    return {"kms_keys": keys, "tables": sorted(tables)}

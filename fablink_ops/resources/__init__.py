@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import aurora, network
+from . import aurora, dynamodb, network
 
 # Design doc, "What to consider when building production", 1. Build order;
 # monitoring last because it watches what the others built.
@@ -19,7 +19,7 @@ STAGES: dict[str, ModuleType | None] = {
     "network": network,
     "eks": None,
     "aurora": aurora,
-    "dynamodb": None,
+    "dynamodb": dynamodb,
     "edge": None,
     "monitoring": None,
 }
