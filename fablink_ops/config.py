@@ -258,6 +258,7 @@ class AuroraConfig:
     port: int = check(_between(1150, 65535))  # the range RDS accepts
     security_group_tier: str
     kms_key_alias: str = check(KMS_ALIAS)
+    kms_key_description: str = check(_pattern(r"[^\x00-\x1f]+", 8192, "KMS key description"))
     backup_retention_days: int = check(_between(1, 35))  # the range RDS accepts
     backup_window: str
     maintenance_window: str

@@ -4,7 +4,7 @@ protected.
 Design doc: Databases, "Aurora PostgreSQL cluster"; Security; "backup
 strategy". What it builds, in dependency order:
 
-- a customer managed KMS key (rotation on), found by its alias  (kms.py)
+- a customer managed KMS key (rotation on), found by its alias  (../kms_key.py)
 - the Enhanced Monitoring IAM role, the CloudWatch log group(s) the cluster
   exports to (kept logging.retention_days), the DB subnet group over the
   network's private subnets, the cluster parameter group  (support.py)
@@ -20,11 +20,11 @@ and never carried out.
 from __future__ import annotations
 
 from ...engine import CREATE, Change, Context
+from .. import kms_key
 from . import cluster as _cluster
 from . import instances as _instances
-from . import kms as _kms
 from . import support as _support
-from .common import NAME, Names
+from .common import NAME, Names, desired_tags
 from .discover import discover
 
 REQUIRES: tuple[str, ...] = ("network",)
@@ -35,8 +35,10 @@ __all__ = ["NAME", "REQUIRES", "plan", "ready"]
 def plan(ctx: Context) -> list[Change]:
     names = Names(ctx.cfg)
     found = discover(ctx, names)
+    a = ctx.cfg.aurora
+    key = kms_key.KeySpec(NAME, a.kms_key_alias, a.kms_key_description, desired_tags(ctx.cfg, names.key_name))
     changes = [
-        _kms.key(ctx, names, found),
+        kms_key.change(ctx, key, found.key),  # type: ignore[arg-type]
         _support.monitoring_role(ctx, names, found),
         *(_support.log_group(ctx, names, found, t) for t in ctx.cfg.aurora.log_exports),
         _support.subnet_group(ctx, names, found),

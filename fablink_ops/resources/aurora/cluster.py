@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from ... import tags as tagging
 from ...engine import CREATE, NOOP, REPLACE, UPDATE, WAIT, Change, Context, Diff, wait_for
 from ...target import error_code
-from .common import CLUSTER_ARN, ENGINE, KEY_ARN, Found, Names, change, desired_tags, rds_tag_step, sequence, tag_diffs
+from .common import CLUSTER_ARN, ENGINE, Found, Names, change, desired_tags, rds_tag_step, sequence, tag_diffs
 
 # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/accessing-monitoring.html#Aurora.Status
 CLUSTER_FAILED = {"failed", "inaccessible-encryption-credentials", "inaccessible-encryption-credentials-recoverable",
@@ -52,7 +52,7 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def _key_or_placeholder(ctx: Context, names: Names) -> str:
-    return ctx.outputs.get(KEY_ARN) or f"({names.key_alias})"
+    return ctx.outputs.get(names.key_output) or f"({names.key_alias})"
 
 
 def _immutable(ctx: Context, names: Names, cluster: dict) -> list[Diff]:
@@ -66,7 +66,7 @@ def _immutable(ctx: Context, names: Names, cluster: dict) -> list[Diff]:
         diffs.append(Diff("engine major version", cluster.get("EngineVersion"), a.engine_version))
     if not cluster.get("StorageEncrypted"):
         diffs.append(Diff("storage encrypted", False, True))
-    elif cluster.get("KmsKeyId") != ctx.outputs.get(KEY_ARN):
+    elif cluster.get("KmsKeyId") != ctx.outputs.get(names.key_output):
         diffs.append(Diff("storage KMS key", cluster.get("KmsKeyId"), _key_or_placeholder(ctx, names)))
     if cluster.get("DBSubnetGroup") != names.subnet_group:
         diffs.append(Diff("subnet group", cluster.get("DBSubnetGroup"), names.subnet_group))
@@ -140,7 +140,7 @@ def cluster(ctx: Context, names: Names, found: Found) -> Change:
     if current is None:
 
         def create() -> str:
-            key_arn = ctx.output(KEY_ARN)
+            key_arn = ctx.output(names.key_output)
             try:
                 created = rds.create_db_cluster(
                     DBClusterIdentifier=identifier,
@@ -201,7 +201,7 @@ def cluster(ctx: Context, names: Names, found: Found) -> Change:
         if "VpcSecurityGroupIds" in args:
             args["VpcSecurityGroupIds"] = [ctx.output(names.sg_output)]
         if "MasterUserSecretKmsKeyId" in args:
-            args["MasterUserSecretKmsKeyId"] = ctx.output(KEY_ARN)
+            args["MasterUserSecretKmsKeyId"] = ctx.output(names.key_output)
         for text in warnings:
             ctx.reporter.warn(f"DB cluster {identifier}: {text}")
         rds.modify_db_cluster(DBClusterIdentifier=identifier, ApplyImmediately=True, **args)

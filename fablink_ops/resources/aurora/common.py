@@ -2,8 +2,7 @@
 stage's modules.
 
 Everything is found by a unique name: RDS identifiers and IAM/log group names
-are unique per account and region; the KMS key by its alias (or, when a run
-died between CreateKey and CreateAlias, by the tag carrying the alias).
+are unique per account and region; the KMS key by its alias (kms_key.py).
 """
 
 from __future__ import annotations
@@ -15,16 +14,12 @@ from ... import tags as tagging
 from ...config import Config
 from ...engine import NOOP, UPDATE, Change, Context, Diff
 from ...errors import OpsError
-from .. import network
+from .. import kms_key, network
 
 NAME = "aurora"
 ENGINE = "aurora-postgresql"
-# The tag that carries the key's intended alias: how a key whose alias was
-# never created (the run died in between) is found again instead of
-# duplicated. KMS has no idempotency token.
-KEY_ALIAS_TAG = "KmsAlias"
 # Where a run records the ids dependents read (see engine.Context.outputs).
-KEY_ARN = "aurora:kms-key-arn"
+# The key's ARN is under kms_key.output_key(alias, region): see Names.key_output.
 ROLE_ARN = "aurora:monitoring-role-arn"
 CLUSTER_ARN = "aurora:cluster-arn"
 
@@ -44,6 +39,11 @@ class Names:
     @property
     def key_name(self) -> str:
         return self.key_alias.removeprefix("alias/")
+
+    @property
+    def key_output(self) -> str:
+        """The ctx.outputs key of the KMS key's ARN."""
+        return kms_key.output_key(self.key_alias, self.cfg.project.region)
 
     @property
     def subnet_group(self) -> str:
@@ -81,7 +81,7 @@ class Names:
     # Change keys ("kind:name") that dependents list in ``needs``.
     @property
     def key_change(self) -> str:
-        return f"kms-key:{self.key_alias}"
+        return kms_key.change_key(self.key_alias, self.cfg.project.region, self.cfg.project.region)
 
     @property
     def role_change(self) -> str:
@@ -97,10 +97,7 @@ class Names:
 
 @dataclass
 class Found:
-    key: dict | None = None  # KMS KeyMetadata
-    key_aliased: bool = False  # the alias exists and points at ``key``
-    key_rotation: bool | None = None  # None: not readable (key not enabled)
-    key_tags: dict[str, str] = field(default_factory=dict)
+    key: kms_key.FoundKey | None = None
     role: dict | None = None
     role_policies: list[str] = field(default_factory=list)  # attached managed policy ARNs
     log_groups: dict[str, dict] = field(default_factory=dict)  # by name

@@ -21,7 +21,7 @@ from ...engine import CREATE, NOOP, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Chan
 from ...errors import OpsError
 from ...target import error_code
 from .cluster import last_event
-from .common import ENGINE, KEY_ARN, ROLE_ARN, Found, Names, change, desired_tags, rds_tag_step, sequence, tag_diffs
+from .common import ENGINE, ROLE_ARN, Found, Names, change, desired_tags, rds_tag_step, sequence, tag_diffs
 
 # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/accessing-monitoring.html#Overview.DBInstance.Status
 INSTANCE_FAILED = {
@@ -95,7 +95,7 @@ def _create_args(ctx: Context, names: Names, inst: AuroraInstance) -> dict[str, 
         PubliclyAccessible=False,
         AutoMinorVersionUpgrade=a.auto_minor_version_upgrade,
         EnablePerformanceInsights=True,
-        PerformanceInsightsKMSKeyId=ctx.output(KEY_ARN),
+        PerformanceInsightsKMSKeyId=ctx.output(names.key_output),
         PerformanceInsightsRetentionPeriod=a.performance_insights_retention_days,
         MonitoringInterval=a.monitoring_interval_seconds,
         MonitoringRoleArn=ctx.output(ROLE_ARN),
@@ -147,7 +147,7 @@ def _existing(ctx: Context, names: Names, inst: AuroraInstance, current: dict, n
     if status == "deleting":
         return change("db-instance", identifier, SKIP, resource_id=identifier,
                       note="being deleted (not by this tool); re-run once it is gone to create it again")
-    key_arn = ctx.outputs.get(KEY_ARN)
+    key_arn = ctx.outputs.get(names.key_output)
     pi_reported = "PerformanceInsightsEnabled" in current
     immutable = []
     if current.get("AvailabilityZone") != inst.az:
@@ -195,7 +195,7 @@ def _existing(ctx: Context, names: Names, inst: AuroraInstance, current: dict, n
         if "MonitoringRoleArn" in args:
             args["MonitoringRoleArn"] = ctx.output(ROLE_ARN)
         if args.get("PerformanceInsightsKMSKeyId", "") is None:
-            args["PerformanceInsightsKMSKeyId"] = ctx.output(KEY_ARN)
+            args["PerformanceInsightsKMSKeyId"] = ctx.output(names.key_output)
         if resize:
             ctx.reporter.warn(f"DB instance {identifier}: {CLASS_WARNING}")
         rds.modify_db_instance(DBInstanceIdentifier=identifier, ApplyImmediately=True, **args)
