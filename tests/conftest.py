@@ -55,4 +55,5 @@ def make_target(cfg, hooks=(), retry: RetryPolicy = FAST_RETRY) -> Target:
 
 
 def make_ctx(cfg, hooks=(), **kwargs) -> Context:
-    return Context(cfg, make_target(cfg, hooks), sleep=lambda s: None, **kwargs)
+    kwargs.setdefault("sleep", lambda s: None)
+    return Context(cfg, make_target(cfg, hooks), **kwargs)

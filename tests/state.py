@@ -106,6 +106,160 @@ def dump(state: dict) -> str:
     return json.dumps(state, indent=1, default=str)
 
 
+def eks_inventory(region: str) -> dict[str, list]:
+    """KMS keys and aliases, IAM roles and OIDC providers, log groups, EKS
+    clusters and node groups: every one, ours or not."""
+    kms = client("kms", region)
+    iam = client("iam", region)
+    logs = client("logs", region)
+    eks = client("eks", region)
+    ec2 = client("ec2", region)
+    names: dict[str, str] = {s["SubnetId"]: _name(s) or "(unnamed)" for s in ec2.describe_subnets()["Subnets"]}
+
+    keys = []
+    aliases = [a for a in kms.list_aliases()["Aliases"] if not a["AliasName"].startswith("alias/aws/")]
+    for k in kms.list_keys()["Keys"]:
+        meta = kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
+        if meta["KeyManager"] != "CUSTOMER":
+            continue
+        tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=k["KeyId"])["Tags"]}
+        label = tags.get("Name", "(untagged key)")
+        names[meta["Arn"]] = names[meta["KeyId"]] = label
+        rotation = kms.get_key_rotation_status(KeyId=k["KeyId"])["KeyRotationEnabled"] if meta["KeyState"] == "Enabled" else None
+        keys.append((label, meta["KeyState"], meta.get("KeySpec"), rotation, tuple(sorted(tags.items()))))
+
+    providers = []
+    for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]:
+        got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=p["Arn"])
+        names[p["Arn"]] = "(oidc provider)"
+        providers.append(("(issuer)" if "oidc.eks." in got["Url"] else got["Url"], tuple(sorted(got["ClientIDList"])),
+                          tuple(sorted(tagging.from_list(got.get("Tags")).items()))))
+    for role in iam.list_roles()["Roles"]:
+        names[role["Arn"]] = role["RoleName"]
+
+    clusters, nodegroups, issuers = [], [], set()
+    for cname in eks.list_clusters()["clusters"]:
+        c = eks.describe_cluster(name=cname)["cluster"]
+        issuers.add(c.get("identity", {}).get("oidc", {}).get("issuer", "").removeprefix("https://"))
+        vpc = c.get("resourcesVpcConfig", {})
+        enabled = sorted(t for e in c.get("logging", {}).get("clusterLogging", []) if e.get("enabled") for t in e["types"])
+        enc = tuple(names.get(e.get("provider", {}).get("keyArn"), "(unknown key)") for e in c.get("encryptionConfig") or [])
+        clusters.append((cname, c["version"], c["status"], names.get(c["roleArn"], c["roleArn"]),
+                         tuple(sorted(names.get(s, s) for s in vpc.get("subnetIds", []))),
+                         vpc.get("endpointPrivateAccess"), vpc.get("endpointPublicAccess"), tuple(vpc.get("publicAccessCidrs") or ()),
+                         tuple(enabled), c.get("kubernetesNetworkConfig", {}).get("serviceIpv4Cidr"), enc,
+                         tuple(sorted((c.get("tags") or {}).items()))))
+        for ngname in eks.list_nodegroups(clusterName=cname)["nodegroups"]:
+            ng = eks.describe_nodegroup(clusterName=cname, nodegroupName=ngname)["nodegroup"]
+            nodegroups.append((cname, ngname, ng["status"], ng.get("version"), tuple(sorted(names.get(s, s) for s in ng["subnets"])),
+                               tuple(sorted(ng["scalingConfig"].items())), tuple(ng.get("instanceTypes") or ()), ng.get("amiType"),
+                               ng.get("capacityType"), ng.get("diskSize"), json.dumps(ng.get("updateConfig"), sort_keys=True),
+                               names.get(ng["nodeRole"], ng["nodeRole"]), tuple(sorted((ng.get("labels") or {}).items())),
+                               tuple(sorted((ng.get("tags") or {}).items()))))
+
+    def normalise(doc: object) -> str:
+        text = json.dumps(doc, sort_keys=True)
+        for raw, name in sorted(names.items(), key=lambda kv: -len(kv[0])):
+            text = text.replace(raw, name)
+        for issuer in issuers:
+            if issuer:
+                text = text.replace(issuer, "(issuer)")
+        return text
+
+    roles = []
+    for role in iam.list_roles()["Roles"]:
+        rn = role["RoleName"]
+        inline = tuple(sorted(
+            (p, normalise(iam.get_role_policy(RoleName=rn, PolicyName=p)["PolicyDocument"]))
+            for p in iam.list_role_policies(RoleName=rn)["PolicyNames"]
+        ))
+        attached = tuple(sorted(a["PolicyArn"] for a in iam.list_attached_role_policies(RoleName=rn)["AttachedPolicies"]))
+        tags = tuple(sorted(tagging.from_list(iam.list_role_tags(RoleName=rn)["Tags"]).items()))
+        roles.append((rn, normalise(role["AssumeRolePolicyDocument"]), attached, inline, tags))
+    groups = []
+    for g in logs.describe_log_groups()["logGroups"]:
+        tags = tuple(sorted(logs.list_tags_log_group(logGroupName=g["logGroupName"]).get("tags", {}).items()))
+        groups.append((g["logGroupName"], g.get("retentionInDays"), tags))
+
+    return {
+        "kms_keys": sorted(keys),
+        "kms_aliases": sorted((a["AliasName"], names.get(a.get("TargetKeyId", ""), "(unknown key)")) for a in aliases),
+        "oidc_providers": sorted(providers),
+        "roles": sorted(roles),
+        "log_groups": sorted(groups),
+        "clusters": sorted(clusters),
+        "nodegroups": sorted(nodegroups),
+    }
+
+
+def _pages(client, method: str, key: str, **kwargs) -> list:
+    return [item for page in client.get_paginator(method).paginate(**kwargs) for item in page.get(key, [])]
+
+
+def kms_inventory(regions: tuple[str, ...]) -> tuple[list, dict[str, str]]:
+    """Every customer-managed key of the regions, named by its aliases, and a
+    map key ARN -> alias names (for normalising the tables' SSE keys)."""
+    keys, names = [], {}
+    for region in regions:
+        kms = boto3.client("kms", region_name=region)
+        aliases: dict[str, list[str]] = {}
+        for a in _pages(kms, "list_aliases", "Aliases"):
+            if a.get("TargetKeyId") and not a["AliasName"].startswith("alias/aws/"):
+                aliases.setdefault(a["TargetKeyId"], []).append(a["AliasName"])
+        for k in _pages(kms, "list_keys", "Keys"):
+            meta = kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
+            if meta.get("KeyManager") != "CUSTOMER":
+                continue
+            alias = ",".join(sorted(aliases.get(meta["KeyId"], []))) or "(no alias)"
+            names[meta["Arn"]] = f"{alias}@{region}"
+            rotation = kms.get_key_rotation_status(KeyId=meta["KeyId"])["KeyRotationEnabled"]
+            tags = tuple(sorted((t["TagKey"], t["TagValue"]) for t in _pages(kms, "list_resource_tags", "Tags", KeyId=meta["KeyId"])))
+            keys.append((region, alias, meta["KeyState"], meta.get("KeySpec"), meta.get("KeyUsage"),
+                         meta.get("Description", ""), rotation, tags))
+    return sorted(keys), names
+
+
+def dynamodb_inventory(region: str, replica_regions: tuple[str, ...] = ()) -> dict[str, list]:
+    """Every table of the region and every customer-managed KMS key of the
+    region and the replica regions, ids replaced by names (a key by its
+    aliases: a key left without alias shows as '(no alias)')."""
+    keys, key_names = kms_inventory((region, *replica_regions))
+    ddb = boto3.client("dynamodb", region_name=region)
+    tables = []
+    for name in _pages(ddb, "list_tables", "TableNames"):
+        t = ddb.describe_table(TableName=name)["Table"]
+        types = {a["AttributeName"]: a["AttributeType"] for a in t["AttributeDefinitions"]}
+
+        def key(schema: list[dict]) -> tuple:
+            return tuple((k["KeyType"], k["AttributeName"], types.get(k["AttributeName"])) for k in sorted(schema, key=lambda k: k["KeyType"]))
+
+        indexes = tuple(sorted(
+            (i["IndexName"], key(i["KeySchema"]), i["Projection"]["ProjectionType"],
+             tuple(sorted(i["Projection"].get("NonKeyAttributes", []))), i.get("IndexStatus"))
+            for i in t.get("GlobalSecondaryIndexes", [])
+        ))
+        sse = t.get("SSEDescription") or {}
+        pitr = ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+        ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        tags = tuple(sorted((x["Key"], x["Value"]) for x in _pages(ddb, "list_tags_of_resource", "Tags", ResourceArn=t["TableArn"])))
+        stream = t.get("StreamSpecification") or {}
+        tables.append((
+            name,
+            key(t["KeySchema"]),
+            tuple(sorted(types.items())),
+            t.get("BillingModeSummary", {}).get("BillingMode"),
+            t.get("DeletionProtectionEnabled"),
+            (sse.get("SSEType"), key_names.get(sse.get("KMSMasterKeyArn", ""), sse.get("KMSMasterKeyArn"))),
+            (pitr["PointInTimeRecoveryStatus"], pitr.get("RecoveryPeriodInDays")),
+            (ttl["TimeToLiveStatus"], ttl.get("AttributeName") if ttl["TimeToLiveStatus"] != "DISABLED" else None),
+            (stream.get("StreamEnabled", False), stream.get("StreamViewType")),
+            indexes,
+            tuple(sorted(r["RegionName"] for r in t.get("Replicas", []))),
+            tags,
+        ))
+    return {"kms_keys": keys, "tables": sorted(tables)}
+
+
 # --------------------------------------------------------------------------
 # aurora: KMS keys, IAM roles, log groups, RDS subnet/parameter groups,
 # clusters, instances and the master user secrets RDS manages
@@ -213,71 +367,3 @@ def aurora_inventory(region: str) -> dict[str, list]:
         "db_instances": sorted(instances, key=str),
         "secrets": sorted(secrets, key=str),
     }
-
-
-def _pages(client, method: str, key: str, **kwargs) -> list:
-    return [item for page in client.get_paginator(method).paginate(**kwargs) for item in page.get(key, [])]
-
-
-def kms_inventory(regions: tuple[str, ...]) -> tuple[list, dict[str, str]]:
-    """Every customer-managed key of the regions, named by its aliases, and a
-    map key ARN -> alias names (for normalising the tables' SSE keys)."""
-    keys, names = [], {}
-    for region in regions:
-        kms = boto3.client("kms", region_name=region)
-        aliases: dict[str, list[str]] = {}
-        for a in _pages(kms, "list_aliases", "Aliases"):
-            if a.get("TargetKeyId") and not a["AliasName"].startswith("alias/aws/"):
-                aliases.setdefault(a["TargetKeyId"], []).append(a["AliasName"])
-        for k in _pages(kms, "list_keys", "Keys"):
-            meta = kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
-            if meta.get("KeyManager") != "CUSTOMER":
-                continue
-            alias = ",".join(sorted(aliases.get(meta["KeyId"], []))) or "(no alias)"
-            names[meta["Arn"]] = f"{alias}@{region}"
-            rotation = kms.get_key_rotation_status(KeyId=meta["KeyId"])["KeyRotationEnabled"]
-            tags = tuple(sorted((t["TagKey"], t["TagValue"]) for t in _pages(kms, "list_resource_tags", "Tags", KeyId=meta["KeyId"])))
-            keys.append((region, alias, meta["KeyState"], meta.get("KeySpec"), meta.get("KeyUsage"),
-                         meta.get("Description", ""), rotation, tags))
-    return sorted(keys), names
-
-
-def dynamodb_inventory(region: str, replica_regions: tuple[str, ...] = ()) -> dict[str, list]:
-    """Every table of the region and every customer-managed KMS key of the
-    region and the replica regions, ids replaced by names (a key by its
-    aliases: a key left without alias shows as '(no alias)')."""
-    keys, key_names = kms_inventory((region, *replica_regions))
-    ddb = boto3.client("dynamodb", region_name=region)
-    tables = []
-    for name in _pages(ddb, "list_tables", "TableNames"):
-        t = ddb.describe_table(TableName=name)["Table"]
-        types = {a["AttributeName"]: a["AttributeType"] for a in t["AttributeDefinitions"]}
-
-        def key(schema: list[dict]) -> tuple:
-            return tuple((k["KeyType"], k["AttributeName"], types.get(k["AttributeName"])) for k in sorted(schema, key=lambda k: k["KeyType"]))
-
-        indexes = tuple(sorted(
-            (i["IndexName"], key(i["KeySchema"]), i["Projection"]["ProjectionType"],
-             tuple(sorted(i["Projection"].get("NonKeyAttributes", []))), i.get("IndexStatus"))
-            for i in t.get("GlobalSecondaryIndexes", [])
-        ))
-        sse = t.get("SSEDescription") or {}
-        pitr = ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
-        ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
-        tags = tuple(sorted((x["Key"], x["Value"]) for x in _pages(ddb, "list_tags_of_resource", "Tags", ResourceArn=t["TableArn"])))
-        stream = t.get("StreamSpecification") or {}
-        tables.append((
-            name,
-            key(t["KeySchema"]),
-            tuple(sorted(types.items())),
-            t.get("BillingModeSummary", {}).get("BillingMode"),
-            t.get("DeletionProtectionEnabled"),
-            (sse.get("SSEType"), key_names.get(sse.get("KMSMasterKeyArn", ""), sse.get("KMSMasterKeyArn"))),
-            (pitr["PointInTimeRecoveryStatus"], pitr.get("RecoveryPeriodInDays")),
-            (ttl["TimeToLiveStatus"], ttl.get("AttributeName") if ttl["TimeToLiveStatus"] != "DISABLED" else None),
-            (stream.get("StreamEnabled", False), stream.get("StreamViewType")),
-            indexes,
-            tuple(sorted(r["RegionName"] for r in t.get("Replicas", []))),
-            tags,
-        ))
-    return {"kms_keys": keys, "tables": sorted(tables)}

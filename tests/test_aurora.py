@@ -22,7 +22,9 @@ from moto.rds.models import rds_backends
 from fablink_ops import cli
 from fablink_ops import config as config_module
 from fablink_ops.config import load_config
-from fablink_ops.engine import BLOCKED, CREATE, NOOP, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Context, apply, block_dependents
+from fablink_ops.engine import (
+    BLOCKED, CREATE, NOOP, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Context, SilentReporter, apply, block_dependents,
+)
 from fablink_ops.errors import ConfigError, OpsError
 from fablink_ops.output import make_console
 from fablink_ops.resources import aurora, network
@@ -122,17 +124,11 @@ def diffs(change):
     return {d.attribute: (d.before, d.after) for d in change.diffs}
 
 
-class Recorder:
+class Recorder(SilentReporter):
     """A reporter that keeps what the stage told the operator."""
 
     def __init__(self):
         self.warnings, self.waits = [], []
-
-    def applied(self, change, detail):
-        pass
-
-    def info(self, text):
-        pass
 
     def warn(self, text):
         self.warnings.append(text)
@@ -140,12 +136,6 @@ class Recorder:
     def wait_started(self, what, budget):
         self.waits.append(what)
         return what
-
-    def wait_progress(self, handle, status, elapsed):
-        pass
-
-    def wait_finished(self, handle, status, elapsed):
-        pass
 
 
 # --------------------------------------------------------------------------
