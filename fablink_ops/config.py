@@ -440,6 +440,75 @@ class DrillConfig:
     probe_timeout_seconds: float = check(_positive, default=1.0)
 
 
+# https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Concepts.DBInstanceClass.html
+DB_INSTANCE_CLASS = _pattern(r"db\.[a-z0-9-]+\.[a-z0-9]+", 32, "DB instance class (db.<family>.<size>, e.g. db.t4g.medium)")
+# A table as SQL names it: table or schema.table, plain lower-case identifiers
+# (quoted for the query anyway; kept plain so the evidence reads the same).
+SQL_TABLE = _pattern(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?", 127, "SQL table name (table or schema.table, lower case)")
+SQL_DATABASE = _pattern(r"[a-z_][a-z0-9_]*", 63, "PostgreSQL database name")
+# The longest suffix a temporary name gets: "-<UTC yyyymmddHHMMSS>-<4 hex>" plus
+# the instance's "-1". RDS identifiers are 63 characters at most.
+BACKUP_RUN_SUFFIX = len("-20300102030405-a1b2-1")
+DYNAMODB_MAX_CONCURRENT_RESTORES = 50  # per account, any kind of restore (DynamoDB quotas)
+
+
+def _retention_days(value: int) -> str | None:
+    # Aurora keeps automated backups 1 to 35 days.
+    return None if 1 <= value <= 35 else f"{value}: Aurora keeps automated backups 1 to 35 days"
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    """Design doc: Aurora "Backup Retention: 30 days"; DynamoDB "Point-in-time
+    Recovery: Enabled"; Performance tests ("backup/restore test");
+    Operational readiness ("backup strategy"). Values beyond those are ours.
+
+    Read by ``invoke backup.verify`` and ``invoke backup.cleanup``
+    (fablink_ops/runbooks/backup/).
+    """
+
+    # The cluster whose backups are verified, found by this identifier. Must
+    # equal the aurora stage's cluster identifier (as [drill].aurora_cluster):
+    # the runbook does not import that stage.
+    aurora_cluster: str = check(DB_CLUSTER_ID)
+    # The retention the Aurora cluster must have (design doc: 30 days).
+    expected_retention_days: int = check(_retention_days, default=30)
+    # How old the latest restorable time may be: the data a restore would lose.
+    rpo_budget_minutes: float = check(_positive, default=5.0)
+    # The one instance added to the restored cluster: small, it only has to
+    # prove the data comes up (a restored cluster has no instance of its own).
+    restore_instance_class: str = check(DB_INSTANCE_CLASS, default="db.t4g.medium")
+    # Temporaries are named <prefix>-<run id>[-...]: recognisable, and never a
+    # prefix of a production name (checked below).
+    temporary_prefix: str = check(DB_CLUSTER_ID, default="fablink-prod-bkv")
+    # Temporaries carry an expiry tag this far ahead; backup.cleanup deletes
+    # only expired ones, so it never races a run still in progress.
+    expiry_hours: float = check(_positive, default=6.0)
+    # Restores in flight at once. DynamoDB allows 50 concurrent restores per account.
+    aurora_concurrency: int = check(_positive, default=1)
+    dynamodb_concurrency: int = check(_positive, default=10)
+    # Tables up to this many items are compared key by key (full scans of both
+    # tables); bigger ones by a sample of sample_size keys looked up both ways.
+    exact_count_limit: int = check(_positive, default=100_000)
+    sample_size: int = check(_positive, default=1_000)
+    # The source keeps changing after the restore point, so a live comparison
+    # allows this share of the compared keys (or rows) to differ.
+    count_tolerance_percent: float = 0.0
+    # Poll the restores this often: the resolution of the measured RTO.
+    poll_interval_seconds: float = check(_positive, default=30.0)
+    # Wait budgets: past them a restore fails (and is deleted all the same).
+    aurora_cluster_wait_minutes: float = check(_positive, default=120.0)
+    aurora_instance_wait_minutes: float = check(_positive, default=60.0)
+    dynamodb_restore_wait_minutes: float = check(_positive, default=120.0)
+    # How long the run waits for a temporary to become deletable (a restore
+    # still creating cannot be deleted) before leaving it to backup.cleanup.
+    cleanup_wait_minutes: float = check(_positive, default=60.0)
+    # Live, with --row-counts: count the rows of these tables in the source
+    # and the restored cluster (psycopg, the source's managed master secret).
+    row_count_tables: tuple[str, ...] = ()
+    sql_database: str = check(SQL_DATABASE, default="postgres")
+
+
 @dataclass(frozen=True)
 class Config:
     path: str
@@ -453,6 +522,7 @@ class Config:
     engine: EngineConfig
     dynamodb: DynamoDBConfig
     drill: DrillConfig
+    backup: BackupConfig
 
     def base_tags(self, stage: str) -> dict[str, str]:
         """Tags every resource of a stage carries (plus its Name)."""
@@ -594,6 +664,47 @@ def _validate(cfg: Config) -> None:
     _validate_eks(cfg)
     _validate_dynamodb(cfg)
     _validate_drill(cfg)
+    _validate_backup(cfg)
+
+
+def _validate_backup(cfg: Config) -> None:
+    file, b = cfg.path, cfg.backup
+    longest = len(b.temporary_prefix) + BACKUP_RUN_SUFFIX
+    if longest > 63:
+        raise _fail(file, "backup.temporary_prefix",
+                    f"{b.temporary_prefix!r} is too long: temporary names would reach {longest} characters (RDS allows 63)")
+    if b.temporary_prefix != b.temporary_prefix.lower():
+        raise _fail(file, "backup.temporary_prefix", f"{b.temporary_prefix!r}: use lower case (RDS lower-cases identifiers)")
+    # A production resource must never look like a temporary: backup.cleanup
+    # only ever considers names under the prefix.
+    production = [cfg.backup.aurora_cluster, cfg.drill.aurora_cluster, *(t.name for t in cfg.dynamodb.tables)]
+    for name in production:
+        if name == b.temporary_prefix or name.startswith(b.temporary_prefix + "-"):
+            raise _fail(file, "backup.temporary_prefix",
+                        f"{b.temporary_prefix!r} would cover the production resource {name}: choose a prefix no production name starts with")
+    if b.dynamodb_concurrency > DYNAMODB_MAX_CONCURRENT_RESTORES:
+        raise _fail(file, "backup.dynamodb_concurrency",
+                    f"{b.dynamodb_concurrency}: DynamoDB allows {DYNAMODB_MAX_CONCURRENT_RESTORES} concurrent restores per account")
+    if b.sample_size > b.exact_count_limit:
+        raise _fail(file, "backup.sample_size",
+                    f"{b.sample_size} exceeds backup.exact_count_limit ({b.exact_count_limit}): below the limit every key is compared anyway")
+    if not 0 <= b.count_tolerance_percent < 100:
+        raise _fail(file, "backup.count_tolerance_percent", f"{b.count_tolerance_percent:g}: give a percentage from 0 up to (not including) 100")
+    shortest = min(b.aurora_cluster_wait_minutes, b.aurora_instance_wait_minutes, b.dynamodb_restore_wait_minutes, b.cleanup_wait_minutes)
+    if b.poll_interval_seconds >= shortest * 60:
+        raise _fail(file, "backup.poll_interval_seconds",
+                    f"{b.poll_interval_seconds:g} s is not shorter than the shortest wait budget ({shortest:g} min)")
+    longest_run = max(b.aurora_cluster_wait_minutes + b.aurora_instance_wait_minutes, b.dynamodb_restore_wait_minutes) + b.cleanup_wait_minutes
+    if b.expiry_hours * 60 <= longest_run:
+        raise _fail(file, "backup.expiry_hours",
+                    f"{b.expiry_hours:g} h must exceed the longest run ({longest_run:g} min of wait budgets): "
+                    "backup.cleanup must never delete the temporaries of a run still in progress")
+    for i, table in enumerate(b.row_count_tables):
+        problem = SQL_TABLE(table)
+        if problem:
+            raise _fail(file, f"backup.row_count_tables[{i}]", problem)
+        if b.row_count_tables.index(table) != i:
+            raise _fail(file, f"backup.row_count_tables[{i}]", f"{table!r} is listed twice")
 
 
 def _validate_drill(cfg: Config) -> None:

@@ -219,7 +219,10 @@ def apply(changes: list[Change], ctx: Context, concurrency: int) -> list[tuple[C
         try:
             while True:
                 if failure is None:
-                    for key in [k for k, deps in waiting_on.items() if deps <= finished]:
+                    # Never more submitted than can run: a queued change
+                    # would still start after a failure elsewhere.
+                    ready = [k for k, deps in waiting_on.items() if deps <= finished]
+                    for key in ready[: max(0, concurrency - len(running))]:
                         change = runnable[key]
                         after = sorted(runnable_needs[key])
                         del waiting_on[key]
