@@ -74,6 +74,16 @@ EVENTUAL_CONSISTENCY_CODES = frozenset(
     }
 )
 
+# Eventual consistency that AWS reports with a generic error code: only the
+# message tells it from a real error, so only that message is retried (on
+# writes). (code, message fragment)
+EVENTUAL_CONSISTENCY_MESSAGES = (
+    # RDS, given an Enhanced Monitoring role created seconds ago that IAM has
+    # not propagated yet: "IAM role ARN value is invalid or does not include
+    # the required permissions for: ENHANCED_MONITORING".
+    ("InvalidParameterValue", "IAM role ARN value is invalid"),
+)
+
 
 # Operations that do not start with a read prefix yet change no resource or
 # setting: AWS computes a report from what exists (IAM GenerateCredentialReport
@@ -235,6 +245,9 @@ def _retryable(exc: BaseException, write: bool) -> bool:
         return True
     if write and code in EVENTUAL_CONSISTENCY_CODES:
         return True
+    if write and isinstance(exc, ClientError):
+        message = exc.response.get("Error", {}).get("Message", "")
+        return any(code == c and fragment in message for c, fragment in EVENTUAL_CONSISTENCY_MESSAGES)
     return False
 
 

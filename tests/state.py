@@ -258,3 +258,112 @@ def dynamodb_inventory(region: str, replica_regions: tuple[str, ...] = ()) -> di
             tags,
         ))
     return {"kms_keys": keys, "tables": sorted(tables)}
+
+
+# --------------------------------------------------------------------------
+# aurora: KMS keys, IAM roles, log groups, RDS subnet/parameter groups,
+# clusters, instances and the master user secrets RDS manages
+
+
+def _roles(iam) -> list:
+    roles = []
+    for role in iam.list_roles()["Roles"]:
+        name = role["RoleName"]
+        trust = role.get("AssumeRolePolicyDocument")
+        trust = json.loads(trust) if isinstance(trust, str) else trust
+        policies = iam.list_role_policies(RoleName=name)["PolicyNames"]
+        attached = [a["PolicyArn"] for a in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]]
+        tags = tuple(sorted(tagging.from_list(iam.list_role_tags(RoleName=name)["Tags"]).items()))
+        roles.append((name, json.dumps(trust, sort_keys=True), tuple(sorted(policies)), tuple(sorted(attached)), tags))
+    return sorted(roles)
+
+
+def _log_groups(logs) -> list:
+    out = []
+    for g in logs.describe_log_groups()["logGroups"]:
+        tags = tuple(sorted(logs.list_tags_log_group(logGroupName=g["logGroupName"]).get("tags", {}).items()))
+        out.append((g["logGroupName"], g.get("retentionInDays"), tags))
+    return sorted(out)
+
+
+def aurora_inventory(region: str) -> dict[str, list]:
+    ec2 = client("ec2", region)
+    kms = client("kms", region)
+    rds = client("rds", region)
+    sm = client("secretsmanager", region)
+    names: dict[str, str] = {}
+    for s in ec2.describe_subnets()["Subnets"]:
+        names[s["SubnetId"]] = _name(s) or "(unnamed subnet)"
+    for v in ec2.describe_vpcs()["Vpcs"]:
+        names[v["VpcId"]] = _name(v) or "(unnamed vpc)"
+    for g in ec2.describe_security_groups()["SecurityGroups"]:
+        names[g["GroupId"]] = g["GroupName"]
+
+    aliases: dict[str, list[str]] = {}
+    for a in kms.list_aliases()["Aliases"]:
+        if a.get("TargetKeyId"):
+            aliases.setdefault(a["TargetKeyId"], []).append(a["AliasName"])
+    keys = []
+    for k in kms.list_keys()["Keys"]:
+        meta = kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
+        if meta["KeyManager"] != "CUSTOMER":
+            continue
+        label = ",".join(sorted(aliases.get(meta["KeyId"], []))) or "(no alias)"
+        names[meta["Arn"]] = names[meta["KeyId"]] = label
+        rotation = kms.get_key_rotation_status(KeyId=meta["KeyId"])["KeyRotationEnabled"] if meta["KeyState"] == "Enabled" else None
+        tags = tuple(sorted((t["TagKey"], t["TagValue"]) for t in kms.list_resource_tags(KeyId=meta["KeyId"])["Tags"]))
+        keys.append((label, meta["KeyState"], meta["KeySpec"], meta["KeyUsage"], meta.get("Description", ""), rotation, tags))
+    n = lambda i: names.get(i, i)  # noqa: E731
+    role_name = lambda arn: arn.rsplit("/", 1)[-1] if arn else None  # noqa: E731
+
+    def rds_tags(arn: str) -> tuple:
+        return tuple(sorted(tagging.from_list(rds.list_tags_for_resource(ResourceName=arn)["TagList"]).items()))
+
+    subnet_groups = [
+        (g["DBSubnetGroupName"], g["DBSubnetGroupDescription"], n(g.get("VpcId", "")),
+         tuple(sorted(n(s["SubnetIdentifier"]) for s in g.get("Subnets", []))), rds_tags(g["DBSubnetGroupArn"]))
+        for g in rds.describe_db_subnet_groups()["DBSubnetGroups"]
+    ]
+    parameter_groups = []
+    for g in rds.describe_db_cluster_parameter_groups()["DBClusterParameterGroups"]:
+        name = g["DBClusterParameterGroupName"]
+        params = rds.describe_db_cluster_parameters(DBClusterParameterGroupName=name, Source="user")["Parameters"]
+        parameter_groups.append((name, g["DBParameterGroupFamily"],
+                                 tuple(sorted((p["ParameterName"], p.get("ParameterValue"), p.get("ApplyMethod")) for p in params)),
+                                 rds_tags(g["DBClusterParameterGroupArn"])))
+    clusters = []
+    for c in rds.describe_db_clusters()["DBClusters"]:
+        secret = c.get("MasterUserSecret")
+        clusters.append((
+            c["DBClusterIdentifier"], c["Engine"], c["EngineVersion"], c.get("DatabaseName"), c.get("MasterUsername"), c.get("Port"),
+            c.get("StorageEncrypted"), n(c.get("KmsKeyId", "")), c.get("DBSubnetGroup"),
+            tuple(sorted(n(g["VpcSecurityGroupId"]) for g in c.get("VpcSecurityGroups", []))),
+            c.get("DBClusterParameterGroup"), c.get("BackupRetentionPeriod"), c.get("PreferredBackupWindow"),
+            c.get("PreferredMaintenanceWindow"), c.get("IAMDatabaseAuthenticationEnabled"), c.get("DeletionProtection"),
+            c.get("CopyTagsToSnapshot"), tuple(sorted(c.get("EnabledCloudwatchLogsExports", []))),
+            ("managed", n(secret.get("KmsKeyId", ""))) if secret else None, c["Status"],
+            tuple(sorted(tagging.from_list(c.get("TagList")).items())),
+        ))
+    instances = [
+        (i["DBInstanceIdentifier"], i.get("DBClusterIdentifier"), i["DBInstanceClass"], i.get("AvailabilityZone"), i.get("PromotionTier"),
+         i.get("PubliclyAccessible"), i.get("AutoMinorVersionUpgrade"), i.get("MonitoringInterval"), role_name(i.get("MonitoringRoleArn")),
+         i.get("PerformanceInsightsEnabled"), n(i.get("PerformanceInsightsKMSKeyId") or ""), i["DBInstanceStatus"],
+         tuple(sorted(tagging.from_list(i.get("TagList")).items())))
+        for i in rds.describe_db_instances()["DBInstances"]
+    ]
+    # One managed secret per cluster that asked for it: a duplicate cluster
+    # creation would leave a second one.
+    secrets = []
+    for s in sm.list_secrets()["SecretList"]:
+        owner = tagging.from_list(s.get("Tags")).get("aws:rds:primaryDBClusterArn", "")
+        secrets.append((owner.rsplit(":", 1)[-1] or s["Name"], n(s.get("KmsKeyId", "")) if s.get("KmsKeyId") else None))
+    return {
+        "kms_keys": sorted(keys),
+        "roles": _roles(client("iam", region)),
+        "log_groups": _log_groups(client("logs", region)),
+        "db_subnet_groups": sorted(subnet_groups),
+        "db_cluster_parameter_groups": sorted(parameter_groups),
+        "db_clusters": sorted(clusters, key=str),
+        "db_instances": sorted(instances, key=str),
+        "secrets": sorted(secrets, key=str),
+    }

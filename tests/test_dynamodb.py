@@ -482,7 +482,8 @@ BAD = [
     ("replica_regions = []", 'replica_regions = ["Tokyo"]', "dynamodb.replica_regions[0]"),
     ('billing_mode = "PAY_PER_REQUEST"', 'billing_mode = "PROVISIONED"', "dynamodb.billing_mode"),
     ("point_in_time_recovery = true", "point_in_time_recovery = false", "dynamodb.point_in_time_recovery"),
-    ("deletion_protection = true", "deletion_protection = false", "dynamodb.deletion_protection"),
+    # (the [aurora] section has a deletion_protection line too: this one is the table's)
+    ('deletion_protection = true      # "Deletion Protection: Enabled"', 'deletion_protection = false      # "Deletion Protection: Enabled"', "dynamodb.deletion_protection"),
     ("recovery_period_days = 35", "recovery_period_days = 36", "dynamodb.recovery_period_days"),
     ('kms_key_alias = "alias/fablink-prod-dynamodb"', 'kms_key_alias = "alias/aws/dynamodb"', "dynamodb.kms_key_alias"),
     ('kms_key_alias = "alias/fablink-prod-dynamodb"', 'kms_key_alias = "fablink-prod-dynamodb"', "dynamodb.kms_key_alias"),

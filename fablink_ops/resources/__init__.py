@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import dynamodb, eks, network
+from . import aurora, dynamodb, eks, network
 
 # Design doc, "What to consider when building production", 1. Build order;
 # monitoring last because it watches what the others built.
@@ -18,7 +18,7 @@ STAGE_ORDER: tuple[str, ...] = ("network", "eks", "aurora", "dynamodb", "edge", 
 STAGES: dict[str, ModuleType | None] = {
     "network": network,
     "eks": eks,
-    "aurora": None,
+    "aurora": aurora,
     "dynamodb": dynamodb,
     "edge": None,
     "monitoring": None,
