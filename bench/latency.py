@@ -35,70 +35,76 @@ AWS_SECONDS: dict[str, float] = {
 
 
 @dataclass(frozen=True)
+class Where:
+    """Where a describe answer lists the items, their id and their status."""
+
+    path: tuple[str, ...]  # keys down to the item (a dict) or the list of items
+    id_key: str
+    status: tuple[str, ...]  # keys down to the status inside an item
+
+    def items(self, parsed: dict) -> list[tuple[str, dict]]:
+        node: Any = parsed
+        for key in self.path:
+            node = node.get(key, {}) if isinstance(node, dict) else {}
+        items = node if isinstance(node, list) else ([node] if node else [])
+        return [(i[self.id_key], i) for i in items if isinstance(i, dict) and self.id_key in i]
+
+    def set_status(self, item: dict, value: str) -> None:
+        for key in self.status[:-1]:
+            item = item.setdefault(key, {})
+        item[self.status[-1]] = value
+
+
+@dataclass(frozen=True)
 class Slow:
     """One slow resource type: how to read its id from the create answer, and
     where its status sits in the describe answers."""
 
     model: str  # key in AWS_SECONDS
     create: str  # "service.Operation" of the create call
-    created_id: Callable[[dict, dict], str]  # (parsed response, request params) -> id
-    describes: dict[str, Callable[[dict], list[tuple[str, Callable[[str], None]]]]]
+    created_id: Callable[[dict], str]  # parsed create answer -> id
+    describes: dict[str, Where]  # "service.Operation" -> where the items are
     pending: str  # the status to report while it is being created
-
-
-def _items(path: list[str], id_key: str, status_key: str | list[str]) -> Callable[[dict], list]:
-    """Items at ``path`` in a describe answer, each as (id, set_status)."""
-
-    def get(parsed: dict) -> list:
-        node: Any = parsed
-        for key in path:
-            node = node.get(key, {}) if isinstance(node, dict) else {}
-        items = node if isinstance(node, list) else ([node] if node else [])
-        out = []
-        for item in items:
-            if not isinstance(item, dict) or id_key not in item:
-                continue
-
-            def setter(value: str, item: dict = item) -> None:
-                if isinstance(status_key, list):
-                    target = item
-                    for k in status_key[:-1]:
-                        target = target.setdefault(k, {})
-                    target[status_key[-1]] = value
-                else:
-                    item[status_key] = value
-
-            out.append((item[id_key], setter))
-        return out
-
-    return get
+    failed: str = ""  # the terminal failure status, for models told to fail
+    reason: str = ""  # the key, next to the status, of the failure's reason
 
 
 SLOW: list[Slow] = [
-    Slow("nat-gateway", "ec2.CreateNatGateway", lambda r, p: r["NatGateway"]["NatGatewayId"],
-         {"ec2.DescribeNatGateways": _items(["NatGateways"], "NatGatewayId", "State")}, "pending"),
-    Slow("eks-cluster", "eks.CreateCluster", lambda r, p: r["cluster"]["name"],
-         {"eks.DescribeCluster": _items(["cluster"], "name", "status")}, "CREATING"),
-    Slow("eks-nodegroup", "eks.CreateNodegroup", lambda r, p: r["nodegroup"]["nodegroupName"],
-         {"eks.DescribeNodegroup": _items(["nodegroup"], "nodegroupName", "status")}, "CREATING"),
-    Slow("aurora-cluster", "rds.CreateDBCluster", lambda r, p: r["DBCluster"]["DBClusterIdentifier"],
-         {"rds.DescribeDBClusters": _items(["DBClusters"], "DBClusterIdentifier", "Status")}, "creating"),
-    Slow("aurora-instance", "rds.CreateDBInstance", lambda r, p: r["DBInstance"]["DBInstanceIdentifier"],
-         {"rds.DescribeDBInstances": _items(["DBInstances"], "DBInstanceIdentifier", "DBInstanceStatus")}, "creating"),
-    Slow("nlb", "elbv2.CreateLoadBalancer", lambda r, p: r["LoadBalancers"][0]["LoadBalancerArn"],
-         {"elbv2.DescribeLoadBalancers": _items(["LoadBalancers"], "LoadBalancerArn", ["State", "Code"])}, "provisioning"),
-    Slow("vpc-link", "apigateway.CreateVpcLink", lambda r, p: r["id"],
-         {"apigateway.GetVpcLink": _items([], "id", "status"), "apigateway.GetVpcLinks": _items(["items"], "id", "status")}, "PENDING"),
-    Slow("dynamodb-table", "dynamodb.CreateTable", lambda r, p: r["TableDescription"]["TableName"],
-         {"dynamodb.DescribeTable": _items(["Table"], "TableName", "TableStatus")}, "CREATING"),
+    Slow("nat-gateway", "ec2.CreateNatGateway", lambda r: r["NatGateway"]["NatGatewayId"],
+         {"ec2.DescribeNatGateways": Where(("NatGateways",), "NatGatewayId", ("State",))}, "pending",
+         failed="failed", reason="FailureMessage"),
+    Slow("eks-cluster", "eks.CreateCluster", lambda r: r["cluster"]["name"],
+         {"eks.DescribeCluster": Where(("cluster",), "name", ("status",))}, "CREATING"),
+    Slow("eks-nodegroup", "eks.CreateNodegroup", lambda r: r["nodegroup"]["nodegroupName"],
+         {"eks.DescribeNodegroup": Where(("nodegroup",), "nodegroupName", ("status",))}, "CREATING"),
+    Slow("aurora-cluster", "rds.CreateDBCluster", lambda r: r["DBCluster"]["DBClusterIdentifier"],
+         {"rds.DescribeDBClusters": Where(("DBClusters",), "DBClusterIdentifier", ("Status",))}, "creating"),
+    Slow("aurora-instance", "rds.CreateDBInstance", lambda r: r["DBInstance"]["DBInstanceIdentifier"],
+         {"rds.DescribeDBInstances": Where(("DBInstances",), "DBInstanceIdentifier", ("DBInstanceStatus",))}, "creating"),
+    Slow("nlb", "elbv2.CreateLoadBalancer", lambda r: r["LoadBalancers"][0]["LoadBalancerArn"],
+         {"elbv2.DescribeLoadBalancers": Where(("LoadBalancers",), "LoadBalancerArn", ("State", "Code"))}, "provisioning"),
+    Slow("vpc-link", "apigateway.CreateVpcLink", lambda r: r["id"],
+         {"apigateway.GetVpcLink": Where((), "id", ("status",)), "apigateway.GetVpcLinks": Where(("items",), "id", ("status",))},
+         "PENDING"),
+    Slow("dynamodb-table", "dynamodb.CreateTable", lambda r: r["TableDescription"]["TableName"],
+         {"dynamodb.DescribeTable": Where(("Table",), "TableName", ("TableStatus",))}, "CREATING"),
 ]
 
 
 class LatencyModel:
     """Install with ``Target(hooks=model.hooks)``. Thread-safe."""
 
-    def __init__(self, scale: float = 60.0, clock: Callable[[], float] = time.monotonic, seconds: dict[str, float] | None = None):
+    def __init__(
+        self,
+        scale: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        seconds: dict[str, float] | None = None,
+        fail: dict[str, str] | None = None,
+    ):
+        """``fail``: model -> reason; such resources end in their failure
+        status (with that reason) instead of becoming ready."""
         self.scale = scale
+        self.fail = dict(fail or {})
         self.clock = clock
         self.seconds = dict(AWS_SECONDS if seconds is None else seconds)
         self._ready_at: dict[tuple[str, str], float] = {}  # (model, id) -> when it becomes ready
@@ -116,13 +122,12 @@ class LatencyModel:
         return [("after-call", self._after_call)]
 
     def _after_call(self, model: Any, parsed: dict, **kwargs: Any) -> None:
-        service = model.service_model.service_name
-        name = f"{service}.{model.name}"
+        name = f"{model.service_model.service_name}.{model.name}"
         if parsed.get("Error"):
             return
         slow = self._by_create.get(name)
         if slow is not None:
-            rid = slow.created_id(parsed, kwargs.get("params") or {})
+            rid = slow.created_id(parsed)
             now = self.clock()
             with self._lock:
                 # An idempotent retry (same token) answers with the same id:
@@ -130,22 +135,20 @@ class LatencyModel:
                 if (slow.model, rid) not in self._ready_at:
                     self._ready_at[(slow.model, rid)] = now + self.duration(slow.model)
                     self.created.append((now, slow.model, rid))
-            _set_created_status(slow, parsed)
             return
         slow = self._by_describe.get(name)
         if slow is None:
             return
+        where = slow.describes[name]
         now = self.clock()
-        for rid, set_status in slow.describes[name](parsed):
+        for rid, item in where.items(parsed):
             with self._lock:
                 ready_at = self._ready_at.get((slow.model, rid))
-            if ready_at is not None and now < ready_at:
-                set_status(slow.pending)
-
-
-def _set_created_status(slow: Slow, parsed: dict) -> None:
-    """The create answer itself reports the resource as being created."""
-    for getter in slow.describes.values():
-        for _, set_status in getter(parsed):
-            set_status(slow.pending)
-
+            if ready_at is None:
+                continue
+            if now < ready_at:
+                where.set_status(item, slow.pending)
+            elif slow.model in self.fail and slow.failed:
+                where.set_status(item, slow.failed)
+                if slow.reason:
+                    item[slow.reason] = self.fail[slow.model]
