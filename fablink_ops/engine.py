@@ -137,6 +137,7 @@ class Context:
     # durations scaled down, and scales the polling with them.
     poll_scale: float = 1.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _reads: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def set_output(self, key: str, value: Any) -> None:
         with self._lock:
@@ -150,6 +151,17 @@ class Context:
 
     def client(self, service: str) -> Any:
         return self.target.client(service)
+
+    def read_once(self, key: Any, read: Callable[[], Any]) -> Any:
+        """A discovery read shared by the stages of one plan (say, the
+        account's KMS aliases, which three stages look through). Only for
+        plan-time discovery: a run never trusts it after writing."""
+        with self._lock:
+            if key in self._reads:
+                return self._reads[key]
+        value = read()
+        with self._lock:
+            return self._reads.setdefault(key, value)
 
 
 class Stage(Protocol):
@@ -205,6 +217,8 @@ def apply(changes: list[Change], ctx: Context, concurrency: int) -> list[tuple[C
     the list already exist. On the first failure nothing new starts, the
     running ones finish, and the failure is raised as an OpsError.
     """
+    with ctx._lock:
+        ctx._reads.clear()  # what was read before any write is stale from here on
     runnable = {c.key: c for c in changes if c.run is not None}
     keys = {c.key for c in changes}
     waiting_on = {k: {n for n in c.needs if n in keys and n in runnable} for k, c in runnable.items()}

@@ -86,7 +86,8 @@ def _to_kms_tags(tags: dict[str, str]) -> list[dict[str, str]]:
 def discover(ctx: Context, alias: str, region: str) -> FoundKey:
     kms = _kms(ctx, region)
     found = FoundKey(region)
-    aliases = kms.paginate("list_aliases", "Aliases")
+    # One listing per region for every stage that owns a key.
+    aliases = ctx.read_once(("kms:ListAliases", region), lambda: kms.paginate("list_aliases", "Aliases"))
     target = next((a.get("TargetKeyId") for a in aliases if a["AliasName"] == alias), None)
     if target:
         found.metadata = kms.describe_key(KeyId=target)["KeyMetadata"]
