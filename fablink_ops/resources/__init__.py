@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import network
+from . import edge, network
 
 # Design doc, "What to consider when building production", 1. Build order;
 # monitoring last because it watches what the others built.
@@ -20,7 +20,7 @@ STAGES: dict[str, ModuleType | None] = {
     "eks": None,
     "aurora": None,
     "dynamodb": None,
-    "edge": None,
+    "edge": edge,
     "monitoring": None,
 }
 
