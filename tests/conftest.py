@@ -43,19 +43,21 @@ def aws():
 _SESSIONS: dict[str, boto3.Session] = {}
 
 
-def _session(region: str) -> boto3.Session:
+def shared_session(region: str) -> boto3.Session:
     """One boto3 session per region for the whole test process.
 
     botocore parses each service's JSON model once per session (~0.15 s a
-    service); a fresh session per test made that most of a test's time.
-    Clients stay per Target, so each test's hooks stay its own."""
+    service, ~0.9 s for EC2); a fresh session per test made that most of a
+    test's time (and mock_aws resets boto3's default session, so bare
+    boto3.client() calls pay it again in every test). Clients stay per
+    Target, so each test's hooks stay its own."""
     if region not in _SESSIONS:
         _SESSIONS[region] = boto3.Session(region_name=region)
     return _SESSIONS[region]
 
 
 def make_target(cfg, hooks=(), retry: RetryPolicy = FAST_RETRY) -> Target:
-    session = _session(cfg.project.region)
+    session = shared_session(cfg.project.region)
     return Target("sandbox", cfg.project.region, session, retry=retry, hooks=list(hooks))
 
 

@@ -22,17 +22,22 @@ def read_key_hint(key_id: str) -> str:
 
 
 def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
-    """Two reads, three when the plan exists (its keys)."""
+    """Two reads: the key, and the plans it is attached to (all plans while it is not)."""
     apigw = ctx.client("apigateway")
     keys = apigw.paginate("get_api_keys", "items", nameQuery=names.api_key, includeValues=False)
     found.api_key = one_by_name(keys, names.api_key, "API key")
     if found.api_key:
         ctx.set_output("api-key", found.api_key["id"])
-    found.usage_plan = one_by_name(apigw.paginate("get_usage_plans", "items"), names.usage_plan, "usage plan")
+    if found.api_key:
+        # The plans our key is attached to: on a converged account that one
+        # call both finds the plan and proves the attachment.
+        with_key = one_by_name(apigw.paginate("get_usage_plans", "items", keyId=found.api_key["id"]), names.usage_plan, "usage plan")
+        if with_key:
+            found.usage_plan, found.usage_plan_key_ids = with_key, {found.api_key["id"]}
+    if found.usage_plan is None:
+        found.usage_plan = one_by_name(apigw.paginate("get_usage_plans", "items"), names.usage_plan, "usage plan")
     if found.usage_plan:
         ctx.set_output("usage-plan", found.usage_plan["id"])
-        plan_keys = apigw.paginate("get_usage_plan_keys", "items", usagePlanId=found.usage_plan["id"])
-        found.usage_plan_key_ids = {k["id"] for k in plan_keys}
 
 
 def plan(ctx: Context, names: EdgeNames, found: Found) -> list[Change]:

@@ -24,8 +24,20 @@ RATE_RULE = "rate-limit-per-ip"
 
 
 def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
-    """One list, plus one read of our web ACL's rules. The association is the stage's webAclArn."""
+    """One read of our web ACL (its rules and lock token), found through the
+    stage's association, or by listing the region's web ACLs while it is not
+    associated."""
     waf = ctx.client("wafv2")
+    # The stage names its web ACL: arn:aws:wafv2:REGION:ACCOUNT:regional/webacl/NAME/ID.
+    associated = (found.stage or {}).get("webAclArn") or ""
+    parts = associated.split("/")
+    if len(parts) >= 4 and parts[-2] == names.waf and parts[-4].endswith(":regional"):
+        try:
+            _read(ctx, names, found, parts[-1])
+            return
+        except ClientError as exc:  # deleted since: look it up by name
+            if error_code(exc) != "WAFNonexistentItemException":
+                raise
     ours: list[dict] = []
     marker = None
     while True:  # wafv2 has no botocore paginator
@@ -37,9 +49,13 @@ def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
     if len(ours) > 1:  # names are unique per scope and region; kept for the rule
         raise OpsError(f"two web ACLs are named {names.waf}: {ours[0]['ARN']} and {ours[1]['ARN']}; remove one, then re-run")
     if ours:
-        answer = waf.get_web_acl(Name=names.waf, Scope=SCOPE, Id=ours[0]["Id"])
-        found.web_acl, found.web_acl_lock = answer["WebACL"], answer["LockToken"]
-        ctx.set_output("web-acl-arn", found.web_acl["ARN"])
+        _read(ctx, names, found, ours[0]["Id"])
+
+
+def _read(ctx: Context, names: EdgeNames, found: Found, acl_id: str) -> None:
+    answer = ctx.client("wafv2").get_web_acl(Name=names.waf, Scope=SCOPE, Id=acl_id)
+    found.web_acl, found.web_acl_lock = answer["WebACL"], answer["LockToken"]
+    ctx.set_output("web-acl-arn", found.web_acl["ARN"])
 
 
 def plan(ctx: Context, names: EdgeNames, found: Found) -> list[Change]:
