@@ -68,6 +68,9 @@ EVENTUAL_CONSISTENCY_CODES = frozenset(
         "InvalidVpcEndpointId.NotFound",
         "InvalidParameterValueException",  # e.g. an IAM role not yet assumable by a service
         "NoSuchEntity",
+        # AWS WAF cannot see a just-created API Gateway stage yet ("you might
+        # just need to wait a few minutes"): AssociateWebACL's documentation.
+        "WAFUnavailableEntityException",
     }
 )
 

@@ -6,20 +6,24 @@ import dataclasses
 import json
 from pathlib import Path
 
-import boto3
 import pytest
+from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from fablink_ops import cli
-from fablink_ops.config import load_config
-from fablink_ops.engine import apply
-from fablink_ops.errors import ConfigError
-from fablink_ops.resources import edge
-from fablink_ops.resources.edge.common import DEFINITION_VARIABLE, DEPLOYMENT_PREFIX
-from fablink_ops.resources.network import Names as NetworkNames
 from fablink_ops.cli import plan_stages
+from fablink_ops.config import load_config
+from fablink_ops.engine import CREATE, UPDATE, WAIT, Context, apply
+from fablink_ops.errors import ConfigError, OpsError
+from fablink_ops.resources import edge
+from fablink_ops.resources.edge import api as edge_api
+from fablink_ops.resources.edge import domain as edge_domain
+from fablink_ops.resources.edge import stage as edge_stage
+from fablink_ops.resources.edge.common import DEFINITION_VARIABLE, DEPLOYMENT_PREFIX, EdgeNames, Found
+from fablink_ops.resources.network import Names as NetworkNames
+from fablink_ops.target import Client, Target
 
-from .conftest import CONFIG, make_ctx, shared_session
+from .conftest import CONFIG, FAST_RETRY, make_ctx, shared_session
 from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
 from .state import dump, edge_inventory
 from .util import provision
@@ -299,6 +303,11 @@ def test_method_put_back_by_hand_needs_no_new_deployment(cfg, aws):
     assert apigw.get_stage(restApiId=api["id"], stageName="prod")["deploymentId"] == original
     ctx, _ = provision(cfg, ("network", "edge"))
     assert ctx.target.meter.writes == 0
+    # a method added by hand is shown and left alone
+    apigw.put_method(restApiId=api["id"], resourceId=proxy["id"], httpMethod="OPTIONS", authorizationType="NONE")
+    _, changes = provision(cfg, ("network", "edge"))
+    assert [(c.key, c.action) for c in changes if c.kind == "api-method" and c.action != "no change"] == [("api-method:OPTIONS /{proxy+}", "unmanaged")]
+    assert apigw.get_method(restApiId=api["id"], resourceId=proxy["id"], httpMethod="OPTIONS")
 
 
 def test_definition_change_deploys_once(cfg, aws):
@@ -432,3 +441,148 @@ def test_bad_edge_config_is_one_line_exit_2_before_any_aws_call(tmp_path, capsys
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and str(path) in lines[0]
     assert started == []  # the sandbox (every AWS call) was never reached
+
+
+# --------------------------------------------------------------------------
+# live-only paths (moto issues certificates and VPC links at once, never
+# refuses a fresh role, lacks update_domain_name): botocore's Stubber
+
+
+CERT_ARN = f"arn:aws:acm:{REGION}:853963783084:certificate/abc"
+RECORD = {"Name": "_x.api.fablink.com.", "Type": "CNAME", "Value": "_y.acm-validations.aws."}
+
+
+def live_ctx(cfg, *services: str):
+    """A live-mode context whose clients answer from Stubbers (nothing is sent)."""
+    target = Target("live", REGION, shared_session(REGION), retry=FAST_RETRY)
+    stubs = {}
+    for service in services:
+        raw = shared_session(REGION).client(service, region_name=REGION)
+        stubs[service] = Stubber(raw)
+        target._clients[service] = Client(raw, target)
+    return Context(cfg, target, sleep=lambda s: None), stubs
+
+
+def _cert(status: str, record: bool = True) -> dict:
+    option = {"DomainName": "api.fablink.com", "ValidationMethod": "DNS", **({"ResourceRecord": RECORD} if record else {})}
+    return {"Certificate": {"CertificateArn": CERT_ARN, "DomainName": "api.fablink.com", "Status": status, "DomainValidationOptions": [option]}}
+
+
+def test_live_certificate_prints_the_record_and_waits_for_issued(cfg):
+    ctx, stubs = live_ctx(cfg, "acm")
+    acm = stubs["acm"]
+    acm.add_response("request_certificate", {"CertificateArn": CERT_ARN},
+                     {"DomainName": "api.fablink.com", "ValidationMethod": "DNS", "IdempotencyToken": ANY, "Tags": ANY})
+    acm.add_response("describe_certificate", _cert("PENDING_VALIDATION", record=False), {"CertificateArn": CERT_ARN})
+    acm.add_response("describe_certificate", _cert("PENDING_VALIDATION"), {"CertificateArn": CERT_ARN})
+    acm.add_response("describe_certificate", _cert("PENDING_VALIDATION"), {"CertificateArn": CERT_ARN})
+    acm.add_response("describe_certificate", _cert("ISSUED"), {"CertificateArn": CERT_ARN})
+    said = []
+    ctx.reporter.info = said.append  # type: ignore[method-assign]
+    change = edge_domain._certificate(ctx, EdgeNames(cfg), Found())
+    assert change.action == CREATE and "sandbox" not in change.note
+    with acm:
+        assert change.run() == CERT_ARN
+        acm.assert_no_pending_responses()
+    assert said == [f"certificate api.fablink.com: create this DNS record to validate it: {RECORD['Name']} CNAME {RECORD['Value']}"]
+
+
+def test_live_certificate_failure_names_the_record(cfg):
+    ctx, stubs = live_ctx(cfg, "acm")
+    ctx.set_output("certificate-arn", CERT_ARN)
+    acm = stubs["acm"]
+    acm.add_response("describe_certificate", _cert("PENDING_VALIDATION"), {"CertificateArn": CERT_ARN})
+    failed = _cert("VALIDATION_TIMED_OUT")
+    failed["Certificate"]["FailureReason"] = "NO_AVAILABLE_CONTACTS"
+    acm.add_response("describe_certificate", failed, {"CertificateArn": CERT_ARN})
+    with acm, pytest.raises(OpsError) as err:
+        edge_domain._wait_issued(ctx, EdgeNames(cfg))
+    assert "VALIDATION_TIMED_OUT: NO_AVAILABLE_CONTACTS" in err.value.message
+    assert f"{RECORD['Name']} CNAME {RECORD['Value']}" in err.value.message and "re-run" in err.value.message
+
+
+def test_live_pending_certificate_is_a_wait_with_the_record(cfg):
+    ctx, _ = live_ctx(cfg)
+    found = Found(certificate=_cert("PENDING_VALIDATION")["Certificate"])
+    change = edge_domain._certificate(ctx, EdgeNames(cfg), found)
+    assert change.action == WAIT and change.run is not None
+    assert f"{RECORD['Name']} CNAME {RECORD['Value']}" in change.note
+
+
+def test_live_vpc_link_waits_for_available_and_fails_fast_with_the_reason(cfg):
+    names = EdgeNames(cfg)
+    ctx, stubs = live_ctx(cfg, "apigateway")
+    ctx.set_output("nlb-arn", "arn:nlb")
+    apigw = stubs["apigateway"]
+    apigw.add_response("create_vpc_link", {"id": "vl1", "status": "PENDING"}, {"name": names.vpc_link, "description": ANY, "targetArns": ["arn:nlb"], "tags": ANY})
+    apigw.add_response("get_vpc_link", {"id": "vl1", "status": "PENDING"}, {"vpcLinkId": "vl1"})
+    apigw.add_response("get_vpc_link", {"id": "vl1", "status": "AVAILABLE"}, {"vpcLinkId": "vl1"})
+    change = edge_api._vpc_link(ctx, names, Found())
+    with apigw:
+        assert change.run() == "vl1"
+        apigw.assert_no_pending_responses()
+    ctx, stubs = live_ctx(cfg, "apigateway")
+    ctx.set_output("vpc-link", "vl2")
+    stubs["apigateway"].add_response("get_vpc_link", {"id": "vl2", "status": "FAILED", "statusMessage": "NLB ARN is malformed"}, {"vpcLinkId": "vl2"})
+    with stubs["apigateway"], pytest.raises(OpsError) as err:
+        edge_api._wait_link(ctx, names)
+    assert "is FAILED: NLB ARN is malformed" in err.value.message
+
+
+def test_live_account_role_waits_for_iam_propagation(cfg):
+    ctx, stubs = live_ctx(cfg, "apigateway")
+    role_arn = "arn:aws:iam::853963783084:role/fablink-prod-apigateway-cloudwatch"
+    ctx.set_output("apigw-role-arn", role_arn)
+    apigw = stubs["apigateway"]
+    ops = {"patchOperations": [{"op": "replace", "path": "/cloudwatchRoleArn", "value": role_arn}]}
+    apigw.add_client_error("update_account", "BadRequestException",
+                           "The role ARN does not have required permissions set to API Gateway", expected_params=ops)
+    apigw.add_response("update_account", {"cloudwatchRoleArn": role_arn}, ops)
+    change = edge_stage._account(ctx, EdgeNames(cfg), Found())
+    assert change.action == UPDATE
+    with apigw:
+        assert change.run() == role_arn
+        apigw.assert_no_pending_responses()
+
+
+def test_live_domain_drift_is_patched(cfg):
+    ctx, stubs = live_ctx(cfg, "apigateway")
+    ctx.set_output("certificate-arn", CERT_ARN)
+    found = Found(domain={"domainName": "api.fablink.com", "endpointConfiguration": {"types": ["REGIONAL"]}, "securityPolicy": "TLS_1_0",
+                          "regionalCertificateArn": CERT_ARN, "regionalDomainName": "d-1.execute-api", "tags": edge.common.tags(cfg, "api.fablink.com")})
+    stubs["apigateway"].add_response("update_domain_name", {"domainName": "api.fablink.com"},
+                                     {"domainName": "api.fablink.com", "patchOperations": [{"op": "replace", "path": "/securityPolicy", "value": "TLS_1_2"}]})
+    change = edge_domain._domain(ctx, EdgeNames(cfg), found)
+    assert change.action == UPDATE and [(d.before, d.after) for d in change.diffs] == [("TLS_1_0", "TLS_1_2")]
+    with stubs["apigateway"]:
+        change.run()
+        stubs["apigateway"].assert_no_pending_responses()
+
+
+# --------------------------------------------------------------------------
+# end to end on the sandbox (a moto server, as `invoke provision` uses it)
+
+
+def test_full_provision_on_the_sandbox_twice(capsys):
+    """The whole design through the CLI on the sandbox server, then again:
+    the second run makes no write and no new deployment."""
+    from fablink_ops import sandbox
+
+    try:
+        assert cli.run(cli.cmd_provision, cli.Options(config=str(CONFIG), json=True)) == 0
+        first = json.loads(capsys.readouterr().out)
+        assert first["result"] == "ok" and first["calls"]["writes"] > 0
+        assert "edge" in first["stages"] and "monitoring" in first["stages"]
+        assert cli.run(cli.cmd_provision, cli.Options(config=str(CONFIG), json=True)) == 0
+        second = json.loads(capsys.readouterr().out)
+        assert second["result"] == "ok"
+        assert second["calls"]["writes"] == 0, second["calls"]
+        assert [c for c in second["changes"] if c["action"] != "no change"] == []
+        info = sandbox.running()
+        apigw = shared_session(REGION).client("apigateway", region_name=REGION, endpoint_url=info.endpoint_url)
+        [api] = apigw.get_rest_apis()["items"]
+        assert len(apigw.get_deployments(restApiId=api["id"])["items"]) == 1
+        key = apigw.get_api_keys(includeValues=True)["items"][0]["value"]
+        assert key not in json.dumps(first) and key not in json.dumps(second)
+    finally:
+        cli.run(cli.cmd_sandbox_down, cli.Options(config=str(CONFIG), json=True))

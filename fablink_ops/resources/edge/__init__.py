@@ -13,7 +13,8 @@ Balancer); Security ("AWS WAF on API Gateway"); Logging ("Retention: 90 days").
     domain.py  ACM certificate (DNS validation), REGIONAL domain, base path
     waf.py     REGIONAL web ACL (managed groups + per-IP rate rule), association
 
-Discovery is about twenty batched reads for the whole stage. Tag drift is
+Discovery is seventeen batched reads on a converged account (a few more while
+something is missing: the certificates, the web ACLs, all usage plans). Tag drift is
 corrected where the describe answers with tags (ELB in one call for all three,
 API Gateway objects inline); log groups, the certificate, the web ACL and the
 role get their tags in the create call and are not re-read, which keeps a

@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ... import tags as tagging
-from ...engine import CREATE, NOOP, REPLACE, UPDATE, WAIT, Change, Context, Diff, wait_for
+from ...engine import CREATE, NOOP, REPLACE, UNMANAGED, UPDATE, WAIT, Change, Context, Diff, wait_for
 from ...target import error_code
 from .. import kit
 from .common import PROXY_PATH, ROOT_PATH, EdgeNames, Found, apigw_arn, change, maybe_update, one_by_name, tags
@@ -51,7 +51,19 @@ def plan(ctx: Context, names: EdgeNames, found: Found) -> list[Change]:
         _proxy_resource(ctx, names, found),
         _method(ctx, names, found, ROOT_PATH),
         _method(ctx, names, found, PROXY_PATH),
-    ]
+    ] + _unmanaged(found)
+
+
+def _unmanaged(found: Found) -> list[Change]:
+    """Methods someone added by hand: shown, left alone (they are deployed
+    with the rest of the API, as its definition is)."""
+    out = []
+    for res in found.resources:
+        for verb in sorted(res.get("resourceMethods") or {}):
+            if res.get("path") in (ROOT_PATH, PROXY_PATH) and verb == "ANY":
+                continue
+            out.append(change("api-method", f"{verb} {res.get('path')}", UNMANAGED, resource_id=res["id"], note="not in the config; left alone"))
+    return out
 
 
 # ----- the VPC link
