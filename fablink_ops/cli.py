@@ -17,7 +17,7 @@ from rich.console import Console
 
 from . import sandbox
 from .config import Config, load_config
-from .engine import NOOP, REPLACE, Change, Context, apply, has_changes
+from .engine import BLOCKED, NOOP, REPLACE, Change, Context, apply, block_dependents, has_changes
 from .errors import FAILED, USAGE, GuardError, OpsError
 from .output import ConsoleReporter, calls_line, counts, counts_line, make_console, plan_table, print_json
 from .resources import REQUIRES, STAGE_ORDER, STAGES
@@ -51,21 +51,23 @@ def run(command: Callable[[Options], int], opts: Options, stdin_isatty: Callable
     try:
         return command(opts)
     except OpsError as exc:
-        _fail(opts, exc.message, exc.exit_code)
-        return exc.exit_code
+        return _fail(opts, exc.message, exc.exit_code)
     except (ClientError, BotoCoreError) as exc:
         err = wrap_aws_error(exc, "AWS")
-        _fail(opts, err.message, err.exit_code)
-        return err.exit_code
+        return _fail(opts, err.message, err.exit_code)
     except KeyboardInterrupt:
-        _fail(opts, "interrupted: run the same command again to resume; nothing will be created twice", 130)
-        return 130
+        return _fail(opts, "interrupted: run the same command again to resume; nothing will be created twice", 130)
 
 
-def _fail(opts: Options, message: str, code: int) -> None:
+def _fail(opts: Options, message: str, code: int, printed: bool = False) -> int:
+    """One line on stderr; with --json also the error as the one document
+    (unless the command already printed its document)."""
+    if opts.detailed_exitcode and code != 130:
+        code = FAILED  # `plan --detailed-exitcode` keeps 2 for "changes pending"
     sys.stderr.write(f"error: {message}\n")
-    if opts.json:
+    if opts.json and not printed:
         print_json({"error": message, "exit_code": code})
+    return code
 
 
 # --------------------------------------------------------------------------
@@ -124,7 +126,7 @@ def plan_stages(ctx: Context, stages: list[str]) -> list[Change]:
             planned.add(need)
         changes.extend(STAGES[stage].plan(ctx))  # type: ignore[union-attr]
         planned.add(stage)
-    return changes
+    return block_dependents(changes)
 
 
 def _confirm(s: Session, changes: list[Change]) -> None:
@@ -135,10 +137,10 @@ def _confirm(s: Session, changes: list[Change]) -> None:
     if not sys.stdin.isatty():
         raise GuardError("refusing: live changes need confirmation; no terminal to ask on, and no --yes given")
     s.console.print(f"These changes go to the LIVE account {s.cfg.project.account_id}. Type [bold]{name}[/] to apply:")
-    try:
-        answer = input("> ").strip()
-    except EOFError:
-        answer = ""
+    # The prompt goes where the human output goes (stderr with --json), so
+    # stdout keeps exactly one JSON document.
+    s.console.print("> ", end="")
+    answer = sys.stdin.readline().strip()
     if answer != name:
         raise GuardError(f"refusing: confirmation {answer!r} does not match {name!r}; nothing was changed")
 
@@ -153,7 +155,7 @@ def cmd_plan(opts: Options) -> int:
     ctx = _context(s)
     changes = plan_stages(ctx, stages)
     s.document = _document("plan", s, stages, changes)
-    pending = has_changes(changes) or any(c.action == REPLACE for c in changes)
+    pending = has_changes(changes) or any(c.action in (REPLACE, BLOCKED) for c in changes)
     if opts.json:
         print_json(s.document)
     else:
@@ -184,7 +186,7 @@ def cmd_provision(opts: Options) -> int:
     s.document = _document("provision", s, stages, changes)
     s.document["applied"] = [dict(c.to_json(), detail=d) for c, d in applied]
     s.document["seconds"] = round(time.monotonic() - started, 2)
-    replace = [c for c in changes if c.action == REPLACE]
+    replace = [c for c in changes if c.action in (REPLACE, BLOCKED)]
     if error:
         s.document.update(result="error", error=error.message)
     elif replace:
@@ -200,15 +202,18 @@ def cmd_provision(opts: Options) -> int:
             f"({counts_line(changes)}) in {s.document['seconds']:.1f}s. {calls_line(s.target.meter)}"
         )
     if error:
-        raise error
+        return _fail(opts, error.message, error.exit_code, printed=True)
     if replace:
-        raise OpsError(_replace_message(replace), FAILED)
+        return _fail(opts, _replace_message(replace), FAILED, printed=True)
     return 0
 
 
-def _replace_message(replace: list[Change]) -> str:
+def _replace_message(unconverged: list[Change]) -> str:
+    replace = [c for c in unconverged if c.action == REPLACE]
+    blocked = len(unconverged) - len(replace)
     names = ", ".join(f"{c.kind} {c.name}" for c in replace)
-    return f"not converged: {len(replace)} resource(s) need replacing, which is never done automatically: {names}"
+    also = f"; {blocked} change(s) that depend on them were not attempted" if blocked else ""
+    return f"not converged: {len(replace)} resource(s) need replacing, which is never done automatically: {names}{also}"
 
 
 def _show_plan(s: Session, changes: list[Change]) -> None:

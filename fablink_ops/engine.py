@@ -34,6 +34,7 @@ NOOP = "no change"
 WAIT = "wait"  # exists, still being created by AWS: apply waits for it
 SKIP = "skipped"  # cannot be done on this target (e.g. a sandbox gap); said plainly
 UNMANAGED = "unmanaged"  # exists, not in config: shown, left alone
+BLOCKED = "blocked"  # needs a resource that must be replaced first: not attempted
 
 PENDING_ACTIONS = (CREATE, UPDATE)  # what `plan --detailed-exitcode` counts as changes
 
@@ -124,6 +125,9 @@ class Context:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     outputs: dict[str, Any] = field(default_factory=dict)
+    # Set on Ctrl-C: waits in worker threads stop at their next poll instead
+    # of holding the process for the rest of their budget.
+    cancel: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def set_output(self, key: str, value: Any) -> None:
@@ -147,6 +151,31 @@ class Stage(Protocol):
     def plan(self, ctx: Context) -> list[Change]: ...
 
     def ready(self, ctx: Context) -> bool: ...
+
+
+def block_dependents(changes: list[Change]) -> list[Change]:
+    """Mark every change that needs (directly or not) a replace-required one.
+
+    Building into a resource that is wrong and will not be fixed (subnets
+    into a VPC with the wrong CIDR, say) would fail or, worse, succeed in the
+    wrong place. Such changes are shown as blocked and not attempted.
+    """
+    by_key = {c.key: c for c in changes}
+    bad = {c.key for c in changes if c.action == REPLACE}
+    grew = True
+    while grew:
+        grew = False
+        for c in changes:
+            if c.key in bad or c.action in (NOOP, UNMANAGED):
+                continue
+            culprit = next((n for n in c.needs if n in bad), None)
+            if culprit:
+                bad.add(c.key)
+                c.action, c.run = BLOCKED, None
+                root = by_key[culprit]
+                c.note = f"waits for {root.kind} {root.name}" + (", which needs replacing" if root.action == REPLACE else ", blocked too")
+                grew = True
+    return changes
 
 
 def pending(changes: list[Change]) -> list[Change]:
@@ -200,6 +229,7 @@ def apply(changes: list[Change], ctx: Context, concurrency: int) -> list[tuple[C
                     done.append((change, detail))
                     ctx.reporter.applied(change, detail)
         except KeyboardInterrupt:
+            ctx.cancel.set()
             for fut in running:
                 fut.cancel()
             raise
@@ -243,6 +273,9 @@ def wait_for(
     handle = ctx.reporter.wait_started(what, budget_seconds)
     delay = interval
     while True:
+        if ctx.cancel.is_set():
+            ctx.reporter.wait_finished(handle, "interrupted", ctx.clock() - start)
+            raise OpsError(f"interrupted while waiting for {what}: run the same command again to keep waiting")
         status, reason = poll()
         elapsed = ctx.clock() - start
         if status in done:

@@ -17,11 +17,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .engine import CREATE, NOOP, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Change
+from .engine import BLOCKED, CREATE, NOOP, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Change
 from .target import Meter
 
-STYLE = {CREATE: "green", UPDATE: "yellow", REPLACE: "bold red", NOOP: "dim", WAIT: "cyan", SKIP: "magenta", UNMANAGED: "magenta"}
-SYMBOL = {CREATE: "+", UPDATE: "~", REPLACE: "!", NOOP: "=", WAIT: "…", SKIP: "-", UNMANAGED: "?"}
+STYLE = {CREATE: "green", UPDATE: "yellow", REPLACE: "bold red", BLOCKED: "red", NOOP: "dim", WAIT: "cyan", SKIP: "magenta", UNMANAGED: "magenta"}
+SYMBOL = {CREATE: "+", UPDATE: "~", REPLACE: "!", BLOCKED: "x", NOOP: "=", WAIT: "…", SKIP: "-", UNMANAGED: "?"}
 
 
 def make_console(json_mode: bool) -> Console:
@@ -62,7 +62,7 @@ def counts(changes: list[Change]) -> dict[str, int]:
 
 def counts_line(changes: list[Change]) -> str:
     n = counts(changes)
-    order = (CREATE, UPDATE, REPLACE, WAIT, SKIP, UNMANAGED, NOOP)
+    order = (CREATE, UPDATE, REPLACE, BLOCKED, WAIT, SKIP, UNMANAGED, NOOP)
     return ", ".join(f"{n[a]} {a}" for a in order if n.get(a)) or "nothing planned"
 
 

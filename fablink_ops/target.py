@@ -68,6 +68,9 @@ EVENTUAL_CONSISTENCY_CODES = frozenset(
         "InvalidVpcEndpointId.NotFound",
         "InvalidParameterValueException",  # e.g. an IAM role not yet assumable by a service
         "NoSuchEntity",
+        # DynamoDB answers UpdateContinuousBackups on a table ACTIVE for only
+        # moments with "backups are being enabled, retry later".
+        "ContinuousBackupsUnavailableException",
         # AWS WAF cannot see a just-created API Gateway stage yet ("you might
         # just need to wait a few minutes"): AssociateWebACL's documentation.
         "WAFUnavailableEntityException",
@@ -136,16 +139,23 @@ class Target:
     def is_live(self) -> bool:
         return self.mode == "live"
 
-    def client(self, service: str) -> "Client":
-        """A shared, metered, retrying client (botocore clients are thread-safe)."""
-        with self._lock:
-            if service not in self._clients:
-                self._clients[service] = Client(self._raw_client(service), self)
-            return self._clients[service]
+    def client(self, service: str, region: str | None = None) -> "Client":
+        """A shared, metered, retrying client (botocore clients are thread-safe).
 
-    def _raw_client(self, service: str) -> Any:
+        ``region`` is for the few resources that live in another region than
+        the target's (a global table's replica keys); the same endpoint,
+        credentials, meter and hooks apply.
+        """
+        region = region or self.region
+        key = service if region == self.region else f"{service}@{region}"
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = Client(self._raw_client(service, region), self)
+            return self._clients[key]
+
+    def _raw_client(self, service: str, region: str | None = None) -> Any:
         cfg = BotoConfig(
-            region_name=self.region,
+            region_name=region or self.region,
             retries={"total_max_attempts": 1, "mode": "standard"},
             max_pool_connections=32,
             connect_timeout=10,
@@ -252,12 +262,14 @@ def sandbox_target(endpoint_url: str, region: str, retry: RetryPolicy | None = N
 def live_target(config_region: str, retry: RetryPolicy | None = None) -> Target:
     """Real AWS through the standard credential chain and AWS_* variables.
 
-    The region comes from the environment (AWS_REGION, the profile); when
-    none is set, the config's region is used. A different one is refused by
-    the guard (see guard_live).
+    The region comes from the environment: AWS_REGION (what most AWS SDKs and
+    the docs use; botocore itself reads only AWS_DEFAULT_REGION), then
+    AWS_DEFAULT_REGION or the profile. When none is set, the config's region
+    is used. A different one is refused by the guard (see guard_live).
     """
+    env_region = os.environ.get("AWS_REGION") or None
     try:
-        session = boto3.Session()
+        session = boto3.Session(region_name=env_region)
     except Exception as exc:  # botocore raises ProfileNotFound and friends
         raise GuardError(f"AWS credentials: {exc}") from None
     region = session.region_name or config_region

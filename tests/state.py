@@ -13,8 +13,6 @@ import boto3
 
 from fablink_ops import tags as tagging
 
-from .conftest import shared_session
-
 
 def _name(item: dict) -> str:
     return tagging.from_list(item.get("Tags")).get("Name", "")
@@ -24,10 +22,21 @@ def _tags(item: dict) -> tuple:
     return tuple(sorted(tagging.from_list(item.get("Tags")).items()))
 
 
+_CLIENTS: dict[tuple[str, str], object] = {}
+
+
+def client(service: str, region: str):
+    """Clients cached for the test process (building one parses its service model)."""
+    key = (service, region)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = boto3.Session(region_name=region).client(service)
+    return _CLIENTS[key]
+
+
 def network_inventory(region: str) -> dict[str, list]:
-    ec2 = boto3.client("ec2", region_name=region)
-    logs = boto3.client("logs", region_name=region)
-    iam = boto3.client("iam", region_name=region)
+    ec2 = client("ec2", region)
+    logs = client("logs", region)
+    iam = client("iam", region)
     names: dict[str, str] = {}
 
     vpcs = ec2.describe_vpcs()["Vpcs"]
@@ -45,6 +54,8 @@ def network_inventory(region: str) -> dict[str, list]:
             names[item[key]] = _name(item) or "(unnamed)"
     for sg in sgs:
         names[sg["GroupId"]] = sg["GroupName"]
+    for ep in endpoints:
+        names[ep["VpcEndpointId"]] = ep["ServiceName"]
     n = lambda i: names.get(i, i)  # noqa: E731
 
     def rules(sg: dict) -> tuple:
@@ -77,7 +88,7 @@ def network_inventory(region: str) -> dict[str, list]:
             (
                 _name(r),
                 n(r["VpcId"]),
-                tuple(sorted((x.get("DestinationCidrBlock") or x.get("DestinationPrefixListId", ""), n(x.get("GatewayId") or x.get("NatGatewayId") or "")) for x in r.get("Routes", []))),
+                tuple(sorted((x.get("DestinationCidrBlock") or "(prefix list)", n(x.get("GatewayId") or x.get("NatGatewayId") or "")) for x in r.get("Routes", []))),
                 tuple(sorted(n(a["SubnetId"]) for a in r.get("Associations", []) if a.get("SubnetId"))),
                 _tags(r),
             )
@@ -95,11 +106,72 @@ def dump(state: dict) -> str:
     return json.dumps(state, indent=1, default=str)
 
 
-def _client(service: str, region: str):
-    """A client of the test process's shared session (no model reload per test)."""
-    return shared_session(region).client(service, region_name=region)
+def _pages(client, method: str, key: str, **kwargs) -> list:
+    return [item for page in client.get_paginator(method).paginate(**kwargs) for item in page.get(key, [])]
 
 
+def kms_inventory(regions: tuple[str, ...]) -> tuple[list, dict[str, str]]:
+    """Every customer-managed key of the regions, named by its aliases, and a
+    map key ARN -> alias names (for normalising the tables' SSE keys)."""
+    keys, names = [], {}
+    for region in regions:
+        kms = boto3.client("kms", region_name=region)
+        aliases: dict[str, list[str]] = {}
+        for a in _pages(kms, "list_aliases", "Aliases"):
+            if a.get("TargetKeyId") and not a["AliasName"].startswith("alias/aws/"):
+                aliases.setdefault(a["TargetKeyId"], []).append(a["AliasName"])
+        for k in _pages(kms, "list_keys", "Keys"):
+            meta = kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
+            if meta.get("KeyManager") != "CUSTOMER":
+                continue
+            alias = ",".join(sorted(aliases.get(meta["KeyId"], []))) or "(no alias)"
+            names[meta["Arn"]] = f"{alias}@{region}"
+            rotation = kms.get_key_rotation_status(KeyId=meta["KeyId"])["KeyRotationEnabled"]
+            tags = tuple(sorted((t["TagKey"], t["TagValue"]) for t in _pages(kms, "list_resource_tags", "Tags", KeyId=meta["KeyId"])))
+            keys.append((region, alias, meta["KeyState"], meta.get("KeySpec"), meta.get("KeyUsage"),
+                         meta.get("Description", ""), rotation, tags))
+    return sorted(keys), names
+
+
+def dynamodb_inventory(region: str, replica_regions: tuple[str, ...] = ()) -> dict[str, list]:
+    """Every table of the region and every customer-managed KMS key of the
+    region and the replica regions, ids replaced by names (a key by its
+    aliases: a key left without alias shows as '(no alias)')."""
+    keys, key_names = kms_inventory((region, *replica_regions))
+    ddb = boto3.client("dynamodb", region_name=region)
+    tables = []
+    for name in _pages(ddb, "list_tables", "TableNames"):
+        t = ddb.describe_table(TableName=name)["Table"]
+        types = {a["AttributeName"]: a["AttributeType"] for a in t["AttributeDefinitions"]}
+
+        def key(schema: list[dict]) -> tuple:
+            return tuple((k["KeyType"], k["AttributeName"], types.get(k["AttributeName"])) for k in sorted(schema, key=lambda k: k["KeyType"]))
+
+        indexes = tuple(sorted(
+            (i["IndexName"], key(i["KeySchema"]), i["Projection"]["ProjectionType"],
+             tuple(sorted(i["Projection"].get("NonKeyAttributes", []))), i.get("IndexStatus"))
+            for i in t.get("GlobalSecondaryIndexes", [])
+        ))
+        sse = t.get("SSEDescription") or {}
+        pitr = ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+        ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        tags = tuple(sorted((x["Key"], x["Value"]) for x in _pages(ddb, "list_tags_of_resource", "Tags", ResourceArn=t["TableArn"])))
+        stream = t.get("StreamSpecification") or {}
+        tables.append((
+            name,
+            key(t["KeySchema"]),
+            tuple(sorted(types.items())),
+            t.get("BillingModeSummary", {}).get("BillingMode"),
+            t.get("DeletionProtectionEnabled"),
+            (sse.get("SSEType"), key_names.get(sse.get("KMSMasterKeyArn", ""), sse.get("KMSMasterKeyArn"))),
+            (pitr["PointInTimeRecoveryStatus"], pitr.get("RecoveryPeriodInDays")),
+            (ttl["TimeToLiveStatus"], ttl.get("AttributeName") if ttl["TimeToLiveStatus"] != "DISABLED" else None),
+            (stream.get("StreamEnabled", False), stream.get("StreamViewType")),
+            indexes,
+            tuple(sorted(r["RegionName"] for r in t.get("Replicas", []))),
+            tags,
+        ))
+    return {"kms_keys": keys, "tables": sorted(tables)}
 def _dict_tags(tags: dict | None) -> tuple:
     return tuple(sorted((tags or {}).items()))
 
@@ -108,13 +180,13 @@ def edge_inventory(region: str) -> dict[str, list]:
     """Every load balancer, target group, listener, VPC link, REST API (with its
     resources, methods, deployments and stages), API key, usage plan, domain
     name, certificate, web ACL, log group and role: ids replaced by names."""
-    ec2 = _client("ec2", region)
-    elb = _client("elbv2", region)
-    apigw = _client("apigateway", region)
-    acm = _client("acm", region)
-    waf = _client("wafv2", region)
-    logs = _client("logs", region)
-    iam = _client("iam", region)
+    ec2 = client("ec2", region)
+    elb = client("elbv2", region)
+    apigw = client("apigateway", region)
+    acm = client("acm", region)
+    waf = client("wafv2", region)
+    logs = client("logs", region)
+    iam = client("iam", region)
     names: dict[str, str] = {}
     for v in ec2.describe_vpcs()["Vpcs"]:
         names[v["VpcId"]] = _name(v) or "(unnamed)"
@@ -253,10 +325,10 @@ def edge_inventory(region: str) -> dict[str, list]:
 def monitoring_inventory(region: str) -> dict[str, list]:
     """Every KMS key (with its aliases), SNS topic and subscription, alarm,
     dashboard, metric filter and log group."""
-    kms = _client("kms", region)
-    sns = _client("sns", region)
-    cw = _client("cloudwatch", region)
-    logs = _client("logs", region)
+    kms = client("kms", region)
+    sns = client("sns", region)
+    cw = client("cloudwatch", region)
+    logs = client("logs", region)
     aliases: dict[str, list[str]] = {}
     for a in kms.list_aliases()["Aliases"]:
         if a.get("TargetKeyId"):

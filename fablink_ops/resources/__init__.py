@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import edge, monitoring, network
+from . import dynamodb, edge, monitoring, network
 
 # Design doc, "What to consider when building production", 1. Build order;
 # monitoring last because it watches what the others built.
@@ -19,7 +19,7 @@ STAGES: dict[str, ModuleType | None] = {
     "network": network,
     "eks": None,
     "aurora": None,
-    "dynamodb": None,
+    "dynamodb": dynamodb,
     "edge": edge,
     "monitoring": monitoring,
 }

@@ -70,7 +70,7 @@ def plan(ctx: Context, names: EdgeNames, found: Found) -> list[Change]:
 
 def _desired_attrs(ctx: Context) -> dict[str, str]:
     edge = ctx.cfg.edge
-    return {CROSS_ZONE: str(edge.cross_zone).lower(), DELETION_PROTECTION: str(edge.deletion_protection).lower()}
+    return {CROSS_ZONE: str(edge.nlb_cross_zone).lower(), DELETION_PROTECTION: str(edge.nlb_deletion_protected).lower()}
 
 
 def _wait_active(ctx: Context, names: EdgeNames) -> str:

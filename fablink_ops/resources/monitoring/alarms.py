@@ -105,7 +105,7 @@ def specs(ctx: Context, names: MonitoringNames) -> list[AlarmSpec]:
                   "missing", alarms.db_connections),
     ]
     throttle = alarms.dynamodb_throttling
-    for table in mon.dynamodb_tables:
+    for table in cfg.dynamodb_tables:
         short = table.removeprefix(f"{p}-")
         dims = _dims(TableName=table)
         out.append(AlarmSpec(

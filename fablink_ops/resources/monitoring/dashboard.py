@@ -80,7 +80,7 @@ def body(ctx: Context, names: MonitoringNames) -> dict[str, Any]:
         ], 0, 2 * HEIGHT, [{"label": "connections alarm", "value": mon.alarms.db_connections.threshold}], stat="Maximum", region=region),
         _widget("DynamoDB throttle events", [
             ["AWS/DynamoDB", metric, "TableName", table, {"label": f"{table} {metric.removesuffix('ThrottleEvents').lower()}"}]
-            for table in mon.dynamodb_tables for metric in ("ReadThrottleEvents", "WriteThrottleEvents")
+            for table in cfg.dynamodb_tables for metric in ("ReadThrottleEvents", "WriteThrottleEvents")
         ], WIDTH, 2 * HEIGHT, region=region),
         _widget(f"EKS {cluster} nodes (%)", [
             ["ContainerInsights", "node_cpu_utilization", "ClusterName", cluster, {"label": "CPU"}],
