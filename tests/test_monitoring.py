@@ -298,7 +298,7 @@ def test_throttling_everywhere_still_converges(cfg):
 def test_whole_design_converges_and_edge_and_monitoring_discovery_stay_small(cfg, aws):
     """Every implemented stage together: a second plan changes nothing. The
     whole design's no-op plan must stay within ~60 calls; these two stages'
-    shares are held here (edge ~17, monitoring 9)."""
+    shares are held here (edge 18, monitoring 9)."""
     from fablink_ops.resources import implemented
 
     provision(cfg, tuple(implemented()))

@@ -13,7 +13,7 @@ Balancer); Security ("AWS WAF on API Gateway"); Logging ("Retention: 90 days").
     domain.py  ACM certificate (DNS validation), REGIONAL domain, base path
     waf.py     REGIONAL web ACL (managed groups + per-IP rate rule), association
 
-Discovery is seventeen batched reads on a converged account (a few more while
+Discovery is eighteen batched reads on a converged account (a few more while
 something is missing: the certificates, the web ACLs, all usage plans). Tag drift is
 corrected where the describe answers with tags (ELB in one call for all three,
 API Gateway objects inline); log groups, the certificate, the web ACL and the

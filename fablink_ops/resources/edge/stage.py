@@ -91,16 +91,17 @@ def plan(ctx: Context, names: EdgeNames, found: Found, earlier: list[Change]) ->
     ]
 
 
+def _execution_log_name(names: EdgeNames, found: Found) -> str:
+    """Its real name once the API exists; the API's name stands in for its id before."""
+    return names.execution_log_group(found.api["id"] if found.api else f"({names.api})")
+
+
 def _execution_log_group(ctx: Context, names: EdgeNames, found: Found) -> Change:
-    name = names.execution_log_group(found.api["id"]) if found.api else names.execution_log_group(f"({names.api})")
+    name = _execution_log_name(names, found)
     return kit.log_group_change(
         ctx, "edge", name, found.log_groups.get(name), needs=(names.k_api,),
         name_at_run=lambda: names.execution_log_group(ctx.output("rest-api")),
     )
-
-
-def k_execution_logs(ctx: Context, names: EdgeNames, found: Found) -> str:
-    return "log-group:" + (names.execution_log_group(found.api["id"]) if found.api else names.execution_log_group(f"({names.api})"))
 
 
 # ----- the account-level CloudWatch role
@@ -266,7 +267,7 @@ def _stage(ctx: Context, names: EdgeNames, found: Found, earlier: list[Change]) 
     desired_tags = tags(ctx.cfg, f"{names.api}/{name}")
     needs = (
         names.k_api, names.k_method("/"), names.k_method("/{proxy+}"), names.k_access_logs,
-        k_execution_logs(ctx, names, found), names.k_account,
+        "log-group:" + _execution_log_name(names, found), names.k_account,
     )
     want = desired_settings(ctx)
     everything = set(want) | {"access log destination"}
