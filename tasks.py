@@ -3,10 +3,12 @@
     invoke provision [--stage S] [--live] [--yes] [--json] [--config PATH]
     invoke plan [--stage S] [--detailed-exitcode] [--json] [--live] [--config PATH]
     invoke sandbox.up | sandbox.down | sandbox.status
+    invoke drill.failover [--to INSTANCE] [--failback] [--live] [--yes] [--json] [--config PATH]
     invoke test
 
-Every task exits with the code its command returns: 0 success, 1 failed,
-2 usage error / invalid config / guard refusal (nothing changed).
+Every task exits with the code its command returns: 0 success (a runbook:
+pass), 1 failed (a runbook: fail or aborted), 2 usage error / invalid config /
+guard refusal (nothing changed).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 from invoke import Collection, Exit, task
 
 from fablink_ops import cli
+from fablink_ops.runbooks import failover as failover_runbook
 
 HELP = {
     "config": "config file (default config/prod.toml)",
@@ -25,6 +28,8 @@ HELP = {
     "json": "print exactly one JSON document on stdout",
     "stage": "one stage: network, eks, aurora, dynamodb, edge, monitoring (default: all implemented)",
     "detailed_exitcode": "exit 0 when nothing would change, 2 when changes are pending, 1 on error",
+    "to": "the instance to promote (default: the available reader with the best promotion tier in another AZ)",
+    "failback": "afterwards, fail back to the original writer (a second measured failover)",
 }
 
 
@@ -70,6 +75,13 @@ def sandbox_status(c, config="config/prod.toml", json=False):
     _exit(cli.run(cli.cmd_sandbox_status, cli.Options(config=config, json=json)))
 
 
+@task(name="failover", help=_help("to", "failback", "config", "live", "yes", "json"))
+def drill_failover(c, to=None, failback=False, config="config/prod.toml", live=False, yes=False, json=False):
+    """Aurora failover drill: preflight, fail over, measure the RTO, verdict; evidence in reports/."""
+    opts = failover_runbook.FailoverOptions(config=config, live=live, yes=yes, json=json, to=to, failback=failback)
+    _exit(cli.run(failover_runbook.command, opts))
+
+
 @task
 def test(c):
     """Run the test suite (parallel on all cores when pytest-xdist is installed)."""
@@ -85,4 +97,7 @@ sandbox.add_task(sandbox_up)
 sandbox.add_task(sandbox_down)
 sandbox.add_task(sandbox_status)
 
-ns = Collection(provision, plan, test, sandbox)
+drill = Collection("drill")
+drill.add_task(drill_failover)
+
+ns = Collection(provision, plan, test, sandbox, drill)

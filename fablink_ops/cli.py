@@ -131,18 +131,27 @@ def plan_stages(ctx: Context, stages: list[str]) -> list[Change]:
 
 def _confirm(s: Session, changes: list[Change]) -> None:
     """Live writes need the operator to type the environment's name (or --yes)."""
+    name = s.cfg.project.environment_name
+    confirm_live(s, name, f"These changes go to the LIVE account {s.cfg.project.account_id}. Type [bold]{name}[/] to apply:")
+
+
+def confirm_live(s: Session, expected: str, prompt: str) -> None:
+    """In live mode without --yes, the operator must type ``expected``.
+
+    Nothing to confirm in the sandbox. No terminal to ask on, or another
+    answer: GuardError (exit 2), before anything is changed.
+    """
     if not s.target.is_live or s.opts.yes:
         return
-    name = s.cfg.project.environment_name
     if not sys.stdin.isatty():
         raise GuardError("refusing: live changes need confirmation; no terminal to ask on, and no --yes given")
-    s.console.print(f"These changes go to the LIVE account {s.cfg.project.account_id}. Type [bold]{name}[/] to apply:")
+    s.console.print(prompt)
     # The prompt goes where the human output goes (stderr with --json), so
     # stdout keeps exactly one JSON document.
     s.console.print("> ", end="")
     answer = sys.stdin.readline().strip()
-    if answer != name:
-        raise GuardError(f"refusing: confirmation {answer!r} does not match {name!r}; nothing was changed")
+    if answer != expected:
+        raise GuardError(f"refusing: confirmation {answer!r} does not match {expected!r}; nothing was changed")
 
 
 # --------------------------------------------------------------------------

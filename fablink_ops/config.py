@@ -103,6 +103,12 @@ def _on_demand_only(value: str) -> str | None:
         f"{value!r}: only PAY_PER_REQUEST (on demand) is supported; provisioned mode would need "
         "Auto Scaling (design doc), which this tool does not build"
     )
+# https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBCluster.html (DBClusterIdentifier)
+DB_CLUSTER_ID = _pattern(
+    r"[A-Za-z](?:-?[A-Za-z0-9])*", 63, "Aurora DB cluster identifier (letters, digits, single hyphens; starts with a letter)"
+)
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html (AlarmName)
+ALARM_NAME = _pattern(r"[^\x00-\x1f\x7f]+", 255, "CloudWatch alarm name (no control characters)")
 
 
 # --------------------------------------------------------------------------
@@ -411,6 +417,39 @@ class DynamoDBConfig:
 
 
 @dataclass(frozen=True)
+class DrillConfig:
+    """Design doc: Performance tests ("failure-recovery (failover) test"),
+    Aurora High Availability ("Auto Failover"), SLA. Values are ours.
+
+    Read by ``invoke drill.failover`` (fablink_ops/runbooks/failover.py).
+    """
+
+    # The cluster the drill fails over, found by this identifier. Must equal
+    # the Aurora stage's cluster identifier (the drill does not import that
+    # stage: a runbook works on whatever cluster carries the name).
+    aurora_cluster: str = check(DB_CLUSTER_ID)
+    # Time from "failover requested" to "a new writer is reported" that still
+    # passes. Aurora typically fails over in under 30 s.
+    rto_budget_seconds: float = check(_positive, default=60.0)
+    # Alarms that stop the drill when they are in ALARM (before it acts) or
+    # go into ALARM (while it observes). Each must exist.
+    stop_alarms: tuple[str, ...] = ()
+    # The drill's lock (a tag on the cluster) expires after this, so a killed
+    # drill never blocks the next one for long.
+    lock_expiry_minutes: float = check(_positive, default=40.0)
+    # Poll while waiting for the new writer: this is the resolution of the
+    # measured RTO. Afterwards the interval grows up to the maximum.
+    poll_interval_seconds: float = check(_positive, default=1.0)
+    poll_max_interval_seconds: float = check(_positive, default=10.0)
+    # How long one failover is observed at most before its verdict is fail.
+    observe_budget_minutes: float = check(_positive, default=15.0)
+    # Live mode: TCP connects to the cluster endpoint, every interval, each
+    # given at most the timeout.
+    probe_interval_seconds: float = check(_positive, default=0.5)
+    probe_timeout_seconds: float = check(_positive, default=1.0)
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     project: ProjectConfig
@@ -420,6 +459,7 @@ class Config:
     sla: SlaConfig
     engine: EngineConfig
     dynamodb: DynamoDBConfig
+    drill: DrillConfig
     edge: EdgeConfig
     monitoring: MonitoringConfig
 
@@ -561,6 +601,46 @@ def _validate(cfg: Config) -> None:
                 raise _fail(file, f"tags.{key}", text)
     _validate_network(cfg)
     _validate_dynamodb(cfg)
+    _validate_drill(cfg)
+
+
+def _validate_drill(cfg: Config) -> None:
+    file, drill = cfg.path, cfg.drill
+    for i, name in enumerate(drill.stop_alarms):
+        problem = ALARM_NAME(name)
+        if problem:
+            raise _fail(file, f"drill.stop_alarms[{i}]", problem)
+        if drill.stop_alarms.index(name) != i:
+            raise _fail(file, f"drill.stop_alarms[{i}]", f"{name!r} is listed twice")
+    if drill.poll_interval_seconds >= drill.rto_budget_seconds:
+        raise _fail(
+            file, "drill.poll_interval_seconds",
+            f"{drill.poll_interval_seconds:g} s is not shorter than drill.rto_budget_seconds ({drill.rto_budget_seconds:g} s): "
+            "the measured RTO would be coarser than its budget",
+        )
+    if drill.poll_max_interval_seconds < drill.poll_interval_seconds:
+        raise _fail(
+            file, "drill.poll_max_interval_seconds",
+            f"{drill.poll_max_interval_seconds:g} s is shorter than drill.poll_interval_seconds ({drill.poll_interval_seconds:g} s)",
+        )
+    if drill.rto_budget_seconds >= drill.observe_budget_minutes * 60:
+        raise _fail(
+            file, "drill.observe_budget_minutes",
+            f"{drill.observe_budget_minutes:g} min does not exceed drill.rto_budget_seconds ({drill.rto_budget_seconds:g} s)",
+        )
+    # With --failback a drill observes two failovers: its lock must outlive both,
+    # or a second drill could take it over mid-run.
+    if drill.lock_expiry_minutes <= 2 * drill.observe_budget_minutes:
+        raise _fail(
+            file, "drill.lock_expiry_minutes",
+            f"{drill.lock_expiry_minutes:g} min must exceed twice drill.observe_budget_minutes "
+            f"({2 * drill.observe_budget_minutes:g} min): the lock must outlive a drill with --failback",
+        )
+    if drill.probe_timeout_seconds > drill.rto_budget_seconds:
+        raise _fail(
+            file, "drill.probe_timeout_seconds",
+            f"{drill.probe_timeout_seconds:g} s exceeds drill.rto_budget_seconds ({drill.rto_budget_seconds:g} s)",
+        )
     _validate_edge(cfg)
     _validate_monitoring(cfg)
 

@@ -23,7 +23,7 @@ from fablink_ops.resources.edge.common import DEFINITION_VARIABLE, DEPLOYMENT_PR
 from fablink_ops.resources.network import Names as NetworkNames
 from fablink_ops.target import Client, Target
 
-from .conftest import CONFIG, FAST_RETRY, make_ctx, shared_session
+from .conftest import CONFIG, FAST_RETRY, make_ctx, boto_session
 from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
 from .state import dump, edge_inventory
 from .util import provision
@@ -35,7 +35,7 @@ EDGE_WRITES = 29
 
 
 def client(service: str):
-    return shared_session(REGION).client(service, region_name=REGION)
+    return boto_session(REGION).client(service, region_name=REGION)
 
 
 def _serial(cfg):
@@ -454,10 +454,10 @@ RECORD = {"Name": "_x.api.fablink.com.", "Type": "CNAME", "Value": "_y.acm-valid
 
 def live_ctx(cfg, *services: str):
     """A live-mode context whose clients answer from Stubbers (nothing is sent)."""
-    target = Target("live", REGION, shared_session(REGION), retry=FAST_RETRY)
+    target = Target("live", REGION, boto_session(REGION), retry=FAST_RETRY)
     stubs = {}
     for service in services:
-        raw = shared_session(REGION).client(service, region_name=REGION)
+        raw = boto_session(REGION).client(service, region_name=REGION)
         stubs[service] = Stubber(raw)
         target._clients[service] = Client(raw, target)
     return Context(cfg, target, sleep=lambda s: None), stubs
@@ -579,7 +579,7 @@ def test_full_provision_on_the_sandbox_twice(capsys):
         assert second["calls"]["writes"] == 0, second["calls"]
         assert [c for c in second["changes"] if c["action"] != "no change"] == []
         info = sandbox.running()
-        apigw = shared_session(REGION).client("apigateway", region_name=REGION, endpoint_url=info.endpoint_url)
+        apigw = boto_session(REGION).client("apigateway", region_name=REGION, endpoint_url=info.endpoint_url)
         [api] = apigw.get_rest_apis()["items"]
         assert len(apigw.get_deployments(restApiId=api["id"])["items"]) == 1
         key = apigw.get_api_keys(includeValues=True)["items"][0]["value"]

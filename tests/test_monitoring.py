@@ -14,7 +14,7 @@ from fablink_ops.config import SubscriptionConfig, load_config
 from fablink_ops.errors import ConfigError
 from fablink_ops.resources.monitoring.alarms import PAGES
 
-from .conftest import CONFIG, ROOT, shared_session
+from .conftest import CONFIG, ROOT, boto_session
 from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
 from .state import dump, monitoring_inventory
 from .util import plan, provision
@@ -23,10 +23,10 @@ REGION = "ap-northeast-2"
 ACCOUNT = "853963783084"
 MONITORING_WRITES = 22  # a clean provision, concurrency 1 (checked by test_write_count)
 ALARMS = {
-    "cpu": "fablink-prod-eks-cpu-high",
-    "memory": "fablink-prod-eks-memory-high",
-    "latency": "fablink-prod-api-latency-high",
-    "error_rate": "fablink-prod-api-error-rate-high",
+    "cpu": "fablink-prod-eks-cpu",
+    "memory": "fablink-prod-eks-memory",
+    "latency": "fablink-prod-api-latency",
+    "error_rate": "fablink-prod-api-error-rate",
     "pod_restarts": "fablink-prod-pod-restarts",
     "db_connection_failures": "fablink-prod-db-connection-failures",
     "db_connections": "fablink-prod-db-connections-near-max",
@@ -35,7 +35,7 @@ TABLES = ["sessions", "user-activities", "cache", "ai-requests", "notifications"
 
 
 def client(service: str):
-    return shared_session(REGION).client(service, region_name=REGION)
+    return boto_session(REGION).client(service, region_name=REGION)
 
 
 def _serial(cfg):
@@ -194,9 +194,9 @@ def test_threshold_change_updates_only_that_alarm(cfg, aws):
     changed = dataclasses.replace(cfg, monitoring=dataclasses.replace(cfg.monitoring, alarms=alarms))
     _, changes = provision(changed, ("monitoring",))
     [update] = [c for c in changes if c.action != "no change"]
-    assert update.key == "alarm:fablink-prod-api-latency-high"
+    assert update.key == "alarm:fablink-prod-api-latency"
     assert {d.attribute for d in update.diffs} == {"description", "actions", "threshold"}
-    a = client("cloudwatch").describe_alarms(AlarmNames=["fablink-prod-api-latency-high"])["MetricAlarms"][0]
+    a = client("cloudwatch").describe_alarms(AlarmNames=["fablink-prod-api-latency"])["MetricAlarms"][0]
     assert a["Threshold"] == 1500.0 and a["AlarmActions"] == [topic_arn("warning")]
     tags = {t["Key"] for t in client("cloudwatch").list_tags_for_resource(ResourceARN=a["AlarmArn"])["Tags"]}
     assert "ManagedBy" in tags  # an update keeps the create's tags
@@ -207,7 +207,7 @@ def test_threshold_change_updates_only_that_alarm(cfg, aws):
 def test_drift_is_corrected_and_dropped_alarms_are_shown(cfg, aws):
     provision(cfg, ("monitoring",))
     cw, kms, sns = client("cloudwatch"), client("kms"), client("sns")
-    cw.put_metric_alarm(AlarmName="fablink-prod-eks-cpu-high", Namespace="ContainerInsights", MetricName="node_cpu_utilization",
+    cw.put_metric_alarm(AlarmName="fablink-prod-eks-cpu", Namespace="ContainerInsights", MetricName="node_cpu_utilization",
                         Statistic="Average", Period=60, EvaluationPeriods=1, Threshold=99.0, ComparisonOperator="GreaterThanThreshold")
     cw.put_metric_alarm(AlarmName="fablink-prod-old-alarm", AlarmDescription="gone (fablink-ops monitoring)", Namespace="X", MetricName="Y",
                         Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanThreshold")
@@ -218,7 +218,7 @@ def test_drift_is_corrected_and_dropped_alarms_are_shown(cfg, aws):
     ctx, changes = provision(cfg, ("monitoring",))
     actions = {c.key: c.action for c in changes if c.action != "no change"}
     assert actions == {
-        "alarm:fablink-prod-eks-cpu-high": "update",
+        "alarm:fablink-prod-eks-cpu": "update",
         "alarm:fablink-prod-old-alarm": "unmanaged",
         "kms-key:alias/fablink-prod-alarms": "update",
         "sns-topic:fablink-prod-alarms-warning": "update",
@@ -226,7 +226,7 @@ def test_drift_is_corrected_and_dropped_alarms_are_shown(cfg, aws):
     }
     assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
     assert sns.get_topic_attributes(TopicArn=topic_arn("warning"))["Attributes"]["KmsMasterKeyId"] == "alias/fablink-prod-alarms"
-    assert cw.describe_alarms(AlarmNames=["fablink-prod-eks-cpu-high"])["MetricAlarms"][0]["EvaluationPeriods"] == 5
+    assert cw.describe_alarms(AlarmNames=["fablink-prod-eks-cpu"])["MetricAlarms"][0]["EvaluationPeriods"] == 5
     assert cw.describe_alarms(AlarmNames=["fablink-prod-old-alarm"])["MetricAlarms"]  # left alone
     ctx, _ = provision(cfg, ("monitoring",))
     assert ctx.target.meter.writes == 0
@@ -367,3 +367,15 @@ def test_bad_subscription(tmp_path, sub, message):
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert message in str(err.value)
+
+
+def test_the_failover_drill_stops_on_alarms_this_stage_makes(cfg):
+    """[drill] stop_alarms names alarms by name: they must be this stage's."""
+    from fablink_ops.resources.monitoring.alarms import specs
+    from fablink_ops.resources.monitoring.common import MonitoringNames
+
+    from .conftest import make_ctx
+
+    made = {s.name for s in specs(make_ctx(cfg), MonitoringNames(cfg))}
+    assert set(cfg.drill.stop_alarms) <= made, sorted(made)
+    assert cfg.drill.aurora_cluster == cfg.monitoring.aurora_cluster

@@ -75,13 +75,13 @@ def specs(ctx: Context, names: MonitoringNames) -> list[AlarmSpec]:
         return {"Namespace": namespace, "MetricName": metric, "Dimensions": dims, "Statistic": stat}
 
     out = [
-        AlarmSpec("cpu", f"{p}-eks-cpu-high", f"Node CPU of {cluster} above {alarms.cpu.threshold:g}%.",
+        AlarmSpec("cpu", f"{p}-eks-cpu", f"Node CPU of {cluster} above {alarms.cpu.threshold:g}%.",
                   single("ContainerInsights", "node_cpu_utilization", _dims(ClusterName=cluster), "Average"), "missing", alarms.cpu),
-        AlarmSpec("memory", f"{p}-eks-memory-high", f"Node memory of {cluster} above {alarms.memory.threshold:g}%.",
+        AlarmSpec("memory", f"{p}-eks-memory", f"Node memory of {cluster} above {alarms.memory.threshold:g}%.",
                   single("ContainerInsights", "node_memory_utilization", _dims(ClusterName=cluster), "Average"), "missing", alarms.memory),
-        AlarmSpec("latency", f"{p}-api-latency-high", f"{cfg.edge.api.name} average response time above {alarms.latency.threshold:g} ms.",
+        AlarmSpec("latency", f"{p}-api-latency", f"{cfg.edge.api.name} average response time above {alarms.latency.threshold:g} ms.",
                   single("AWS/ApiGateway", "Latency", api, "Average"), "notBreaching", alarms.latency),
-        AlarmSpec("error_rate", f"{p}-api-error-rate-high", f"{cfg.edge.api.name} 5XX responses above {alarms.error_rate.threshold:g}% of requests.",
+        AlarmSpec("error_rate", f"{p}-api-error-rate", f"{cfg.edge.api.name} 5XX responses above {alarms.error_rate.threshold:g}% of requests.",
                   {"Metrics": [
                       _stat("errors", "AWS/ApiGateway", "5XXError", api, "Sum", alarms.error_rate.period_seconds),
                       _stat("requests", "AWS/ApiGateway", "Count", api, "Sum", alarms.error_rate.period_seconds),
