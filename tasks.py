@@ -4,6 +4,8 @@
     invoke plan [--stage S] [--detailed-exitcode] [--json] [--live] [--config PATH]
     invoke sandbox.up | sandbox.down | sandbox.status
     invoke drill.failover [--to INSTANCE] [--failback] [--live] [--yes] [--json] [--config PATH]
+    invoke backup.verify [--checks-only] [--only aurora|dynamodb] [--table NAME] [--row-counts] [--live] [--yes] [--json] [--config PATH]
+    invoke backup.cleanup [--live] [--yes] [--json] [--config PATH]
     invoke test
 
 Every task exits with the code its command returns: 0 success (a runbook:
@@ -20,6 +22,8 @@ from invoke import Collection, Exit, task
 
 from fablink_ops import cli
 from fablink_ops.runbooks import failover as failover_runbook
+from fablink_ops.runbooks.backup import sweep as backup_sweep
+from fablink_ops.runbooks.backup import verify as backup_verify
 
 HELP = {
     "config": "config file (default config/prod.toml)",
@@ -30,6 +34,10 @@ HELP = {
     "detailed_exitcode": "exit 0 when nothing would change, 2 when changes are pending, 1 on error",
     "to": "the instance to promote (default: the available reader with the best promotion tier in another AZ)",
     "failback": "afterwards, fail back to the original writer (a second measured failover)",
+    "checks_only": "only the read-only checks (retention, RPO, snapshots, PITR, deletion protection): no restore",
+    "only": "aurora or dynamodb: check and restore only that engine",
+    "table": "one DynamoDB table of the config: check and restore only it",
+    "row_counts": "live: also compare the row counts of [backup].row_count_tables over SQL (needs psycopg)",
 }
 
 
@@ -82,6 +90,22 @@ def drill_failover(c, to=None, failback=False, config="config/prod.toml", live=F
     _exit(cli.run(failover_runbook.command, opts))
 
 
+@task(name="verify", help=_help("checks_only", "only", "table", "row_counts", "config", "live", "yes", "json"))
+def backup_verify_task(c, checks_only=False, only=None, table=None, row_counts=False, config="config/prod.toml", live=False,
+                       yes=False, json=False):
+    """Backup checks, then restore tests into temporaries (always deleted): RPO, RTO, verdict; evidence in reports/."""
+    opts = backup_verify.VerifyOptions(config=config, live=live, yes=yes, json=json, checks_only=checks_only, only=only,
+                                       table=table, row_counts=row_counts)
+    _exit(cli.run(backup_verify.command, opts))
+
+
+@task(name="cleanup", help=_help("config", "live", "yes", "json"))
+def backup_cleanup_task(c, config="config/prod.toml", live=False, yes=False, json=False):
+    """Delete expired temporaries of backup.verify left by killed runs; refuses anything not tagged temporary."""
+    opts = backup_sweep.CleanupOptions(config=config, live=live, yes=yes, json=json)
+    _exit(cli.run(backup_sweep.command, opts))
+
+
 @task
 def test(c):
     """Run the test suite (parallel on all cores when pytest-xdist is installed)."""
@@ -100,4 +124,8 @@ sandbox.add_task(sandbox_status)
 drill = Collection("drill")
 drill.add_task(drill_failover)
 
-ns = Collection(provision, plan, test, sandbox, drill)
+backup = Collection("backup")
+backup.add_task(backup_verify_task)
+backup.add_task(backup_cleanup_task)
+
+ns = Collection(provision, plan, test, sandbox, drill, backup)

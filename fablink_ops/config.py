@@ -178,6 +178,88 @@ class NetworkConfig:
     security_groups: tuple[SecurityGroupTier, ...] = ()
 
 
+EKS_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+# https://docs.aws.amazon.com/eks/latest/APIReference/API_Nodegroup.html#AmazonEKS-Type-Nodegroup-amiType
+EKS_AMI_TYPES = (
+    "AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "BOTTLEROCKET_x86_64", "BOTTLEROCKET_ARM_64",
+    "AL2_x86_64", "AL2_ARM_64",
+)
+EKS_MIN_MINOR = 30  # design doc: "Version: 1.30+"
+K8S_NAME = _pattern(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", 63, "Kubernetes name (RFC 1123 label)")
+# Kubernetes label key: optional DNS prefix, then a name of 63 characters at most.
+K8S_LABEL_KEY = _pattern(r"(?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?", 316, "Kubernetes label key")
+EKS_ADDON_NAME = _pattern(r"[a-z0-9][a-z0-9-]*", 100, "EKS add-on name")
+DB_USER = _pattern(r"[a-z_][a-z0-9_]*", 63, "PostgreSQL user name")
+
+
+def _k8s_version(value: str) -> str | None:
+    match = re.fullmatch(r"1\.(\d+)", value)
+    if not match:
+        return f"{value!r} is not a Kubernetes minor version like '1.31'"
+    if int(match.group(1)) < EKS_MIN_MINOR:
+        return f"{value} is older than 1.{EKS_MIN_MINOR}: the design requires Kubernetes 1.{EKS_MIN_MINOR} or newer"
+    return None
+
+
+@dataclass(frozen=True)
+class NodegroupConfig:
+    """One managed node group per zone of network.zones, all sized alike."""
+
+    instance_types: tuple[str, ...]
+    ami_type: str = check(_one_of(*EKS_AMI_TYPES))
+    capacity_type: str = check(_one_of("ON_DEMAND", "SPOT"))
+    disk_size_gib: int = check(_positive)
+    min_size: int
+    desired_size: int
+    max_size: int
+    max_unavailable: int
+    zone_label: str = check(K8S_LABEL_KEY)
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IrsaConfig:
+    """The application's IAM role, assumed by its service account (IRSA)."""
+
+    service_account: str = check(K8S_NAME)
+    db_iam_user: str = check(DB_USER)
+    # Keys the backend may decrypt with, besides dynamodb.kms_key_alias.
+    data_key_aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AddonConfig:
+    name: str = check(EKS_ADDON_NAME)
+    version: str = ""  # "" = the default version AWS picks for the cluster's Kubernetes version
+    configuration: dict[str, str] = field(default_factory=dict)
+    # "namespace:name" of the add-on's service account, to give it an IRSA
+    # role with policy_arns; "" = the add-on needs no AWS permissions of its own.
+    service_account: str = ""
+    policy_arns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EksConfig:
+    """Design doc: EKS cluster; Security; Logging (EKS cluster logging)."""
+
+    version: str = check(_k8s_version)
+    service_cidr: str = check(_cidr)
+    endpoint_private_access: bool
+    admin_cidrs: tuple[str, ...]
+    log_types: tuple[str, ...]
+    allowed_instance_types: tuple[str, ...]
+    cluster_wait_minutes: float = check(_positive)
+    nodegroup_wait_minutes: float = check(_positive)
+    addon_wait_minutes: float = check(_positive)
+    nodegroups: NodegroupConfig
+    irsa: IrsaConfig
+    addons: tuple[AddonConfig, ...] = ()
+
+    @property
+    def minor(self) -> int:
+        return int(self.version.split(".")[1])
+
+
 @dataclass(frozen=True)
 class LoggingConfig:
     """Design doc: Logging and monitoring."""
@@ -449,17 +531,88 @@ class DrillConfig:
     probe_timeout_seconds: float = check(_positive, default=1.0)
 
 
+# https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Concepts.DBInstanceClass.html
+DB_INSTANCE_CLASS = _pattern(r"db\.[a-z0-9-]+\.[a-z0-9]+", 32, "DB instance class (db.<family>.<size>, e.g. db.t4g.medium)")
+# A table as SQL names it: table or schema.table, plain lower-case identifiers
+# (quoted for the query anyway; kept plain so the evidence reads the same).
+SQL_TABLE = _pattern(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?", 127, "SQL table name (table or schema.table, lower case)")
+SQL_DATABASE = _pattern(r"[a-z_][a-z0-9_]*", 63, "PostgreSQL database name")
+# The longest suffix a temporary name gets: "-<UTC yyyymmddHHMMSS>-<4 hex>" plus
+# the instance's "-1". RDS identifiers are 63 characters at most.
+BACKUP_RUN_SUFFIX = len("-20300102030405-a1b2-1")
+DYNAMODB_MAX_CONCURRENT_RESTORES = 50  # per account, any kind of restore (DynamoDB quotas)
+
+
+def _retention_days(value: int) -> str | None:
+    # Aurora keeps automated backups 1 to 35 days.
+    return None if 1 <= value <= 35 else f"{value}: Aurora keeps automated backups 1 to 35 days"
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    """Design doc: Aurora "Backup Retention: 30 days"; DynamoDB "Point-in-time
+    Recovery: Enabled"; Performance tests ("backup/restore test");
+    Operational readiness ("backup strategy"). Values beyond those are ours.
+
+    Read by ``invoke backup.verify`` and ``invoke backup.cleanup``
+    (fablink_ops/runbooks/backup/).
+    """
+
+    # The cluster whose backups are verified, found by this identifier. Must
+    # equal the aurora stage's cluster identifier (as [drill].aurora_cluster):
+    # the runbook does not import that stage.
+    aurora_cluster: str = check(DB_CLUSTER_ID)
+    # The retention the Aurora cluster must have (design doc: 30 days).
+    expected_retention_days: int = check(_retention_days, default=30)
+    # How old the latest restorable time may be: the data a restore would lose.
+    rpo_budget_minutes: float = check(_positive, default=5.0)
+    # The one instance added to the restored cluster: small, it only has to
+    # prove the data comes up (a restored cluster has no instance of its own).
+    restore_instance_class: str = check(DB_INSTANCE_CLASS, default="db.t4g.medium")
+    # Temporaries are named <prefix>-<run id>[-...]: recognisable, and never a
+    # prefix of a production name (checked below).
+    temporary_prefix: str = check(DB_CLUSTER_ID, default="fablink-prod-bkv")
+    # Temporaries carry an expiry tag this far ahead; backup.cleanup deletes
+    # only expired ones, so it never races a run still in progress.
+    expiry_hours: float = check(_positive, default=6.0)
+    # Restores in flight at once. DynamoDB allows 50 concurrent restores per account.
+    aurora_concurrency: int = check(_positive, default=1)
+    dynamodb_concurrency: int = check(_positive, default=10)
+    # Tables up to this many items are compared key by key (full scans of both
+    # tables); bigger ones by a sample of sample_size keys looked up both ways.
+    exact_count_limit: int = check(_positive, default=100_000)
+    sample_size: int = check(_positive, default=1_000)
+    # The source keeps changing after the restore point, so a live comparison
+    # allows this share of the compared keys (or rows) to differ.
+    count_tolerance_percent: float = 0.0
+    # Poll the restores this often: the resolution of the measured RTO.
+    poll_interval_seconds: float = check(_positive, default=30.0)
+    # Wait budgets: past them a restore fails (and is deleted all the same).
+    aurora_cluster_wait_minutes: float = check(_positive, default=120.0)
+    aurora_instance_wait_minutes: float = check(_positive, default=60.0)
+    dynamodb_restore_wait_minutes: float = check(_positive, default=120.0)
+    # How long the run waits for a temporary to become deletable (a restore
+    # still creating cannot be deleted) before leaving it to backup.cleanup.
+    cleanup_wait_minutes: float = check(_positive, default=60.0)
+    # Live, with --row-counts: count the rows of these tables in the source
+    # and the restored cluster (psycopg, the source's managed master secret).
+    row_count_tables: tuple[str, ...] = ()
+    sql_database: str = check(SQL_DATABASE, default="postgres")
+
+
 @dataclass(frozen=True)
 class Config:
     path: str
     project: ProjectConfig
     tags: dict[str, str]
     network: NetworkConfig
+    eks: EksConfig
     logging: LoggingConfig
     sla: SlaConfig
     engine: EngineConfig
     dynamodb: DynamoDBConfig
     drill: DrillConfig
+    backup: BackupConfig
     edge: EdgeConfig
     monitoring: MonitoringConfig
 
@@ -600,8 +753,52 @@ def _validate(cfg: Config) -> None:
             if text:
                 raise _fail(file, f"tags.{key}", text)
     _validate_network(cfg)
+    _validate_eks(cfg)
     _validate_dynamodb(cfg)
     _validate_drill(cfg)
+    _validate_backup(cfg)
+    _validate_edge(cfg)
+    _validate_monitoring(cfg)
+
+
+def _validate_backup(cfg: Config) -> None:
+    file, b = cfg.path, cfg.backup
+    longest = len(b.temporary_prefix) + BACKUP_RUN_SUFFIX
+    if longest > 63:
+        raise _fail(file, "backup.temporary_prefix",
+                    f"{b.temporary_prefix!r} is too long: temporary names would reach {longest} characters (RDS allows 63)")
+    if b.temporary_prefix != b.temporary_prefix.lower():
+        raise _fail(file, "backup.temporary_prefix", f"{b.temporary_prefix!r}: use lower case (RDS lower-cases identifiers)")
+    # A production resource must never look like a temporary: backup.cleanup
+    # only ever considers names under the prefix.
+    production = [cfg.backup.aurora_cluster, cfg.drill.aurora_cluster, *(t.name for t in cfg.dynamodb.tables)]
+    for name in production:
+        if name == b.temporary_prefix or name.startswith(b.temporary_prefix + "-"):
+            raise _fail(file, "backup.temporary_prefix",
+                        f"{b.temporary_prefix!r} would cover the production resource {name}: choose a prefix no production name starts with")
+    if b.dynamodb_concurrency > DYNAMODB_MAX_CONCURRENT_RESTORES:
+        raise _fail(file, "backup.dynamodb_concurrency",
+                    f"{b.dynamodb_concurrency}: DynamoDB allows {DYNAMODB_MAX_CONCURRENT_RESTORES} concurrent restores per account")
+    if b.sample_size > b.exact_count_limit:
+        raise _fail(file, "backup.sample_size",
+                    f"{b.sample_size} exceeds backup.exact_count_limit ({b.exact_count_limit}): below the limit every key is compared anyway")
+    if not 0 <= b.count_tolerance_percent < 100:
+        raise _fail(file, "backup.count_tolerance_percent", f"{b.count_tolerance_percent:g}: give a percentage from 0 up to (not including) 100")
+    shortest = min(b.aurora_cluster_wait_minutes, b.aurora_instance_wait_minutes, b.dynamodb_restore_wait_minutes, b.cleanup_wait_minutes)
+    if b.poll_interval_seconds >= shortest * 60:
+        raise _fail(file, "backup.poll_interval_seconds",
+                    f"{b.poll_interval_seconds:g} s is not shorter than the shortest wait budget ({shortest:g} min)")
+    longest_run = max(b.aurora_cluster_wait_minutes + b.aurora_instance_wait_minutes, b.dynamodb_restore_wait_minutes) + b.cleanup_wait_minutes
+    if b.expiry_hours * 60 <= longest_run:
+        raise _fail(file, "backup.expiry_hours",
+                    f"{b.expiry_hours:g} h must exceed the longest run ({longest_run:g} min of wait budgets): "
+                    "backup.cleanup must never delete the temporaries of a run still in progress")
+    for i, table in enumerate(b.row_count_tables):
+        problem = SQL_TABLE(table)
+        if problem:
+            raise _fail(file, f"backup.row_count_tables[{i}]", problem)
+        if b.row_count_tables.index(table) != i:
+            raise _fail(file, f"backup.row_count_tables[{i}]", f"{table!r} is listed twice")
 
 
 def _validate_drill(cfg: Config) -> None:
@@ -641,8 +838,6 @@ def _validate_drill(cfg: Config) -> None:
             file, "drill.probe_timeout_seconds",
             f"{drill.probe_timeout_seconds:g} s exceeds drill.rto_budget_seconds ({drill.rto_budget_seconds:g} s)",
         )
-    _validate_edge(cfg)
-    _validate_monitoring(cfg)
 
 
 def _validate_network(cfg: Config) -> None:
@@ -700,6 +895,102 @@ def _validate_network(cfg: Config) -> None:
                 raise _fail(file, f"{rkey}.description", SG_DESCRIPTION(rule.description) or "")
 
 
+def _validate_eks(cfg: Config) -> None:
+    file, eks = cfg.path, cfg.eks
+    # EKS rules for the service CIDR: inside an RFC 1918 range, /12 to /24, and
+    # not overlapping the VPC. https://docs.aws.amazon.com/eks/latest/APIReference/API_KubernetesNetworkConfigRequest.html
+    service = ipaddress.IPv4Network(eks.service_cidr)
+    private = [ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+    if not any(service.subnet_of(n) for n in private) or not 12 <= service.prefixlen <= 24:
+        raise _fail(file, "eks.service_cidr", f"{eks.service_cidr}: EKS needs a /12 to /24 inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
+    if service.overlaps(ipaddress.IPv4Network(cfg.network.vpc_cidr)):
+        raise _fail(file, "eks.service_cidr", f"{eks.service_cidr} overlaps the VPC {cfg.network.vpc_cidr}")
+    for i, cidr in enumerate(eks.admin_cidrs):
+        key = f"eks.admin_cidrs[{i}]"
+        problem = _cidr(cidr)
+        if problem:
+            raise _fail(file, key, problem)
+        if ipaddress.IPv4Network(cidr).prefixlen == 0:
+            raise _fail(file, key, f"{cidr} opens the API endpoint to the whole internet: the design allows administrator IPs only")
+    if len(set(eks.admin_cidrs)) != len(eks.admin_cidrs):
+        raise _fail(file, "eks.admin_cidrs", "a CIDR is listed twice")
+    if not eks.endpoint_private_access and not eks.admin_cidrs:
+        raise _fail(file, "eks.endpoint_private_access", "with no admin_cidrs the public endpoint is off, so the private one must be on")
+    for i, log_type in enumerate(eks.log_types):
+        if log_type not in EKS_LOG_TYPES:
+            raise _fail(file, f"eks.log_types[{i}]", f"{log_type!r} is not one of {', '.join(EKS_LOG_TYPES)}")
+    if len(set(eks.log_types)) != len(eks.log_types):
+        raise _fail(file, "eks.log_types", "a log type is listed twice")
+    if not eks.allowed_instance_types:
+        raise _fail(file, "eks.allowed_instance_types", "at least one instance type is required")
+    _validate_nodegroups(cfg)
+    _validate_irsa(cfg)
+    _validate_addons(cfg)
+
+
+def _validate_nodegroups(cfg: Config) -> None:
+    file, ng = cfg.path, cfg.eks.nodegroups
+    key = "eks.nodegroups"
+    if not ng.instance_types:
+        raise _fail(file, f"{key}.instance_types", "at least one instance type is required")
+    for i, itype in enumerate(ng.instance_types):
+        if itype not in cfg.eks.allowed_instance_types:
+            raise _fail(
+                file, f"{key}.instance_types[{i}]",
+                f"{itype!r} is not allowed: eks.allowed_instance_types is {', '.join(cfg.eks.allowed_instance_types)}",
+            )
+    if ng.min_size < 1:
+        raise _fail(file, f"{key}.min_size", f"must be at least 1 (one node per AZ at all times), got {ng.min_size}")
+    if not ng.min_size <= ng.desired_size <= ng.max_size:
+        raise _fail(file, f"{key}.desired_size", f"must lie between min_size {ng.min_size} and max_size {ng.max_size}, got {ng.desired_size}")
+    # UpdateConfig.maxUnavailable: 1 to 100, and no more than the group holds.
+    if not 1 <= ng.max_unavailable <= min(100, ng.max_size):
+        raise _fail(file, f"{key}.max_unavailable", f"must be between 1 and max_size ({ng.max_size}), got {ng.max_unavailable}")
+    if not 20 <= ng.disk_size_gib <= 16384:
+        raise _fail(file, f"{key}.disk_size_gib", f"must be between 20 and 16384, got {ng.disk_size_gib}")
+    for label, value in ng.labels.items():
+        problem = K8S_LABEL_KEY(label)
+        if problem:
+            raise _fail(file, f"{key}.labels.{label}", problem)
+        if label == ng.zone_label:
+            raise _fail(file, f"{key}.labels.{label}", "is set per node group by zone_label")
+        if value and (len(value) > 63 or not re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?", value)):
+            raise _fail(file, f"{key}.labels.{label}", f"{value!r} is not a valid Kubernetes label value")
+
+
+def _role_name_fits(cfg: Config, key: str, suffix: str) -> None:
+    # The stage names the role <prefix>-<suffix>; IAM role names stop at 64.
+    name = f"{cfg.project.prefix}-{suffix}"
+    if len(name) > 64:
+        raise _fail(cfg.path, key, f"the IAM role name {name!r} would be {len(name)} characters; IAM allows 64")
+
+
+def _validate_irsa(cfg: Config) -> None:
+    file, irsa = cfg.path, cfg.eks.irsa
+    _role_name_fits(cfg, "eks.irsa.service_account", irsa.service_account)
+    for i, alias in enumerate(irsa.data_key_aliases):
+        if not re.fullmatch(r"alias/[A-Za-z0-9/_-]{1,250}", alias) or alias.startswith("alias/aws/"):
+            raise _fail(file, f"eks.irsa.data_key_aliases[{i}]", f"{alias!r} is not the alias of a customer-managed key (alias/..., not alias/aws/...)")
+
+
+def _validate_addons(cfg: Config) -> None:
+    file = cfg.path
+    names = [a.name for a in cfg.eks.addons]
+    for i, addon in enumerate(cfg.eks.addons):
+        key = f"eks.addons[{i}]"
+        if names.count(addon.name) > 1:
+            raise _fail(file, f"{key}.name", f"add-on {addon.name!r} is listed twice")
+        if addon.service_account:
+            _role_name_fits(cfg, f"{key}.name", addon.name)
+        if addon.service_account:
+            ns, _, sa = addon.service_account.partition(":")
+            if not sa or K8S_NAME(ns) or K8S_NAME(sa):
+                raise _fail(file, f"{key}.service_account", f"{addon.service_account!r} is not 'namespace:name'")
+        if bool(addon.service_account) != bool(addon.policy_arns):
+            raise _fail(file, key, "give service_account and policy_arns together (or neither)")
+        for j, arn in enumerate(addon.policy_arns):
+            if not re.fullmatch(r"arn:aws[a-z-]*:iam::(aws|\d{12}):policy/[\w+=,.@/-]+", arn):
+                raise _fail(file, f"{key}.policy_arns[{j}]", f"{arn!r} is not an IAM policy ARN")
 # Limits from https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html
 DYNAMODB_MAX_GSIS = 20  # global secondary indexes per table (default quota)
 DYNAMODB_MAX_PROJECTED = 100  # non-key attributes projected, over all indexes of a table

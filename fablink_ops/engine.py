@@ -84,6 +84,8 @@ class Change:
 class Reporter(Protocol):
     """What the engine and stages tell the operator while they work."""
 
+    def started(self, change: Change, after: list[str], alongside: list[str]) -> None: ...
+
     def applied(self, change: Change, detail: str | None) -> None: ...
 
     def info(self, text: str) -> None: ...
@@ -98,6 +100,9 @@ class Reporter(Protocol):
 
 
 class SilentReporter:
+    def started(self, change: Change, after: list[str], alongside: list[str]) -> None:
+        pass
+
     def applied(self, change: Change, detail: str | None) -> None:
         pass
 
@@ -128,6 +133,9 @@ class Context:
     # Set on Ctrl-C: waits in worker threads stop at their next poll instead
     # of holding the process for the rest of their budget.
     cancel: threading.Event = field(default_factory=threading.Event)
+    # Multiplies every wait's poll interval: the benchmark runs AWS's
+    # durations scaled down, and scales the polling with them.
+    poll_scale: float = 1.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def set_output(self, key: str, value: Any) -> None:
@@ -200,6 +208,7 @@ def apply(changes: list[Change], ctx: Context, concurrency: int) -> list[tuple[C
     runnable = {c.key: c for c in changes if c.run is not None}
     keys = {c.key for c in changes}
     waiting_on = {k: {n for n in c.needs if n in keys and n in runnable} for k, c in runnable.items()}
+    runnable_needs = {k: set(v) for k, v in waiting_on.items()}
     done: list[tuple[Change, str | None]] = []
     failure: BaseException | None = None
     failed_change: Change | None = None
@@ -210,10 +219,15 @@ def apply(changes: list[Change], ctx: Context, concurrency: int) -> list[tuple[C
         try:
             while True:
                 if failure is None:
-                    for key in [k for k, deps in waiting_on.items() if deps <= finished]:
+                    # Never more submitted than can run: a queued change
+                    # would still start after a failure elsewhere.
+                    ready = [k for k, deps in waiting_on.items() if deps <= finished]
+                    for key in ready[: max(0, concurrency - len(running))]:
                         change = runnable[key]
+                        after = sorted(runnable_needs[key])
                         del waiting_on[key]
                         running[pool.submit(change.run)] = change  # type: ignore[arg-type]
+                        ctx.reporter.started(change, after, [c.key for c in running.values() if c is not change])
                 if not running:
                     break
                 completed, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
@@ -261,16 +275,19 @@ def wait_for(
     failed: set[str],
     budget_seconds: float,
     interval: float = 5.0,
-    max_interval: float = 30.0,
+    max_interval: float = 15.0,
 ) -> str:
     """Poll until a done status, failing fast on a failed one or past the budget.
 
     ``poll`` returns (status, reason). The interval grows from ``interval`` to
     ``max_interval``: short at first (moto and quick resources), gentle on the
-    API for the 10-minute ones.
+    API for the 10-minute ones. 15 s at most, so a wait overshoots the moment
+    a resource is ready by 15 s at worst (describe calls are cheap; the
+    critical path is what the operator waits for).
     """
     start = ctx.clock()
     handle = ctx.reporter.wait_started(what, budget_seconds)
+    interval, max_interval = interval * ctx.poll_scale, max_interval * ctx.poll_scale
     delay = interval
     while True:
         if ctx.cancel.is_set():

@@ -84,6 +84,12 @@ class ConsoleReporter:
         self._progress: Progress | None = None
         self._active = 0
 
+    def started(self, change: Change, after: list[str], alongside: list[str]) -> None:
+        """What starts, what it waited for, and what runs alongside it."""
+        waited = f" after {', '.join(after)}" if after else ""
+        parallel = f" [dim]| running alongside: {len(alongside)}[/]" if alongside else ""
+        self.console.print(f"  [cyan]→[/] {change.action} {change.kind} {change.name}{waited}{parallel}")
+
     def applied(self, change: Change, detail: str | None) -> None:
         verb = {CREATE: "created", UPDATE: "updated", WAIT: "ready"}.get(change.action, change.action)
         suffix = f" ({detail})" if detail else ""

@@ -111,6 +111,9 @@ def ensure_running(account_id: str) -> tuple[SandboxInfo, bool]:
         env = dict(os.environ)
         # The sandbox's ARNs carry the configured account, like the real thing.
         env["MOTO_ACCOUNT_ID"] = account_id
+        # Roles get AWS managed policies attached by ARN (AmazonEKSClusterPolicy,
+        # ...), as in a real account; moto only knows them when asked to.
+        env["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
         # The server must not pick up anything pointing at real AWS either.
         for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
             env.pop(var, None)

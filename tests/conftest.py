@@ -26,6 +26,9 @@ def _no_real_aws(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-2")
     monkeypatch.setenv("MOTO_ACCOUNT_ID", "853963783084")
+    # moto loads ~30,000 default AMIs into every fresh EC2 backend (~1 s a
+    # test); nothing here launches instances from them.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     monkeypatch.setenv("FABLINK_SANDBOX_DIR", str(tmp_path / "sandbox"))
 
 
@@ -55,4 +58,5 @@ def make_target(cfg, hooks=(), retry: RetryPolicy = FAST_RETRY) -> Target:
 
 
 def make_ctx(cfg, hooks=(), **kwargs) -> Context:
-    return Context(cfg, make_target(cfg, hooks), sleep=lambda s: None, **kwargs)
+    kwargs.setdefault("sleep", lambda s: None)
+    return Context(cfg, make_target(cfg, hooks), **kwargs)

@@ -106,6 +106,92 @@ def dump(state: dict) -> str:
     return json.dumps(state, indent=1, default=str)
 
 
+def eks_inventory(region: str) -> dict[str, list]:
+    """KMS keys and aliases, IAM roles and OIDC providers, log groups, EKS
+    clusters and node groups: every one, ours or not."""
+    kms = client("kms", region)
+    iam = client("iam", region)
+    logs = client("logs", region)
+    eks = client("eks", region)
+    ec2 = client("ec2", region)
+    names: dict[str, str] = {s["SubnetId"]: _name(s) or "(unnamed)" for s in ec2.describe_subnets()["Subnets"]}
+
+    keys = []
+    aliases = [a for a in kms.list_aliases()["Aliases"] if not a["AliasName"].startswith("alias/aws/")]
+    for k in kms.list_keys()["Keys"]:
+        meta = kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
+        if meta["KeyManager"] != "CUSTOMER":
+            continue
+        tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=k["KeyId"])["Tags"]}
+        label = tags.get("Name", "(untagged key)")
+        names[meta["Arn"]] = names[meta["KeyId"]] = label
+        rotation = kms.get_key_rotation_status(KeyId=k["KeyId"])["KeyRotationEnabled"] if meta["KeyState"] == "Enabled" else None
+        keys.append((label, meta["KeyState"], meta.get("KeySpec"), rotation, tuple(sorted(tags.items()))))
+
+    providers = []
+    for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]:
+        got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=p["Arn"])
+        names[p["Arn"]] = "(oidc provider)"
+        providers.append(("(issuer)" if "oidc.eks." in got["Url"] else got["Url"], tuple(sorted(got["ClientIDList"])),
+                          tuple(sorted(tagging.from_list(got.get("Tags")).items()))))
+    for role in iam.list_roles()["Roles"]:
+        names[role["Arn"]] = role["RoleName"]
+
+    clusters, nodegroups, issuers = [], [], set()
+    for cname in eks.list_clusters()["clusters"]:
+        c = eks.describe_cluster(name=cname)["cluster"]
+        issuers.add(c.get("identity", {}).get("oidc", {}).get("issuer", "").removeprefix("https://"))
+        vpc = c.get("resourcesVpcConfig", {})
+        enabled = sorted(t for e in c.get("logging", {}).get("clusterLogging", []) if e.get("enabled") for t in e["types"])
+        enc = tuple(names.get(e.get("provider", {}).get("keyArn"), "(unknown key)") for e in c.get("encryptionConfig") or [])
+        clusters.append((cname, c["version"], c["status"], names.get(c["roleArn"], c["roleArn"]),
+                         tuple(sorted(names.get(s, s) for s in vpc.get("subnetIds", []))),
+                         vpc.get("endpointPrivateAccess"), vpc.get("endpointPublicAccess"), tuple(vpc.get("publicAccessCidrs") or ()),
+                         tuple(enabled), c.get("kubernetesNetworkConfig", {}).get("serviceIpv4Cidr"), enc,
+                         tuple(sorted((c.get("tags") or {}).items()))))
+        for ngname in eks.list_nodegroups(clusterName=cname)["nodegroups"]:
+            ng = eks.describe_nodegroup(clusterName=cname, nodegroupName=ngname)["nodegroup"]
+            nodegroups.append((cname, ngname, ng["status"], ng.get("version"), tuple(sorted(names.get(s, s) for s in ng["subnets"])),
+                               tuple(sorted(ng["scalingConfig"].items())), tuple(ng.get("instanceTypes") or ()), ng.get("amiType"),
+                               ng.get("capacityType"), ng.get("diskSize"), json.dumps(ng.get("updateConfig"), sort_keys=True),
+                               names.get(ng["nodeRole"], ng["nodeRole"]), tuple(sorted((ng.get("labels") or {}).items())),
+                               tuple(sorted((ng.get("tags") or {}).items()))))
+
+    def normalise(doc: object) -> str:
+        text = json.dumps(doc, sort_keys=True)
+        for raw, name in sorted(names.items(), key=lambda kv: -len(kv[0])):
+            text = text.replace(raw, name)
+        for issuer in issuers:
+            if issuer:
+                text = text.replace(issuer, "(issuer)")
+        return text
+
+    roles = []
+    for role in iam.list_roles()["Roles"]:
+        rn = role["RoleName"]
+        inline = tuple(sorted(
+            (p, normalise(iam.get_role_policy(RoleName=rn, PolicyName=p)["PolicyDocument"]))
+            for p in iam.list_role_policies(RoleName=rn)["PolicyNames"]
+        ))
+        attached = tuple(sorted(a["PolicyArn"] for a in iam.list_attached_role_policies(RoleName=rn)["AttachedPolicies"]))
+        tags = tuple(sorted(tagging.from_list(iam.list_role_tags(RoleName=rn)["Tags"]).items()))
+        roles.append((rn, normalise(role["AssumeRolePolicyDocument"]), attached, inline, tags))
+    groups = []
+    for g in logs.describe_log_groups()["logGroups"]:
+        tags = tuple(sorted(logs.list_tags_log_group(logGroupName=g["logGroupName"]).get("tags", {}).items()))
+        groups.append((g["logGroupName"], g.get("retentionInDays"), tags))
+
+    return {
+        "kms_keys": sorted(keys),
+        "kms_aliases": sorted((a["AliasName"], names.get(a.get("TargetKeyId", ""), "(unknown key)")) for a in aliases),
+        "oidc_providers": sorted(providers),
+        "roles": sorted(roles),
+        "log_groups": sorted(groups),
+        "clusters": sorted(clusters),
+        "nodegroups": sorted(nodegroups),
+    }
+
+
 def _pages(client, method: str, key: str, **kwargs) -> list:
     return [item for page in client.get_paginator(method).paginate(**kwargs) for item in page.get(key, [])]
 

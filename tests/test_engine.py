@@ -147,3 +147,16 @@ def test_changes_that_need_a_replace_required_resource_are_blocked_not_attempted
     assert [c.action for c in changes] == [REPLACE, BLOCKED, BLOCKED, CREATE]
     assert changes[1].run is None and "waits for thing vpc, which needs replacing" in changes[1].note
     assert "blocked too" in changes[2].note
+
+
+def test_after_a_failure_nothing_queued_starts(cfg):
+    rec = Recorder()
+
+    def fail():
+        raise ClientError({"Error": {"Code": "InvalidParameterValue", "Message": "bad"}}, "CreateThing")
+
+    # concurrency 1: 'bad' runs first; the independent 'later' must not start after it failed
+    changes = [change("bad", run=fail), change("later", run=rec.run("later"))]
+    with pytest.raises(AwsError):
+        apply(changes, make_ctx(cfg), concurrency=1)
+    assert rec.events == []

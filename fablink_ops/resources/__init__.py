@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import dynamodb, edge, monitoring, network
+from . import dynamodb, edge, eks, monitoring, network
 
 # Design doc, "What to consider when building production", 1. Build order;
 # monitoring last because it watches what the others built.
@@ -17,7 +17,7 @@ STAGE_ORDER: tuple[str, ...] = ("network", "eks", "aurora", "dynamodb", "edge", 
 
 STAGES: dict[str, ModuleType | None] = {
     "network": network,
-    "eks": None,
+    "eks": eks,
     "aurora": None,
     "dynamodb": dynamodb,
     "edge": edge,

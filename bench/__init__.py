@@ -1,0 +1,1 @@
+"""Benchmarks (never timed assertions in tests): see bench/provision.py."""

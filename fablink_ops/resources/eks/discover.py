@@ -1,0 +1,144 @@
+"""Discovery for the EKS stage: a handful of batched reads, no writes.
+
+A converged environment costs 14 reads in the sandbox and 16 live (the two
+add-ons are described only where AWS has them): KMS 4, IAM 3, logs 2, EKS 5
+(+2 add-ons). IAM roles come from one paginated GetAccountAuthorizationDetails
+(trust, inline and attached policies and tags of every role at once) rather
+than three calls per role.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from botocore.exceptions import ClientError
+
+from ... import tags as tagging
+from ...engine import Context
+from ...target import error_code
+from .. import kms_key
+from .common import Names, Out
+
+
+@dataclass
+class Found:
+    key: kms_key.FoundKey | None = None
+    roles: dict[str, dict] = field(default_factory=dict)  # RoleDetail by role name (ours only)
+    oidc_arn: str | None = None
+    oidc: dict | None = None
+    log_group: dict | None = None
+    log_group_tags: dict[str, str] = field(default_factory=dict)
+    cluster: dict | None = None
+    nodegroups: dict[str, dict] = field(default_factory=dict)  # ours, by name
+    other_nodegroups: list[str] = field(default_factory=list)  # in the cluster, not in config
+    addons: dict[str, dict] = field(default_factory=dict)  # live only: moto has no add-on API
+
+
+def discover(ctx: Context, names: Names, role_names: list[str]) -> Found:
+    found = Found()
+    # The secrets key, found by its alias (or, after a crash between CreateKey
+    # and CreateAlias, by its Alias tag): see resources/kms_key.py.
+    found.key = kms_key.discover(ctx, names.key_alias, ctx.cfg.project.region)
+    _discover_roles(ctx, role_names, found)
+    _discover_log_group(ctx, names, found)
+    _discover_cluster(ctx, names, found)
+    if found.cluster:
+        _discover_oidc(ctx, found)
+        _discover_nodegroups(ctx, names, found)
+        if ctx.target.is_live:
+            _discover_addons(ctx, names, found)
+    return found
+
+
+def _not_found(exc: ClientError, *codes: str) -> bool:
+    return error_code(exc) in codes
+
+
+# ----- IAM
+
+
+def _discover_roles(ctx: Context, role_names: list[str], found: Found) -> None:
+    wanted = set(role_names)
+    details = ctx.client("iam").paginate("get_account_authorization_details", "RoleDetailList", Filter=["Role"])
+    for role in details:
+        if role["RoleName"] in wanted:
+            found.roles[role["RoleName"]] = role
+            ctx.set_output(Out.role_arn(role["RoleName"]), role["Arn"])
+
+
+def oidc_host(issuer: str) -> str:
+    return issuer.removeprefix("https://")
+
+
+def _discover_oidc(ctx: Context, found: Found) -> None:
+    issuer = (found.cluster or {}).get("identity", {}).get("oidc", {}).get("issuer")
+    if not issuer:
+        return
+    iam = ctx.client("iam")
+    suffix = f":oidc-provider/{oidc_host(issuer)}"
+    arns = [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]]
+    arn = next((a for a in arns if a.endswith(suffix)), None)
+    if arn:
+        found.oidc_arn = arn
+        found.oidc = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+        ctx.set_output(Out.OIDC_ARN, arn)
+
+
+# ----- CloudWatch Logs
+
+
+def _discover_log_group(ctx: Context, names: Names, found: Found) -> None:
+    logs = ctx.client("logs")
+    groups = logs.paginate("describe_log_groups", "logGroups", logGroupNamePrefix=names.log_group)
+    found.log_group = next((g for g in groups if g["logGroupName"] == names.log_group), None)
+    if found.log_group:
+        found.log_group_tags = logs.list_tags_log_group(logGroupName=names.log_group).get("tags", {})
+
+
+# ----- EKS
+
+
+def record_cluster(ctx: Context, cluster: dict) -> None:
+    ctx.set_output(Out.CLUSTER_ARN, cluster["arn"])
+    ctx.set_output(Out.CLUSTER_VERSION, cluster["version"])
+    issuer = cluster.get("identity", {}).get("oidc", {}).get("issuer")
+    if issuer:
+        ctx.set_output(Out.OIDC_ISSUER, issuer)
+    sg = cluster.get("resourcesVpcConfig", {}).get("clusterSecurityGroupId")
+    if sg:
+        ctx.set_output(Out.CLUSTER_SG, sg)
+
+
+def _discover_cluster(ctx: Context, names: Names, found: Found) -> None:
+    try:
+        found.cluster = ctx.client("eks").describe_cluster(name=names.cluster)["cluster"]
+    except ClientError as exc:
+        if not _not_found(exc, "ResourceNotFoundException"):
+            raise
+        return
+    record_cluster(ctx, found.cluster)
+
+
+def _discover_nodegroups(ctx: Context, names: Names, found: Found) -> None:
+    eks = ctx.client("eks")
+    existing = eks.paginate("list_nodegroups", "nodegroups", clusterName=names.cluster)
+    ours = {names.nodegroup(z) for z in ctx.cfg.network.zones}
+    for name in existing:
+        if name in ours:
+            found.nodegroups[name] = eks.describe_nodegroup(clusterName=names.cluster, nodegroupName=name)["nodegroup"]
+        else:
+            found.other_nodegroups.append(name)
+
+
+def _discover_addons(ctx: Context, names: Names, found: Found) -> None:
+    eks = ctx.client("eks")
+    for addon in ctx.cfg.eks.addons:
+        try:
+            found.addons[addon.name] = eks.describe_addon(clusterName=names.cluster, addonName=addon.name)["addon"]
+        except ClientError as exc:
+            if not _not_found(exc, "ResourceNotFoundException"):
+                raise
+
+
+def role_tags(role: dict) -> dict[str, str]:
+    return tagging.from_list(role.get("Tags"))

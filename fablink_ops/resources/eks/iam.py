@@ -1,0 +1,343 @@
+"""IAM for the EKS stage: the cluster and node roles, the cluster's OIDC
+provider, and the IRSA roles (the backend's, and one per add-on that needs AWS
+permissions).
+
+Design doc: Security, "Authentication and authorization" (IRSA, service
+account per application, least privilege). Managed policies are attached by
+ARN; what no managed policy covers narrowly enough is an inline policy.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Callable
+
+from botocore.exceptions import ClientError
+
+from ... import tags as tagging
+from ...config import AddonConfig
+from ...engine import CREATE, Change, Context, Diff
+from ...target import error_code
+from .common import STS_AUDIENCE, Keys, Names, Out, change, desired_tags, maybe_update, tag_diffs
+from .discover import Found, oidc_host, role_tags
+
+ARN = "arn:aws:iam::aws:policy/"
+CLUSTER_POLICIES = (ARN + "AmazonEKSClusterPolicy",)
+NODE_POLICIES = (ARN + "AmazonEKSWorkerNodePolicy", ARN + "AmazonEKS_CNI_Policy", ARN + "AmazonEC2ContainerRegistryReadOnly")
+SECRETS_POLICY = "secrets-encryption"
+
+# DynamoDB item operations and nothing else: no table, stream, backup or
+# index management. (TransactGet/WriteItems are authorised through these.)
+DYNAMODB_ITEM_ACTIONS = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:UpdateItem",
+)
+
+# A document, or None when it cannot be known yet (plan time, before what it
+# names exists). ``resolve`` is True at run time, when everything it names does.
+DocFn = Callable[[bool], dict | None]
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    name: str
+    description: str
+    trust: DocFn
+    trust_summary: str
+    managed: tuple[str, ...] = ()
+    inline: dict[str, DocFn] = field(default_factory=dict)
+    needs: tuple[str, ...] = ()
+
+
+def role_names(names: Names, cfg) -> list[str]:
+    return [names.cluster_role, names.node_role, names.backend_role] + [
+        names.addon_role(a) for a in cfg.eks.addons if a.service_account
+    ]
+
+
+# --------------------------------------------------------------------------
+# policy documents
+
+
+def _doc(*statements: dict) -> dict:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def _service_trust(service: str, *actions: str) -> DocFn:
+    doc = _doc({"Effect": "Allow", "Principal": {"Service": service}, "Action": list(actions)})
+    return lambda resolve: doc
+
+
+def _known(ctx: Context, key: str, resolve: bool) -> str | None:
+    return ctx.output(key) if resolve else ctx.outputs.get(key)
+
+
+def irsa_trust(ctx: Context, namespace: str, service_account: str) -> DocFn:
+    """Only this service account of this cluster, only for STS.
+
+    https://docs.aws.amazon.com/eks/latest/userguide/associate-service-account-role.html
+    StringEquals on both :sub and :aud: a token of any other service account,
+    or minted for another audience, cannot assume the role."""
+
+    def doc(resolve: bool) -> dict | None:
+        arn, issuer = _known(ctx, Out.OIDC_ARN, resolve), _known(ctx, Out.OIDC_ISSUER, resolve)
+        if not arn or not issuer:
+            return None
+        host = oidc_host(issuer)
+        return _doc(
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{host}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                        f"{host}:aud": STS_AUDIENCE,
+                    }
+                },
+            }
+        )
+
+    return doc
+
+
+def secrets_policy(ctx: Context, names: Names) -> DocFn:
+    """What the cluster role needs to use the secrets key (the key policy
+    delegates to IAM). As terraform-aws-eks grants it, scoped to the one key."""
+
+    def doc(resolve: bool) -> dict | None:
+        key_arn = _known(ctx, names.key_arn_output, resolve)
+        if not key_arn:
+            return None
+        return _doc(
+            {
+                "Effect": "Allow",
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+                "Resource": key_arn,
+            }
+        )
+
+    return doc
+
+
+def data_key_aliases(ctx: Context) -> list[str]:
+    aliases = [ctx.cfg.dynamodb.kms_key_alias, *ctx.cfg.eks.irsa.data_key_aliases]
+    return sorted(set(aliases))
+
+
+def backend_policy(ctx: Context) -> dict:
+    """Least privilege for the FabLink backend.
+
+    - DynamoDB item operations on the six tables and their indexes.
+    - rds-db:connect as the one IAM database user. The Aurora cluster's
+      resource id (part of the ARN) is not known before the aurora stage runs,
+      so the ARN names every Aurora cluster ("cluster-*") but only this user.
+    - kms:Decrypt with the data keys. Their ARNs are not known here either
+      (and the DynamoDB stage may run later): any key of this account and
+      region, but only while it carries one of the data keys' aliases
+      (kms:ResourceAliases): dynamodb.kms_key_alias and eks.irsa.data_key_aliases.
+    """
+    p, irsa = ctx.cfg.project, ctx.cfg.eks.irsa
+    tables = [f"arn:aws:dynamodb:{p.region}:{p.account_id}:table/{t.name}" for t in ctx.cfg.dynamodb.tables]
+    return _doc(
+        {
+            "Sid": "DynamoDBItems",
+            "Effect": "Allow",
+            "Action": list(DYNAMODB_ITEM_ACTIONS),
+            "Resource": [arn for t in tables for arn in (t, f"{t}/index/*")],
+        },
+        {
+            "Sid": "AuroraIamAuthentication",
+            "Effect": "Allow",
+            "Action": "rds-db:connect",
+            "Resource": f"arn:aws:rds-db:{p.region}:{p.account_id}:dbuser:cluster-*/{irsa.db_iam_user}",
+        },
+        {
+            "Sid": "DecryptWithDataKeys",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": f"arn:aws:kms:{p.region}:{p.account_id}:key/*",
+            "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": data_key_aliases(ctx)}},
+        },
+    )
+
+
+# --------------------------------------------------------------------------
+# the roles
+
+
+def role_specs(ctx: Context, names: Names) -> list[RoleSpec]:
+    cfg, keys = ctx.cfg, Keys(names)
+    irsa_needs = (keys.oidc,)
+    specs = [
+        RoleSpec(
+            names.cluster_role,
+            f"EKS control plane of {names.cluster}",
+            # https://docs.aws.amazon.com/eks/latest/userguide/cluster-iam-role.html
+            _service_trust("eks.amazonaws.com", "sts:AssumeRole", "sts:TagSession"),
+            "eks.amazonaws.com",
+            CLUSTER_POLICIES,
+            {SECRETS_POLICY: secrets_policy(ctx, names)},
+            needs=(keys.key,),
+        ),
+        RoleSpec(
+            names.node_role,
+            f"EKS managed nodes of {names.cluster}",
+            _service_trust("ec2.amazonaws.com", "sts:AssumeRole"),
+            "ec2.amazonaws.com",
+            NODE_POLICIES,
+        ),
+        RoleSpec(
+            names.backend_role,
+            f"IRSA: service account {cfg.project.namespace}/{cfg.eks.irsa.service_account}",
+            irsa_trust(ctx, cfg.project.namespace, cfg.eks.irsa.service_account),
+            f"system:serviceaccount:{cfg.project.namespace}:{cfg.eks.irsa.service_account}, aud {STS_AUDIENCE}",
+            inline={"fablink-backend": lambda resolve: backend_policy(ctx)},
+            needs=irsa_needs,
+        ),
+    ]
+    for addon in cfg.eks.addons:
+        if addon.service_account:
+            specs.append(_addon_role(ctx, names, addon, irsa_needs))
+    return specs
+
+
+def _addon_role(ctx: Context, names: Names, addon: AddonConfig, needs: tuple[str, ...]) -> RoleSpec:
+    namespace, _, account = addon.service_account.partition(":")
+    return RoleSpec(
+        names.addon_role(addon),
+        f"IRSA: EKS add-on {addon.name} ({namespace}/{account})",
+        irsa_trust(ctx, namespace, account),
+        f"system:serviceaccount:{namespace}:{account}, aud {STS_AUDIENCE}",
+        addon.policy_arns,
+        needs=needs,
+    )
+
+
+def _same(a: dict | str | None, b: dict | None) -> bool:
+    if isinstance(a, str):
+        a = json.loads(a)
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def role(ctx: Context, found: Found, spec: RoleSpec) -> Change:
+    iam = ctx.client("iam")
+    name = spec.name
+    tags = desired_tags(ctx.cfg, name)
+    current = found.roles.get(name)
+
+    def attach(arn: str) -> None:
+        iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+
+    def put(policy: str) -> None:
+        iam.put_role_policy(RoleName=name, PolicyName=policy, PolicyDocument=json.dumps(spec.inline[policy](True)))
+
+    def set_trust() -> None:
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(spec.trust(True)))
+
+    if current is None:
+
+        def create() -> str:
+            try:
+                arn = iam.create_role(
+                    RoleName=name,
+                    AssumeRolePolicyDocument=json.dumps(spec.trust(True)),
+                    Description=spec.description,
+                    Tags=tagging.to_list(tags),
+                )["Role"]["Arn"]
+            except ClientError as exc:  # created by a run whose answer was lost
+                if error_code(exc) != "EntityAlreadyExists":
+                    raise
+                arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+            ctx.set_output(Out.role_arn(name), arn)
+            for policy_arn in spec.managed:
+                attach(policy_arn)
+            for policy in spec.inline:
+                put(policy)
+            return arn
+
+        diffs = [Diff("trusts", None, spec.trust_summary)]
+        diffs += [Diff("managed policy", None, a.rsplit("/", 1)[-1]) for a in spec.managed]
+        diffs += [Diff("inline policy", None, p) for p in spec.inline]
+        return change("iam-role", name, CREATE, diffs=diffs, needs=spec.needs, run=create)
+
+    diffs, steps = [], []
+    trust = spec.trust(False)
+    if trust is None or not _same(current.get("AssumeRolePolicyDocument"), trust):
+        diffs.append(Diff("trusts", "differs" if trust else "(the cluster's OIDC provider is not known yet)", spec.trust_summary))
+        steps.append(set_trust)
+    attached = {p["PolicyArn"] for p in current.get("AttachedManagedPolicies", [])}
+    for arn in spec.managed:
+        if arn not in attached:
+            diffs.append(Diff("managed policy", None, arn.rsplit("/", 1)[-1]))
+            steps.append(lambda a=arn: attach(a))
+    for arn in sorted(attached - set(spec.managed)):  # our role: nothing beyond what it needs
+        diffs.append(Diff("managed policy", arn.rsplit("/", 1)[-1], None))
+        steps.append(lambda a=arn: iam.detach_role_policy(RoleName=name, PolicyArn=a))
+    inline = {p["PolicyName"]: p["PolicyDocument"] for p in current.get("RolePolicyList", [])}
+    for policy, doc_fn in spec.inline.items():
+        wanted = doc_fn(False)
+        if policy not in inline or wanted is None or not _same(inline[policy], wanted):
+            diffs.append(Diff("inline policy", "differs" if policy in inline else None, policy))
+            steps.append(lambda p=policy: put(p))
+    for policy in sorted(set(inline) - set(spec.inline)):
+        diffs.append(Diff("inline policy", policy, None))
+        steps.append(lambda p=policy: iam.delete_role_policy(RoleName=name, PolicyName=p))
+    now = role_tags(current)
+    todo = tagging.missing(now, tags)
+    diffs += tag_diffs(now, tags)
+    if todo:
+        steps.append(lambda: iam.tag_role(RoleName=name, Tags=tagging.to_list(todo)))
+    return maybe_update("iam-role", name, current["Arn"], diffs, steps, spec.needs)
+
+
+# --------------------------------------------------------------------------
+# the cluster's OIDC provider (IRSA)
+
+
+def oidc_provider(ctx: Context, names: Names, found: Found) -> Change:
+    iam = ctx.client("iam")
+    kind, name = "oidc-provider", names.cluster
+    tags = desired_tags(ctx.cfg, f"{names.cluster}-oidc")
+    needs = (Keys(names).cluster,)
+    if found.oidc is None:
+
+        def create() -> str:
+            issuer = ctx.output(Out.OIDC_ISSUER)
+            try:
+                # No thumbprint: IAM verifies EKS's OIDC endpoints against its
+                # own trusted root CAs and ignores one given.
+                # https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_providers_create_oidc_verify-thumbprint.html
+                arn = iam.create_open_id_connect_provider(
+                    Url=issuer, ClientIDList=[STS_AUDIENCE], Tags=tagging.to_list(tags)
+                )["OpenIDConnectProviderArn"]
+            except ClientError as exc:  # created by a run whose answer was lost
+                if error_code(exc) != "EntityAlreadyExists":
+                    raise
+                partition = ctx.output(Out.CLUSTER_ARN).split(":")[1]
+                arn = f"arn:{partition}:iam::{ctx.cfg.project.account_id}:oidc-provider/{oidc_host(issuer)}"
+            ctx.set_output(Out.OIDC_ARN, arn)
+            return arn
+
+        issuer = ctx.outputs.get(Out.OIDC_ISSUER, "(the cluster's OIDC issuer)")
+        return change(kind, name, CREATE, diffs=[Diff("url", None, issuer), Diff("audience", None, STS_AUDIENCE)], needs=needs, run=create)
+    arn = found.oidc_arn or ""
+    diffs, steps = [], []
+    clients = found.oidc.get("ClientIDList", [])
+    if STS_AUDIENCE not in clients:
+        diffs.append(Diff("audience", clients, STS_AUDIENCE))
+        steps.append(lambda: iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID=STS_AUDIENCE))
+    now = tagging.from_list(found.oidc.get("Tags"))
+    todo = tagging.missing(now, tags)
+    diffs += tag_diffs(now, tags)
+    if todo:
+        steps.append(lambda: iam.tag_open_id_connect_provider(OpenIDConnectProviderArn=arn, Tags=tagging.to_list(todo)))
+    return maybe_update(kind, name, arn, diffs, steps, needs)

@@ -1,0 +1,224 @@
+"""Managed node groups: one per AZ, each only in its own AZ's private subnet.
+
+Design doc: EKS cluster, "Node Groups: 3 (one per AZ)", "Instance Types:
+m5.large, m5.xlarge"; VPC Security, "Private subnets for EKS nodes". A group
+per AZ (rather than one group over three subnets) keeps each AZ's capacity
+its own: losing an AZ never makes the autoscaler shuffle the others.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from botocore.exceptions import ClientError
+
+from ... import tags as tagging
+from ...config import Zone
+from ...engine import CREATE, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Change, Context, Diff
+from ...target import error_code
+from .common import Keys, Names, Out, _token, change, desired_tags, issues, maybe_update, minor, tag_diffs, wait_update, waiter
+from .discover import Found
+
+KIND = "nodegroup"
+NG_FAILED = {"CREATE_FAILED", "DEGRADED", "DELETING", "DELETE_FAILED"}
+NG_BUSY = ("CREATING", "UPDATING")
+# What AWS applies when a node group is created without an updateConfig.
+# https://docs.aws.amazon.com/eks/latest/APIReference/API_NodegroupUpdateConfig.html
+AWS_DEFAULT_UPDATE_CONFIG = {"maxUnavailable": 1}
+
+
+def _budget(ctx: Context) -> float:
+    return ctx.cfg.eks.nodegroup_wait_minutes * 60
+
+
+def wait_active(ctx: Context, names: Names, name: str) -> dict:
+    """Wait for ACTIVE; CREATE_FAILED or DEGRADED fail at once with AWS's health issues."""
+    eks = ctx.client("eks")
+
+    def describe() -> dict:
+        return eks.describe_nodegroup(clusterName=names.cluster, nodegroupName=name)["nodegroup"]
+
+    return waiter(ctx, f"node group {name}", describe, {"ACTIVE"}, NG_FAILED, _budget(ctx))
+
+
+def labels(ctx: Context, zone: Zone) -> dict[str, str]:
+    ng = ctx.cfg.eks.nodegroups
+    return {**ng.labels, ng.zone_label: zone.az}
+
+
+def _scaling(ctx: Context) -> dict[str, int]:
+    ng = ctx.cfg.eks.nodegroups
+    return {"minSize": ng.min_size, "maxSize": ng.max_size, "desiredSize": ng.desired_size}
+
+
+def _immutable(ctx: Context, names: Names, zone: Zone, ng: dict) -> list[Diff]:
+    cfg = ctx.cfg.eks.nodegroups
+    subnet = names.private_subnet(zone)
+    wanted_subnet = ctx.outputs.get(f"subnet:{subnet}")
+    pairs: list[tuple[str, Any, Any]] = [
+        ("subnets", sorted(ng.get("subnets", [])), [wanted_subnet or subnet]),
+        ("instance types", list(ng.get("instanceTypes") or []), list(cfg.instance_types)),
+        ("AMI type", ng.get("amiType"), cfg.ami_type),
+        ("capacity type", ng.get("capacityType"), cfg.capacity_type),
+        ("disk size GiB", int(ng["diskSize"]) if ng.get("diskSize") is not None else None, cfg.disk_size_gib),
+    ]
+    role = ctx.outputs.get(Out.role_arn(names.node_role))
+    if role:
+        pairs.append(("node role", ng.get("nodeRole"), role))
+    return [Diff(label, before, after) for label, before, after in pairs if before != after]
+
+
+def _updates(ctx: Context, names: Names, zone: Zone, ng: dict) -> tuple[list[Diff], list[Callable[[], Any]]]:
+    """In-place drift of one node group and the steps that correct it."""
+    cfg, eks = ctx.cfg.eks.nodegroups, ctx.client("eks")
+    name = names.nodegroup(zone)
+    diffs: list[Diff] = []
+    request: dict[str, Any] = {}
+    scaling = ng.get("scalingConfig") or {}
+    # min and max are ours; desired belongs to whoever scales the group (the
+    # cluster autoscaler) once it exists, and is only pulled back into range.
+    if scaling.get("minSize") != cfg.min_size or scaling.get("maxSize") != cfg.max_size:
+        diffs.append(Diff("min/max size", f"{scaling.get('minSize')}/{scaling.get('maxSize')}", f"{cfg.min_size}/{cfg.max_size}"))
+        desired = min(max(scaling.get("desiredSize", cfg.desired_size), cfg.min_size), cfg.max_size)
+        request["scalingConfig"] = {"minSize": cfg.min_size, "maxSize": cfg.max_size, "desiredSize": desired}
+    current_labels = ng.get("labels") or {}
+    wanted_labels = labels(ctx, zone)
+    add = {k: v for k, v in wanted_labels.items() if current_labels.get(k) != v}
+    remove = sorted(set(current_labels) - set(wanted_labels))
+    if add or remove:
+        diffs += [Diff(f"label {k}", current_labels.get(k), v) for k, v in sorted(add.items())]
+        diffs += [Diff(f"label {k}", current_labels[k], None) for k in remove]
+        request["labels"] = {**({"addOrUpdateLabels": add} if add else {}), **({"removeLabels": remove} if remove else {})}
+    update_config = ng.get("updateConfig") or AWS_DEFAULT_UPDATE_CONFIG
+    if update_config != {"maxUnavailable": cfg.max_unavailable}:
+        diffs.append(Diff("max unavailable", update_config, cfg.max_unavailable))
+        request["updateConfig"] = {"maxUnavailable": cfg.max_unavailable}
+    steps: list[Callable[[], Any]] = []
+    if request:
+        # One call for all of them: a node group takes one update at a time.
+        token = _token("eks-nodegroup-config", ng["nodegroupArn"], repr(sorted(request.items())),
+                       repr((scaling, current_labels, update_config)))
+
+        def configure() -> None:
+            resp = eks.update_nodegroup_config(clusterName=names.cluster, nodegroupName=name, clientRequestToken=token, **request)
+            wait_update(ctx, f"node group {name} config", resp.get("update"), _budget(ctx), nodegroupName=name)
+
+        steps.append(configure)
+    tags = desired_tags(ctx.cfg, name)
+    current = ng.get("tags") or {}
+    todo = tagging.missing(current, tags)
+    diffs += tag_diffs(current, tags)
+    if todo:
+        steps.append(lambda: eks.tag_resource(resourceArn=ng["nodegroupArn"], tags=todo))
+    return diffs, steps
+
+
+def nodegroup(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
+    cfg, eks = ctx.cfg, ctx.client("eks")
+    keys = Keys(names)
+    name, subnet = names.nodegroup(zone), names.private_subnet(zone)
+    # The private route table gives the nodes their NAT egress: without it
+    # they cannot pull images or join, and the group fails after ~20 minutes.
+    needs = (keys.cluster, keys.cluster_version, keys.role(names.node_role), f"subnet:{subnet}",
+             f"route-table:{names.private_route_table(zone)}")
+    current = found.nodegroups.get(name)
+    if current is None:
+
+        def create() -> str:
+            subnet_id = ctx.output(f"subnet:{subnet}")
+            try:
+                eks.create_nodegroup(
+                    clusterName=names.cluster,
+                    nodegroupName=name,
+                    scalingConfig=_scaling(ctx),
+                    diskSize=cfg.eks.nodegroups.disk_size_gib,
+                    subnets=[subnet_id],
+                    instanceTypes=list(cfg.eks.nodegroups.instance_types),
+                    amiType=cfg.eks.nodegroups.ami_type,
+                    capacityType=cfg.eks.nodegroups.capacity_type,
+                    nodeRole=ctx.output(Out.role_arn(names.node_role)),
+                    labels=labels(ctx, zone),
+                    tags=desired_tags(cfg, name),
+                    updateConfig={"maxUnavailable": cfg.eks.nodegroups.max_unavailable},
+                    # The control plane's version (a node group may not be newer).
+                    version=ctx.output(Out.CLUSTER_VERSION),
+                    clientRequestToken=_token("eks-nodegroup", ctx.output(Out.CLUSTER_ARN), name, subnet_id),
+                )
+            except ClientError as exc:  # created by a run whose answer was lost: wait for that one
+                if error_code(exc) != "ResourceInUseException":
+                    raise
+            return wait_active(ctx, names, name)["nodegroupArn"]
+
+        ng = cfg.eks.nodegroups
+        diffs = [
+            Diff("subnet", None, subnet),
+            Diff("instance types", None, list(ng.instance_types)),
+            Diff("min/desired/max", None, f"{ng.min_size}/{ng.desired_size}/{ng.max_size}"),
+            Diff("labels", None, labels(ctx, zone)),
+        ]
+        return change(KIND, name, CREATE, diffs=diffs, needs=needs, run=create)
+
+    arn, status = current["nodegroupArn"], current["status"]
+    why = issues(current.get("health"))
+    if status in ("CREATE_FAILED", "DELETE_FAILED", "DELETING"):
+        return change(
+            KIND, name, REPLACE, resource_id=arn, diffs=[Diff("status", status, "ACTIVE")],
+            note=f"the node group is {status}" + (f" ({why})" if why else "")
+            + ("; re-run once it is gone" if status == "DELETING" else "; delete it, then re-run") + "; nothing was changed",
+        )
+    immutable = _immutable(ctx, names, zone, current)
+    if immutable:
+        return change(
+            KIND, name, REPLACE, resource_id=arn, diffs=immutable,
+            note="subnets, instance types, AMI type, capacity type, disk size and role of a node group cannot change: "
+            "create a new group, drain and delete the old; nothing was changed",
+        )
+    diffs, steps = _updates(ctx, names, zone, current)
+    if status in NG_BUSY:
+
+        def wait_then_update() -> str:
+            fresh = wait_active(ctx, names, name)
+            for step in _updates(ctx, names, zone, fresh)[1]:
+                step()
+            return arn
+
+        return change(KIND, name, WAIT, diffs=diffs, resource_id=arn, needs=needs, run=wait_then_update,
+                      note=f"{status}: apply waits for it to be ACTIVE")
+    note = f"DEGRADED: {why}" if status == "DEGRADED" else ""
+    return maybe_update(KIND, name, arn, diffs, steps, needs, note=note)
+
+
+def nodegroup_version(ctx: Context, names: Names, found: Found, zone: Zone, cluster_after: str | None) -> Change | None:
+    """After the control plane: each group one minor step toward it. None when level."""
+    name = names.nodegroup(zone)
+    current = found.nodegroups.get(name)
+    if current is None or cluster_after is None or minor(current.get("version")) >= minor(cluster_after):
+        return None
+    keys = Keys(names)
+    arn, version = current["nodegroupArn"], current.get("version")
+    step = f"1.{min(minor(cluster_after), minor(version) + 1)}"
+    diffs = [Diff("version", version, step)]
+    if not ctx.target.is_live:
+        return change("nodegroup-version", name, SKIP, diffs=diffs, resource_id=arn,
+                      note="the sandbox (moto) cannot emulate node group upgrades; on --live the group is upgraded here")
+
+    def upgrade() -> str:
+        eks = ctx.client("eks")
+        fresh = eks.describe_nodegroup(clusterName=names.cluster, nodegroupName=name)["nodegroup"]
+        if minor(fresh.get("version")) >= minor(step):  # done by a run whose answer was lost
+            return fresh["version"]
+        resp = eks.update_nodegroup_version(
+            clusterName=names.cluster, nodegroupName=name, version=step, clientRequestToken=_token("eks-nodegroup-version", arn, step)
+        )
+        wait_update(ctx, f"node group {name} upgrade to {step}", resp.get("update"), _budget(ctx), nodegroupName=name)
+        return step
+
+    return change("nodegroup-version", name, UPDATE, diffs=diffs, resource_id=arn, run=upgrade,
+                  needs=(keys.cluster_version, keys.nodegroup(zone)))
+
+
+def unmanaged(found: Found) -> list[Change]:
+    return [
+        change(KIND, name, UNMANAGED, note="in the cluster but not in config: left alone")
+        for name in sorted(found.other_nodegroups)
+    ]
