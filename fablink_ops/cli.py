@@ -115,6 +115,7 @@ def plan_stages(ctx: Context, stages: list[str]) -> list[Change]:
     must have nothing left to create.
     """
     changes: list[Change] = []
+    seen: set[str] = set()
     planned: set[str] = set()
     for stage in stages:
         for need in REQUIRES[stage]:
@@ -124,7 +125,15 @@ def plan_stages(ctx: Context, stages: list[str]) -> list[Change]:
             if module is None or not module.ready(ctx):
                 raise OpsError(f"stage {stage} needs {need}: run invoke provision --stage {need}", USAGE)
             planned.add(need)
-        changes.extend(STAGES[stage].plan(ctx))  # type: ignore[union-attr]
+        for change in STAGES[stage].plan(ctx):  # type: ignore[union-attr]
+            # One resource, one change: where two stages touch the same
+            # resource (the Aurora log group: the aurora stage creates it, the
+            # monitoring stage needs it for its metric filter and creates it
+            # when planned alone), the earlier stage in build order owns it.
+            if change.key in seen:
+                continue
+            seen.add(change.key)
+            changes.append(change)
         planned.add(stage)
     return block_dependents(changes)
 

@@ -296,6 +296,170 @@ class SlaConfig:
     error_rate_percent: float = check(_positive)
 
 
+def _between(lo: int, hi: int) -> Callable[[int], str | None]:
+    def check(value: int) -> str | None:
+        return None if lo <= value <= hi else f"must be between {lo} and {hi}, got {value}"
+
+    return check
+
+
+def _port(value: int) -> str | None:
+    return None if 0 < value < 65536 else f"{value} is not a TCP port"
+
+
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html
+# (Period: 10, 30 or any multiple of 60)
+def _alarm_period(value: int) -> str | None:
+    return None if value in (10, 30) or (value > 0 and value % 60 == 0) else f"{value}: a period is 10, 30 or a multiple of 60 seconds"
+
+
+ALARM_TOPICS = ("critical", "warning")
+STAGE_NAME = _pattern(r"[A-Za-z0-9_]+", 128, "API Gateway stage name")
+LOG_GROUP_NAME = _pattern(r"[\w\-./#]+", 512, "log group name")
+IAM_ROLE_NAME = _pattern(r"[\w+=,.@-]+", 64, "IAM role name")
+API_GW_RESOURCE_NAME = _pattern(r"[\w .\-]+", 128, "API Gateway name")
+WAF_NAME = _pattern(r"[\w\-]+", 128, "WAF web ACL name")
+KMS_ALIAS = _pattern(r"alias/(?!aws/)[a-zA-Z0-9/_-]+", 256, "KMS alias (alias/..., not alias/aws/...)")
+METRIC_NAMESPACE = _pattern(r"(?!AWS/)[\w .\-/#:]+", 255, "CloudWatch namespace (not AWS/...)")
+DASHBOARD_NAME = _pattern(r"[\w\-]+", 255, "dashboard name")
+
+
+@dataclass(frozen=True)
+class HealthCheckConfig:
+    """Design doc: Health checks and probes. Limits are the NLB's:
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/network/target-group-health-checks.html"""
+
+    protocol: str = check(_one_of("HTTP", "HTTPS"))
+    path: str = check(_pattern(r"/[\w\-./~%]*", 1024, "health check path"))
+    interval_seconds: int = check(_between(5, 300))
+    timeout_seconds: int = check(_between(2, 120))
+    unhealthy_threshold: int = check(_between(2, 10))
+    healthy_threshold: int = check(_between(2, 10))
+    matcher: str = check(_pattern(r"[2-4]\d\d(?:-[2-4]\d\d)?(?:,[2-4]\d\d)*", 64, "HTTP code matcher (200, 200-399, 200,202)"))
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """Design doc: API Gateway."""
+
+    name: str = check(API_NAME)
+    endpoint_type: str = check(_one_of("REGIONAL"))  # the WAF web ACL is REGIONAL too
+    stage_name: str = check(STAGE_NAME)
+    vpc_link_name: str = check(API_GW_RESOURCE_NAME)
+    vpc_link_wait_minutes: float = check(_positive)
+    access_log_group: str = check(LOG_GROUP_NAME)
+    execution_log_level: str = check(_one_of("INFO", "ERROR", "OFF"))
+    metrics_enabled: bool
+    tracing_enabled: bool
+    cloudwatch_role_name: str = check(IAM_ROLE_NAME)
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    """Design doc: "Rate Limiting (1000 req/min)", "API key authentication"."""
+
+    requests_per_minute: int = check(_positive)
+    burst: int = check(_between(1, 5000))  # the account's default burst quota
+    usage_plan_name: str = check(API_GW_RESOURCE_NAME)
+    api_key_name: str = check(API_GW_RESOURCE_NAME)
+
+    @property
+    def requests_per_second(self) -> float:
+        """API Gateway throttles per second. Rounded down (4 decimals) so the
+        configured per-minute figure is never exceeded: 1000/min -> 16.6666/s."""
+        return int(self.requests_per_minute / 60 * 10_000) / 10_000
+
+
+@dataclass(frozen=True)
+class DomainConfig:
+    """Design doc: "Custom Domain", "SSL Certificate: AWS Certificate Manager"."""
+
+    security_policy: str = check(_one_of("TLS_1_0", "TLS_1_2"))
+    base_path: str = check(lambda v: None if v == "" or re.fullmatch(r"[\w.\-]+", v) else f"{v!r} is not a base path (letters, digits, . _ -; empty for the root)")
+    certificate_wait_minutes: float = check(_positive)
+
+
+@dataclass(frozen=True)
+class WafConfig:
+    """Design doc: Security, "AWS WAF on API Gateway"."""
+
+    name: str = check(WAF_NAME)
+    managed_rule_groups: tuple[str, ...]
+    # https://docs.aws.amazon.com/waf/latest/APIReference/API_RateBasedStatement.html
+    rate_limit_per_ip: int = check(_between(10, 2_000_000_000))
+    rate_window_seconds: int = check(_one_of(60, 120, 300, 600))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    """Design doc: Network architecture (API Gateway, Network Load Balancer)."""
+
+    nlb_name: str = check(NLB_NAME)
+    nlb_scheme: str = check(_one_of("internet-facing", "internal"))
+    nlb_cross_zone: bool
+    nlb_deletion_protected: bool
+    nlb_wait_minutes: float = check(_positive)
+    target_group_name: str = check(NLB_NAME)
+    target_port: int = check(_port)
+    listener_port: int = check(_port)
+    health_check: HealthCheckConfig
+    api: ApiConfig
+    rate_limit: RateLimitConfig
+    domain: DomainConfig
+    waf: WafConfig
+
+
+@dataclass(frozen=True)
+class AlarmConfig:
+    """One alarm of the design doc's Alerts: threshold and window."""
+
+    topic: str = check(_one_of(*ALARM_TOPICS))
+    threshold: float
+    period_seconds: int = check(_alarm_period)
+    evaluation_periods: int = check(_positive)
+    datapoints_to_alarm: int = check(_positive)
+
+
+@dataclass(frozen=True)
+class AlarmsConfig:
+    """Design doc: Alerts. One field per alarm: an unknown one is a typo."""
+
+    cpu: AlarmConfig
+    memory: AlarmConfig
+    latency: AlarmConfig
+    error_rate: AlarmConfig
+    pod_restarts: AlarmConfig
+    db_connection_failures: AlarmConfig
+    db_connections: AlarmConfig
+    dynamodb_throttling: AlarmConfig
+
+    def items(self) -> list[tuple[str, AlarmConfig]]:
+        return [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)]
+
+
+@dataclass(frozen=True)
+class SubscriptionConfig:
+    """Notification channels: "SNS -> Slack", "PagerDuty (Critical alerts)", "Email (Non-critical)"."""
+
+    topic: str = check(_one_of(*ALARM_TOPICS))
+    protocol: str = check(_one_of("https", "email", "email-json", "sqs", "lambda"))
+    endpoint: str = check(_pattern(r"\S+", 2048, "subscription endpoint"))
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    """Design doc: Monitoring and logging; Alerts; Performance targets."""
+
+    kms_key_alias: str = check(KMS_ALIAS)
+    aurora_cluster: str = check(_pattern(r"[a-zA-Z][a-zA-Z0-9-]*", 63, "Aurora cluster identifier"))
+    dashboard_name: str = check(DASHBOARD_NAME)
+    runbook_base_url: str = check(_pattern(r"\S+", 512, "runbook base URL"))
+    connection_failure_pattern: str = check(_pattern(r".+", 1024, "metric filter pattern"))
+    connection_failure_namespace: str = check(METRIC_NAMESPACE)
+    alarms: AlarmsConfig
+    subscriptions: tuple[SubscriptionConfig, ...] = ()
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     """Ours: how the tool talks to AWS."""
@@ -584,6 +748,13 @@ class Config:
     drill: DrillConfig
     access: AccessConfig
     backup: BackupConfig
+    edge: EdgeConfig
+    monitoring: MonitoringConfig
+
+    @property
+    def dynamodb_tables(self) -> list[str]:
+        """The tables the monitoring stage watches: the dynamodb stage's."""
+        return [t.name for t in self.dynamodb.tables]
 
     def base_tags(self, stage: str) -> dict[str, str]:
         """Tags every resource of a stage carries (plus its Name)."""
@@ -767,6 +938,8 @@ def _validate(cfg: Config) -> None:
     _validate_drill(cfg)
     _validate_access(cfg)
     _validate_backup(cfg)
+    _validate_edge(cfg)
+    _validate_monitoring(cfg)
 
 
 def _validate_backup(cfg: Config) -> None:
@@ -1286,3 +1459,44 @@ def _no_duplicate_suppressions(file: str, entries: tuple[Suppression, ...]) -> N
         if pair in seen:
             raise _fail(file, "access.suppressions", f"{sup.check} for {sup.resource} is suppressed twice")
         seen.add(pair)
+def _validate_edge(cfg: Config) -> None:
+    file, edge = cfg.path, cfg.edge
+    hc = edge.health_check
+    if hc.timeout_seconds >= hc.interval_seconds:
+        raise _fail(file, "edge.health_check.timeout_seconds", f"{hc.timeout_seconds}s must be shorter than the interval ({hc.interval_seconds}s)")
+    if edge.rate_limit.requests_per_second <= 0:
+        raise _fail(file, "edge.rate_limit.requests_per_minute", f"{edge.rate_limit.requests_per_minute}/min is below the smallest rate API Gateway takes (0.0001/s)")
+    # The NLB (target type ip) connects to the pods from its own VPC addresses:
+    # some tier must admit the target port, or every health check fails.
+    open_ports = {rule.port for tier in cfg.network.security_groups for rule in tier.ingress}
+    if edge.target_port not in open_ports:
+        raise _fail(file, "edge.target_port", f"{edge.target_port} is not admitted by any network.security_groups ingress rule")
+    groups = edge.waf.managed_rule_groups
+    if not groups:
+        raise _fail(file, "edge.waf.managed_rule_groups", "at least one managed rule group is required")
+    for i, group in enumerate(groups):
+        if not re.fullmatch(r"AWSManagedRules\w+", group):
+            raise _fail(file, f"edge.waf.managed_rule_groups[{i}]", f"{group!r} is not an AWS managed rule group name (AWSManagedRules...)")
+        if groups.count(group) > 1:
+            raise _fail(file, f"edge.waf.managed_rule_groups[{i}]", f"{group} is listed twice")
+
+
+def _validate_monitoring(cfg: Config) -> None:
+    file, mon = cfg.path, cfg.monitoring
+    for name, alarm in mon.alarms.items():
+        key = f"monitoring.alarms.{name}"
+        if alarm.datapoints_to_alarm > alarm.evaluation_periods:
+            raise _fail(file, f"{key}.datapoints_to_alarm", f"{alarm.datapoints_to_alarm} is more than evaluation_periods ({alarm.evaluation_periods})")
+        # CloudWatch evaluates at most one day of periods.
+        if alarm.period_seconds * alarm.evaluation_periods > 86400:
+            raise _fail(file, f"{key}.evaluation_periods", "period_seconds x evaluation_periods must not exceed one day")
+        if alarm.threshold < 0:
+            raise _fail(file, f"{key}.threshold", f"must not be negative, got {alarm.threshold}")
+    for i, sub in enumerate(mon.subscriptions):
+        key = f"monitoring.subscriptions[{i}].endpoint"
+        if sub.protocol == "https" and not sub.endpoint.startswith("https://"):
+            raise _fail(file, key, f"{sub.endpoint!r}: an https subscription needs an https:// URL")
+        if sub.protocol.startswith("email") and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", sub.endpoint):
+            raise _fail(file, key, f"{sub.endpoint!r} is not an e-mail address")
+        if sub.protocol in ("sqs", "lambda") and not sub.endpoint.startswith("arn:"):
+            raise _fail(file, key, f"{sub.endpoint!r}: an {sub.protocol} subscription needs an ARN")

@@ -71,6 +71,9 @@ EVENTUAL_CONSISTENCY_CODES = frozenset(
         # DynamoDB answers UpdateContinuousBackups on a table ACTIVE for only
         # moments with "backups are being enabled, retry later".
         "ContinuousBackupsUnavailableException",
+        # AWS WAF cannot see a just-created API Gateway stage yet ("you might
+        # just need to wait a few minutes"): AssociateWebACL's documentation.
+        "WAFUnavailableEntityException",
     }
 )
 

@@ -367,3 +367,214 @@ def aurora_inventory(region: str) -> dict[str, list]:
         "db_instances": sorted(instances, key=str),
         "secrets": sorted(secrets, key=str),
     }
+
+
+# --------------------------------------------------------------------------
+# edge and monitoring
+
+
+def _dict_tags(tags: dict | None) -> tuple:
+    return tuple(sorted((tags or {}).items()))
+
+
+def edge_inventory(region: str) -> dict[str, list]:
+    """Every load balancer, target group, listener, VPC link, REST API (with its
+    resources, methods, deployments and stages), API key, usage plan, domain
+    name, certificate, web ACL, log group and role: ids replaced by names."""
+    ec2 = client("ec2", region)
+    elb = client("elbv2", region)
+    apigw = client("apigateway", region)
+    acm = client("acm", region)
+    waf = client("wafv2", region)
+    logs = client("logs", region)
+    iam = client("iam", region)
+    names: dict[str, str] = {}
+    for v in ec2.describe_vpcs()["Vpcs"]:
+        names[v["VpcId"]] = _name(v) or "(unnamed)"
+    for s in ec2.describe_subnets()["Subnets"]:
+        names[s["SubnetId"]] = _name(s) or "(unnamed)"
+    n = lambda i: names.get(i, i)  # noqa: E731
+
+    lbs = elb.describe_load_balancers()["LoadBalancers"]
+    tgs = elb.describe_target_groups()["TargetGroups"]
+    for lb in lbs:
+        names[lb["LoadBalancerArn"]] = lb["LoadBalancerName"]
+        names[lb["DNSName"]] = f"<dns of {lb['LoadBalancerName']}>"
+    for tg in tgs:
+        names[tg["TargetGroupArn"]] = tg["TargetGroupName"]
+    listeners = [(lb["LoadBalancerName"], lst) for lb in lbs for lst in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]]
+    arns = [lb["LoadBalancerArn"] for lb in lbs] + [tg["TargetGroupArn"] for tg in tgs] + [lst["ListenerArn"] for _, lst in listeners]
+    elb_tags = {d["ResourceArn"]: tuple(sorted(tagging.from_list(d.get("Tags")).items()))
+                for d in (elb.describe_tags(ResourceArns=arns)["TagDescriptions"] if arns else [])}
+
+    links = apigw.get_vpc_links()["items"]
+    for link in links:
+        names[link["id"]] = link["name"]
+    apis = apigw.get_rest_apis()["items"]
+    for api in apis:
+        names[api["id"]] = api["name"]
+    keys = apigw.get_api_keys()["items"]
+    for key in keys:
+        names[key["id"]] = key["name"]
+    certs = acm.list_certificates()["CertificateSummaryList"]
+    for c in certs:
+        names[c["CertificateArn"]] = f"<certificate {c['DomainName']}>"
+
+    def uri(u: str | None) -> str | None:
+        for dns, label in names.items():
+            if u and dns in u and dns.endswith(".amazonaws.com"):
+                u = u.replace(dns, label)
+        return u
+
+    api_rows = []
+    stage_arns = {}
+    for api in apis:
+        resources = []
+        for res in apigw.get_resources(restApiId=api["id"], embed=["methods"])["items"]:
+            methods = []
+            for verb, m in sorted((res.get("resourceMethods") or {}).items()):
+                i = m.get("methodIntegration") or {}
+                methods.append((verb, m.get("authorizationType"), bool(m.get("apiKeyRequired")), _dict_tags(m.get("requestParameters")),
+                                i.get("type"), uri(i.get("uri")), i.get("connectionType"), n(i.get("connectionId")),
+                                _dict_tags(i.get("requestParameters"))))
+            resources.append((res["path"], tuple(methods)))
+        deployments = {d["id"]: d.get("description", "") for d in apigw.get_deployments(restApiId=api["id"])["items"]}
+        stages = []
+        for st in apigw.get_stages(restApiId=api["id"])["item"]:
+            stage_arns[f"arn:aws:apigateway:{region}::/restapis/{api['id']}/stages/{st['stageName']}"] = f"{api['name']}/{st['stageName']}"
+            access = st.get("accessLogSettings") or {}
+            stages.append((st["stageName"], deployments.get(st.get("deploymentId"), st.get("deploymentId")), _dict_tags(st.get("variables")),
+                           bool(st.get("tracingEnabled")), access.get("destinationArn", "").rsplit(":", 1)[-1], access.get("format"),
+                           tuple(sorted((k, tuple(sorted(v.items()))) for k, v in (st.get("methodSettings") or {}).items())),
+                           _dict_tags(st.get("tags")), (st.get("webAclArn") or "").split("/")[-2:-1]))
+        api_rows.append((api["name"], tuple((api.get("endpointConfiguration") or {}).get("types", [])), api.get("apiKeySource"),
+                         _dict_tags(api.get("tags")), tuple(sorted(resources)), tuple(sorted(deployments.values())), tuple(sorted(stages))))
+
+    plans = []
+    for p in apigw.get_usage_plans()["items"]:
+        plan_keys = tuple(sorted(k["name"] for k in apigw.get_usage_plan_keys(usagePlanId=p["id"])["items"]))
+        plans.append((p["name"], tuple(sorted((n(s["apiId"]), s["stage"]) for s in p.get("apiStages", []))),
+                      _dict_tags(p.get("throttle")), plan_keys, _dict_tags(p.get("tags"))))
+
+    domains = []
+    for d in apigw.get_domain_names()["items"]:
+        try:
+            mappings = apigw.get_base_path_mappings(domainName=d["domainName"])["items"]
+        except KeyError:  # moto 5.2: a domain without mappings
+            mappings = []
+        domains.append((d["domainName"], tuple((d.get("endpointConfiguration") or {}).get("types", [])), d.get("securityPolicy"),
+                        n(d.get("regionalCertificateArn")), _dict_tags(d.get("tags")),
+                        tuple(sorted((m.get("basePath"), n(m.get("restApiId")), m.get("stage")) for m in mappings))))
+
+    cert_rows = []
+    for c in certs:
+        detail = acm.describe_certificate(CertificateArn=c["CertificateArn"])["Certificate"]
+        ctags = tuple(sorted(tagging.from_list(acm.list_tags_for_certificate(CertificateArn=c["CertificateArn"]).get("Tags")).items()))
+        methods = tuple(sorted(o.get("ValidationMethod", "") for o in detail.get("DomainValidationOptions", [])))
+        cert_rows.append((c["DomainName"], detail.get("Type"), methods, ctags))
+
+    acls = []
+    for summary in waf.list_web_acls(Scope="REGIONAL")["WebACLs"]:
+        acl = waf.get_web_acl(Name=summary["Name"], Scope="REGIONAL", Id=summary["Id"])["WebACL"]
+        rules = tuple(sorted((r["Name"], r["Priority"], repr(sorted(r["Statement"].items())), repr(r.get("Action")), repr(r.get("OverrideAction")),
+                              repr(sorted(r["VisibilityConfig"].items()))) for r in acl.get("Rules", [])))
+        wtags = tuple(sorted(tagging.from_list(waf.list_tags_for_resource(ResourceARN=acl["ARN"])["TagInfoForResource"].get("TagList")).items()))
+        associated = tuple(sorted(label for arn, label in stage_arns.items()
+                                  if (waf.get_web_acl_for_resource(ResourceArn=arn).get("WebACL") or {}).get("ARN") == acl["ARN"]))
+        acls.append((acl["Name"], repr(acl.get("DefaultAction")), rules, wtags, associated))
+
+    def label(text: str) -> str:  # API Gateway's execution log group carries the API id
+        for api in apis:
+            text = text.replace(api["id"], f"<{api['name']}>")
+        return text
+
+    groups = []
+    for g in logs.describe_log_groups()["logGroups"]:
+        gtags = tuple(sorted((k, label(v)) for k, v in logs.list_tags_log_group(logGroupName=g["logGroupName"]).get("tags", {}).items()))
+        groups.append((label(g["logGroupName"]), g.get("retentionInDays"), gtags))
+
+    roles = []
+    for role in iam.list_roles()["Roles"]:
+        policies = tuple(sorted(iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]))
+        rtags = tuple(sorted(tagging.from_list(iam.list_role_tags(RoleName=role["RoleName"])["Tags"]).items()))
+        roles.append((role["RoleName"], policies, rtags))
+
+    account_role = (apigw.get_account().get("cloudwatchRoleArn") or "").rsplit("/", 1)[-1]
+    return {
+        "load_balancers": sorted((lb["LoadBalancerName"], lb["Type"], lb["Scheme"], tuple(sorted(n(z["SubnetId"]) for z in lb["AvailabilityZones"])),
+                                  tuple(sorted((a["Key"], a["Value"]) for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]
+                                               if a["Key"] in ("load_balancing.cross_zone.enabled", "deletion_protection.enabled"))),
+                                  elb_tags.get(lb["LoadBalancerArn"], ())) for lb in lbs),
+        "target_groups": sorted((tg["TargetGroupName"], tg["Protocol"], tg["Port"], tg["TargetType"], n(tg["VpcId"]), tg.get("HealthCheckProtocol"),
+                                 tg.get("HealthCheckPath"), tg.get("HealthCheckIntervalSeconds"), tg.get("HealthCheckTimeoutSeconds"),
+                                 tg.get("HealthyThresholdCount"), tg.get("UnhealthyThresholdCount"), elb_tags.get(tg["TargetGroupArn"], ())) for tg in tgs),
+        "listeners": sorted((lb, lst["Port"], lst["Protocol"], tuple(n(a.get("TargetGroupArn", "")) for a in lst["DefaultActions"]),
+                             elb_tags.get(lst["ListenerArn"], ())) for lb, lst in listeners),
+        "vpc_links": sorted((link["name"], tuple(n(a) for a in link.get("targetArns", [])), link.get("status"), _dict_tags(link.get("tags"))) for link in links),
+        "rest_apis": sorted(api_rows),
+        "api_keys": sorted((k["name"], bool(k.get("enabled")), _dict_tags(k.get("tags"))) for k in keys),
+        "usage_plans": sorted(plans),
+        "domain_names": sorted(domains),
+        "certificates": sorted(cert_rows),
+        "web_acls": sorted(acls),
+        "log_groups": sorted(groups),
+        "roles": sorted(roles),
+        "apigateway_account_role": [account_role],
+    }
+
+
+def monitoring_inventory(region: str) -> dict[str, list]:
+    """Every KMS key (with its aliases), SNS topic and subscription, alarm,
+    dashboard, metric filter and log group."""
+    kms = client("kms", region)
+    sns = client("sns", region)
+    cw = client("cloudwatch", region)
+    logs = client("logs", region)
+    aliases: dict[str, list[str]] = {}
+    for a in kms.list_aliases()["Aliases"]:
+        if a.get("TargetKeyId"):
+            aliases.setdefault(a["TargetKeyId"], []).append(a["AliasName"])
+    keys = []
+    for k in kms.list_keys()["Keys"]:
+        meta = kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
+        if meta.get("KeyManager") == "AWS":
+            continue
+        ktags = tuple(sorted((t["TagKey"], t["TagValue"]) for t in kms.list_resource_tags(KeyId=k["KeyId"]).get("Tags", [])))
+        rotation = kms.get_key_rotation_status(KeyId=k["KeyId"])["KeyRotationEnabled"]
+        policy = json.loads(kms.get_key_policy(KeyId=k["KeyId"], PolicyName="default")["Policy"])
+        keys.append((tuple(sorted(aliases.get(k["KeyId"], []))), meta["KeyState"], meta.get("Description", ""), rotation,
+                     json.dumps(policy, sort_keys=True), ktags))
+    topics = []
+    for t in sns.list_topics()["Topics"]:
+        attrs = sns.get_topic_attributes(TopicArn=t["TopicArn"])["Attributes"]
+        ttags = tuple(sorted(tagging.from_list(sns.list_tags_for_resource(ResourceArn=t["TopicArn"]).get("Tags")).items()))
+        topics.append((t["TopicArn"].rsplit(":", 1)[-1], attrs.get("KmsMasterKeyId"), attrs.get("DisplayName"), ttags))
+    subs = sorted((s["TopicArn"].rsplit(":", 1)[-1], s["Protocol"], s["Endpoint"]) for s in sns.list_subscriptions()["Subscriptions"])
+    alarms = []
+    for a in cw.describe_alarms()["MetricAlarms"]:
+        atags = tuple(sorted(tagging.from_list(cw.list_tags_for_resource(ResourceARN=a["AlarmArn"]).get("Tags")).items()))
+        metrics = json.dumps(a.get("Metrics") or [], sort_keys=True, default=str)
+        alarms.append((a["AlarmName"], a.get("AlarmDescription"), tuple(x.rsplit(":", 1)[-1] for x in a.get("AlarmActions", [])),
+                       tuple(x.rsplit(":", 1)[-1] for x in a.get("OKActions", [])), a.get("Namespace"), a.get("MetricName"),
+                       tuple(sorted((d["Name"], d["Value"]) for d in a.get("Dimensions", []))), a.get("Statistic"), a.get("Period"),
+                       a.get("EvaluationPeriods"), a.get("DatapointsToAlarm"), a.get("Threshold"), a.get("ComparisonOperator"),
+                       a.get("TreatMissingData"), metrics, atags))
+    dashboards = []
+    for d in cw.list_dashboards()["DashboardEntries"]:
+        body = cw.get_dashboard(DashboardName=d["DashboardName"])["DashboardBody"]
+        dashboards.append((d["DashboardName"], json.dumps(json.loads(body), sort_keys=True)))
+    filters = sorted((f["logGroupName"], f["filterName"], f["filterPattern"], json.dumps(f["metricTransformations"], sort_keys=True))
+                     for f in logs.describe_metric_filters()["metricFilters"])
+    groups = []
+    for g in logs.describe_log_groups()["logGroups"]:
+        gtags = tuple(sorted(logs.list_tags_log_group(logGroupName=g["logGroupName"]).get("tags", {}).items()))
+        groups.append((g["logGroupName"], g.get("retentionInDays"), gtags))
+    return {
+        "kms_keys": sorted(keys),
+        "topics": sorted(topics),
+        "subscriptions": subs,
+        "alarms": sorted(alarms),
+        "dashboards": sorted(dashboards),
+        "metric_filters": filters,
+        "log_groups": sorted(groups),
+    }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import aurora, dynamodb, eks, network
+from . import aurora, dynamodb, edge, eks, monitoring, network
 
 # Design doc, "What to consider when building production", 1. Build order;
 # monitoring last because it watches what the others built.
@@ -20,8 +20,8 @@ STAGES: dict[str, ModuleType | None] = {
     "eks": eks,
     "aurora": aurora,
     "dynamodb": dynamodb,
-    "edge": None,
-    "monitoring": None,
+    "edge": edge,
+    "monitoring": monitoring,
 }
 
 # What each stage needs to exist before it can be built.
@@ -31,7 +31,9 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "aurora": ("network",),
     "dynamodb": (),
     "edge": ("network",),
-    "monitoring": ("network",),
+    # By name only: alarms and the dashboard refer to the other stages'
+    # resources through config names, so nothing has to exist first.
+    "monitoring": (),
 }
 
 

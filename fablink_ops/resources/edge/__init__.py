@@ -1,0 +1,59 @@
+"""The edge stage: API Gateway -> VPC link -> NLB -> the backend's target group.
+
+Design doc: Network architecture (Traffic flow, API Gateway, Network Load
+Balancer); Security ("AWS WAF on API Gateway"); Logging ("Retention: 90 days").
+
+    nlb.py     the NLB (cross-zone, deletion protection), target group (ip,
+               HTTP health checks from the probes), TCP listener
+    api.py     VPC link (waits for AVAILABLE), REST API (REGIONAL), the root
+               and {proxy+} ANY methods (API key, HTTP_PROXY via the link)
+    stage.py   log groups, the account-level CloudWatch role, the prod stage
+               and its deployment (a new one only when the definition changed)
+    access.py  API key and usage plan (requests per minute / 60, burst)
+    domain.py  ACM certificate (DNS validation), REGIONAL domain, base path
+    waf.py     REGIONAL web ACL (managed groups + per-IP rate rule), association
+
+Discovery is eighteen batched reads on a converged account (a few more while
+something is missing: the certificates, the web ACLs, all usage plans). Tag drift is
+corrected where the describe answers with tags (ELB in one call for all three,
+API Gateway objects inline); log groups, the certificate, the web ACL and the
+role get their tags in the create call and are not re-read, which keeps a
+no-op plan within its share of the call budget.
+"""
+
+from __future__ import annotations
+
+from ...engine import CREATE, Change, Context
+from . import access, api, domain, nlb, stage, waf
+from .common import NAME, EdgeNames, Found
+
+REQUIRES: tuple[str, ...] = ("network",)
+
+__all__ = ["NAME", "REQUIRES", "plan", "ready"]
+
+
+def discover(ctx: Context, names: EdgeNames) -> Found:
+    found = Found()
+    nlb.discover(ctx, names, found)
+    api.discover(ctx, names, found)
+    stage.discover(ctx, names, found)
+    access.discover(ctx, names, found)
+    domain.discover(ctx, names, found)
+    waf.discover(ctx, names, found)
+    return found
+
+
+def plan(ctx: Context) -> list[Change]:
+    names = EdgeNames(ctx.cfg)
+    found = discover(ctx, names)
+    changes = nlb.plan(ctx, names, found) + api.plan(ctx, names, found)
+    changes += stage.plan(ctx, names, found, changes)
+    changes += access.plan(ctx, names, found)
+    changes += domain.plan(ctx, names, found)
+    changes += waf.plan(ctx, names, found)
+    return changes
+
+
+def ready(ctx: Context) -> bool:
+    """Nothing left to create (the monitoring stage reads the API's name only)."""
+    return all(c.action != CREATE for c in plan(ctx))

@@ -1,0 +1,211 @@
+"""Names, change keys and the discovery snapshot shared by the edge modules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...config import Config
+from ...engine import Change, Diff
+from ...errors import OpsError
+from .. import kit
+from ..network import Names as NetworkNames
+
+NAME = "edge"
+
+PROXY_PATH = "/{proxy+}"
+ROOT_PATH = "/"
+# The stage variable (and deployment description) that records which API
+# definition is deployed: a new deployment only when it changes.
+DEFINITION_VARIABLE = "fablinkOpsDefinition"
+DEPLOYMENT_PREFIX = "fablink-ops definition "
+
+
+@dataclass(frozen=True)
+class EdgeNames:
+    cfg: Config
+
+    @property
+    def edge(self):
+        return self.cfg.edge
+
+    @property
+    def nlb(self) -> str:
+        return self.edge.nlb_name
+
+    @property
+    def target_group(self) -> str:
+        return self.edge.target_group_name
+
+    @property
+    def listener(self) -> str:
+        return f"{self.nlb}:{self.edge.listener_port}"
+
+    @property
+    def vpc_link(self) -> str:
+        return self.edge.api.vpc_link_name
+
+    @property
+    def api(self) -> str:
+        return self.edge.api.name
+
+    @property
+    def stage(self) -> str:
+        return self.edge.api.stage_name
+
+    @property
+    def access_log_group(self) -> str:
+        return self.edge.api.access_log_group
+
+    def execution_log_group(self, api_id: str) -> str:
+        # Named by API Gateway itself; we create it first so it gets a retention.
+        # https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html
+        return f"API-Gateway-Execution-Logs_{api_id}/{self.stage}"
+
+    @property
+    def role(self) -> str:
+        return self.edge.api.cloudwatch_role_name
+
+    @property
+    def usage_plan(self) -> str:
+        return self.edge.rate_limit.usage_plan_name
+
+    @property
+    def api_key(self) -> str:
+        return self.edge.rate_limit.api_key_name
+
+    @property
+    def domain(self) -> str:
+        return self.cfg.project.domain
+
+    @property
+    def base_path(self) -> str:
+        # API Gateway reports the empty (root) base path as "(none)".
+        return self.edge.domain.base_path or "(none)"
+
+    @property
+    def waf(self) -> str:
+        return self.edge.waf.name
+
+    @property
+    def subnet_tier(self) -> str:
+        return "public" if self.edge.nlb_scheme == "internet-facing" else "private"
+
+    def subnets(self) -> list[str]:
+        net = NetworkNames(self.cfg)
+        return [net.subnet(self.subnet_tier, z) for z in self.cfg.network.zones]
+
+    @property
+    def vpc_key(self) -> str:
+        return f"vpc:{NetworkNames(self.cfg).vpc}"
+
+    def stage_arn(self, region: str, api_id: str) -> str:
+        return f"arn:aws:apigateway:{region}::/restapis/{api_id}/stages/{self.stage}"
+
+    # change keys ("kind:name"), so dependents can name what they need
+    @property
+    def k_nlb(self) -> str:
+        return f"load-balancer:{self.nlb}"
+
+    @property
+    def k_tg(self) -> str:
+        return f"target-group:{self.target_group}"
+
+    @property
+    def k_vpc_link(self) -> str:
+        return f"vpc-link:{self.vpc_link}"
+
+    @property
+    def k_api(self) -> str:
+        return f"rest-api:{self.api}"
+
+    @property
+    def k_proxy(self) -> str:
+        return f"api-resource:{PROXY_PATH}"
+
+    def k_method(self, path: str) -> str:
+        return f"api-method:ANY {path}"
+
+    @property
+    def k_stage(self) -> str:
+        return f"api-stage:{self.stage}"
+
+    @property
+    def k_access_logs(self) -> str:
+        return f"log-group:{self.access_log_group}"
+
+    @property
+    def k_role(self) -> str:
+        return f"iam-role:{self.role}"
+
+    @property
+    def k_account(self) -> str:
+        return "apigateway-account:cloudwatch-role"
+
+    @property
+    def k_api_key(self) -> str:
+        return f"api-key:{self.api_key}"
+
+    @property
+    def k_certificate(self) -> str:
+        return f"certificate:{self.domain}"
+
+    @property
+    def k_domain(self) -> str:
+        return f"domain-name:{self.domain}"
+
+    @property
+    def k_waf(self) -> str:
+        return f"web-acl:{self.waf}"
+
+
+@dataclass
+class Found:
+    """What discovery read; each module fills its part."""
+
+    nlb: dict | None = None
+    nlb_attrs: dict[str, str] = field(default_factory=dict)
+    listeners: list[dict] = field(default_factory=list)
+    target_group: dict | None = None
+    elb_tags: dict[str, dict[str, str]] = field(default_factory=dict)  # by ARN
+    vpc_link: dict | None = None
+    api: dict | None = None
+    resources: list[dict] = field(default_factory=list)
+    stage: dict | None = None
+    account: dict = field(default_factory=dict)
+    role_policy: dict | None = None  # None: no role, or no policy yet
+    log_groups: dict[str, dict] = field(default_factory=dict)
+    api_key: dict | None = None
+    usage_plan: dict | None = None
+    usage_plan_key_ids: set[str] = field(default_factory=set)
+    certificate: dict | None = None  # describe_certificate's Certificate
+    domain: dict | None = None
+    mappings: list[dict] = field(default_factory=list)
+    web_acl: dict | None = None  # get_web_acl's WebACL
+    web_acl_lock: str = ""
+
+
+def change(kind: str, name: str, action: str, **kwargs: Any) -> Change:
+    return kit.change(NAME, kind, name, action, **kwargs)
+
+
+def maybe_update(kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list, needs: tuple[str, ...] = (), note: str = "") -> Change:
+    return kit.maybe_update(NAME, kind, name, resource_id, diffs, steps, needs, note)
+
+
+def tags(cfg: Config, name: str) -> dict[str, str]:
+    return kit.desired_tags(cfg, NAME, name)
+
+
+def one_by_name(items: list[dict], name: str, kind: str, key: str = "id", name_key: str = "name") -> dict | None:
+    """The one item called ``name``; two is an error naming both (find refuses to guess)."""
+    matches = [i for i in items if i.get(name_key) == name]
+    if len(matches) > 1:
+        ids = " and ".join(str(m.get(key)) for m in matches[:2])
+        raise OpsError(f"two {kind}s are named {name}: {ids}; remove one, then re-run")
+    return matches[0] if matches else None
+
+
+def apigw_arn(region: str, path: str) -> str:
+    """The ARN API Gateway's tag_resource takes: arn:aws:apigateway:REGION::/restapis/ID ..."""
+    return f"arn:aws:apigateway:{region}::{path}"

@@ -1,0 +1,280 @@
+"""The Network Load Balancer, its backend target group and TCP listener.
+
+Design doc: Network Load Balancer ("Type: network", "Scheme: internet-facing",
+"Cross-Zone Load Balancing: Enabled", "Availability Zones: 3", "Target Groups:
+Health check enabled"). Pods are registered into the target group (type ip) by
+the AWS Load Balancer Controller's TargetGroupBinding, not by this tool.
+"""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError
+
+from ... import tags as tagging
+from ...engine import CREATE, REPLACE, WAIT, Change, Context, Diff, wait_for
+from ...target import error_code
+from .. import kit
+from .common import EdgeNames, Found, change, maybe_update, tags
+
+# ELBv2 attribute keys: https://docs.aws.amazon.com/elasticloadbalancing/latest/network/network-load-balancers.html#load-balancer-attributes
+CROSS_ZONE = "load_balancing.cross_zone.enabled"
+DELETION_PROTECTION = "deletion_protection.enabled"
+
+
+def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
+    """Four or five reads: the NLB, its attributes and listeners, the target group, their tags."""
+    elb = ctx.client("elbv2")
+    found.nlb = _by_names(lambda: elb.describe_load_balancers(Names=[names.nlb])["LoadBalancers"], "LoadBalancerNotFound")
+    found.target_group = _by_names(lambda: elb.describe_target_groups(Names=[names.target_group])["TargetGroups"], "TargetGroupNotFound")
+    arns = []
+    if found.nlb:
+        arn = found.nlb["LoadBalancerArn"]
+        arns.append(arn)
+        ctx.set_output("nlb-arn", arn)
+        ctx.set_output("nlb-dns", found.nlb["DNSName"])
+        found.nlb_attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]}
+        found.listeners = elb.paginate("describe_listeners", "Listeners", LoadBalancerArn=arn)
+        listener = _our_listener(ctx, found)
+        if listener:
+            arns.append(listener["ListenerArn"])
+    if found.target_group:
+        arns.append(found.target_group["TargetGroupArn"])
+        ctx.set_output("tg-arn", found.target_group["TargetGroupArn"])
+    if arns:
+        for desc in elb.describe_tags(ResourceArns=arns)["TagDescriptions"]:
+            found.elb_tags[desc["ResourceArn"]] = tagging.from_list(desc.get("Tags"))
+
+
+def _our_listener(ctx: Context, found: Found) -> dict | None:
+    return next((lst for lst in found.listeners if lst.get("Port") == ctx.cfg.edge.listener_port), None)
+
+
+def _by_names(call, not_found: str) -> dict | None:
+    # Names are unique per region and account for load balancers and target
+    # groups, so at most one answer; a missing name is an error code.
+    try:
+        items = call()
+    except ClientError as exc:
+        if error_code(exc) != not_found:
+            raise
+        return None
+    return items[0] if items else None
+
+
+def plan(ctx: Context, names: EdgeNames, found: Found) -> list[Change]:
+    return [_load_balancer(ctx, names, found), _target_group(ctx, names, found), _listener(ctx, names, found)]
+
+
+# ----- the load balancer
+
+
+def _desired_attrs(ctx: Context) -> dict[str, str]:
+    edge = ctx.cfg.edge
+    return {CROSS_ZONE: str(edge.nlb_cross_zone).lower(), DELETION_PROTECTION: str(edge.nlb_deletion_protected).lower()}
+
+
+def _wait_active(ctx: Context, names: EdgeNames) -> str:
+    elb = ctx.client("elbv2")
+    arn = ctx.output("nlb-arn")
+
+    def poll() -> tuple[str, str]:
+        lb = elb.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]
+        return lb["State"]["Code"], lb["State"].get("Reason", "")
+
+    # active_impaired: serving, some zone is impaired; not a reason to stop the build.
+    wait_for(ctx, f"load balancer {names.nlb}", poll, {"active", "active_impaired"}, {"failed"}, ctx.cfg.edge.nlb_wait_minutes * 60)
+    return arn
+
+
+def _load_balancer(ctx: Context, names: EdgeNames, found: Found) -> Change:
+    edge = ctx.cfg.edge
+    elb = ctx.client("elbv2")
+    name = names.nlb
+    desired_tags = tags(ctx.cfg, name)
+    subnet_names = names.subnets()
+    needs = tuple(f"subnet:{s}" for s in subnet_names)
+    attrs = _desired_attrs(ctx)
+
+    def set_attrs(todo: dict[str, str]) -> None:
+        elb.modify_load_balancer_attributes(
+            LoadBalancerArn=ctx.output("nlb-arn"), Attributes=[{"Key": k, "Value": v} for k, v in sorted(todo.items())]
+        )
+
+    lb = found.nlb
+    if lb is None:
+
+        def create() -> str:
+            subnets = [ctx.output(f"subnet:{s}") for s in subnet_names]
+            try:
+                created = elb.create_load_balancer(
+                    Name=name, Subnets=subnets, Scheme=edge.nlb_scheme, Type="network", IpAddressType="ipv4",
+                    Tags=tagging.to_list(desired_tags),
+                )["LoadBalancers"][0]
+            except ClientError as exc:
+                # AWS answers an identical create with the existing NLB; moto
+                # (and AWS, if settings differ) says the name is taken.
+                if error_code(exc) != "DuplicateLoadBalancerName":
+                    raise
+                created = elb.describe_load_balancers(Names=[name])["LoadBalancers"][0]
+            ctx.set_output("nlb-arn", created["LoadBalancerArn"])
+            ctx.set_output("nlb-dns", created["DNSName"])
+            # Attributes cannot be given to CreateLoadBalancer.
+            set_attrs(attrs)
+            return _wait_active(ctx, names)
+
+        diffs = [Diff("scheme", None, edge.nlb_scheme), Diff("subnets", None, subnet_names)]
+        diffs += [Diff(k, None, v) for k, v in attrs.items()]
+        return change("load-balancer", name, CREATE, diffs=diffs, needs=needs, run=create)
+    arn = lb["LoadBalancerArn"]
+    immutable = [
+        Diff(a, cur, want)
+        for a, cur, want in (("type", lb.get("Type"), "network"), ("scheme", lb.get("Scheme"), edge.nlb_scheme))
+        if cur != want
+    ]
+    if immutable:
+        return change(
+            "load-balancer", name, REPLACE, diffs=immutable, resource_id=arn,
+            note="a load balancer's type and scheme cannot change: build a new one and move the VPC link; nothing was changed",
+        )
+    diffs, steps = [], []
+    current_subnets = sorted(z["SubnetId"] for z in lb.get("AvailabilityZones", []))
+    wanted_subnets = [ctx.outputs.get(f"subnet:{s}") for s in subnet_names]
+    if None not in wanted_subnets and current_subnets != sorted(wanted_subnets):  # type: ignore[type-var]
+        diffs.append(Diff("subnets", current_subnets, subnet_names))
+        # An NLB can gain subnets (zones); AWS refuses to remove one.
+        steps.append(lambda: elb.set_subnets(LoadBalancerArn=arn, Subnets=[ctx.output(f"subnet:{s}") for s in subnet_names]))
+    todo = {k: v for k, v in attrs.items() if found.nlb_attrs.get(k) != v}
+    diffs += [Diff(k, found.nlb_attrs.get(k), v) for k, v in todo.items()]
+    if todo:
+        steps.append(lambda: set_attrs(todo))
+    current_tags = found.elb_tags.get(arn, {})
+    missing = tagging.missing(current_tags, desired_tags)
+    diffs += kit.tag_diff(current_tags, desired_tags)
+    if missing:
+        steps.append(lambda: elb.add_tags(ResourceArns=[arn], Tags=tagging.to_list(missing)))
+    state = lb.get("State", {}).get("Code")
+    if state == "provisioning":
+        return change(
+            "load-balancer", name, WAIT, diffs=diffs, resource_id=arn, needs=needs, note="still being created by AWS",
+            run=kit.sequence(*steps, lambda: _wait_active(ctx, names)),
+        )
+    if state == "failed":
+        return change("load-balancer", name, REPLACE, resource_id=arn, note=f"AWS reports it failed: {lb['State'].get('Reason', 'no reason given')}; nothing was changed")
+    return maybe_update("load-balancer", name, arn, diffs, steps, needs)
+
+
+# ----- the target group
+
+
+def _health_check(ctx: Context) -> dict:
+    hc = ctx.cfg.edge.health_check
+    return {
+        "HealthCheckEnabled": True,
+        "HealthCheckProtocol": hc.protocol,
+        "HealthCheckPort": "traffic-port",
+        "HealthCheckPath": hc.path,
+        "HealthCheckIntervalSeconds": hc.interval_seconds,
+        "HealthCheckTimeoutSeconds": hc.timeout_seconds,
+        "HealthyThresholdCount": hc.healthy_threshold,
+        "UnhealthyThresholdCount": hc.unhealthy_threshold,
+        "Matcher": {"HttpCode": hc.matcher},
+    }
+
+
+def _target_group(ctx: Context, names: EdgeNames, found: Found) -> Change:
+    edge = ctx.cfg.edge
+    elb = ctx.client("elbv2")
+    name = names.target_group
+    desired_tags = tags(ctx.cfg, name)
+    health = _health_check(ctx)
+    needs = (names.vpc_key,)
+    tg = found.target_group
+    if tg is None:
+
+        def create() -> str:
+            try:
+                arn = elb.create_target_group(
+                    Name=name, Protocol="TCP", Port=edge.target_port, VpcId=ctx.output("vpc"), TargetType="ip",
+                    Tags=tagging.to_list(desired_tags), **health,
+                )["TargetGroups"][0]["TargetGroupArn"]
+            except ClientError as exc:
+                if error_code(exc) != "DuplicateTargetGroupName":
+                    raise
+                arn = elb.describe_target_groups(Names=[name])["TargetGroups"][0]["TargetGroupArn"]
+            ctx.set_output("tg-arn", arn)
+            return arn
+
+        diffs = [Diff("target", None, f"ip, TCP {edge.target_port}"), Diff("health check", None, f"{health['HealthCheckProtocol']} {health['HealthCheckPath']}")]
+        return change("target-group", name, CREATE, diffs=diffs, needs=needs, run=create)
+    arn = tg["TargetGroupArn"]
+    vpc_id = ctx.outputs.get("vpc")
+    immutable = [
+        Diff(a, cur, want)
+        for a, cur, want in (
+            ("protocol", tg.get("Protocol"), "TCP"),
+            ("port", tg.get("Port"), edge.target_port),
+            ("target type", tg.get("TargetType"), "ip"),
+            ("vpc", tg.get("VpcId"), vpc_id or tg.get("VpcId")),
+        )
+        if cur != want
+    ]
+    if immutable:
+        return change(
+            "target-group", name, REPLACE, diffs=immutable, resource_id=arn,
+            note="a target group's protocol, port, type and VPC cannot change; nothing was changed",
+        )
+    current = {k: tg.get(k) for k in health}
+    drift = {k: v for k, v in health.items() if current[k] != v}
+    diffs = [Diff(k, current[k], v) for k, v in drift.items()]
+    steps = []
+    if drift:
+        steps.append(lambda: elb.modify_target_group(TargetGroupArn=arn, **health))
+    current_tags = found.elb_tags.get(arn, {})
+    missing = tagging.missing(current_tags, desired_tags)
+    diffs += kit.tag_diff(current_tags, desired_tags)
+    if missing:
+        steps.append(lambda: elb.add_tags(ResourceArns=[arn], Tags=tagging.to_list(missing)))
+    return maybe_update("target-group", name, arn, diffs, steps, needs)
+
+
+# ----- the listener
+
+
+def _listener(ctx: Context, names: EdgeNames, found: Found) -> Change:
+    edge = ctx.cfg.edge
+    elb = ctx.client("elbv2")
+    name = names.listener
+    needs = (names.k_nlb, names.k_tg)
+    desired_tags = tags(ctx.cfg, name)
+
+    def forward() -> list[dict]:
+        return [{"Type": "forward", "TargetGroupArn": ctx.output("tg-arn")}]
+
+    current = _our_listener(ctx, found)
+    if current is None:
+
+        def create() -> str:
+            try:
+                return elb.create_listener(
+                    LoadBalancerArn=ctx.output("nlb-arn"), Protocol="TCP", Port=edge.listener_port, DefaultActions=forward(),
+                    Tags=tagging.to_list(desired_tags),
+                )["Listeners"][0]["ListenerArn"]
+            except ClientError as exc:
+                if error_code(exc) != "DuplicateListener":
+                    raise
+                return ""
+
+        return change("listener", name, CREATE, diffs=[Diff("forward to", None, names.target_group)], needs=needs, run=create)
+    arn = current["ListenerArn"]
+    diffs, steps = [], []
+    targets = [a.get("TargetGroupArn") for a in current.get("DefaultActions", []) if a.get("Type") == "forward"]
+    wanted_tg = ctx.outputs.get("tg-arn")
+    if current.get("Protocol") != "TCP" or targets != [wanted_tg]:
+        diffs.append(Diff("forward to", f"{current.get('Protocol')} {targets}", f"TCP {names.target_group}"))
+        steps.append(lambda: elb.modify_listener(ListenerArn=arn, Protocol="TCP", Port=edge.listener_port, DefaultActions=forward()))
+    current_tags = found.elb_tags.get(arn, {})
+    missing = tagging.missing(current_tags, desired_tags)
+    diffs += kit.tag_diff(current_tags, desired_tags)
+    if missing:
+        steps.append(lambda: elb.add_tags(ResourceArns=[arn], Tags=tagging.to_list(missing)))
+    return maybe_update("listener", name, arn, diffs, steps, needs)

@@ -1,0 +1,337 @@
+"""The prod stage: its deployment, logging, metrics and tracing.
+
+Design doc: API Gateway "Request/Response logging"; Logging ("Level: INFO",
+"Format: JSON", "Retention: 90 days"); Monitoring Stack ("AWS X-Ray"). API
+Gateway writes logs with one account-wide role (its "account settings"),
+created and set here.
+
+A deployment is a snapshot of the API's resources, methods and integrations.
+The stage variable ``fablinkOpsDefinition`` (and the deployment's description)
+carry a hash of that definition, so a new deployment is made only when the
+definition changed; a run that died after deploying finds its deployment by
+description instead of making another one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ... import tags as tagging
+from ...engine import CREATE, NOOP, UNMANAGED, UPDATE, Change, Context, Diff, wait_for
+from ...target import error_code
+from .. import kit
+from .api import definition_hash, pending_definition_change
+from .common import DEFINITION_VARIABLE, DEPLOYMENT_PREFIX, EdgeNames, Found, apigw_arn, change, maybe_update, tags
+
+# The inline policy of the account-wide API Gateway logging role: the actions
+# of AWS's AmazonAPIGatewayPushToCloudWatchLogs, limited to this region's log
+# groups. Inline, so the role is complete in one put (and the sandbox, which
+# does not load AWS managed policies, behaves like AWS).
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html
+ROLE_POLICY_NAME = "push-to-cloudwatch-logs"
+ROLE_PROPAGATION_SECONDS = 120.0
+
+# One JSON object per request (design doc: "Format: JSON (structured logging)").
+# Request and response bodies are never logged (data tracing stays off).
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "extendedRequestId": "$context.extendedRequestId",
+        "ip": "$context.identity.sourceIp",
+        "userAgent": "$context.identity.userAgent",
+        "requestTime": "$context.requestTime",
+        "httpMethod": "$context.httpMethod",
+        "path": "$context.path",
+        "resourcePath": "$context.resourcePath",
+        "protocol": "$context.protocol",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "responseLatency": "$context.responseLatency",
+        "integrationLatency": "$context.integrationLatency",
+        "integrationStatus": "$context.integrationStatus",
+        "apiKeyId": "$context.identity.apiKeyId",
+        "wafResponseCode": "$context.wafResponseCode",
+        "xrayTraceId": "$context.xrayTraceId",
+    },
+    separators=(",", ":"),
+)
+
+
+def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
+    """Reads: the stages, the account settings, the role's policy, the log groups."""
+    apigw, iam = ctx.client("apigateway"), ctx.client("iam")
+    if found.api:
+        stages = apigw.get_stages(restApiId=found.api["id"]).get("item", [])
+        found.stage = next((s for s in stages if s.get("stageName") == names.stage), None)
+        if found.stage:
+            ctx.set_output("stage-arn", names.stage_arn(ctx.cfg.project.region, found.api["id"]))
+    found.account = apigw.get_account()
+    try:
+        doc = iam.get_role_policy(RoleName=names.role, PolicyName=ROLE_POLICY_NAME)["PolicyDocument"]
+        found.role_policy = json.loads(doc) if isinstance(doc, str) else doc
+        ctx.set_output("apigw-role-arn", _role_arn(ctx, names))
+    except ClientError as exc:  # no role, or no policy: the create handles both
+        if error_code(exc) != "NoSuchEntity":
+            raise
+    found.log_groups.update(kit.find_log_groups(ctx, names.access_log_group))
+    if found.api:
+        found.log_groups.update(kit.find_log_groups(ctx, names.execution_log_group(found.api["id"])))
+
+
+def plan(ctx: Context, names: EdgeNames, found: Found, earlier: list[Change]) -> list[Change]:
+    return [
+        kit.log_group_change(ctx, "edge", names.access_log_group, found.log_groups.get(names.access_log_group), output="access-log-arn"),
+        _execution_log_group(ctx, names, found),
+        _role(ctx, names, found),
+        _account(ctx, names, found),
+        _stage(ctx, names, found, earlier),
+    ]
+
+
+def _execution_log_name(names: EdgeNames, found: Found) -> str:
+    """Its real name once the API exists; the API's name stands in for its id before."""
+    return names.execution_log_group(found.api["id"] if found.api else f"({names.api})")
+
+
+def _execution_log_group(ctx: Context, names: EdgeNames, found: Found) -> Change:
+    name = _execution_log_name(names, found)
+    return kit.log_group_change(
+        ctx, "edge", name, found.log_groups.get(name), needs=(names.k_api,),
+        name_at_run=lambda: names.execution_log_group(ctx.output("rest-api")),
+    )
+
+
+# ----- the account-level CloudWatch role
+
+
+def _role_arn(ctx: Context, names: EdgeNames) -> str:
+    return f"arn:aws:iam::{ctx.cfg.project.account_id}:role/{names.role}"
+
+
+def _trust() -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
+
+
+def _policy(ctx: Context) -> dict:
+    p = ctx.cfg.project
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogGroups", "logs:DescribeLogStreams",
+                    "logs:PutLogEvents", "logs:GetLogEvents", "logs:FilterLogEvents",
+                ],
+                "Resource": f"arn:aws:logs:{p.region}:{p.account_id}:*",
+            }
+        ],
+    }
+
+
+def _role(ctx: Context, names: EdgeNames, found: Found) -> Change:
+    iam = ctx.client("iam")
+    name = names.role
+    policy = _policy(ctx)
+
+    def put_policy() -> None:
+        iam.put_role_policy(RoleName=name, PolicyName=ROLE_POLICY_NAME, PolicyDocument=json.dumps(policy))
+
+    if found.role_policy is None:
+
+        def create() -> str:
+            try:
+                arn = iam.create_role(
+                    RoleName=name, AssumeRolePolicyDocument=json.dumps(_trust()),
+                    Description="Lets API Gateway write the FabLink API's logs to CloudWatch (account-wide setting)",
+                    Tags=tagging.to_list(tags(ctx.cfg, name)),
+                )["Role"]["Arn"]
+            except ClientError as exc:  # created by a run whose answer was lost
+                if error_code(exc) != "EntityAlreadyExists":
+                    raise
+                arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+            ctx.set_output("apigw-role-arn", arn)
+            put_policy()
+            return arn
+
+        return change("iam-role", name, CREATE, diffs=[Diff("inline policy", None, ROLE_POLICY_NAME)], run=create)
+    if found.role_policy != policy:
+        return change("iam-role", name, UPDATE, diffs=[Diff("inline policy", "differs", ROLE_POLICY_NAME)],
+                      run=put_policy, resource_id=_role_arn(ctx, names))
+    # Trust policy and tags are set at creation and not re-read (one call).
+    return change("iam-role", name, NOOP, resource_id=_role_arn(ctx, names))
+
+
+def _account(ctx: Context, names: EdgeNames, found: Found) -> Change:
+    apigw = ctx.client("apigateway")
+    ours = _role_arn(ctx, names)
+    current = found.account.get("cloudwatchRoleArn") or None
+    name = "cloudwatch-role"
+    if current == ours:
+        return change("apigateway-account", name, NOOP, resource_id=ours, needs=(names.k_role,))
+    if current:
+        # Account-wide: every API of the region logs with this role. One that
+        # someone else set, and that works, is left alone.
+        return change("apigateway-account", name, UNMANAGED, resource_id=current,
+                      note=f"API Gateway's account-wide CloudWatch role is {current}, set outside fablink-ops; left alone")
+
+    def set_role() -> str:
+        role_arn = ctx.output("apigw-role-arn")
+
+        # A just-created role is not yet usable by API Gateway: it answers
+        # BadRequestException ("...role ARN does not have required
+        # permissions...") for a few seconds. That is IAM propagation, so it is
+        # waited for (bounded), not treated as a failure.
+        def attempt() -> tuple[str, str]:
+            try:
+                apigw.update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": role_arn}])
+            except ClientError as exc:
+                if error_code(exc) == "BadRequestException" and "role" in str(exc).lower():
+                    return "propagating", str(exc)
+                raise
+            return "set", ""
+
+        wait_for(ctx, f"API Gateway account CloudWatch role {names.role}", attempt, {"set"}, set(), ROLE_PROPAGATION_SECONDS)
+        return role_arn
+
+    return change("apigateway-account", name, UPDATE, diffs=[Diff("cloudwatch role", None, names.role)], needs=(names.k_role,), run=set_role,
+                  note="account-wide: API Gateway logs every API of the region with this role")
+
+
+# ----- deployment and stage
+
+
+def _deploy(ctx: Context) -> tuple[str, str]:
+    """The deployment of the API's current definition: found by its description, or made."""
+    apigw = ctx.client("apigateway")
+    api_id = ctx.output("rest-api")
+    digest = definition_hash(apigw.paginate("get_resources", "items", restApiId=api_id, embed=["methods"]))
+    description = DEPLOYMENT_PREFIX + digest
+    existing = [d for d in apigw.paginate("get_deployments", "items", restApiId=api_id) if d.get("description") == description]
+    if existing:
+        return existing[-1]["id"], digest
+    # No stageName: the stage is created or repointed below, keeping its settings.
+    return apigw.create_deployment(restApiId=api_id, description=description)["id"], digest
+
+
+def desired_settings(ctx: Context) -> dict[str, Any]:
+    api_cfg = ctx.cfg.edge.api
+    return {
+        "tracingEnabled": api_cfg.tracing_enabled,
+        "access log format": ACCESS_LOG_FORMAT,
+        "logging level": api_cfg.execution_log_level,
+        "metrics": api_cfg.metrics_enabled,
+        "data trace": False,
+    }
+
+
+def _settings_ops(ctx: Context, todo: set[str]) -> list[dict]:
+    want = desired_settings(ctx)
+    ops = []
+    if "tracingEnabled" in todo:
+        ops.append({"op": "replace", "path": "/tracingEnabled", "value": str(want["tracingEnabled"]).lower()})
+    if "access log destination" in todo or "access log format" in todo:
+        ops.append({"op": "replace", "path": "/accessLogSettings/destinationArn", "value": ctx.output("access-log-arn")})
+        ops.append({"op": "replace", "path": "/accessLogSettings/format", "value": ACCESS_LOG_FORMAT})
+    if "logging level" in todo:
+        ops.append({"op": "replace", "path": "/*/*/logging/loglevel", "value": want["logging level"]})
+    if "metrics" in todo:
+        ops.append({"op": "replace", "path": "/*/*/metrics/enabled", "value": str(want["metrics"]).lower()})
+    if "data trace" in todo:
+        ops.append({"op": "replace", "path": "/*/*/logging/dataTrace", "value": "false"})
+    return ops
+
+
+def current_settings(stage: dict) -> dict[str, Any]:
+    method = (stage.get("methodSettings") or {}).get("*/*") or {}
+    access = stage.get("accessLogSettings") or {}
+    return {
+        "tracingEnabled": bool(stage.get("tracingEnabled")),
+        "access log destination": access.get("destinationArn"),
+        "access log format": access.get("format"),
+        "logging level": method.get("loggingLevel", "OFF"),
+        "metrics": bool(method.get("metricsEnabled")),
+        "data trace": bool(method.get("dataTraceEnabled")),
+    }
+
+
+def _stage(ctx: Context, names: EdgeNames, found: Found, earlier: list[Change]) -> Change:
+    apigw = ctx.client("apigateway")
+    name = names.stage
+    desired_tags = tags(ctx.cfg, f"{names.api}/{name}")
+    needs = (
+        names.k_api, names.k_method("/"), names.k_method("/{proxy+}"), names.k_access_logs,
+        "log-group:" + _execution_log_name(names, found), names.k_account,
+    )
+    want = desired_settings(ctx)
+    everything = set(want) | {"access log destination"}
+
+    def record_arn() -> None:
+        ctx.set_output("stage-arn", names.stage_arn(ctx.cfg.project.region, ctx.output("rest-api")))
+
+    stage = found.stage
+    if stage is None:
+
+        def create() -> str:
+            deployment_id, digest = _deploy(ctx)
+            api_id = ctx.output("rest-api")
+            try:
+                apigw.create_stage(
+                    restApiId=api_id, stageName=name, deploymentId=deployment_id, variables={DEFINITION_VARIABLE: digest},
+                    tracingEnabled=want["tracingEnabled"], tags=desired_tags,
+                    description="FabLink production (fablink-ops)",
+                )
+            except ClientError as exc:  # created by a run whose answer was lost
+                if error_code(exc) != "ConflictException":
+                    raise
+                _repoint(ctx, name, deployment_id, digest)
+            # Logging and method settings cannot be given to CreateStage.
+            apigw.update_stage(restApiId=api_id, stageName=name, patchOperations=_settings_ops(ctx, everything))
+            record_arn()
+            return f"{name} -> deployment {deployment_id}"
+
+        diffs = [Diff("deployment", None, "new (API definition)")] + [Diff(k, None, v if k != "access log format" else "JSON") for k, v in want.items()]
+        return change("api-stage", name, CREATE, diffs=diffs, needs=needs, run=create)
+
+    current = current_settings(stage)
+    diffs: list[Diff] = []
+    todo = {k for k, v in want.items() if current[k] != v}
+    log_arn = ctx.outputs.get("access-log-arn")
+    if current["access log destination"] != log_arn:
+        todo.add("access log destination")
+        diffs.append(Diff("access log destination", current["access log destination"], log_arn or names.access_log_group))
+    diffs += [Diff(k, current[k], v if k != "access log format" else "JSON") for k, v in want.items() if k in todo]
+    deployed = (stage.get("variables") or {}).get(DEFINITION_VARIABLE)
+    redeploy = pending_definition_change(earlier) or deployed != definition_hash(found.resources)
+    if redeploy:
+        diffs.insert(0, Diff("deployment", deployed, "new (API definition changed)"))
+    current_tags = stage.get("tags") or {}
+    missing = tagging.missing(current_tags, desired_tags)
+    diffs += kit.tag_diff(current_tags, desired_tags)
+    api_id = found.api["id"] if found.api else ""
+    steps: list = []
+    if redeploy:
+        steps.append(lambda: _repoint(ctx, name, *_deploy(ctx)))
+    if todo:
+        steps.append(lambda: apigw.update_stage(restApiId=ctx.output("rest-api"), stageName=name, patchOperations=_settings_ops(ctx, todo)))
+    if missing:
+        steps.append(lambda: apigw.tag_resource(resourceArn=apigw_arn(ctx.cfg.project.region, f"/restapis/{api_id}/stages/{name}"), tags=missing))
+    return maybe_update("api-stage", name, f"{api_id}/{name}", diffs, steps, needs)
+
+
+def _repoint(ctx: Context, stage: str, deployment_id: str, digest: str) -> str:
+    ctx.client("apigateway").update_stage(
+        restApiId=ctx.output("rest-api"), stageName=stage,
+        patchOperations=[
+            {"op": "replace", "path": "/deploymentId", "value": deployment_id},
+            {"op": "replace", "path": f"/variables/{DEFINITION_VARIABLE}", "value": digest},
+        ],
+    )
+    return f"{stage} -> deployment {deployment_id}"
+

@@ -1,0 +1,144 @@
+"""Small helpers the edge and monitoring stages share.
+
+The same shapes as in network.py (a Change per resource, tags in the create
+call, one run made of several write steps, deterministic tokens), with the
+stage name passed in, plus the CloudWatch Logs group every stage keeps for 90
+days. Kept here rather than imported from network.py's private helpers so each
+stage module stays independent of the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Callable
+
+from botocore.exceptions import ClientError
+
+from .. import tags as tagging
+from ..config import Config
+from ..engine import CREATE, NOOP, UPDATE, Change, Context, Diff
+from ..target import error_code
+
+Step = Callable[[], Any]
+
+
+def change(stage: str, kind: str, name: str, action: str, **kwargs: Any) -> Change:
+    return Change(stage=stage, kind=kind, name=name, action=action, **kwargs)
+
+
+def desired_tags(cfg: Config, stage: str, name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    tags = cfg.base_tags(stage)
+    tags["Name"] = name
+    tags.update(extra or {})
+    return tags
+
+
+def tag_diff(current: dict[str, str], desired: dict[str, str]) -> list[Diff]:
+    todo = tagging.missing(current, desired)
+    return [Diff(f"tag {k}", current.get(k), v) for k, v in sorted(todo.items())]
+
+
+def sequence(*steps: Step | None) -> Callable[[], str | None] | None:
+    """One run made of several write steps, skipping the None ones."""
+    real = [s for s in steps if s is not None]
+
+    def run() -> str | None:
+        detail = None
+        for step in real:
+            out = step()
+            detail = out if isinstance(out, str) and out else detail
+        return detail
+
+    return run if real else None
+
+
+def maybe_update(
+    stage: str, kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list[Step], needs: tuple[str, ...] = (), note: str = ""
+) -> Change:
+    if not diffs:
+        return change(stage, kind, name, NOOP, resource_id=resource_id, needs=needs, note=note)
+    return change(stage, kind, name, UPDATE, diffs=diffs, run=sequence(*steps), resource_id=resource_id, needs=needs, note=note)
+
+
+def token(*parts: str, length: int = 32) -> str:
+    """A deterministic idempotency token (alphanumeric: ACM allows only \\w)."""
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:length]
+
+
+def digest(value: Any, length: int = 16) -> str:
+    """A short stable hash of a JSON-able value."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def ignoring(codes: tuple[str, ...], call: Callable[[], Any]) -> Any:
+    """Run a create whose "already exists" answer means a lost earlier answer."""
+    try:
+        return call()
+    except ClientError as exc:
+        if error_code(exc) not in codes:
+            raise
+        return None
+
+
+# --------------------------------------------------------------------------
+# CloudWatch Logs groups: created with their retention and tags (design doc:
+# Logging, "Retention: 90 days"), found by exact name.
+
+
+def find_log_groups(ctx: Context, prefix: str) -> dict[str, dict]:
+    groups = ctx.client("logs").paginate("describe_log_groups", "logGroups", logGroupNamePrefix=prefix)
+    return {g["logGroupName"]: g for g in groups}
+
+
+def log_group_change(
+    ctx: Context, stage: str, name: str, found: dict | None, needs: tuple[str, ...] = (), output: str | None = None,
+    name_at_run: Callable[[], str] | None = None,
+) -> Change:
+    """Create a log group with its retention and tags, or correct its retention.
+
+    ``name_at_run`` gives the real name when it is only known at run time
+    (API Gateway's execution log group carries the API id). Tags are set in
+    the create call; they are not re-read (one call per group) to keep a
+    no-op plan cheap.
+    """
+    retention = ctx.cfg.logging.retention_days
+    logs = ctx.client("logs")
+
+    def set_retention(group: str) -> None:
+        logs.put_retention_policy(logGroupName=group, retentionInDays=retention)
+
+    if found is None:
+
+        def create() -> str:
+            group = name_at_run() if name_at_run else name
+            ignoring(
+                ("ResourceAlreadyExistsException",),
+                lambda: logs.create_log_group(logGroupName=group, tags=desired_tags(ctx.cfg, stage, group)),
+            )
+            set_retention(group)
+            if output:
+                ctx.set_output(output, log_group_arn(ctx, group))
+            return group
+
+        return change(stage, "log-group", name, CREATE, diffs=[Diff("retention days", None, retention)], needs=needs, run=create)
+    if output:
+        ctx.set_output(output, _strip_star(found["arn"]))
+    if found.get("retentionInDays") != retention:
+        return change(
+            stage, "log-group", name, UPDATE, diffs=[Diff("retention days", found.get("retentionInDays"), retention)],
+            needs=needs, run=lambda: set_retention(name), resource_id=name,
+        )
+    return change(stage, "log-group", name, NOOP, resource_id=name, needs=needs)
+
+
+def _strip_star(arn: str) -> str:
+    # describe_log_groups answers "arn:...:log-group:NAME:*"; services that
+    # take a log group ARN (API Gateway access logs) want it without ":*".
+    return arn[:-2] if arn.endswith(":*") else arn
+
+
+def log_group_arn(ctx: Context, name: str) -> str:
+    groups = ctx.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    return _strip_star(next(g["arn"] for g in groups if g["logGroupName"] == name))

@@ -1,0 +1,108 @@
+"""Names and the discovery snapshot shared by the monitoring modules.
+
+The monitoring stage watches what the other stages build, by the names the
+config gives them (cluster, API, Aurora cluster, DynamoDB tables): it imports
+none of their modules and can be built before them (its alarms then wait in
+INSUFFICIENT_DATA until metrics arrive).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...config import ALARM_TOPICS, Config
+from ...engine import Change, Diff
+from .. import kit
+
+NAME = "monitoring"
+# Marks the alarms this tool made, so one dropped from the config shows as
+# unmanaged instead of disappearing from view.
+MARKER = "(fablink-ops monitoring)"
+
+
+@dataclass(frozen=True)
+class MonitoringNames:
+    cfg: Config
+
+    @property
+    def prefix(self) -> str:
+        return self.cfg.project.prefix
+
+    @property
+    def key_alias(self) -> str:
+        return self.cfg.monitoring.kms_key_alias
+
+    def topic(self, which: str) -> str:
+        return f"{self.prefix}-alarms-{which}"
+
+    def topic_arn(self, which: str) -> str:
+        p = self.cfg.project
+        return f"arn:aws:sns:{p.region}:{p.account_id}:{self.topic(which)}"
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return ALARM_TOPICS
+
+    def alarm_arn(self, name: str) -> str:
+        p = self.cfg.project
+        return f"arn:aws:cloudwatch:{p.region}:{p.account_id}:alarm:{name}"
+
+    @property
+    def aurora_log_group(self) -> str:
+        # Where RDS exports an Aurora PostgreSQL cluster's log:
+        # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraPostgreSQL.CloudWatch.html
+        return f"/aws/rds/cluster/{self.cfg.monitoring.aurora_cluster}/postgresql"
+
+    @property
+    def connection_filter(self) -> str:
+        return f"{self.prefix}-db-connection-failures"
+
+    @property
+    def connection_metric(self) -> str:
+        return "ConnectionFailures"
+
+    @property
+    def dashboard(self) -> str:
+        return self.cfg.monitoring.dashboard_name
+
+    # change keys
+    @property
+    def k_key(self) -> str:
+        return f"kms-key:{self.key_alias}"
+
+    def k_topic(self, which: str) -> str:
+        return f"sns-topic:{self.topic(which)}"
+
+    @property
+    def k_aurora_logs(self) -> str:
+        return f"log-group:{self.aurora_log_group}"
+
+    @property
+    def k_filter(self) -> str:
+        return f"metric-filter:{self.connection_filter}"
+
+
+@dataclass
+class Found:
+    key: dict | None = None  # describe_key's KeyMetadata
+    key_policy: dict | None = None
+    key_rotation: bool = False
+    topics: dict[str, dict] = field(default_factory=dict)  # which -> attributes
+    subscriptions: dict[str, list[dict]] = field(default_factory=dict)  # which -> subscriptions
+    alarms: dict[str, dict] = field(default_factory=dict)  # by name
+    dashboard: dict | None = None  # the parsed body
+    metric_filters: dict[str, dict] = field(default_factory=dict)
+    log_groups: dict[str, dict] = field(default_factory=dict)
+
+
+def change(kind: str, name: str, action: str, **kwargs: Any) -> Change:
+    return kit.change(NAME, kind, name, action, **kwargs)
+
+
+def maybe_update(kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list, needs: tuple[str, ...] = (), note: str = "") -> Change:
+    return kit.maybe_update(NAME, kind, name, resource_id, diffs, steps, needs, note)
+
+
+def tags(cfg: Config, name: str) -> dict[str, str]:
+    return kit.desired_tags(cfg, NAME, name)

@@ -1,0 +1,48 @@
+"""Log retention: every log group of the project is kept for [logging]
+retention_days (design doc: Logging, "Retention: 90 days").
+
+Stages create their own groups with that retention. Others are created by AWS
+on the project's behalf with no expiry: the EKS control plane's, Container
+Insights', Aurora's exported PostgreSQL log. One read lists every group whose
+name contains the project's name; those that belong to this environment (the
+prefix, the cluster, the Aurora cluster) get the retention.
+
+The Aurora PostgreSQL log group is also created here when it does not exist
+yet (RDS writes into an existing group), so the connection-failure metric
+filter can be in place before the first export.
+"""
+
+from __future__ import annotations
+
+from ...engine import UPDATE, Change, Context, Diff
+from .. import kit
+from .common import NAME, Found, MonitoringNames, change
+
+
+def discover(ctx: Context, names: MonitoringNames, found: Found) -> None:
+    # logGroupNamePattern: a case-sensitive substring match, one paginated call
+    # for the groups of every stage (moto ignores it and lists all groups; the
+    # filter below is what decides either way).
+    groups = ctx.client("logs").paginate("describe_log_groups", "logGroups", logGroupNamePattern=ctx.cfg.project.name)
+    marks = _marks(ctx)
+    found.log_groups = {g["logGroupName"]: g for g in groups if any(m in g["logGroupName"] for m in marks)}
+
+
+def _marks(ctx: Context) -> tuple[str, ...]:
+    cfg = ctx.cfg
+    return (cfg.project.prefix, cfg.project.cluster_name, cfg.monitoring.aurora_cluster)
+
+
+def plan(ctx: Context, names: MonitoringNames, found: Found) -> list[Change]:
+    logs = ctx.client("logs")
+    retention = ctx.cfg.logging.retention_days
+    aurora = names.aurora_log_group
+    changes = [kit.log_group_change(ctx, NAME, aurora, found.log_groups.get(aurora))]
+    for name, group in sorted(found.log_groups.items()):
+        if name == aurora or group.get("retentionInDays") == retention:
+            continue
+        changes.append(change(
+            "log-retention", name, UPDATE, diffs=[Diff("retention days", group.get("retentionInDays"), retention)], resource_id=name,
+            run=lambda n=name: logs.put_retention_policy(logGroupName=n, retentionInDays=retention),
+        ))
+    return changes

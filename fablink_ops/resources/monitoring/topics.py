@@ -1,0 +1,205 @@
+"""The alarm topics (critical, warning), their KMS key and subscriptions.
+
+Design doc: Alerts, Notification Channels ("SNS -> Slack", "PagerDuty
+(Critical alerts)", "Email (Non-critical)"); Security ("encryption settings").
+
+Why a customer managed key and not the AWS managed alias/aws/sns: CloudWatch
+publishes alarm notifications as the cloudwatch.amazonaws.com service, which
+must be allowed kms:GenerateDataKey* and kms:Decrypt on the topic's key. The
+AWS managed key's policy cannot be changed to allow that, so alarms would
+silently fail to publish to a topic encrypted with it.
+https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html (encryption)
+https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html
+"""
+
+from __future__ import annotations
+
+import json
+
+from botocore.exceptions import ClientError
+
+from ...engine import CREATE, NOOP, REPLACE, UNMANAGED, UPDATE, Change, Context, Diff
+from ...target import error_code
+from .. import kit
+from .common import MonitoringNames, Found, change, maybe_update, tags
+
+
+def discover(ctx: Context, names: MonitoringNames, found: Found) -> None:
+    """Three reads for the key, one per topic, one per topic with subscriptions configured."""
+    kms, sns = ctx.client("kms"), ctx.client("sns")
+    try:
+        found.key = kms.describe_key(KeyId=names.key_alias)["KeyMetadata"]
+    except ClientError as exc:
+        if error_code(exc) != "NotFoundException":
+            raise
+    if found.key:
+        key_id = found.key["KeyId"]
+        ctx.set_output("alarm-key", found.key["Arn"])
+        found.key_policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+        found.key_rotation = bool(kms.get_key_rotation_status(KeyId=key_id).get("KeyRotationEnabled"))
+    wanted_subs = {s.topic for s in ctx.cfg.monitoring.subscriptions}
+    for which in names.topics:
+        arn = names.topic_arn(which)
+        try:
+            found.topics[which] = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+        except ClientError as exc:
+            if error_code(exc) != "NotFound":
+                raise
+            continue
+        if which in wanted_subs:
+            found.subscriptions[which] = sns.paginate("list_subscriptions_by_topic", "Subscriptions", TopicArn=arn)
+
+
+def plan(ctx: Context, names: MonitoringNames, found: Found) -> list[Change]:
+    changes = [_key(ctx, names, found)]
+    changes += [_topic(ctx, names, found, which) for which in names.topics]
+    changes += _subscriptions(ctx, names, found)
+    return changes
+
+
+# ----- the KMS key
+
+
+def key_policy(ctx: Context) -> dict:
+    account = ctx.cfg.project.account_id
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                # The account administers the key through IAM (the default
+                # key policy's statement); without it the key is unmanageable.
+                "Sid": "AccountAdministers",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                # CloudWatch alarms publish to the encrypted topics.
+                "Sid": "CloudWatchAlarmsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+            },
+        ],
+    }
+
+
+def _adopt_orphan(ctx: Context, names: MonitoringNames) -> str | None:
+    """A key created by a run that died before naming it (create_alias).
+
+    Keys have no idempotency token; ours carries a Name tag from its create
+    call, so a resumed run finds it through the tagging API instead of making
+    a second key. Keys pending deletion are not taken back."""
+    tagged = ctx.client("resourcegroupstaggingapi").paginate(
+        "get_resources", "ResourceTagMappingList", ResourceTypeFilters=["kms:key"],
+        TagFilters=[{"Key": "Name", "Values": [names.key_alias]}, {"Key": "ManagedBy", "Values": ["fablink-ops"]}],
+    )
+    kms = ctx.client("kms")
+    for item in tagged:
+        meta = kms.describe_key(KeyId=item["ResourceARN"])["KeyMetadata"]
+        if meta.get("KeyState") == "Enabled":
+            return meta["KeyId"]
+    return None
+
+
+def _key(ctx: Context, names: MonitoringNames, found: Found) -> Change:
+    kms = ctx.client("kms")
+    alias = names.key_alias
+    policy = key_policy(ctx)
+    key = found.key
+    if key is None:
+
+        def create() -> str:
+            key_id = _adopt_orphan(ctx, names)
+            if key_id is None:
+                key_id = kms.create_key(
+                    Description="Encrypts the FabLink alarm topics (fablink-ops)", KeyUsage="ENCRYPT_DECRYPT",
+                    KeySpec="SYMMETRIC_DEFAULT", Policy=json.dumps(policy),
+                    Tags=[{"TagKey": k, "TagValue": v} for k, v in sorted(tags(ctx.cfg, alias).items())],
+                )["KeyMetadata"]["KeyId"]
+            kms.enable_key_rotation(KeyId=key_id)
+            kit.ignoring(("AlreadyExistsException",), lambda: kms.create_alias(AliasName=alias, TargetKeyId=key_id))
+            arn = kms.describe_key(KeyId=alias)["KeyMetadata"]["Arn"]
+            ctx.set_output("alarm-key", arn)
+            return arn
+
+        return change("kms-key", alias, CREATE, diffs=[Diff("rotation", None, True), Diff("key policy", None, "account + CloudWatch alarms")], run=create)
+    key_id = key["KeyId"]
+    if key.get("KeyState") != "Enabled":
+        return change("kms-key", alias, REPLACE, resource_id=key["Arn"],
+                      note=f"the key is {key.get('KeyState')}: cancel its deletion or enable it by hand; nothing was changed")
+    diffs, steps = [], []
+    if found.key_policy != policy:
+        diffs.append(Diff("key policy", "differs", "account + CloudWatch alarms"))
+        steps.append(lambda: kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(policy)))
+    if not found.key_rotation:
+        diffs.append(Diff("rotation", False, True))
+        steps.append(lambda: kms.enable_key_rotation(KeyId=key_id))
+    return maybe_update("kms-key", alias, key["Arn"], diffs, steps)
+
+
+# ----- the topics
+
+
+def _topic(ctx: Context, names: MonitoringNames, found: Found, which: str) -> Change:
+    sns = ctx.client("sns")
+    name = names.topic(which)
+    arn = names.topic_arn(which)
+    alias = names.key_alias
+    attrs = found.topics.get(which)
+    if attrs is None:
+
+        def create() -> str:
+            # CreateTopic is idempotent for the same name, attributes and tags.
+            return sns.create_topic(
+                Name=name, Attributes={"KmsMasterKeyId": alias, "DisplayName": f"FabLink {which}"},
+                Tags=[{"Key": k, "Value": v} for k, v in sorted(tags(ctx.cfg, name).items())],
+            )["TopicArn"]
+
+        return change("sns-topic", name, CREATE, diffs=[Diff("encryption", None, alias)], needs=(names.k_key,), run=create)
+    if attrs.get("KmsMasterKeyId") != alias:
+        return change(
+            "sns-topic", name, UPDATE, diffs=[Diff("encryption", attrs.get("KmsMasterKeyId"), alias)], needs=(names.k_key,),
+            resource_id=arn, run=lambda: sns.set_topic_attributes(TopicArn=arn, AttributeName="KmsMasterKeyId", AttributeValue=alias),
+        )
+    # Tags are set in the create call and not re-read (one call per topic).
+    return change("sns-topic", name, NOOP, resource_id=arn, needs=(names.k_key,))
+
+
+def _subscriptions(ctx: Context, names: MonitoringNames, found: Found) -> list[Change]:
+    sns = ctx.client("sns")
+    changes = []
+    for which in names.topics:
+        wanted = [s for s in ctx.cfg.monitoring.subscriptions if s.topic == which]
+        current = found.subscriptions.get(which, [])
+        for sub in wanted:
+            name = f"{names.topic(which)} {sub.protocol}:{_shown(sub.endpoint)}"
+            match = next((c for c in current if c.get("Protocol") == sub.protocol and c.get("Endpoint") == sub.endpoint), None)
+            if match:
+                pending = match.get("SubscriptionArn") == "PendingConfirmation"
+                changes.append(change("sns-subscription", name, NOOP, resource_id=match.get("SubscriptionArn", ""),
+                                      note="waiting for the endpoint to confirm" if pending else ""))
+                continue
+
+            def subscribe(s=sub, w=which) -> str:
+                # Subscribe is idempotent for the same topic, protocol and endpoint.
+                return sns.subscribe(TopicArn=names.topic_arn(w), Protocol=s.protocol, Endpoint=s.endpoint, ReturnSubscriptionArn=True)["SubscriptionArn"]
+
+            note = "the endpoint must confirm (e-mail: a link to click)" if sub.protocol.startswith(("email", "https")) else ""
+            changes.append(change("sns-subscription", name, CREATE, needs=(names.k_topic(which),), run=subscribe, note=note))
+        configured = {(s.protocol, s.endpoint) for s in wanted}
+        for extra in current:
+            if (extra.get("Protocol"), extra.get("Endpoint")) not in configured:
+                changes.append(change("sns-subscription", f"{names.topic(which)} {extra.get('Protocol')}:{_shown(extra.get('Endpoint', ''))}",
+                                      UNMANAGED, resource_id=extra.get("SubscriptionArn", ""), note="not in the config; left alone"))
+    return changes
+
+
+def _shown(endpoint: str) -> str:
+    # PagerDuty and Slack URLs carry their integration key: never shown whole.
+    if endpoint.startswith("https://"):
+        host = endpoint.split("/")[2]
+        return f"https://{host}/…"
+    return endpoint

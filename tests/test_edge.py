@@ -1,0 +1,589 @@
+"""The edge stage on moto: API Gateway -> VPC link -> NLB, WAF, rate limits, domain."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from botocore.stub import ANY, Stubber
+from moto import mock_aws
+
+from fablink_ops import cli
+from fablink_ops.cli import plan_stages
+from fablink_ops.config import load_config
+from fablink_ops.engine import CREATE, UPDATE, WAIT, Context, apply
+from fablink_ops.errors import ConfigError, OpsError
+from fablink_ops.resources import edge
+from fablink_ops.resources.edge import api as edge_api
+from fablink_ops.resources.edge import domain as edge_domain
+from fablink_ops.resources.edge import stage as edge_stage
+from fablink_ops.resources.edge.common import DEFINITION_VARIABLE, DEPLOYMENT_PREFIX, EdgeNames, Found
+from fablink_ops.resources.network import Names as NetworkNames
+from fablink_ops.target import Client, Target
+
+from .conftest import CONFIG, FAST_RETRY, make_ctx, boto_session
+from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
+from .state import dump, edge_inventory
+from .util import provision
+
+REGION = "ap-northeast-2"
+# Writes of a clean edge provision (concurrency 1), checked by test_write_count
+# so the crash parametrisation below stays complete.
+EDGE_WRITES = 29
+
+
+def client(service: str):
+    return boto_session(REGION).client(service, region_name=REGION)
+
+
+def _serial(cfg):
+    """Concurrency 1: the k-th write is the same call on every run."""
+    return dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, concurrency=1))
+
+
+def fast_network(cfg) -> None:
+    """The VPC and subnets the edge stage builds on, made directly.
+
+    The network stage has its own tests; the crash tests here only need its
+    outputs, and building the whole network 30 times would dominate the run."""
+    ec2 = client("ec2")
+    names = NetworkNames(cfg)
+
+    def tag(kind: str, name: str) -> list[dict]:
+        return [{"ResourceType": kind, "Tags": [{"Key": "Name", "Value": name}]}]
+
+    vpc = ec2.create_vpc(CidrBlock=cfg.network.vpc_cidr, TagSpecifications=tag("vpc", names.vpc))["Vpc"]["VpcId"]
+    for zone in cfg.network.zones:
+        for tier, cidr in (("public", zone.public_cidr), ("private", zone.private_cidr)):
+            ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=zone.az, TagSpecifications=tag("subnet", names.subnet(tier, zone)))
+
+
+def _tag_name(item: dict) -> str:
+    return next((t["Value"] for t in item.get("Tags", []) if t["Key"] == "Name"), "")
+
+
+def run_edge(cfg, hooks=()):
+    """Plan and apply the edge stage alone, with the network's outputs set."""
+    ctx = make_ctx(cfg, hooks)
+    ec2 = client("ec2")
+    ctx.set_output("vpc", ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [cfg.network.vpc_name]}])["Vpcs"][0]["VpcId"])
+    for subnet in ec2.describe_subnets()["Subnets"]:
+        if _tag_name(subnet):
+            ctx.set_output(f"subnet:{_tag_name(subnet)}", subnet["SubnetId"])
+    changes = edge.plan(ctx)
+    done = apply(changes, ctx, cfg.engine.concurrency)
+    return ctx, changes, done
+
+
+_REFERENCE: dict[str, dict] = {}
+
+
+def reference(cfg) -> dict:
+    """The inventory of a clean run (once per test process)."""
+    if "edge" not in _REFERENCE:
+        with mock_aws():
+            fast_network(cfg)
+            run_edge(cfg)
+            _REFERENCE["edge"] = edge_inventory(REGION)
+    return _REFERENCE["edge"]
+
+
+# --------------------------------------------------------------------------
+# the state after provisioning
+
+
+def test_state_after_provisioning(cfg, aws):
+    """One provision (network, then edge), every line of the issue checked."""
+    provision(cfg, ("network",))
+    provision(cfg, ("edge",))
+    check_nlb_target_group_and_listener()
+    check_rest_api_vpc_link_and_keyed_proxy_methods()
+    check_stage_logging_metrics_tracing_and_account_role()
+    check_usage_plan_rate_limit_and_api_key()
+    check_certificate_domain_and_mapping()
+    check_waf_web_acl_and_association()
+
+
+def check_nlb_target_group_and_listener():
+    elb = client("elbv2")
+    ec2 = client("ec2")
+    lb = elb.describe_load_balancers(Names=["fablink-prod-nlb"])["LoadBalancers"][0]
+    assert (lb["Type"], lb["Scheme"]) == ("network", "internet-facing")
+    subnet_names = {s["SubnetId"]: _tag_name(s) for s in ec2.describe_subnets()["Subnets"]}
+    assert sorted(subnet_names[z["SubnetId"]] for z in lb["AvailabilityZones"]) == ["fablink-prod-public-2a", "fablink-prod-public-2b", "fablink-prod-public-2d"]
+    attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}
+    assert attrs["load_balancing.cross_zone.enabled"] == "true"
+    assert attrs["deletion_protection.enabled"] == "true"
+
+    tg = elb.describe_target_groups(Names=["fablink-prod-backend"])["TargetGroups"][0]
+    assert (tg["TargetType"], tg["Protocol"], tg["Port"]) == ("ip", "TCP", 8000)
+    assert tg["HealthCheckEnabled"] is True
+    assert (tg["HealthCheckProtocol"], tg["HealthCheckPath"], tg["HealthCheckPort"]) == ("HTTP", "/ready/", "traffic-port")
+    assert (tg["HealthCheckIntervalSeconds"], tg["HealthCheckTimeoutSeconds"]) == (15, 5)
+    assert (tg["HealthyThresholdCount"], tg["UnhealthyThresholdCount"]) == (3, 2)
+
+    [listener] = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    assert (listener["Protocol"], listener["Port"]) == ("TCP", 80)
+    assert [(a["Type"], a["TargetGroupArn"]) for a in listener["DefaultActions"]] == [("forward", tg["TargetGroupArn"])]
+    tags = {d["ResourceArn"]: {t["Key"]: t["Value"] for t in d["Tags"]} for d in elb.describe_tags(ResourceArns=[lb["LoadBalancerArn"], tg["TargetGroupArn"]])["TagDescriptions"]}
+    assert tags[lb["LoadBalancerArn"]]["Stage"] == "edge" and tags[lb["LoadBalancerArn"]]["Name"] == "fablink-prod-nlb"
+    assert tags[tg["TargetGroupArn"]]["ManagedBy"] == "fablink-ops"
+
+
+def check_rest_api_vpc_link_and_keyed_proxy_methods():
+    apigw = client("apigateway")
+    elb = client("elbv2")
+    lb = elb.describe_load_balancers(Names=["fablink-prod-nlb"])["LoadBalancers"][0]
+    [link] = apigw.get_vpc_links()["items"]
+    assert (link["name"], link["targetArns"], link["status"]) == ("fablink-prod-vpc-link", [lb["LoadBalancerArn"]], "AVAILABLE")
+    [api] = apigw.get_rest_apis()["items"]
+    assert api["name"] == "fablink-prod-api"
+    assert api["endpointConfiguration"]["types"] == ["REGIONAL"]
+    assert api["tags"]["Stage"] == "edge"
+    resources = {r["path"]: r for r in apigw.get_resources(restApiId=api["id"], embed=["methods"])["items"]}
+    assert set(resources) == {"/", "/{proxy+}"}
+    for path, uri in (("/", f"http://{lb['DNSName']}:80/"), ("/{proxy+}", f"http://{lb['DNSName']}:80/{{proxy}}")):
+        method = resources[path]["resourceMethods"]["ANY"]
+        assert method["apiKeyRequired"] is True
+        assert method["authorizationType"] == "NONE"
+        integration = method["methodIntegration"]
+        assert (integration["type"], integration["httpMethod"], integration["connectionType"]) == ("HTTP_PROXY", "ANY", "VPC_LINK")
+        assert integration["uri"] == uri
+    assert resources["/{proxy+}"]["resourceMethods"]["ANY"]["requestParameters"] == {"method.request.path.proxy": True}
+    assert resources["/{proxy+}"]["resourceMethods"]["ANY"]["methodIntegration"]["requestParameters"] == {
+        "integration.request.path.proxy": "method.request.path.proxy"}
+
+
+def check_stage_logging_metrics_tracing_and_account_role():
+    apigw = client("apigateway")
+    logs = client("logs")
+    iam = client("iam")
+    [api] = apigw.get_rest_apis()["items"]
+    stage = apigw.get_stage(restApiId=api["id"], stageName="prod")
+    assert stage["tracingEnabled"] is True
+    settings = stage["methodSettings"]["*/*"]
+    assert (settings["loggingLevel"], settings["metricsEnabled"], settings["dataTraceEnabled"]) == ("INFO", True, False)
+    groups = {g["logGroupName"]: g for g in logs.describe_log_groups()["logGroups"]}
+    access = groups["/aws/apigateway/fablink-prod-api/access"]
+    assert access["retentionInDays"] == 90
+    assert stage["accessLogSettings"]["destinationArn"] == access["arn"].removesuffix(":*")
+    fields = json.loads(stage["accessLogSettings"]["format"])  # JSON: one object per request
+    assert fields["requestId"] == "$context.requestId" and fields["status"] == "$context.status"
+    assert groups[f"API-Gateway-Execution-Logs_{api['id']}/prod"]["retentionInDays"] == 90
+    deployment = apigw.get_deployment(restApiId=api["id"], deploymentId=stage["deploymentId"])
+    assert deployment["description"] == DEPLOYMENT_PREFIX + stage["variables"][DEFINITION_VARIABLE]
+
+    role_arn = apigw.get_account()["cloudwatchRoleArn"]
+    assert role_arn.endswith(":role/fablink-prod-apigateway-cloudwatch")
+    role = iam.get_role(RoleName="fablink-prod-apigateway-cloudwatch")["Role"]
+    trust = role["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    assert trust["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    policy = iam.get_role_policy(RoleName=role["RoleName"], PolicyName="push-to-cloudwatch-logs")["PolicyDocument"]
+    assert "logs:PutLogEvents" in policy["Statement"][0]["Action"]
+
+
+def check_usage_plan_rate_limit_and_api_key():
+    apigw = client("apigateway")
+    [api] = apigw.get_rest_apis()["items"]
+    [plan] = apigw.get_usage_plans()["items"]
+    assert plan["name"] == "fablink-prod-standard"
+    assert plan["apiStages"] == [{"apiId": api["id"], "stage": "prod"}]
+    # 1000 requests per minute, per second, never above the stated figure.
+    assert plan["throttle"]["rateLimit"] <= 1000 / 60
+    assert plan["throttle"]["rateLimit"] == pytest.approx(1000 / 60, abs=0.001)
+    assert plan["throttle"]["burstLimit"] == 50
+    [key] = apigw.get_api_keys(includeValues=True)["items"]
+    assert (key["name"], key["enabled"]) == ("fablink-prod-default", True)
+    assert [k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"]] == [key["id"]]
+
+
+def test_api_key_value_is_never_printed(cfg, aws):
+    provision(cfg, ("network",))
+    ctx = make_ctx(cfg)
+    changes = plan_stages(ctx, ["edge"])
+    done = apply(changes, ctx, cfg.engine.concurrency)
+    key = client("apigateway").get_api_keys(includeValues=True)["items"][0]
+    shown = json.dumps([c.to_json() for c in changes] + [dict(c.to_json(), detail=d) for c, d in done] + [ctx.outputs], default=str)
+    assert key["value"] not in shown
+    detail = next(d for c, d in done if c.kind == "api-key")
+    assert f"aws apigateway get-api-key --api-key {key['id']} --include-value" in detail
+    again = plan_stages(make_ctx(cfg), ["edge"])
+    assert key["value"] not in json.dumps([c.to_json() for c in again], default=str)
+    assert "--include-value" in next(c.note for c in again if c.kind == "api-key")
+
+
+def check_certificate_domain_and_mapping():
+    apigw = client("apigateway")
+    acm = client("acm")
+    [cert] = acm.list_certificates()["CertificateSummaryList"]
+    detail = acm.describe_certificate(CertificateArn=cert["CertificateArn"])["Certificate"]
+    assert detail["DomainName"] == "api.fablink.com"
+    assert [o["ValidationMethod"] for o in detail["DomainValidationOptions"]] == ["DNS"]
+    [api] = apigw.get_rest_apis()["items"]
+    domain = apigw.get_domain_name(domainName="api.fablink.com")
+    assert domain["endpointConfiguration"]["types"] == ["REGIONAL"]
+    assert domain["securityPolicy"] == "TLS_1_2"
+    assert domain["regionalCertificateArn"] == cert["CertificateArn"]
+    [mapping] = apigw.get_base_path_mappings(domainName="api.fablink.com")["items"]
+    assert (mapping["basePath"], mapping["restApiId"], mapping["stage"]) == ("(none)", api["id"], "prod")
+
+
+def test_certificate_plan_shows_the_validation_record(cfg, aws):
+    """Before the domain exists, a pending certificate's CNAME is in the plan."""
+    provision(cfg, ("network",))
+    acm = client("acm")
+    arn = acm.request_certificate(DomainName="api.fablink.com", ValidationMethod="DNS")["CertificateArn"]
+    record = acm.describe_certificate(CertificateArn=arn)["Certificate"]["DomainValidationOptions"][0]["ResourceRecord"]
+    ctx = make_ctx(cfg)
+    changes = plan_stages(ctx, ["edge"])
+    cert = next(c for c in changes if c.kind == "certificate")
+    assert cert.resource_id == arn
+    assert f"{record['Name']} CNAME {record['Value']}" in cert.note
+    assert "sandbox" in cert.note
+
+
+def check_waf_web_acl_and_association():
+    waf = client("wafv2")
+    apigw = client("apigateway")
+    [summary] = waf.list_web_acls(Scope="REGIONAL")["WebACLs"]
+    acl = waf.get_web_acl(Name=summary["Name"], Scope="REGIONAL", Id=summary["Id"])["WebACL"]
+    assert acl["Name"] == "fablink-prod-api-waf"
+    assert acl["DefaultAction"] == {"Allow": {}}
+    rules = {r["Name"]: r for r in acl["Rules"]}
+    rate = rules["rate-limit-per-ip"]["Statement"]["RateBasedStatement"]
+    assert (rate["Limit"], rate["AggregateKeyType"], rate["EvaluationWindowSec"]) == (2000, "IP", 300)
+    assert rules["rate-limit-per-ip"]["Action"] == {"Block": {}}
+    for group in ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesAmazonIpReputationList"):
+        rule = rules[f"AWS-{group}"]
+        assert rule["Statement"]["ManagedRuleGroupStatement"] == {"VendorName": "AWS", "Name": group}
+        assert rule["OverrideAction"] == {"None": {}}
+    assert all(r["VisibilityConfig"]["CloudWatchMetricsEnabled"] and r["VisibilityConfig"]["SampledRequestsEnabled"] for r in acl["Rules"])
+    assert sorted(r["Priority"] for r in acl["Rules"]) == [0, 1, 2, 3]
+    [api] = apigw.get_rest_apis()["items"]
+    stage_arn = f"arn:aws:apigateway:{REGION}::/restapis/{api['id']}/stages/prod"
+    assert waf.get_web_acl_for_resource(ResourceArn=stage_arn)["WebACL"]["ARN"] == acl["ARN"]
+
+
+# --------------------------------------------------------------------------
+# convergence
+
+
+def test_reapply_makes_no_write_and_no_new_deployment(cfg, aws):
+    provision(cfg, ("network",))
+    provision(cfg, ("edge",))
+    apigw = client("apigateway")
+    [api] = apigw.get_rest_apis()["items"]
+    before = apigw.get_deployments(restApiId=api["id"])["items"]
+    ctx, changes = provision(cfg, ("network", "edge"))
+    assert ctx.target.meter.writes == 0, ctx.target.meter.summary()
+    assert [c for c in changes if c.action != "no change"] == []
+    assert apigw.get_deployments(restApiId=api["id"])["items"] == before
+    assert len(before) == 1
+
+
+def test_method_put_back_by_hand_needs_no_new_deployment(cfg, aws):
+    """A method changed by hand (never deployed) is put back; the deployed
+    snapshot already matches it, so no deployment is made."""
+    provision(cfg, ("network",))
+    provision(cfg, ("edge",))
+    apigw = client("apigateway")
+    [api] = apigw.get_rest_apis()["items"]
+    original = apigw.get_stage(restApiId=api["id"], stageName="prod")["deploymentId"]
+    proxy = next(r for r in apigw.get_resources(restApiId=api["id"])["items"] if r["path"] == "/{proxy+}")
+    apigw.delete_method(restApiId=api["id"], resourceId=proxy["id"], httpMethod="ANY")
+    apigw.put_method(restApiId=api["id"], resourceId=proxy["id"], httpMethod="ANY", authorizationType="NONE", apiKeyRequired=False)
+    ctx, changes = provision(cfg, ("network", "edge"))
+    assert {c.key for c in changes if c.action != "no change"} == {"api-method:ANY /{proxy+}", "api-stage:prod"}
+    method = apigw.get_method(restApiId=api["id"], resourceId=proxy["id"], httpMethod="ANY")
+    assert method["apiKeyRequired"] is True and method["methodIntegration"]["connectionType"] == "VPC_LINK"
+    assert [d["id"] for d in apigw.get_deployments(restApiId=api["id"])["items"]] == [original]
+    assert apigw.get_stage(restApiId=api["id"], stageName="prod")["deploymentId"] == original
+    ctx, _ = provision(cfg, ("network", "edge"))
+    assert ctx.target.meter.writes == 0
+    # a method added by hand is shown and left alone
+    apigw.put_method(restApiId=api["id"], resourceId=proxy["id"], httpMethod="OPTIONS", authorizationType="NONE")
+    _, changes = provision(cfg, ("network", "edge"))
+    assert [(c.key, c.action) for c in changes if c.kind == "api-method" and c.action != "no change"] == [("api-method:OPTIONS /{proxy+}", "unmanaged")]
+    assert apigw.get_method(restApiId=api["id"], resourceId=proxy["id"], httpMethod="OPTIONS")
+
+
+def test_definition_change_deploys_once(cfg, aws):
+    """A config change that changes the integrations: one new deployment, then none."""
+    provision(cfg, ("network",))
+    provision(cfg, ("edge",))
+    apigw = client("apigateway")
+    [api] = apigw.get_rest_apis()["items"]
+    original = apigw.get_stage(restApiId=api["id"], stageName="prod")["deploymentId"]
+    moved = dataclasses.replace(cfg, edge=dataclasses.replace(cfg.edge, listener_port=8080))
+    ctx, changes = provision(moved, ("network", "edge"))
+    assert {c.key for c in changes if c.action != "no change"} == {
+        "listener:fablink-prod-nlb:8080", "api-method:ANY /", "api-method:ANY /{proxy+}", "api-stage:prod"}
+    deployments = apigw.get_deployments(restApiId=api["id"])["items"]
+    assert len(deployments) == 2
+    stage = apigw.get_stage(restApiId=api["id"], stageName="prod")
+    assert stage["deploymentId"] != original
+    deployed = apigw.get_deployment(restApiId=api["id"], deploymentId=stage["deploymentId"])
+    assert deployed["description"] == DEPLOYMENT_PREFIX + stage["variables"][DEFINITION_VARIABLE]
+    proxy = next(r for r in apigw.get_resources(restApiId=api["id"], embed=["methods"])["items"] if r["path"] == "/{proxy+}")
+    assert ":8080/{proxy}" in proxy["resourceMethods"]["ANY"]["methodIntegration"]["uri"]
+    ctx, _ = provision(moved, ("network", "edge"))
+    assert ctx.target.meter.writes == 0
+    assert len(apigw.get_deployments(restApiId=api["id"])["items"]) == 2
+
+
+def test_drift_is_corrected(cfg, aws):
+    provision(cfg, ("network",))
+    provision(cfg, ("edge",))
+    elb = client("elbv2")
+    apigw = client("apigateway")
+    logs = client("logs")
+    lb = elb.describe_load_balancers(Names=["fablink-prod-nlb"])["LoadBalancers"][0]
+    elb.modify_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"], Attributes=[{"Key": "deletion_protection.enabled", "Value": "false"}])
+    tg = elb.describe_target_groups(Names=["fablink-prod-backend"])["TargetGroups"][0]
+    elb.modify_target_group(TargetGroupArn=tg["TargetGroupArn"], HealthCheckPath="/")
+    [api] = apigw.get_rest_apis()["items"]
+    apigw.update_stage(restApiId=api["id"], stageName="prod", patchOperations=[
+        {"op": "replace", "path": "/tracingEnabled", "value": "false"},
+        {"op": "replace", "path": "/*/*/logging/loglevel", "value": "ERROR"},
+    ])
+    logs.put_retention_policy(logGroupName="/aws/apigateway/fablink-prod-api/access", retentionInDays=7)
+    ctx, changes = provision(cfg, ("network", "edge"))
+    updated = sorted(c.key for c in changes if c.action == "update")
+    assert updated == ["api-stage:prod", "load-balancer:fablink-prod-nlb", "log-group:/aws/apigateway/fablink-prod-api/access",
+                       "target-group:fablink-prod-backend"]
+    stage_change = next(c for c in changes if c.key == "api-stage:prod")
+    assert {d.attribute for d in stage_change.diffs} == {"tracingEnabled", "logging level"}  # no redeploy
+    attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}
+    assert attrs["deletion_protection.enabled"] == "true"
+    assert elb.describe_target_groups(Names=["fablink-prod-backend"])["TargetGroups"][0]["HealthCheckPath"] == "/ready/"
+    stage = apigw.get_stage(restApiId=api["id"], stageName="prod")
+    assert stage["tracingEnabled"] is True and stage["methodSettings"]["*/*"]["loggingLevel"] == "INFO"
+    assert len(apigw.get_deployments(restApiId=api["id"])["items"]) == 1
+    ctx, _ = provision(cfg, ("network", "edge"))
+    assert ctx.target.meter.writes == 0
+
+
+def test_write_count(cfg, aws):
+    """The crash parametrisation covers every write of a clean provision."""
+    fast_network(cfg)
+    counter = WriteCounter()
+    run_edge(_serial(cfg), counter.hooks)
+    assert len(counter.names) == EDGE_WRITES, counter.names
+
+
+# A crash before write k leaves AWS as a crash after write k-1 does (only the
+# unfinished change differs), so every write is crashed after its call (the
+# answer lost: the harder case), plus once before the very first write.
+CRASH_POINTS = [(1, False)] + [(k, True) for k in range(1, EDGE_WRITES + 1)]
+
+
+@pytest.mark.parametrize("k,after", CRASH_POINTS, ids=[f"{'after' if a else 'before'}-{k}" for k, a in CRASH_POINTS])
+def test_crash_at_every_write_then_rerun_converges(cfg, k, after):
+    cfg = _serial(cfg)
+    expected = reference(cfg)
+    with mock_aws():
+        fast_network(cfg)
+        crash = CrashAtWrite(k, after=after)
+        with pytest.raises(SimulatedCrash):
+            run_edge(cfg, crash.hooks)
+        run_edge(cfg)
+        state = edge_inventory(REGION)
+        assert state == expected, f"crash at {crash.crashed_on}:\n{dump(state)}"
+        ctx, _, _ = run_edge(cfg)
+        assert ctx.target.meter.writes == 0, f"crash at {crash.crashed_on}: {ctx.target.meter.summary()}"
+
+
+def test_throttling_everywhere_still_converges(cfg):
+    expected = reference(_serial(cfg))
+    with mock_aws():
+        fast_network(cfg)
+        throttle = Throttle(every=3)
+        run_edge(cfg, throttle.hooks)
+        assert throttle.throttled > 10
+        assert edge_inventory(REGION) == expected
+
+
+# --------------------------------------------------------------------------
+# bad config: one line, exit 2, no AWS call
+
+
+def _config_with(tmp_path: Path, old: str, new: str) -> Path:
+    text = CONFIG.read_text()
+    assert old in text
+    path = tmp_path / "prod.toml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+@pytest.mark.parametrize(
+    "old,new,message",
+    [
+        ("requests_per_minute = 1000", "requests_per_minute = 0", "edge.rate_limit.requests_per_minute: must be greater than 0, got 0"),
+        ("requests_per_minute = 1000", 'requests_per_minute = "1000"', "edge.rate_limit.requests_per_minute: expected an integer"),
+        ('nlb_scheme = "internet-facing"', 'nlb_scheme = "public"', "edge.nlb_scheme: 'public' is not one of internet-facing, internal"),
+        ("timeout_seconds = 5 ", "timeout_seconds = 20 ", "edge.health_check.timeout_seconds: 20s must be shorter than the interval (15s)"),
+        ("target_port = 8000", "target_port = 9000", "edge.target_port: 9000 is not admitted by any network.security_groups ingress rule"),
+        ("rate_window_seconds = 300", "rate_window_seconds = 900", "edge.waf.rate_window_seconds: 900 is not one of 60, 120, 300, 600"),
+        ('"AWSManagedRulesCommonRuleSet",', '"CommonRuleSet",', "edge.waf.managed_rule_groups[1]: 'CommonRuleSet' is not an AWS managed rule group name"),
+    ],
+)
+def test_bad_edge_config_is_one_line_exit_2_before_any_aws_call(tmp_path, capsys, monkeypatch, old, new, message):
+    path = _config_with(tmp_path, old, new)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert message in str(err.value) and "\n" not in str(err.value)
+    started = []
+    monkeypatch.setattr(cli.sandbox, "ensure_running", lambda *a, **k: started.append(1))
+    assert cli.run(cli.cmd_plan, cli.Options(config=str(path))) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and str(path) in lines[0]
+    assert started == []  # the sandbox (every AWS call) was never reached
+
+
+# --------------------------------------------------------------------------
+# live-only paths (moto issues certificates and VPC links at once, never
+# refuses a fresh role, lacks update_domain_name): botocore's Stubber
+
+
+CERT_ARN = f"arn:aws:acm:{REGION}:853963783084:certificate/abc"
+RECORD = {"Name": "_x.api.fablink.com.", "Type": "CNAME", "Value": "_y.acm-validations.aws."}
+
+
+def live_ctx(cfg, *services: str):
+    """A live-mode context whose clients answer from Stubbers (nothing is sent)."""
+    target = Target("live", REGION, boto_session(REGION), retry=FAST_RETRY)
+    stubs = {}
+    for service in services:
+        raw = boto_session(REGION).client(service, region_name=REGION)
+        stubs[service] = Stubber(raw)
+        target._clients[service] = Client(raw, target)
+    return Context(cfg, target, sleep=lambda s: None), stubs
+
+
+def _cert(status: str, record: bool = True) -> dict:
+    option = {"DomainName": "api.fablink.com", "ValidationMethod": "DNS", **({"ResourceRecord": RECORD} if record else {})}
+    return {"Certificate": {"CertificateArn": CERT_ARN, "DomainName": "api.fablink.com", "Status": status, "DomainValidationOptions": [option]}}
+
+
+def test_live_certificate_prints_the_record_and_waits_for_issued(cfg):
+    ctx, stubs = live_ctx(cfg, "acm")
+    acm = stubs["acm"]
+    acm.add_response("request_certificate", {"CertificateArn": CERT_ARN},
+                     {"DomainName": "api.fablink.com", "ValidationMethod": "DNS", "IdempotencyToken": ANY, "Tags": ANY})
+    acm.add_response("describe_certificate", _cert("PENDING_VALIDATION", record=False), {"CertificateArn": CERT_ARN})
+    acm.add_response("describe_certificate", _cert("PENDING_VALIDATION"), {"CertificateArn": CERT_ARN})
+    acm.add_response("describe_certificate", _cert("PENDING_VALIDATION"), {"CertificateArn": CERT_ARN})
+    acm.add_response("describe_certificate", _cert("ISSUED"), {"CertificateArn": CERT_ARN})
+    said = []
+    ctx.reporter.info = said.append  # type: ignore[method-assign]
+    change = edge_domain._certificate(ctx, EdgeNames(cfg), Found())
+    assert change.action == CREATE and "sandbox" not in change.note
+    with acm:
+        assert change.run() == CERT_ARN
+        acm.assert_no_pending_responses()
+    assert said == [f"certificate api.fablink.com: create this DNS record to validate it: {RECORD['Name']} CNAME {RECORD['Value']}"]
+
+
+def test_live_certificate_failure_names_the_record(cfg):
+    ctx, stubs = live_ctx(cfg, "acm")
+    ctx.set_output("certificate-arn", CERT_ARN)
+    acm = stubs["acm"]
+    acm.add_response("describe_certificate", _cert("PENDING_VALIDATION"), {"CertificateArn": CERT_ARN})
+    failed = _cert("VALIDATION_TIMED_OUT")
+    failed["Certificate"]["FailureReason"] = "NO_AVAILABLE_CONTACTS"
+    acm.add_response("describe_certificate", failed, {"CertificateArn": CERT_ARN})
+    with acm, pytest.raises(OpsError) as err:
+        edge_domain._wait_issued(ctx, EdgeNames(cfg))
+    assert "VALIDATION_TIMED_OUT: NO_AVAILABLE_CONTACTS" in err.value.message
+    assert f"{RECORD['Name']} CNAME {RECORD['Value']}" in err.value.message and "re-run" in err.value.message
+
+
+def test_live_pending_certificate_is_a_wait_with_the_record(cfg):
+    ctx, _ = live_ctx(cfg)
+    found = Found(certificate=_cert("PENDING_VALIDATION")["Certificate"])
+    change = edge_domain._certificate(ctx, EdgeNames(cfg), found)
+    assert change.action == WAIT and change.run is not None
+    assert f"{RECORD['Name']} CNAME {RECORD['Value']}" in change.note
+
+
+def test_live_vpc_link_waits_for_available_and_fails_fast_with_the_reason(cfg):
+    names = EdgeNames(cfg)
+    ctx, stubs = live_ctx(cfg, "apigateway")
+    ctx.set_output("nlb-arn", "arn:nlb")
+    apigw = stubs["apigateway"]
+    apigw.add_response("create_vpc_link", {"id": "vl1", "status": "PENDING"}, {"name": names.vpc_link, "description": ANY, "targetArns": ["arn:nlb"], "tags": ANY})
+    apigw.add_response("get_vpc_link", {"id": "vl1", "status": "PENDING"}, {"vpcLinkId": "vl1"})
+    apigw.add_response("get_vpc_link", {"id": "vl1", "status": "AVAILABLE"}, {"vpcLinkId": "vl1"})
+    change = edge_api._vpc_link(ctx, names, Found())
+    with apigw:
+        assert change.run() == "vl1"
+        apigw.assert_no_pending_responses()
+    ctx, stubs = live_ctx(cfg, "apigateway")
+    ctx.set_output("vpc-link", "vl2")
+    stubs["apigateway"].add_response("get_vpc_link", {"id": "vl2", "status": "FAILED", "statusMessage": "NLB ARN is malformed"}, {"vpcLinkId": "vl2"})
+    with stubs["apigateway"], pytest.raises(OpsError) as err:
+        edge_api._wait_link(ctx, names)
+    assert "is FAILED: NLB ARN is malformed" in err.value.message
+
+
+def test_live_account_role_waits_for_iam_propagation(cfg):
+    ctx, stubs = live_ctx(cfg, "apigateway")
+    role_arn = "arn:aws:iam::853963783084:role/fablink-prod-apigateway-cloudwatch"
+    ctx.set_output("apigw-role-arn", role_arn)
+    apigw = stubs["apigateway"]
+    ops = {"patchOperations": [{"op": "replace", "path": "/cloudwatchRoleArn", "value": role_arn}]}
+    apigw.add_client_error("update_account", "BadRequestException",
+                           "The role ARN does not have required permissions set to API Gateway", expected_params=ops)
+    apigw.add_response("update_account", {"cloudwatchRoleArn": role_arn}, ops)
+    change = edge_stage._account(ctx, EdgeNames(cfg), Found())
+    assert change.action == UPDATE
+    with apigw:
+        assert change.run() == role_arn
+        apigw.assert_no_pending_responses()
+
+
+def test_live_domain_drift_is_patched(cfg):
+    ctx, stubs = live_ctx(cfg, "apigateway")
+    ctx.set_output("certificate-arn", CERT_ARN)
+    found = Found(domain={"domainName": "api.fablink.com", "endpointConfiguration": {"types": ["REGIONAL"]}, "securityPolicy": "TLS_1_0",
+                          "regionalCertificateArn": CERT_ARN, "regionalDomainName": "d-1.execute-api", "tags": edge.common.tags(cfg, "api.fablink.com")})
+    stubs["apigateway"].add_response("update_domain_name", {"domainName": "api.fablink.com"},
+                                     {"domainName": "api.fablink.com", "patchOperations": [{"op": "replace", "path": "/securityPolicy", "value": "TLS_1_2"}]})
+    change = edge_domain._domain(ctx, EdgeNames(cfg), found)
+    assert change.action == UPDATE and [(d.before, d.after) for d in change.diffs] == [("TLS_1_0", "TLS_1_2")]
+    with stubs["apigateway"]:
+        change.run()
+        stubs["apigateway"].assert_no_pending_responses()
+
+
+# --------------------------------------------------------------------------
+# end to end on the sandbox (a moto server, as `invoke provision` uses it)
+
+
+def test_full_provision_on_the_sandbox_twice(capsys):
+    """The whole design through the CLI on the sandbox server, then again:
+    the second run makes no write and no new deployment."""
+    from fablink_ops import sandbox
+
+    try:
+        assert cli.run(cli.cmd_provision, cli.Options(config=str(CONFIG), json=True)) == 0
+        first = json.loads(capsys.readouterr().out)
+        assert first["result"] == "ok" and first["calls"]["writes"] > 0
+        assert "edge" in first["stages"] and "monitoring" in first["stages"]
+        assert cli.run(cli.cmd_provision, cli.Options(config=str(CONFIG), json=True)) == 0
+        second = json.loads(capsys.readouterr().out)
+        assert second["result"] == "ok"
+        assert second["calls"]["writes"] == 0, second["calls"]
+        # "skipped": what the sandbox cannot do (EKS add-ons on moto), said plainly
+        assert [c for c in second["changes"] if c["action"] not in ("no change", "skipped")] == []
+        info = sandbox.running()
+        apigw = boto_session(REGION).client("apigateway", region_name=REGION, endpoint_url=info.endpoint_url)
+        [api] = apigw.get_rest_apis()["items"]
+        assert len(apigw.get_deployments(restApiId=api["id"])["items"]) == 1
+        key = apigw.get_api_keys(includeValues=True)["items"][0]["value"]
+        assert key not in json.dumps(first) and key not in json.dumps(second)
+    finally:
+        cli.run(cli.cmd_sandbox_down, cli.Options(config=str(CONFIG), json=True))
