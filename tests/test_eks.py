@@ -42,6 +42,9 @@ def _few_managed_policies() -> str:
 
     wanted = {arn.rsplit("/", 1)[-1] for arn in (*iam.CLUSTER_POLICIES, *iam.NODE_POLICIES)}
     wanted.update(arn.rsplit("/", 1)[-1] for a in load_config(CONFIG).eks.addons for arn in a.policy_arns)
+    # the whole-design tests (monitoring, access review) also build the aurora
+    # stage, whose monitoring role attaches this one
+    wanted.add("AmazonRDSEnhancedMonitoringRole")
     return json.dumps({k: v for k, v in json.loads(aws_managed_policies_data).items() if k in wanted})
 
 
