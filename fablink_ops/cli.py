@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -114,18 +115,29 @@ def plan_stages(ctx: Context, stages: list[str]) -> list[Change]:
     (which also records its resource ids for the selected stages to use) and
     must have nothing left to create.
     """
-    changes: list[Change] = []
-    seen: set[str] = set()
-    planned: set[str] = set()
+    checked: set[str] = set()
     for stage in stages:
         for need in REQUIRES[stage]:
-            if need in stages or need in planned:
+            if need in stages or need in checked:
                 continue
             module = STAGES[need]
             if module is None or not module.ready(ctx):
                 raise OpsError(f"stage {stage} needs {need}: run invoke provision --stage {need}", USAGE)
-            planned.add(need)
-        for change in STAGES[stage].plan(ctx):  # type: ignore[union-attr]
+            checked.add(need)
+    # Stages that others build on are planned first (their discovery records
+    # the ids the others' plans compare with); the rest are read concurrently.
+    # The plan keeps the build order whatever order the reads finish in.
+    first = [s for s in stages if any(s in REQUIRES[o] for o in stages if o != s)]
+    rest = [s for s in stages if s not in first]
+    plans: dict[str, list[Change]] = {s: STAGES[s].plan(ctx) for s in first}  # type: ignore[union-attr]
+    if rest:
+        with ThreadPoolExecutor(max_workers=len(rest), thread_name_prefix="plan") as pool:
+            futures = {s: pool.submit(STAGES[s].plan, ctx) for s in rest}  # type: ignore[union-attr]
+            plans.update({s: f.result() for s, f in futures.items()})
+    changes: list[Change] = []
+    seen: set[str] = set()
+    for stage in stages:
+        for change in plans[stage]:
             # One resource, one change: where two stages touch the same
             # resource (the Aurora log group: the aurora stage creates it, the
             # monitoring stage needs it for its metric filter and creates it
@@ -134,7 +146,6 @@ def plan_stages(ctx: Context, stages: list[str]) -> list[Change]:
                 continue
             seen.add(change.key)
             changes.append(change)
-        planned.add(stage)
     return block_dependents(changes)
 
 

@@ -138,6 +138,7 @@ class Context:
     poll_scale: float = 1.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _reads: dict[Any, Any] = field(default_factory=dict, repr=False)
+    _read_locks: dict[Any, threading.Lock] = field(default_factory=dict, repr=False)
 
     def set_output(self, key: str, value: Any) -> None:
         with self._lock:
@@ -159,9 +160,15 @@ class Context:
         with self._lock:
             if key in self._reads:
                 return self._reads[key]
-        value = read()
-        with self._lock:
-            return self._reads.setdefault(key, value)
+            key_lock = self._read_locks.setdefault(key, threading.Lock())
+        with key_lock:  # stages planned concurrently: one of them reads, the others wait
+            with self._lock:
+                if key in self._reads:
+                    return self._reads[key]
+            value = read()
+            with self._lock:
+                self._reads[key] = value
+            return value
 
 
 class Stage(Protocol):
