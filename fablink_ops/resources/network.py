@@ -25,6 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .. import tags as tagging
+from . import kit
 from ..config import Config, SecurityGroupTier, Zone
 from ..engine import CREATE, NOOP, REPLACE, UPDATE, WAIT, Change, Context, Diff, wait_for
 from ..errors import OpsError
@@ -271,16 +272,6 @@ def _change(kind: str, name: str, action: str, **kwargs: Any) -> Change:
     return Change(stage=NAME, kind=kind, name=name, action=action, **kwargs)
 
 
-def _tags(cfg: Config, name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    tags = cfg.base_tags(NAME)
-    tags["Name"] = name
-    tags.update(extra or {})
-    return tags
-
-
-def _tag_diff(current: dict[str, str], desired: dict[str, str]) -> list[Diff]:
-    todo = tagging.missing(current, desired)
-    return [Diff(f"tag {k}", current.get(k), v) for k, v in sorted(todo.items())]
 
 
 def _ec2_tag_run(ctx: Context, resource_id_key: str | None, resource_id: str, todo: dict[str, str]):
@@ -290,18 +281,6 @@ def _ec2_tag_run(ctx: Context, resource_id_key: str | None, resource_id: str, to
 
     return run
 
-
-def _sequence(*steps):
-    """One run made of several write steps, skipping the None ones."""
-    real = [s for s in steps if s is not None]
-
-    def run() -> str | None:
-        detail = None
-        for step in real:
-            detail = step() or detail
-        return detail
-
-    return run if real else None
 
 
 def _token(*parts: str) -> str:
@@ -319,7 +298,7 @@ def _token(*parts: str) -> str:
 
 def _vpc(ctx: Context, names: Names, found: Found) -> Change:
     cfg, net = ctx.cfg, ctx.cfg.network
-    desired_tags = _tags(cfg, names.vpc)
+    desired_tags = kit.desired_tags(cfg, NAME, names.vpc)
     vpc = found.vpc
     if vpc is None:
 
@@ -351,16 +330,11 @@ def _vpc(ctx: Context, names: Names, found: Found) -> Change:
                 lambda k=api_key: ctx.client("ec2").modify_vpc_attribute(VpcId=vpc_id, **{k: {"Value": True}})
             )
     todo = tagging.missing(tagging.from_list(vpc.get("Tags")), desired_tags)
-    diffs += _tag_diff(tagging.from_list(vpc.get("Tags")), desired_tags)
+    diffs += kit.tag_diff(tagging.from_list(vpc.get("Tags")), desired_tags)
     if todo:
         steps.append(_ec2_tag_run(ctx, None, vpc_id, todo))
-    return _maybe_update("vpc", names.vpc, vpc_id, diffs, steps)
+    return kit.maybe_update(NAME, "vpc", names.vpc, vpc_id, diffs, steps)
 
-
-def _maybe_update(kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list, needs: tuple[str, ...] = ()) -> Change:
-    if not diffs:
-        return _change(kind, name, NOOP, resource_id=resource_id, needs=needs)
-    return _change(kind, name, UPDATE, diffs=diffs, run=_sequence(*steps), resource_id=resource_id, needs=needs)
 
 
 # ----- subnets
@@ -373,8 +347,8 @@ def _subnet(ctx: Context, names: Names, found: Found, zone: Zone, tier: str) -> 
     # Tags the AWS Load Balancer Controller and EKS use to pick subnets:
     # https://docs.aws.amazon.com/eks/latest/userguide/network-load-balancing.html
     role_tag = "kubernetes.io/role/elb" if tier == "public" else "kubernetes.io/role/internal-elb"
-    desired_tags = _tags(
-        cfg, name, {role_tag: "1", f"kubernetes.io/cluster/{cfg.project.cluster_name}": "shared", "Tier": tier}
+    desired_tags = kit.desired_tags(
+        cfg, NAME, name, {role_tag: "1", f"kubernetes.io/cluster/{cfg.project.cluster_name}": "shared", "Tier": tier}
     )
     subnet = found.subnets.get(name)
     needs = ("vpc:" + names.vpc,)
@@ -401,14 +375,14 @@ def _subnet(ctx: Context, names: Names, found: Found, zone: Zone, tier: str) -> 
     current = tagging.from_list(subnet.get("Tags"))
     todo = tagging.missing(current, desired_tags)
     steps = [_ec2_tag_run(ctx, None, subnet_id, todo)] if todo else []
-    return _maybe_update("subnet", name, subnet_id, _tag_diff(current, desired_tags), steps, needs)
+    return kit.maybe_update(NAME, "subnet", name, subnet_id, kit.tag_diff(current, desired_tags), steps, needs)
 
 
 # ----- internet gateway
 
 
 def _igw(ctx: Context, names: Names, found: Found) -> Change:
-    desired_tags = _tags(ctx.cfg, names.igw)
+    desired_tags = kit.desired_tags(ctx.cfg, NAME, names.igw)
     igw = found.igw
     needs = ("vpc:" + names.vpc,)
 
@@ -440,10 +414,10 @@ def _igw(ctx: Context, names: Names, found: Found) -> Change:
         steps.append(attach)
     current = tagging.from_list(igw.get("Tags"))
     todo = tagging.missing(current, desired_tags)
-    diffs += _tag_diff(current, desired_tags)
+    diffs += kit.tag_diff(current, desired_tags)
     if todo:
         steps.append(_ec2_tag_run(ctx, None, igw_id, todo))
-    return _maybe_update("internet-gateway", names.igw, igw_id, diffs, steps, needs)
+    return kit.maybe_update(NAME, "internet-gateway", names.igw, igw_id, diffs, steps, needs)
 
 
 # ----- Elastic IPs and NAT gateways (one per AZ: no cross-AZ dependency)
@@ -451,7 +425,7 @@ def _igw(ctx: Context, names: Names, found: Found) -> Change:
 
 def _eip(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
     name = names.nat(zone)
-    desired_tags = _tags(ctx.cfg, name)
+    desired_tags = kit.desired_tags(ctx.cfg, NAME, name)
     eip = found.eips.get(name)
     if eip is None:
 
@@ -466,13 +440,13 @@ def _eip(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
     current = tagging.from_list(eip.get("Tags"))
     todo = tagging.missing(current, desired_tags)
     steps = [_ec2_tag_run(ctx, None, eip["AllocationId"], todo)] if todo else []
-    return _maybe_update("elastic-ip", name, eip["AllocationId"], _tag_diff(current, desired_tags), steps)
+    return kit.maybe_update(NAME, "elastic-ip", name, eip["AllocationId"], kit.tag_diff(current, desired_tags), steps)
 
 
 def _nat(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
     name = names.nat(zone)
     public_subnet = names.subnet("public", zone)
-    desired_tags = _tags(ctx.cfg, name)
+    desired_tags = kit.desired_tags(ctx.cfg, NAME, name)
     nat = found.nats.get(name)
     needs = (f"elastic-ip:{name}", f"subnet:{public_subnet}")
     budget = ctx.cfg.engine.nat_gateway_wait_minutes * 60
@@ -519,10 +493,10 @@ def _nat(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
     if nat["State"] == "pending":
         return _change(
             "nat-gateway", name, WAIT, resource_id=nat_id, needs=needs, note="still being created by AWS",
-            run=_sequence(_ec2_tag_run(ctx, None, nat_id, todo) if todo else None, wait),
+            run=kit.sequence(_ec2_tag_run(ctx, None, nat_id, todo) if todo else None, wait),
         )
     steps = [_ec2_tag_run(ctx, None, nat_id, todo)] if todo else []
-    return _maybe_update("nat-gateway", name, nat_id, _tag_diff(current, desired_tags), steps, needs)
+    return kit.maybe_update(NAME, "nat-gateway", name, nat_id, kit.tag_diff(current, desired_tags), steps, needs)
 
 
 # ----- route tables
@@ -533,7 +507,7 @@ def _route_table(
     target_name: str, needs: tuple[str, ...],
 ) -> Change:
     """One route table: its default route to ``target`` and its subnet associations."""
-    desired_tags = _tags(ctx.cfg, name)
+    desired_tags = kit.desired_tags(ctx.cfg, NAME, name)
     rt = found.route_tables.get(name)
     target_key = "GatewayId" if target_kind == "igw" else "NatGatewayId"
 
@@ -587,10 +561,10 @@ def _route_table(
     diffs, steps = route_and_associations(rt_key, rt)
     current = tagging.from_list(rt.get("Tags"))
     todo = tagging.missing(current, desired_tags)
-    diffs += _tag_diff(current, desired_tags)
+    diffs += kit.tag_diff(current, desired_tags)
     if todo:
         steps.append(_ec2_tag_run(ctx, None, rt_id, todo))
-    return _maybe_update("route-table", name, rt_id, diffs, steps, needs)
+    return kit.maybe_update(NAME, "route-table", name, rt_id, diffs, steps, needs)
 
 
 def _associate(ctx: Context, found: Found, rt_id: str, subnet_id: str) -> None:
@@ -624,7 +598,7 @@ def _private_route_table(ctx: Context, names: Names, found: Found, zone: Zone) -
 def _flow_log_group(ctx: Context, names: Names, found: Found) -> Change:
     name = names.flow_log_group
     retention = ctx.cfg.logging.retention_days
-    desired_tags = _tags(ctx.cfg, name)
+    desired_tags = kit.desired_tags(ctx.cfg, NAME, name)
     logs = ctx.client("logs")
 
     def set_retention() -> None:
@@ -649,10 +623,10 @@ def _flow_log_group(ctx: Context, names: Names, found: Found) -> Change:
         diffs.append(Diff("retention days", found.log_group.get("retentionInDays"), retention))
         steps.append(set_retention)
     todo = tagging.missing(found.log_group_tags, desired_tags)
-    diffs += _tag_diff(found.log_group_tags, desired_tags)
+    diffs += kit.tag_diff(found.log_group_tags, desired_tags)
     if todo:
         steps.append(lambda: logs.tag_log_group(logGroupName=name, tags=todo))
-    return _maybe_update("log-group", name, name, diffs, steps)
+    return kit.maybe_update(NAME, "log-group", name, name, diffs, steps)
 
 
 def _log_group_arn(ctx: Context, name: str) -> str:
@@ -703,7 +677,7 @@ def _flow_log_policy(ctx: Context, names: Names) -> dict:
 def _flow_log_role(ctx: Context, names: Names, found: Found) -> Change:
     name = names.flow_log_role
     iam = ctx.client("iam")
-    desired_tags = _tags(ctx.cfg, name)
+    desired_tags = kit.desired_tags(ctx.cfg, NAME, name)
     trust, policy = _flow_log_trust(ctx), _flow_log_policy(ctx, names)
 
     def put_policy() -> None:
@@ -740,16 +714,16 @@ def _flow_log_role(ctx: Context, names: Names, found: Found) -> Change:
         steps.append(put_policy)
     current = tagging.from_list(found.role.get("Tags"))
     todo = tagging.missing(current, desired_tags)
-    diffs += _tag_diff(current, desired_tags)
+    diffs += kit.tag_diff(current, desired_tags)
     if todo:
         steps.append(lambda: iam.tag_role(RoleName=name, Tags=tagging.to_list(todo)))
-    return _maybe_update("iam-role", name, found.role["Arn"], diffs, steps)
+    return kit.maybe_update(NAME, "iam-role", name, found.role["Arn"], diffs, steps)
 
 
 def _flow_log(ctx: Context, names: Names, found: Found) -> Change:
     net = ctx.cfg.network
     name = names.flow_log
-    desired_tags = _tags(ctx.cfg, name)
+    desired_tags = kit.desired_tags(ctx.cfg, NAME, name)
     needs = ("vpc:" + names.vpc, f"log-group:{names.flow_log_group}", f"iam-role:{names.flow_log_role}")
     ours = [f for f in found.flow_logs if tagging.from_list(f.get("Tags")).get("Name") == name]
     desired = {
@@ -804,7 +778,7 @@ def _flow_log(ctx: Context, names: Names, found: Found) -> Change:
     cur_tags = tagging.from_list(current.get("Tags"))
     todo = tagging.missing(cur_tags, desired_tags)
     steps = [_ec2_tag_run(ctx, None, current["FlowLogId"], todo)] if todo else []
-    return _maybe_update("flow-log", name, current["FlowLogId"], _tag_diff(cur_tags, desired_tags), steps, needs)
+    return kit.maybe_update(NAME, "flow-log", name, current["FlowLogId"], kit.tag_diff(cur_tags, desired_tags), steps, needs)
 
 
 # ----- gateway endpoints
@@ -813,7 +787,7 @@ def _flow_log(ctx: Context, names: Names, found: Found) -> Change:
 def _endpoint(ctx: Context, names: Names, found: Found, service: str) -> Change:
     cfg = ctx.cfg
     name = names.endpoint(service)
-    desired_tags = _tags(cfg, name)
+    desired_tags = kit.desired_tags(cfg, NAME, name)
     rt_names = [names.private_rt(z) for z in cfg.network.zones]
     needs = ("vpc:" + names.vpc, *(f"route-table:{n}" for n in rt_names))
     service_name = f"com.amazonaws.{cfg.project.region}.{service}"
@@ -854,10 +828,10 @@ def _endpoint(ctx: Context, names: Names, found: Found, service: str) -> Change:
         steps.append(fix_rts)
     current = tagging.from_list(ep.get("Tags"))
     todo = tagging.missing(current, desired_tags)
-    diffs += _tag_diff(current, desired_tags)
+    diffs += kit.tag_diff(current, desired_tags)
     if todo:
         steps.append(_ec2_tag_run(ctx, None, ep_id, todo))
-    return _maybe_update("vpc-endpoint", name, ep_id, diffs, steps, needs)
+    return kit.maybe_update(NAME, "vpc-endpoint", name, ep_id, diffs, steps, needs)
 
 
 # ----- security groups
@@ -902,7 +876,7 @@ def _permission(rule: tuple, description: str = "") -> dict:
 def _security_group(ctx: Context, names: Names, found: Found, tier: SecurityGroupTier) -> Change:
     cfg = ctx.cfg
     name = names.security_group(tier.tier)
-    desired_tags = _tags(cfg, name, {"Tier": tier.tier})
+    desired_tags = kit.desired_tags(cfg, NAME, name, {"Tier": tier.tier})
     group = found.security_groups.get(name)
     referenced = sorted({r.group for r in tier.ingress if r.group and r.group != tier.tier})
     needs = ("vpc:" + names.vpc, *(f"security-group:{names.security_group(g)}" for g in referenced))
@@ -968,7 +942,7 @@ def _security_group(ctx: Context, names: Names, found: Found, tier: SecurityGrou
         )
     cur_tags = tagging.from_list(group.get("Tags"))
     todo = tagging.missing(cur_tags, desired_tags)
-    diffs += _tag_diff(cur_tags, desired_tags)
+    diffs += kit.tag_diff(cur_tags, desired_tags)
     if todo:
         steps.append(_ec2_tag_run(ctx, None, group_id, todo))
-    return _maybe_update("security-group", name, group_id, diffs, steps, needs)
+    return kit.maybe_update(NAME, "security-group", name, group_id, diffs, steps, needs)
