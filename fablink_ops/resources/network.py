@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from .. import tags as tagging
 from . import kit
 from ..config import Config, SecurityGroupTier, Zone
-from ..engine import CREATE, NOOP, REPLACE, UPDATE, WAIT, Change, Context, Diff, wait_for
+from ..engine import CREATE, REPLACE, UPDATE, WAIT, Change, Context, Diff, wait_for
 from ..errors import OpsError
 from ..target import error_code
 
