@@ -15,6 +15,7 @@ from fablink_ops.errors import ConfigError
 from fablink_ops.runbooks import access
 
 from .conftest import CONFIG
+from .util import assert_config_error
 
 
 def with_access(text: str, key: str, value: str | None) -> str:
@@ -96,12 +97,7 @@ def test_suppressions_inline_with_a_toml_date_or_a_string(tmp_path):
 def test_bad_access_values_name_the_key(tmp_path, key, value, error_key, text):
     path = tmp_path / "prod.toml"
     path.write_text(with_access(CONFIG.read_text(), key, value))
-    with pytest.raises(ConfigError) as err:
-        load_config(path)
-    message = str(err.value)
-    assert "\n" not in message
-    assert message.startswith(f"{path}: {error_key}: "), message
-    assert text in message
+    assert_config_error(path, error_key, text)
 
 
 def test_bad_password_policy_minimum(tmp_path):

@@ -8,10 +8,10 @@ import pytest
 
 from fablink_ops import cli
 from fablink_ops.config import load_config
-from fablink_ops.errors import ConfigError
 from fablink_ops.runbooks import failover
 
 from .conftest import CONFIG
+from .util import assert_config_error
 
 
 def drill_section(text: str, key: str, value: str | None) -> str:
@@ -50,12 +50,7 @@ def drill_section(text: str, key: str, value: str | None) -> str:
 def test_bad_drill_values_name_the_key(tmp_path, key, value, error_key, text):
     path = tmp_path / "prod.toml"
     path.write_text(drill_section(CONFIG.read_text(), key, value))
-    with pytest.raises(ConfigError) as err:
-        load_config(path)
-    message = str(err.value)
-    assert "\n" not in message
-    assert message.startswith(f"{path}: {error_key}: "), message
-    assert text in message
+    assert_config_error(path, error_key, text)
 
 
 def test_defaults_apply_when_tuning_keys_are_left_out(tmp_path):

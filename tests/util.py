@@ -23,3 +23,19 @@ def plan(cfg, stages=("network",), hooks=()) -> tuple[Context, list[Change]]:
 
 def pending(changes: list[Change]) -> list[Change]:
     return [c for c in changes if c.action != "no change"]
+
+
+def assert_config_error(path, key: str, phrase: str) -> str:
+    """Loading ``path`` fails with one line naming the file and ``key``, containing ``phrase``."""
+    import pytest
+
+    from fablink_ops.config import load_config
+    from fablink_ops.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: {key}: "), message
+    assert phrase in message, message
+    return message
