@@ -1,4 +1,4 @@
-"""Small helpers the edge and monitoring stages share.
+"""Small helpers the stages share.
 
 The same shapes as in network.py (a Change per resource, tags in the create
 call, one run made of several write steps, deterministic tokens), with the
@@ -81,6 +81,20 @@ def ignoring(codes: tuple[str, ...], call: Callable[[], Any]) -> Any:
             raise
         return None
 
+
+
+def create_role(ctx: Context, name: str, trust: dict, description: str, tags: dict[str, str]) -> str:
+    """Create an IAM role (tags in the call) and return its ARN; a role a run
+    whose answer was lost already made is found instead (IAM has no token)."""
+    iam = ctx.client("iam")
+    try:
+        return iam.create_role(
+            RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), Description=description, Tags=tagging.to_list(tags)
+        )["Role"]["Arn"]
+    except ClientError as exc:
+        if error_code(exc) != "EntityAlreadyExists":
+            raise
+        return iam.get_role(RoleName=name)["Role"]["Arn"]
 
 # --------------------------------------------------------------------------
 # CloudWatch Logs groups: created with their retention and tags (design doc:

@@ -686,17 +686,7 @@ def _flow_log_role(ctx: Context, names: Names, found: Found) -> Change:
     if found.role is None:
 
         def create() -> str:
-            try:
-                arn = iam.create_role(
-                    RoleName=name,
-                    AssumeRolePolicyDocument=json.dumps(trust),
-                    Description="Delivers the VPC flow logs of the FabLink network to CloudWatch Logs",
-                    Tags=tagging.to_list(desired_tags),
-                )["Role"]["Arn"]
-            except ClientError as exc:  # created by a run whose answer was lost
-                if error_code(exc) != "EntityAlreadyExists":
-                    raise
-                arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+            arn = kit.create_role(ctx, name, trust, "Delivers the VPC flow logs of the FabLink network to CloudWatch Logs", desired_tags)
             ctx.set_output("flow-log-role-arn", arn)
             put_policy()
             return arn

@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ... import tags as tagging
+from .. import kit
 from ...engine import CREATE, REPLACE, Change, Context, Diff
 from ...target import error_code
 from .common import ROLE_ARN, Found, Names, change, desired_tags, maybe_update, partition, rds_tag_step, tag_diffs
@@ -49,17 +50,7 @@ def monitoring_role(ctx: Context, names: Names, found: Found) -> Change:
     if found.role is None:
 
         def create() -> str:
-            try:
-                arn = iam.create_role(
-                    RoleName=name,
-                    AssumeRolePolicyDocument=json.dumps(trust),
-                    Description="Lets RDS Enhanced Monitoring publish OS metrics of the FabLink Aurora instances",
-                    Tags=tagging.to_list(tags),
-                )["Role"]["Arn"]
-            except ClientError as exc:  # created by a run whose answer was lost
-                if error_code(exc) != "EntityAlreadyExists":
-                    raise
-                arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+            arn = kit.create_role(ctx, name, trust, "Lets RDS Enhanced Monitoring publish OS metrics of the FabLink Aurora instances", tags)
             ctx.set_output(ROLE_ARN, arn)
             attach()
             return arn

@@ -146,16 +146,7 @@ def _role(ctx: Context, names: EdgeNames, found: Found) -> Change:
     if found.role_policy is None:
 
         def create() -> str:
-            try:
-                arn = iam.create_role(
-                    RoleName=name, AssumeRolePolicyDocument=json.dumps(_trust()),
-                    Description="Lets API Gateway write the FabLink API's logs to CloudWatch (account-wide setting)",
-                    Tags=tagging.to_list(tags(ctx.cfg, name)),
-                )["Role"]["Arn"]
-            except ClientError as exc:  # created by a run whose answer was lost
-                if error_code(exc) != "EntityAlreadyExists":
-                    raise
-                arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+            arn = kit.create_role(ctx, name, _trust(), "Lets API Gateway write the FabLink API's logs to CloudWatch (account-wide setting)", tags(ctx.cfg, name))
             ctx.set_output("apigw-role-arn", arn)
             put_policy()
             return arn

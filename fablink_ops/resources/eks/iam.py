@@ -16,6 +16,7 @@ from typing import Callable
 from botocore.exceptions import ClientError
 
 from ... import tags as tagging
+from .. import kit
 from ...config import AddonConfig
 from ...engine import CREATE, Change, Context, Diff
 from ...target import error_code
@@ -246,17 +247,7 @@ def role(ctx: Context, found: Found, spec: RoleSpec) -> Change:
     if current is None:
 
         def create() -> str:
-            try:
-                arn = iam.create_role(
-                    RoleName=name,
-                    AssumeRolePolicyDocument=json.dumps(spec.trust(True)),
-                    Description=spec.description,
-                    Tags=tagging.to_list(tags),
-                )["Role"]["Arn"]
-            except ClientError as exc:  # created by a run whose answer was lost
-                if error_code(exc) != "EntityAlreadyExists":
-                    raise
-                arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+            arn = kit.create_role(ctx, name, spec.trust(True), spec.description, tags)
             ctx.set_output(Out.role_arn(name), arn)
             for policy_arn in spec.managed:
                 attach(policy_arn)
