@@ -296,13 +296,6 @@ class SlaConfig:
     error_rate_percent: float = check(_positive)
 
 
-def _between(lo: int, hi: int) -> Callable[[int], str | None]:
-    def check(value: int) -> str | None:
-        return None if lo <= value <= hi else f"must be between {lo} and {hi}, got {value}"
-
-    return check
-
-
 def _port(value: int) -> str | None:
     return None if 0 < value < 65536 else f"{value} is not a TCP port"
 

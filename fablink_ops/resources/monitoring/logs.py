@@ -3,9 +3,9 @@ retention_days (design doc: Logging, "Retention: 90 days").
 
 Stages create their own groups with that retention. Others are created by AWS
 on the project's behalf with no expiry: the EKS control plane's, Container
-Insights', Aurora's exported PostgreSQL log. One read lists every group whose
-name contains the project's name; those that belong to this environment (the
-prefix, the cluster, the Aurora cluster) get the retention.
+Insights', Aurora's exported PostgreSQL log. The account's log groups come
+from one read the stages share (shared.py); those whose name belongs to this
+environment (the prefix, the cluster, the Aurora cluster) get the retention.
 
 The Aurora PostgreSQL log group is also created here when it does not exist
 yet (RDS writes into an existing group), so the connection-failure metric
@@ -15,17 +15,13 @@ filter can be in place before the first export.
 from __future__ import annotations
 
 from ...engine import UPDATE, Change, Context, Diff
-from .. import kit
+from .. import kit, shared
 from .common import NAME, Found, MonitoringNames, change
 
 
 def discover(ctx: Context, names: MonitoringNames, found: Found) -> None:
-    # logGroupNamePattern: a case-sensitive substring match, one paginated call
-    # for the groups of every stage (moto ignores it and lists all groups; the
-    # filter below is what decides either way).
-    groups = ctx.client("logs").paginate("describe_log_groups", "logGroups", logGroupNamePattern=ctx.cfg.project.name)
     marks = _marks(ctx)
-    found.log_groups = {g["logGroupName"]: g for g in groups if any(m in g["logGroupName"] for m in marks)}
+    found.log_groups = {n: g for n, g in shared.log_groups(ctx).items() if any(m in n for m in marks)}
 
 
 def _marks(ctx: Context) -> tuple[str, ...]:
