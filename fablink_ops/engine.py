@@ -136,6 +136,9 @@ class Context:
     # Multiplies every wait's poll interval: the benchmark runs AWS's
     # durations scaled down, and scales the polling with them.
     poll_scale: float = 1.0
+    # Set once apply starts: from then on what was read may be stale, so
+    # read_once reads afresh and shared.tags_of asks the resource itself.
+    writing: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _reads: dict[Any, Any] = field(default_factory=dict, repr=False)
     _read_locks: dict[Any, threading.Lock] = field(default_factory=dict, repr=False)
@@ -157,6 +160,8 @@ class Context:
         """A discovery read shared by the stages of one plan (say, the
         account's KMS aliases, which three stages look through). Only for
         plan-time discovery: a run never trusts it after writing."""
+        if self.writing:
+            return read()
         with self._lock:
             if key in self._reads:
                 return self._reads[key]
@@ -225,7 +230,8 @@ def apply(changes: list[Change], ctx: Context, concurrency: int) -> list[tuple[C
     running ones finish, and the failure is raised as an OpsError.
     """
     with ctx._lock:
-        ctx._reads.clear()  # what was read before any write is stale from here on
+        ctx.writing = True  # what was read before any write is stale from here on
+        ctx._reads.clear()
     runnable = {c.key: c for c in changes if c.run is not None}
     keys = {c.key for c in changes}
     waiting_on = {k: {n for n in c.needs if n in keys and n in runnable} for k, c in runnable.items()}

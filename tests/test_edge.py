@@ -350,10 +350,17 @@ def test_drift_is_corrected(cfg, aws):
         {"op": "replace", "path": "/*/*/logging/loglevel", "value": "ERROR"},
     ])
     logs.put_retention_policy(logGroupName="/aws/apigateway/fablink-prod-api/access", retentionInDays=7)
+    iam, role = client("iam"), "fablink-prod-apigateway-cloudwatch"
+    iam.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "sts:AssumeRole"}]}))
+    iam.untag_role(RoleName=role, TagKeys=["Owner"])
     ctx, changes = provision(cfg, ("network", "edge"))
     updated = sorted(c.key for c in changes if c.action == "update")
-    assert updated == ["api-stage:prod", "load-balancer:fablink-prod-nlb", "log-group:/aws/apigateway/fablink-prod-api/access",
-                       "target-group:fablink-prod-backend"]
+    assert updated == ["api-stage:prod", f"iam-role:{role}", "load-balancer:fablink-prod-nlb",
+                       "log-group:/aws/apigateway/fablink-prod-api/access", "target-group:fablink-prod-backend"]
+    role_change = next(c for c in changes if c.key == f"iam-role:{role}")
+    assert {d.attribute for d in role_change.diffs} == {"trust policy", "tag Owner"}
+    assert iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
     stage_change = next(c for c in changes if c.key == "api-stage:prod")
     assert {d.attribute for d in stage_change.diffs} == {"tracingEnabled", "logging level"}  # no redeploy
     attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}

@@ -9,12 +9,13 @@ every run. What cannot change in place (a table's or an index's key schema)
 is reported as replace-required and never carried out.
 
 Discovery: one paginated ListTables, then per desired table that exists
-DescribeTable, DescribeContinuousBackups (PITR), DescribeTimeToLive and
-ListTagsOfResource. DynamoDB has no batch describe and none of the three
-settings is part of DescribeTable, so four reads per table is the floor
-(tags through the Resource Groups Tagging API would save one, but that API is
-eventually consistent and would make a converged re-run re-tag). The reads of
-different tables run concurrently. Plus the key: see kms_key.py.
+DescribeTable, DescribeContinuousBackups (PITR) and DescribeTimeToLive.
+DynamoDB has no batch describe and neither setting is part of DescribeTable,
+so three reads per table is the floor. Tags come from the tag index the
+stages share (shared.py: one tag:GetResources), ListTagsOfResource only for a
+table the index does not show fully tagged (it lags behind a new table by
+seconds). The reads of different tables run concurrently. Plus the key: see
+kms_key.py.
 
 The stage needs nothing from the others (no network: DynamoDB is a regional
 service reached through the network stage's gateway endpoint).
@@ -43,7 +44,7 @@ from ..config import Config, DynamoIndex, DynamoTable
 from ..engine import CREATE, NOOP, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Change, Context, Diff, wait_for
 from ..errors import OpsError
 from ..target import error_code
-from . import kms_key
+from . import kms_key, shared
 
 NAME = "dynamodb"
 REQUIRES: tuple[str, ...] = ()
@@ -104,7 +105,10 @@ def read_table(ctx: Context, name: str) -> FoundTable | None:
         backups = ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
         found.pitr = backups.get("PointInTimeRecoveryDescription", {})
         found.ttl = ddb.describe_time_to_live(TableName=name).get("TimeToLiveDescription", {})
-        found.tags = tagging.from_list(ddb.paginate("list_tags_of_resource", "Tags", ResourceArn=table["TableArn"]))
+        found.tags = shared.tags_of(
+            ctx, table["TableArn"], table_tags(ctx.cfg, name),
+            lambda: tagging.from_list(ddb.paginate("list_tags_of_resource", "Tags", ResourceArn=table["TableArn"])),
+        )
     return found
 
 
@@ -133,7 +137,7 @@ def plan(ctx: Context) -> list[Change]:
     cfg = ctx.cfg
     spec = key_spec(cfg)
     regions = [cfg.project.region, *cfg.dynamodb.replica_regions]
-    keys = [kms_key.discover(ctx, spec.alias, region) for region in regions]
+    keys = [kms_key.discover(ctx, spec, region) for region in regions]
     found, unmanaged = discover(ctx)
     changes = [kms_key.change(ctx, spec, key) for key in keys]
     for table in cfg.dynamodb.tables:

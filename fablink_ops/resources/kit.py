@@ -96,14 +96,29 @@ def create_role(ctx: Context, name: str, trust: dict, description: str, tags: di
             raise
         return iam.get_role(RoleName=name)["Role"]["Arn"]
 
+def role_drift(ctx: Context, role: dict, trust: dict, trust_label: str, tags: dict[str, str]) -> tuple[list[Diff], list[Step]]:
+    """Trust-policy and tag drift of an existing role (a RoleDetail or GetRole's
+    Role), with the writes that correct it; our tags only, others' are kept."""
+    iam, name = ctx.client("iam"), role["RoleName"]
+    diffs: list[Diff] = []
+    steps: list[Step] = []
+    current_trust = role.get("AssumeRolePolicyDocument")
+    if isinstance(current_trust, str):
+        current_trust = json.loads(current_trust)
+    if current_trust != trust:
+        diffs.append(Diff("trust policy", "differs", trust_label))
+        steps.append(lambda: iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust)))
+    current = tagging.from_list(role.get("Tags"))
+    todo = tagging.missing(current, tags)
+    diffs += tag_diff(current, tags)
+    if todo:
+        steps.append(lambda: iam.tag_role(RoleName=name, Tags=tagging.to_list(todo)))
+    return diffs, steps
+
+
 # --------------------------------------------------------------------------
 # CloudWatch Logs groups: created with their retention and tags (design doc:
 # Logging, "Retention: 90 days"), found by exact name.
-
-
-def find_log_groups(ctx: Context, prefix: str) -> dict[str, dict]:
-    groups = ctx.client("logs").paginate("describe_log_groups", "logGroups", logGroupNamePrefix=prefix)
-    return {g["logGroupName"]: g for g in groups}
 
 
 def log_group_change(

@@ -5,7 +5,9 @@ A helper for the stages that encrypt data with a key of their own (the
 DynamoDB stage: one key per region that holds a table or a replica).
 
 Finding the key. The alias names it: one paginated ListAliases per region,
-then DescribeKey, GetKeyRotationStatus and ListResourceTags for that one key.
+then DescribeKey and GetKeyRotationStatus for that one key; its tags come
+from the tag index the stages share (shared.py), ListResourceTags only when
+the index does not show them all.
 CreateKey takes no idempotency token and the alias is a second call, so a run
 that dies between CreateKey and CreateAlias (or loses CreateKey's answer)
 leaves a key nobody points at. So that a re-run never makes a second key,
@@ -27,6 +29,7 @@ from botocore.exceptions import ClientError
 from ..engine import CREATE, NOOP, REPLACE, UPDATE, Change, Context, Diff
 from ..errors import OpsError
 from ..target import error_code
+from . import shared
 
 ALIAS_TAG = "Alias"  # the tag that carries a key's intended alias
 GONE_STATES = ("PendingDeletion", "PendingReplicaDeletion")
@@ -83,7 +86,8 @@ def _to_kms_tags(tags: dict[str, str]) -> list[dict[str, str]]:
 # discovery
 
 
-def discover(ctx: Context, alias: str, region: str) -> FoundKey:
+def discover(ctx: Context, spec: KeySpec, region: str) -> FoundKey:
+    alias = spec.alias
     kms = _kms(ctx, region)
     found = FoundKey(region)
     # One listing per region for every stage that owns a key.
@@ -104,7 +108,10 @@ def discover(ctx: Context, alias: str, region: str) -> FoundKey:
         # cancels the deletion first, then turns rotation on.
         if error_code(exc) != "KMSInvalidStateException":
             raise
-    found.tags = _tags_of(kms.paginate("list_resource_tags", "Tags", KeyId=key_id))
+    found.tags = shared.tags_of(
+        ctx, found.metadata["Arn"], spec.desired_tags(),
+        lambda: _tags_of(kms.paginate("list_resource_tags", "Tags", KeyId=key_id)), region,
+    )
     ctx.set_output(output_key(alias, region), found.metadata["Arn"])
     return found
 

@@ -25,7 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .. import tags as tagging
-from . import kit
+from . import kit, shared
 from ..config import Config, SecurityGroupTier, Zone
 from ..engine import CREATE, REPLACE, UPDATE, WAIT, Change, Context, Diff, wait_for
 from ..errors import OpsError
@@ -184,23 +184,16 @@ def discover(ctx: Context, names: Names) -> Found:
 
 
 def _discover_flow_log_delivery(ctx: Context, names: Names, found: Found) -> None:
-    logs, iam = ctx.client("logs"), ctx.client("iam")
-    groups = logs.paginate("describe_log_groups", "logGroups", logGroupNamePrefix=names.flow_log_group)
-    found.log_group = next((g for g in groups if g["logGroupName"] == names.flow_log_group), None)
+    # Log groups and roles come from reads every stage shares (shared.py).
+    found.log_group = shared.log_groups(ctx).get(names.flow_log_group)
     if found.log_group:
-        found.log_group_tags = logs.list_tags_log_group(logGroupName=names.flow_log_group).get("tags", {})
-    try:
-        found.role = iam.get_role(RoleName=names.flow_log_role)["Role"]
-    except ClientError as exc:
-        if error_code(exc) != "NoSuchEntity":
-            raise
+        found.log_group_tags = shared.tags_of(
+            ctx, found.log_group["arn"], kit.desired_tags(ctx.cfg, NAME, names.flow_log_group),
+            lambda: ctx.client("logs").list_tags_log_group(logGroupName=names.flow_log_group).get("tags", {}),
+        )
+    found.role = shared.roles(ctx).get(names.flow_log_role)
     if found.role:
-        try:
-            doc = iam.get_role_policy(RoleName=names.flow_log_role, PolicyName=FLOW_LOG_POLICY_NAME)["PolicyDocument"]
-            found.role_policy = json.loads(doc) if isinstance(doc, str) else doc
-        except ClientError as exc:
-            if error_code(exc) != "NoSuchEntity":
-                raise
+        found.role_policy = shared.inline_policy(found.role, FLOW_LOG_POLICY_NAME)
 
 
 def _record_outputs(ctx: Context, names: Names, found: Found) -> None:
@@ -692,21 +685,10 @@ def _flow_log_role(ctx: Context, names: Names, found: Found) -> Change:
             return arn
 
         return _change("iam-role", name, CREATE, diffs=[Diff("inline policy", None, FLOW_LOG_POLICY_NAME)], run=create)
-    diffs, steps = [], []
-    current_trust = found.role.get("AssumeRolePolicyDocument")
-    if isinstance(current_trust, str):
-        current_trust = json.loads(current_trust)
-    if current_trust != trust:
-        diffs.append(Diff("trust policy", "differs", "vpc-flow-logs.amazonaws.com, this account only"))
-        steps.append(lambda: iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust)))
+    diffs, steps = kit.role_drift(ctx, found.role, trust, "vpc-flow-logs.amazonaws.com, this account only", desired_tags)
     if found.role_policy != policy:
         diffs.append(Diff("inline policy", "missing" if found.role_policy is None else "differs", FLOW_LOG_POLICY_NAME))
         steps.append(put_policy)
-    current = tagging.from_list(found.role.get("Tags"))
-    todo = tagging.missing(current, desired_tags)
-    diffs += kit.tag_diff(current, desired_tags)
-    if todo:
-        steps.append(lambda: iam.tag_role(RoleName=name, Tags=tagging.to_list(todo)))
     return kit.maybe_update(NAME, "iam-role", name, found.role["Arn"], diffs, steps)
 
 

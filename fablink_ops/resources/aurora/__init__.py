@@ -24,7 +24,7 @@ from .. import kms_key
 from . import cluster as _cluster
 from . import instances as _instances
 from . import support as _support
-from .common import NAME, Names, desired_tags
+from .common import NAME, Names
 from .discover import discover
 
 REQUIRES: tuple[str, ...] = ("network",)
@@ -35,10 +35,8 @@ __all__ = ["NAME", "REQUIRES", "plan", "ready"]
 def plan(ctx: Context) -> list[Change]:
     names = Names(ctx.cfg)
     found = discover(ctx, names)
-    a = ctx.cfg.aurora
-    key = kms_key.KeySpec(NAME, a.kms_key_alias, a.kms_key_description, desired_tags(ctx.cfg, names.key_name))
     changes = [
-        kms_key.change(ctx, key, found.key),  # type: ignore[arg-type]
+        kms_key.change(ctx, names.key_spec(), found.key),  # type: ignore[arg-type]
         _support.monitoring_role(ctx, names, found),
         *(_support.log_group(ctx, names, found, t) for t in ctx.cfg.aurora.log_exports),
         _support.subnet_group(ctx, names, found),

@@ -40,6 +40,9 @@ class Names:
     def key_name(self) -> str:
         return self.key_alias.removeprefix("alias/")
 
+    def key_spec(self) -> kms_key.KeySpec:
+        return kms_key.KeySpec(NAME, self.key_alias, self.cfg.aurora.kms_key_description, desired_tags(self.cfg, self.key_name))
+
     @property
     def key_output(self) -> str:
         """The ctx.outputs key of the KMS key's ARN."""

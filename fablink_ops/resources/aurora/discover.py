@@ -1,9 +1,11 @@
 """Read what exists of the Aurora stage: one call per resource type, by name.
 
-A no-op plan makes 15 calls: KMS 4 (kms_key.py: the tag search for a key
-without its alias only runs when the alias is missing), IAM 2, CloudWatch
-Logs 2, RDS 7 (cluster, its instances, subnet group + tags, parameter group +
-its user-set parameters + tags).
+A no-op plan of the stage alone makes 13 calls live: KMS 3 (kms_key.py: the
+tag search for a key without its alias only runs when the alias is missing),
+IAM 1, CloudWatch Logs 1 and the tag index 1 (shared.py, the same reads for
+every stage of a plan), RDS 5 (cluster, its instances, subnet group,
+parameter group and its user-set parameters). moto's tag index lacks RDS
+subnet and parameter groups, so the sandbox reads their tags one by one (+2).
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ from ... import tags as tagging
 from ...engine import Context
 from ...errors import OpsError
 from ...target import error_code
-from .. import kms_key
-from .common import CLUSTER_ARN, ROLE_ARN, Found, Names, one
+from .. import kms_key, shared
+from .common import CLUSTER_ARN, ROLE_ARN, Found, Names, desired_tags, one
 
 
 def discover(ctx: Context, names: Names) -> Found:
     found = Found()
-    found.key = kms_key.discover(ctx, names.key_alias, ctx.cfg.project.region)
+    found.key = kms_key.discover(ctx, names.key_spec(), ctx.cfg.project.region)
     _role(ctx, names, found)
     _log_groups(ctx, names, found)
     _subnet_group(ctx, names, found)
@@ -34,30 +36,29 @@ def _missing(exc: ClientError, *codes: str) -> bool:
 
 
 def _role(ctx: Context, names: Names, found: Found) -> None:
-    iam = ctx.client("iam")
-    try:
-        found.role = iam.get_role(RoleName=names.monitoring_role)["Role"]
-    except ClientError as exc:
-        if not _missing(exc, "NoSuchEntity"):
-            raise
+    found.role = shared.roles(ctx).get(names.monitoring_role)
+    if found.role is None:
         return
     ctx.set_output(ROLE_ARN, found.role["Arn"])
-    attached = iam.paginate("list_attached_role_policies", "AttachedPolicies", RoleName=names.monitoring_role)
-    found.role_policies = [p["PolicyArn"] for p in attached]
+    found.role_policies = shared.attached_policies(found.role)
 
 
 def _log_groups(ctx: Context, names: Names, found: Found) -> None:
-    logs = ctx.client("logs")
-    prefix = names.log_group("")
-    wanted = {names.log_group(t) for t in ctx.cfg.aurora.log_exports}
-    for group in logs.paginate("describe_log_groups", "logGroups", logGroupNamePrefix=prefix):
-        if group["logGroupName"] in wanted:
-            found.log_groups[group["logGroupName"]] = group
-            found.log_group_tags[group["logGroupName"]] = logs.list_tags_log_group(logGroupName=group["logGroupName"]).get("tags", {})
+    groups = shared.log_groups(ctx)
+    for name in (names.log_group(t) for t in ctx.cfg.aurora.log_exports):
+        if name in groups:
+            found.log_groups[name] = groups[name]
+            found.log_group_tags[name] = shared.tags_of(
+                ctx, groups[name]["arn"], desired_tags(ctx.cfg, name),
+                lambda n=name: ctx.client("logs").list_tags_log_group(logGroupName=n).get("tags", {}),
+            )
 
 
-def _rds_tags(ctx: Context, arn: str) -> dict[str, str]:
-    return tagging.from_list(ctx.client("rds").list_tags_for_resource(ResourceName=arn).get("TagList"))
+def _rds_tags(ctx: Context, arn: str, name: str) -> dict[str, str]:
+    return shared.tags_of(
+        ctx, arn, desired_tags(ctx.cfg, name),
+        lambda: tagging.from_list(ctx.client("rds").list_tags_for_resource(ResourceName=arn).get("TagList")),
+    )
 
 
 def _subnet_group(ctx: Context, names: Names, found: Found) -> None:
@@ -69,7 +70,7 @@ def _subnet_group(ctx: Context, names: Names, found: Found) -> None:
         return
     found.subnet_group = groups[0] if groups else None
     if found.subnet_group:
-        found.subnet_group_tags = _rds_tags(ctx, found.subnet_group["DBSubnetGroupArn"])
+        found.subnet_group_tags = _rds_tags(ctx, found.subnet_group["DBSubnetGroupArn"], names.subnet_group)
 
 
 def _parameter_group(ctx: Context, names: Names, found: Found) -> None:
@@ -83,7 +84,7 @@ def _parameter_group(ctx: Context, names: Names, found: Found) -> None:
     found.parameter_group = groups[0] if groups else None
     if not found.parameter_group:
         return
-    found.parameter_group_tags = _rds_tags(ctx, found.parameter_group["DBClusterParameterGroupArn"])
+    found.parameter_group_tags = _rds_tags(ctx, found.parameter_group["DBClusterParameterGroupArn"], names.parameter_group)
     # Source=user: only what was set on this group (AWS lists the ~400 engine
     # defaults otherwise).
     params = rds.paginate(

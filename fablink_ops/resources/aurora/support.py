@@ -3,7 +3,6 @@ exports to, its DB subnet group and its cluster parameter group."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -56,22 +55,10 @@ def monitoring_role(ctx: Context, names: Names, found: Found) -> Change:
             return arn
 
         return change("iam-role", name, CREATE, diffs=[Diff("managed policy", None, "AmazonRDSEnhancedMonitoringRole")], run=create)
-    diffs: list[Diff] = []
-    steps: list = []
-    current_trust = found.role.get("AssumeRolePolicyDocument")
-    if isinstance(current_trust, str):
-        current_trust = json.loads(current_trust)
-    if current_trust != trust:
-        diffs.append(Diff("trust policy", "differs", "monitoring.rds.amazonaws.com, this account only"))
-        steps.append(lambda: iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust)))
+    diffs, steps = kit.role_drift(ctx, found.role, trust, "monitoring.rds.amazonaws.com, this account only", tags)
     if policy not in found.role_policies:
         diffs.append(Diff("managed policy", None, "AmazonRDSEnhancedMonitoringRole"))
         steps.append(attach)
-    current = tagging.from_list(found.role.get("Tags"))
-    todo = tagging.missing(current, tags)
-    diffs += tag_diffs(current, tags)
-    if todo:
-        steps.append(lambda: iam.tag_role(RoleName=name, Tags=tagging.to_list(todo)))
     return maybe_update("iam-role", name, found.role["Arn"], diffs, steps)
 
 

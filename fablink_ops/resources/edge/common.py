@@ -173,7 +173,8 @@ class Found:
     resources: list[dict] = field(default_factory=list)
     stage: dict | None = None
     account: dict = field(default_factory=dict)
-    role_policy: dict | None = None  # None: no role, or no policy yet
+    role: dict | None = None  # RoleDetail of the account-wide logging role
+    role_policy: dict | None = None  # its inline policy; None: none yet
     log_groups: dict[str, dict] = field(default_factory=dict)
     api_key: dict | None = None
     usage_plan: dict | None = None

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from ... import tags as tagging
 from ...engine import CREATE, NOOP, UNMANAGED, UPDATE, Change, Context, Diff, wait_for
 from ...target import error_code
-from .. import kit
+from .. import kit, shared
 from .api import definition_hash, pending_definition_change
 from .common import DEFINITION_VARIABLE, DEPLOYMENT_PREFIX, EdgeNames, Found, apigw_arn, change, maybe_update, tags
 
@@ -61,24 +61,22 @@ ACCESS_LOG_FORMAT = json.dumps(
 
 
 def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
-    """Reads: the stages, the account settings, the role's policy, the log groups."""
-    apigw, iam = ctx.client("apigateway"), ctx.client("iam")
+    """Reads: the stages and the account settings; the role and log groups from shared reads."""
+    apigw = ctx.client("apigateway")
     if found.api:
         stages = apigw.get_stages(restApiId=found.api["id"]).get("item", [])
         found.stage = next((s for s in stages if s.get("stageName") == names.stage), None)
         if found.stage:
             ctx.set_output("stage-arn", names.stage_arn(ctx.cfg.project.region, found.api["id"]))
     found.account = apigw.get_account()
-    try:
-        doc = iam.get_role_policy(RoleName=names.role, PolicyName=ROLE_POLICY_NAME)["PolicyDocument"]
-        found.role_policy = json.loads(doc) if isinstance(doc, str) else doc
-        ctx.set_output("apigw-role-arn", _role_arn(ctx, names))
-    except ClientError as exc:  # no role, or no policy: the create handles both
-        if error_code(exc) != "NoSuchEntity":
-            raise
-    found.log_groups.update(kit.find_log_groups(ctx, names.access_log_group))
-    if found.api:
-        found.log_groups.update(kit.find_log_groups(ctx, names.execution_log_group(found.api["id"])))
+    # The role and the log groups come from reads the stages share (shared.py).
+    found.role = shared.roles(ctx).get(names.role)
+    if found.role:
+        found.role_policy = shared.inline_policy(found.role, ROLE_POLICY_NAME)
+        ctx.set_output("apigw-role-arn", found.role["Arn"])
+    groups = shared.log_groups(ctx)
+    wanted = [names.access_log_group] + ([names.execution_log_group(found.api["id"])] if found.api else [])
+    found.log_groups.update({n: groups[n] for n in wanted if n in groups})
 
 
 def plan(ctx: Context, names: EdgeNames, found: Found, earlier: list[Change]) -> list[Change]:
@@ -143,7 +141,7 @@ def _role(ctx: Context, names: EdgeNames, found: Found) -> Change:
     def put_policy() -> None:
         iam.put_role_policy(RoleName=name, PolicyName=ROLE_POLICY_NAME, PolicyDocument=json.dumps(policy))
 
-    if found.role_policy is None:
+    if found.role is None:
 
         def create() -> str:
             arn = kit.create_role(ctx, name, _trust(), "Lets API Gateway write the FabLink API's logs to CloudWatch (account-wide setting)", tags(ctx.cfg, name))
@@ -152,11 +150,11 @@ def _role(ctx: Context, names: EdgeNames, found: Found) -> Change:
             return arn
 
         return change("iam-role", name, CREATE, diffs=[Diff("inline policy", None, ROLE_POLICY_NAME)], run=create)
+    diffs, steps = kit.role_drift(ctx, found.role, _trust(), "apigateway.amazonaws.com", tags(ctx.cfg, name))
     if found.role_policy != policy:
-        return change("iam-role", name, UPDATE, diffs=[Diff("inline policy", "differs", ROLE_POLICY_NAME)],
-                      run=put_policy, resource_id=_role_arn(ctx, names))
-    # Trust policy and tags are set at creation and not re-read (one call).
-    return change("iam-role", name, NOOP, resource_id=_role_arn(ctx, names))
+        diffs.append(Diff("inline policy", "missing" if found.role_policy is None else "differs", ROLE_POLICY_NAME))
+        steps.append(put_policy)
+    return maybe_update("iam-role", name, found.role["Arn"], diffs, steps)
 
 
 def _account(ctx: Context, names: EdgeNames, found: Found) -> Change:

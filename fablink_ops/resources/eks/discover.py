@@ -1,10 +1,9 @@
 """Discovery for the EKS stage: a handful of batched reads, no writes.
 
-A converged environment costs 14 reads in the sandbox and 16 live (the two
-add-ons are described only where AWS has them): KMS 4, IAM 3, logs 2, EKS 5
-(+2 add-ons). IAM roles come from one paginated GetAccountAuthorizationDetails
-(trust, inline and attached policies and tags of every role at once) rather
-than three calls per role.
+A converged environment costs 11 reads in the sandbox and 13 live (the two
+add-ons are described only where AWS has them): KMS 3, IAM 2, logs 1, tag
+index 1, EKS 5 (+2 add-ons), fewer when other stages are planned with it:
+IAM roles, log groups and tags come from reads the stages share (shared.py).
 """
 
 from __future__ import annotations
@@ -16,8 +15,8 @@ from botocore.exceptions import ClientError
 from ... import tags as tagging
 from ...engine import Context
 from ...target import error_code
-from .. import kms_key
-from .common import Names, Out
+from .. import kms_key, shared
+from .common import Names, Out, desired_tags
 
 
 @dataclass
@@ -38,7 +37,7 @@ def discover(ctx: Context, names: Names, role_names: list[str]) -> Found:
     found = Found()
     # The secrets key, found by its alias (or, after a crash between CreateKey
     # and CreateAlias, by its Alias tag): see resources/kms_key.py.
-    found.key = kms_key.discover(ctx, names.key_alias, ctx.cfg.project.region)
+    found.key = kms_key.discover(ctx, names.key_spec(), ctx.cfg.project.region)
     _discover_roles(ctx, role_names, found)
     _discover_log_group(ctx, names, found)
     _discover_cluster(ctx, names, found)
@@ -58,12 +57,11 @@ def _not_found(exc: ClientError, *codes: str) -> bool:
 
 
 def _discover_roles(ctx: Context, role_names: list[str], found: Found) -> None:
-    wanted = set(role_names)
-    details = ctx.client("iam").paginate("get_account_authorization_details", "RoleDetailList", Filter=["Role"])
-    for role in details:
-        if role["RoleName"] in wanted:
-            found.roles[role["RoleName"]] = role
-            ctx.set_output(Out.role_arn(role["RoleName"]), role["Arn"])
+    roles = shared.roles(ctx)
+    for name in role_names:
+        if name in roles:
+            found.roles[name] = roles[name]
+            ctx.set_output(Out.role_arn(name), roles[name]["Arn"])
 
 
 def oidc_host(issuer: str) -> str:
@@ -74,25 +72,30 @@ def _discover_oidc(ctx: Context, found: Found) -> None:
     issuer = (found.cluster or {}).get("identity", {}).get("oidc", {}).get("issuer")
     if not issuer:
         return
-    iam = ctx.client("iam")
-    suffix = f":oidc-provider/{oidc_host(issuer)}"
-    arns = [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]]
-    arn = next((a for a in arns if a.endswith(suffix)), None)
-    if arn:
-        found.oidc_arn = arn
-        found.oidc = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
-        ctx.set_output(Out.OIDC_ARN, arn)
+    # An IAM OIDC provider's ARN is its URL under the account: asked for
+    # directly, no ListOpenIDConnectProviders first.
+    partition = found.cluster["arn"].split(":")[1]
+    arn = f"arn:{partition}:iam::{ctx.cfg.project.account_id}:oidc-provider/{oidc_host(issuer)}"
+    try:
+        found.oidc = ctx.client("iam").get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    except ClientError as exc:
+        if not _not_found(exc, "NoSuchEntity"):
+            raise
+        return
+    found.oidc_arn = arn
+    ctx.set_output(Out.OIDC_ARN, arn)
 
 
 # ----- CloudWatch Logs
 
 
 def _discover_log_group(ctx: Context, names: Names, found: Found) -> None:
-    logs = ctx.client("logs")
-    groups = logs.paginate("describe_log_groups", "logGroups", logGroupNamePrefix=names.log_group)
-    found.log_group = next((g for g in groups if g["logGroupName"] == names.log_group), None)
+    found.log_group = shared.log_groups(ctx).get(names.log_group)
     if found.log_group:
-        found.log_group_tags = logs.list_tags_log_group(logGroupName=names.log_group).get("tags", {})
+        found.log_group_tags = shared.tags_of(
+            ctx, found.log_group["arn"], desired_tags(ctx.cfg, names.log_group),
+            lambda: ctx.client("logs").list_tags_log_group(logGroupName=names.log_group).get("tags", {}),
+        )
 
 
 # ----- EKS
