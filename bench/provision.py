@@ -49,6 +49,20 @@ KIND_MODEL = {
 }
 
 
+# The reads AWS offers one resource at a time only (no list or batch form
+# returns these attributes), so a no-op plan pays them per resource: per
+# DynamoDB table DescribeTable, DescribeContinuousBackups (PITR) and
+# DescribeTimeToLive; per KMS key DescribeKey and GetKeyRotationStatus; per
+# node group DescribeNodegroup; per VPC attribute DescribeVpcAttribute; per
+# SNS topic GetTopicAttributes. rds:ListTagsForResource is here only because
+# moto's tag index lacks RDS subnet and parameter groups (AWS's has them).
+PER_RESOURCE = {
+    "dynamodb:DescribeTable", "dynamodb:DescribeContinuousBackups", "dynamodb:DescribeTimeToLive",
+    "kms:DescribeKey", "kms:GetKeyRotationStatus", "eks:DescribeNodegroup", "ec2:DescribeVpcAttribute",
+    "sns:GetTopicAttributes", "rds:ListTagsForResource",
+}
+
+
 def critical_path(changes: list[Change], weight: dict[str, float]) -> tuple[float, list[str]]:
     """Longest weighted path through the ``needs`` graph (a DAG)."""
     by_key = {c.key: c for c in changes}
@@ -152,6 +166,8 @@ def run(scale: float, config: str) -> dict:
             },
             "apply_calls": target.meter.summary()["reads"] + target.meter.summary()["writes"],
             "noop_plan_calls": noop_target.meter.reads + noop_target.meter.writes,
+            "noop_plan_per_resource_calls": sum(n for op, n in noop_target.meter.calls.items() if op in PER_RESOURCE),
+            "noop_plan_repeated_types": sorted(op for op, n in noop_target.meter.calls.items() if n > 1 and op not in PER_RESOURCE),
             "noop_plan_by_operation": noop_target.meter.summary()["by_operation"],
             "noop_plan_pending": pending,
         }
@@ -177,6 +193,11 @@ def main() -> None:
     print(f"wall / critical path: {result['wall_over_critical_path']:8.3f}   (target <= 1.10)")
     print(f"straight line / wall: {result['straight_line_over_wall']:8.2f}x")
     print(f"no-op plan:           {result['noop_plan_calls']:8d} AWS calls (target <= 60); pending after apply: {len(result['noop_plan_pending'])}")
+    per_resource = result["noop_plan_per_resource_calls"]
+    print(f"  of which            {result['noop_plan_calls'] - per_resource:8d} one read per resource type (shared by the stages)")
+    print(f"                      {per_resource:8d} per resource, where AWS has no list or batch read (see PER_RESOURCE)")
+    if result["noop_plan_repeated_types"]:
+        print(f"  read more than once: {', '.join(result['noop_plan_repeated_types'])}")
 
 
 if __name__ == "__main__":
