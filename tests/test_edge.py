@@ -350,6 +350,7 @@ def test_drift_is_corrected(cfg, aws):
         {"op": "replace", "path": "/*/*/logging/loglevel", "value": "ERROR"},
     ])
     logs.put_retention_policy(logGroupName="/aws/apigateway/fablink-prod-api/access", retentionInDays=7)
+    logs.untag_log_group(logGroupName="/aws/apigateway/fablink-prod-api/access", tags=["CostCenter"])
     iam, role = client("iam"), "fablink-prod-apigateway-cloudwatch"
     iam.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "sts:AssumeRole"}]}))
@@ -358,6 +359,8 @@ def test_drift_is_corrected(cfg, aws):
     updated = sorted(c.key for c in changes if c.action == "update")
     assert updated == ["api-stage:prod", f"iam-role:{role}", "load-balancer:fablink-prod-nlb",
                        "log-group:/aws/apigateway/fablink-prod-api/access", "target-group:fablink-prod-backend"]
+    group_change = next(c for c in changes if c.key == "log-group:/aws/apigateway/fablink-prod-api/access")
+    assert {d.attribute for d in group_change.diffs} == {"retention days", "tag CostCenter"}
     role_change = next(c for c in changes if c.key == f"iam-role:{role}")
     assert {d.attribute for d in role_change.diffs} == {"trust policy", "tag Owner"}
     assert iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}

@@ -19,6 +19,7 @@ from .. import tags as tagging
 from ..config import Config
 from ..engine import CREATE, NOOP, UPDATE, Change, Context, Diff
 from ..target import error_code
+from . import shared
 
 Step = Callable[[], Any]
 
@@ -123,17 +124,21 @@ def role_drift(ctx: Context, role: dict, trust: dict, trust_label: str, tags: di
 
 def log_group_change(
     ctx: Context, stage: str, name: str, found: dict | None, needs: tuple[str, ...] = (), output: str | None = None,
-    name_at_run: Callable[[], str] | None = None,
+    name_at_run: Callable[[], str] | None = None, own_tags: bool = True,
 ) -> Change:
-    """Create a log group with its retention and tags, or correct its retention.
+    """Create a log group with its retention and tags, or correct its
+    retention and (``own_tags``) our tags on it.
 
+    ``found`` is the group as DescribeLogGroups lists it (shared.log_groups).
     ``name_at_run`` gives the real name when it is only known at run time
-    (API Gateway's execution log group carries the API id). Tags are set in
-    the create call; they are not re-read (one call per group) to keep a
-    no-op plan cheap.
+    (API Gateway's execution log group carries the API id). ``own_tags`` is
+    False where another stage owns the group and only its existence and
+    retention matter here (monitoring and the Aurora log group), so two
+    stages never correct each other's Stage tag.
     """
     retention = ctx.cfg.logging.retention_days
     logs = ctx.client("logs")
+    tags = desired_tags(ctx.cfg, stage, name)
 
     def set_retention(group: str) -> None:
         logs.put_retention_policy(logGroupName=group, retentionInDays=retention)
@@ -154,12 +159,18 @@ def log_group_change(
         return change(stage, "log-group", name, CREATE, diffs=[Diff("retention days", None, retention)], needs=needs, run=create)
     if output:
         ctx.set_output(output, _strip_star(found["arn"]))
+    diffs: list[Diff] = []
+    steps: list[Step] = []
     if found.get("retentionInDays") != retention:
-        return change(
-            stage, "log-group", name, UPDATE, diffs=[Diff("retention days", found.get("retentionInDays"), retention)],
-            needs=needs, run=lambda: set_retention(name), resource_id=name,
-        )
-    return change(stage, "log-group", name, NOOP, resource_id=name, needs=needs)
+        diffs.append(Diff("retention days", found.get("retentionInDays"), retention))
+        steps.append(lambda: set_retention(name))
+    if own_tags:
+        current = shared.tags_of(ctx, found["arn"], tags, lambda: logs.list_tags_log_group(logGroupName=name).get("tags", {}))
+        todo = tagging.missing(current, tags)
+        diffs += tag_diff(current, tags)
+        if todo:
+            steps.append(lambda: logs.tag_log_group(logGroupName=name, tags=todo))
+    return maybe_update(stage, "log-group", name, name, diffs, steps, needs)
 
 
 def _strip_star(arn: str) -> str:

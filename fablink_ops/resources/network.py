@@ -22,14 +22,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from .. import tags as tagging
 from . import kit, shared
 from ..config import Config, SecurityGroupTier, Zone
 from ..engine import CREATE, REPLACE, UPDATE, WAIT, Change, Context, Diff, wait_for
 from ..errors import OpsError
-from ..target import error_code
 
 NAME = "network"
 REQUIRES: tuple[str, ...] = ()
@@ -108,7 +105,6 @@ class Found:
     failed_nats: dict[str, int] = field(default_factory=dict)
     route_tables: dict[str, dict] = field(default_factory=dict)
     log_group: dict | None = None
-    log_group_tags: dict[str, str] = field(default_factory=dict)
     role: dict | None = None
     role_policy: dict | None = None
     flow_logs: list[dict] = field(default_factory=list)
@@ -186,11 +182,6 @@ def discover(ctx: Context, names: Names) -> Found:
 def _discover_flow_log_delivery(ctx: Context, names: Names, found: Found) -> None:
     # Log groups and roles come from reads every stage shares (shared.py).
     found.log_group = shared.log_groups(ctx).get(names.flow_log_group)
-    if found.log_group:
-        found.log_group_tags = shared.tags_of(
-            ctx, found.log_group["arn"], kit.desired_tags(ctx.cfg, NAME, names.flow_log_group),
-            lambda: ctx.client("logs").list_tags_log_group(logGroupName=names.flow_log_group).get("tags", {}),
-        )
     found.role = shared.roles(ctx).get(names.flow_log_role)
     if found.role:
         found.role_policy = shared.inline_policy(found.role, FLOW_LOG_POLICY_NAME)
@@ -213,8 +204,6 @@ def _record_outputs(ctx: Context, names: Names, found: Found) -> None:
             ctx.set_output(f"route-table:{names.private_rt(zone)}", rt["RouteTableId"])
     if found.igw:
         ctx.set_output("igw", found.igw["InternetGatewayId"])
-    if found.log_group:
-        ctx.set_output("flow-log-group-arn", found.log_group["arn"])
     if found.role:
         ctx.set_output("flow-log-role-arn", found.role["Arn"])
     for tier in ctx.cfg.network.security_groups:
@@ -589,42 +578,7 @@ def _private_route_table(ctx: Context, names: Names, found: Found, zone: Zone) -
 
 
 def _flow_log_group(ctx: Context, names: Names, found: Found) -> Change:
-    name = names.flow_log_group
-    retention = ctx.cfg.logging.retention_days
-    desired_tags = kit.desired_tags(ctx.cfg, NAME, name)
-    logs = ctx.client("logs")
-
-    def set_retention() -> None:
-        logs.put_retention_policy(logGroupName=name, retentionInDays=retention)
-
-    if found.log_group is None:
-
-        def create() -> str:
-            try:
-                logs.create_log_group(logGroupName=name, tags=desired_tags)
-            except ClientError as exc:  # created by a run whose answer was lost
-                if error_code(exc) != "ResourceAlreadyExistsException":
-                    raise
-            set_retention()
-            arn = _log_group_arn(ctx, name)
-            ctx.set_output("flow-log-group-arn", arn)
-            return name
-
-        return _change("log-group", name, CREATE, diffs=[Diff("retention days", None, retention)], run=create)
-    diffs, steps = [], []
-    if found.log_group.get("retentionInDays") != retention:
-        diffs.append(Diff("retention days", found.log_group.get("retentionInDays"), retention))
-        steps.append(set_retention)
-    todo = tagging.missing(found.log_group_tags, desired_tags)
-    diffs += kit.tag_diff(found.log_group_tags, desired_tags)
-    if todo:
-        steps.append(lambda: logs.tag_log_group(logGroupName=name, tags=todo))
-    return kit.maybe_update(NAME, "log-group", name, name, diffs, steps)
-
-
-def _log_group_arn(ctx: Context, name: str) -> str:
-    groups = ctx.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
-    return next(g["arn"] for g in groups if g["logGroupName"] == name)
+    return kit.log_group_change(ctx, NAME, names.flow_log_group, found.log_group, output="flow-log-group-arn")
 
 
 def _flow_log_trust(ctx: Context) -> dict:

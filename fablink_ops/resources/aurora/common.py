@@ -104,7 +104,6 @@ class Found:
     role: dict | None = None
     role_policies: list[str] = field(default_factory=list)  # attached managed policy ARNs
     log_groups: dict[str, dict] = field(default_factory=dict)  # by name
-    log_group_tags: dict[str, dict[str, str]] = field(default_factory=dict)
     subnet_group: dict | None = None
     subnet_group_tags: dict[str, str] = field(default_factory=dict)
     parameter_group: dict | None = None

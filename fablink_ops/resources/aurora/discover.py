@@ -48,10 +48,6 @@ def _log_groups(ctx: Context, names: Names, found: Found) -> None:
     for name in (names.log_group(t) for t in ctx.cfg.aurora.log_exports):
         if name in groups:
             found.log_groups[name] = groups[name]
-            found.log_group_tags[name] = shared.tags_of(
-                ctx, groups[name]["arn"], desired_tags(ctx.cfg, name),
-                lambda n=name: ctx.client("logs").list_tags_log_group(logGroupName=n).get("tags", {}),
-            )
 
 
 def _rds_tags(ctx: Context, arn: str, name: str) -> dict[str, str]:

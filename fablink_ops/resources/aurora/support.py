@@ -11,7 +11,7 @@ from ... import tags as tagging
 from .. import kit
 from ...engine import CREATE, REPLACE, Change, Context, Diff
 from ...target import error_code
-from .common import ROLE_ARN, Found, Names, change, desired_tags, maybe_update, partition, rds_tag_step, tag_diffs
+from .common import NAME, ROLE_ARN, Found, Names, change, desired_tags, maybe_update, partition, rds_tag_step, tag_diffs
 
 # ----- Enhanced Monitoring role
 # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_Monitoring.OS.Enabling.html
@@ -66,38 +66,10 @@ def monitoring_role(ctx: Context, names: Names, found: Found) -> Change:
 
 
 def log_group(ctx: Context, names: Names, found: Found, log_type: str) -> Change:
+    # Created before the cluster: RDS exports into an existing group, keeping
+    # its retention and tags (one it creates itself never expires).
     name = names.log_group(log_type)
-    retention = ctx.cfg.logging.retention_days
-    tags = desired_tags(ctx.cfg, name)
-    logs = ctx.client("logs")
-
-    def set_retention() -> None:
-        logs.put_retention_policy(logGroupName=name, retentionInDays=retention)
-
-    group = found.log_groups.get(name)
-    if group is None:
-
-        def create() -> str:
-            try:
-                logs.create_log_group(logGroupName=name, tags=tags)
-            except ClientError as exc:  # created by a run whose answer was lost
-                if error_code(exc) != "ResourceAlreadyExistsException":
-                    raise
-            set_retention()
-            return name
-
-        return change("log-group", name, CREATE, diffs=[Diff("retention days", None, retention)], run=create)
-    diffs: list[Diff] = []
-    steps: list = []
-    if group.get("retentionInDays") != retention:
-        diffs.append(Diff("retention days", group.get("retentionInDays"), retention))
-        steps.append(set_retention)
-    current = found.log_group_tags.get(name, {})
-    todo = tagging.missing(current, tags)
-    diffs += tag_diffs(current, tags)
-    if todo:
-        steps.append(lambda: logs.tag_log_group(logGroupName=name, tags=todo))
-    return maybe_update("log-group", name, name, diffs, steps)
+    return kit.log_group_change(ctx, NAME, name, found.log_groups.get(name))
 
 
 # ----- DB subnet group: the three private subnets

@@ -19,7 +19,8 @@ from ...config import EKS_LOG_TYPES
 from ...engine import CREATE, REPLACE, SKIP, UPDATE, WAIT, Change, Context, Diff
 from ...errors import OpsError
 from ...target import error_code
-from .common import Keys, Names, Out, _token, change, desired_tags, issues, maybe_update, minor, tag_diffs, wait_update, waiter
+from .. import kit
+from .common import NAME, Keys, Names, Out, _token, change, desired_tags, issues, maybe_update, minor, tag_diffs, wait_update, waiter
 from .discover import Found, record_cluster
 
 KIND = "eks-cluster"
@@ -31,35 +32,7 @@ CLUSTER_BUSY = ("CREATING", "UPDATING", "PENDING")
 
 
 def log_group(ctx: Context, names: Names, found: Found) -> Change:
-    logs = ctx.client("logs")
-    name = names.log_group
-    retention = ctx.cfg.logging.retention_days
-    tags = desired_tags(ctx.cfg, name)
-
-    def set_retention() -> None:
-        logs.put_retention_policy(logGroupName=name, retentionInDays=retention)
-
-    if found.log_group is None:
-
-        def create() -> str:
-            try:
-                logs.create_log_group(logGroupName=name, tags=tags)
-            except ClientError as exc:  # created by a run whose answer was lost
-                if error_code(exc) != "ResourceAlreadyExistsException":
-                    raise
-            set_retention()
-            return name
-
-        return change("log-group", name, CREATE, diffs=[Diff("retention days", None, retention)], run=create)
-    diffs, steps = [], []
-    if found.log_group.get("retentionInDays") != retention:
-        diffs.append(Diff("retention days", found.log_group.get("retentionInDays"), retention))
-        steps.append(set_retention)
-    todo = tagging.missing(found.log_group_tags, tags)
-    diffs += tag_diffs(found.log_group_tags, tags)
-    if todo:
-        steps.append(lambda: logs.tag_log_group(logGroupName=name, tags=todo))
-    return maybe_update("log-group", name, name, diffs, steps)
+    return kit.log_group_change(ctx, NAME, names.log_group, found.log_group)
 
 
 # ----- the cluster

@@ -16,7 +16,7 @@ from ... import tags as tagging
 from ...engine import Context
 from ...target import error_code
 from .. import kms_key, shared
-from .common import Names, Out, desired_tags
+from .common import Names, Out
 
 
 @dataclass
@@ -26,7 +26,6 @@ class Found:
     oidc_arn: str | None = None
     oidc: dict | None = None
     log_group: dict | None = None
-    log_group_tags: dict[str, str] = field(default_factory=dict)
     cluster: dict | None = None
     nodegroups: dict[str, dict] = field(default_factory=dict)  # ours, by name
     other_nodegroups: list[str] = field(default_factory=list)  # in the cluster, not in config
@@ -91,11 +90,6 @@ def _discover_oidc(ctx: Context, found: Found) -> None:
 
 def _discover_log_group(ctx: Context, names: Names, found: Found) -> None:
     found.log_group = shared.log_groups(ctx).get(names.log_group)
-    if found.log_group:
-        found.log_group_tags = shared.tags_of(
-            ctx, found.log_group["arn"], desired_tags(ctx.cfg, names.log_group),
-            lambda: ctx.client("logs").list_tags_log_group(logGroupName=names.log_group).get("tags", {}),
-        )
 
 
 # ----- EKS

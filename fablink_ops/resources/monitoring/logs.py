@@ -33,7 +33,8 @@ def plan(ctx: Context, names: MonitoringNames, found: Found) -> list[Change]:
     logs = ctx.client("logs")
     retention = ctx.cfg.logging.retention_days
     aurora = names.aurora_log_group
-    changes = [kit.log_group_change(ctx, NAME, aurora, found.log_groups.get(aurora))]
+    # The aurora stage owns this group (and its tags) when both are planned.
+    changes = [kit.log_group_change(ctx, NAME, aurora, found.log_groups.get(aurora), own_tags=False)]
     for name, group in sorted(found.log_groups.items()):
         if name == aurora or group.get("retentionInDays") == retention:
             continue
