@@ -54,8 +54,11 @@ def _calls(ctx: Context) -> Counter:
 
 
 def test_a_no_op_plan_of_the_whole_design_reads_each_type_once(cfg, everything):
+    """Every stage together converges (a second plan changes nothing), and its
+    discovery reads each type once, except where AWS has no list or batch read."""
     ctx, changes = plan(cfg, ALL)
-    assert pending(changes) == [] or {c.action for c in pending(changes)} <= {"skipped"}
+    # "skipped": what the sandbox cannot do (EKS add-ons on moto), said plainly
+    assert [c.key for c in changes if c.action not in ("no change", "skipped")] == []
     calls = _calls(ctx)
     assert ctx.target.meter.writes == 0
     per_resource = _per_resource(cfg)

@@ -1,8 +1,12 @@
 """A customer-managed KMS key known by its alias: found, created, rotated,
 tagged, re-enabled; never deleted, never scheduled for deletion.
 
-A helper for the stages that encrypt data with a key of their own (the
-DynamoDB stage: one key per region that holds a table or a replica).
+A helper for the stages that encrypt data with a key of their own (eks,
+aurora, monitoring; the DynamoDB stage: one key per region that holds a table
+or a replica). A key whose users cannot go through IAM (CloudWatch alarms
+publishing to an encrypted topic) carries its own key policy: KeySpec.policy,
+set at creation and corrected (GetKeyPolicy, PutKeyPolicy); without one, the
+default key policy is left as AWS made it.
 
 Finding the key. The alias names it: one paginated ListAliases per region,
 then DescribeKey and GetKeyRotationStatus for that one key; its tags come
@@ -22,6 +26,7 @@ error naming both keys, never silently as a second data key.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
@@ -43,6 +48,8 @@ class KeySpec:
     alias: str
     description: str
     tags: dict[str, str]  # Name and the stage's base tags; the Alias tag is added here
+    policy: dict | None = None  # the key policy; None: AWS's default, not read
+    policy_label: str = ""  # how the plan names the policy
 
     def desired_tags(self) -> dict[str, str]:
         return {**self.tags, ALIAS_TAG: self.alias}
@@ -55,6 +62,7 @@ class FoundKey:
     has_alias: bool = False
     rotation: bool = False
     tags: dict[str, str] = field(default_factory=dict)
+    policy: dict | None = None  # read only when the spec has one
 
 
 def output_key(alias: str, region: str) -> str:
@@ -112,6 +120,8 @@ def discover(ctx: Context, spec: KeySpec, region: str) -> FoundKey:
         ctx, found.metadata["Arn"], spec.desired_tags(),
         lambda: _tags_of(kms.paginate("list_resource_tags", "Tags", KeyId=key_id)), region,
     )
+    if spec.policy is not None:
+        found.policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
     ctx.set_output(output_key(alias, region), found.metadata["Arn"])
     return found
 
@@ -162,11 +172,13 @@ def change(ctx: Context, spec: KeySpec, found: FoundKey) -> Change:
             # The default key policy (the account may use the key through
             # IAM) is what DynamoDB needs: it uses the key through grants it
             # makes on the caller's behalf, which IAM policies then govern.
+            policy = {"Policy": json.dumps(spec.policy)} if spec.policy is not None else {}
             meta = kms.create_key(
                 Description=spec.description,
                 KeyUsage="ENCRYPT_DECRYPT",
                 KeySpec="SYMMETRIC_DEFAULT",
                 Tags=_to_kms_tags(desired_tags),
+                **policy,
             )["KeyMetadata"]
             ctx.set_output(out, meta["Arn"])
             kms.create_alias(AliasName=spec.alias, TargetKeyId=meta["KeyId"])
@@ -175,7 +187,8 @@ def change(ctx: Context, spec: KeySpec, found: FoundKey) -> Change:
 
         return make(
             CREATE,
-            diffs=[Diff("alias", None, spec.alias), Diff("rotation", None, "on (yearly)"), Diff("region", None, region)],
+            diffs=[Diff("alias", None, spec.alias), Diff("rotation", None, "on (yearly)"), Diff("region", None, region)]
+            + ([Diff("key policy", None, spec.policy_label or "ours")] if spec.policy is not None else []),
             run=create,
         )
     key_id, arn = meta["KeyId"], meta["Arn"]
@@ -206,6 +219,9 @@ def change(ctx: Context, spec: KeySpec, found: FoundKey) -> Change:
     if not found.rotation:
         diffs.append(Diff("rotation", "off", "on (yearly)"))
         steps.append(lambda: kms.enable_key_rotation(KeyId=key_id))
+    if spec.policy is not None and found.policy != spec.policy:
+        diffs.append(Diff("key policy", "differs", spec.policy_label or "ours"))
+        steps.append(lambda: kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(spec.policy)))
     if meta.get("Description", "") != spec.description:
         diffs.append(Diff("description", meta.get("Description", ""), spec.description))
         steps.append(lambda: kms.update_key_description(KeyId=key_id, Description=spec.description))

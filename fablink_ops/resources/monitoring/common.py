@@ -13,7 +13,7 @@ from typing import Any
 
 from ...config import ALARM_TOPICS, Config
 from ...engine import Change, Diff
-from .. import kit
+from .. import kit, kms_key
 
 NAME = "monitoring"
 # Marks the alarms this tool made, so one dropped from the config shows as
@@ -85,9 +85,7 @@ class MonitoringNames:
 
 @dataclass
 class Found:
-    key: dict | None = None  # describe_key's KeyMetadata
-    key_policy: dict | None = None
-    key_rotation: bool = False
+    key: kms_key.FoundKey | None = None
     topics: dict[str, dict] = field(default_factory=dict)  # which -> attributes
     subscriptions: dict[str, list[dict]] = field(default_factory=dict)  # which -> subscriptions
     alarms: dict[str, dict] = field(default_factory=dict)  # by name

@@ -14,29 +14,19 @@ https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html
 
 from __future__ import annotations
 
-import json
-
 from botocore.exceptions import ClientError
 
-from ...engine import CREATE, NOOP, REPLACE, UNMANAGED, UPDATE, Change, Context, Diff
+from ...engine import CREATE, NOOP, UNMANAGED, UPDATE, Change, Context, Diff
 from ...target import error_code
-from .. import kit
-from .common import MonitoringNames, Found, change, maybe_update, tags
+from .. import kms_key
+from .common import NAME, Found, MonitoringNames, change, tags
 
 
 def discover(ctx: Context, names: MonitoringNames, found: Found) -> None:
-    """Three reads for the key, one per topic, one per topic with subscriptions configured."""
-    kms, sns = ctx.client("kms"), ctx.client("sns")
-    try:
-        found.key = kms.describe_key(KeyId=names.key_alias)["KeyMetadata"]
-    except ClientError as exc:
-        if error_code(exc) != "NotFoundException":
-            raise
-    if found.key:
-        key_id = found.key["KeyId"]
-        ctx.set_output("alarm-key", found.key["Arn"])
-        found.key_policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
-        found.key_rotation = bool(kms.get_key_rotation_status(KeyId=key_id).get("KeyRotationEnabled"))
+    """The key (kms_key.py: DescribeKey, rotation, policy; its alias and tags
+    from shared reads), one read per topic, one per topic with subscriptions."""
+    sns = ctx.client("sns")
+    found.key = kms_key.discover(ctx, key_spec(ctx, names), ctx.cfg.project.region)
     wanted_subs = {s.topic for s in ctx.cfg.monitoring.subscriptions}
     for which in names.topics:
         arn = names.topic_arn(which)
@@ -51,7 +41,7 @@ def discover(ctx: Context, names: MonitoringNames, found: Found) -> None:
 
 
 def plan(ctx: Context, names: MonitoringNames, found: Found) -> list[Change]:
-    changes = [_key(ctx, names, found)]
+    changes = [kms_key.change(ctx, key_spec(ctx, names), found.key)]
     changes += [_topic(ctx, names, found, which) for which in names.topics]
     changes += _subscriptions(ctx, names, found)
     return changes
@@ -86,58 +76,11 @@ def key_policy(ctx: Context) -> dict:
     }
 
 
-def _adopt_orphan(ctx: Context, names: MonitoringNames) -> str | None:
-    """A key created by a run that died before naming it (create_alias).
-
-    Keys have no idempotency token; ours carries a Name tag from its create
-    call, so a resumed run finds it through the tagging API instead of making
-    a second key. Keys pending deletion are not taken back."""
-    tagged = ctx.client("resourcegroupstaggingapi").paginate(
-        "get_resources", "ResourceTagMappingList", ResourceTypeFilters=["kms:key"],
-        TagFilters=[{"Key": "Name", "Values": [names.key_alias]}, {"Key": "ManagedBy", "Values": ["fablink-ops"]}],
+def key_spec(ctx: Context, names: MonitoringNames) -> kms_key.KeySpec:
+    return kms_key.KeySpec(
+        NAME, names.key_alias, "Encrypts the FabLink alarm topics (fablink-ops)", tags(ctx.cfg, names.key_alias),
+        policy=key_policy(ctx), policy_label="account + CloudWatch alarms",
     )
-    kms = ctx.client("kms")
-    for item in tagged:
-        meta = kms.describe_key(KeyId=item["ResourceARN"])["KeyMetadata"]
-        if meta.get("KeyState") == "Enabled":
-            return meta["KeyId"]
-    return None
-
-
-def _key(ctx: Context, names: MonitoringNames, found: Found) -> Change:
-    kms = ctx.client("kms")
-    alias = names.key_alias
-    policy = key_policy(ctx)
-    key = found.key
-    if key is None:
-
-        def create() -> str:
-            key_id = _adopt_orphan(ctx, names)
-            if key_id is None:
-                key_id = kms.create_key(
-                    Description="Encrypts the FabLink alarm topics (fablink-ops)", KeyUsage="ENCRYPT_DECRYPT",
-                    KeySpec="SYMMETRIC_DEFAULT", Policy=json.dumps(policy),
-                    Tags=[{"TagKey": k, "TagValue": v} for k, v in sorted(tags(ctx.cfg, alias).items())],
-                )["KeyMetadata"]["KeyId"]
-            kms.enable_key_rotation(KeyId=key_id)
-            kit.ignoring(("AlreadyExistsException",), lambda: kms.create_alias(AliasName=alias, TargetKeyId=key_id))
-            arn = kms.describe_key(KeyId=alias)["KeyMetadata"]["Arn"]
-            ctx.set_output("alarm-key", arn)
-            return arn
-
-        return change("kms-key", alias, CREATE, diffs=[Diff("rotation", None, True), Diff("key policy", None, "account + CloudWatch alarms")], run=create)
-    key_id = key["KeyId"]
-    if key.get("KeyState") != "Enabled":
-        return change("kms-key", alias, REPLACE, resource_id=key["Arn"],
-                      note=f"the key is {key.get('KeyState')}: cancel its deletion or enable it by hand; nothing was changed")
-    diffs, steps = [], []
-    if found.key_policy != policy:
-        diffs.append(Diff("key policy", "differs", "account + CloudWatch alarms"))
-        steps.append(lambda: kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(policy)))
-    if not found.key_rotation:
-        diffs.append(Diff("rotation", False, True))
-        steps.append(lambda: kms.enable_key_rotation(KeyId=key_id))
-    return maybe_update("kms-key", alias, key["Arn"], diffs, steps)
 
 
 # ----- the topics
