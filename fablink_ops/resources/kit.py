@@ -62,6 +62,17 @@ def maybe_update(
     return change(stage, kind, name, UPDATE, diffs=diffs, run=sequence(*steps), resource_id=resource_id, needs=needs, note=note)
 
 
+def request_token(*parts: str) -> str:
+    """A deterministic idempotency token (ClientToken, clientRequestToken):
+    the same inputs, the same token.
+
+    Built from the ids the resource hangs on, so a resumed run reuses it
+    (AWS returns the resource the crashed run created) while a rebuilt
+    environment, with new ids, gets a fresh one.
+    """
+    return "fablink-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:48]
+
+
 def token(*parts: str, length: int = 32) -> str:
     """A deterministic idempotency token (alphanumeric: ACM allows only \\w)."""
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:length]

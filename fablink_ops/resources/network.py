@@ -17,7 +17,6 @@ Design doc: Network architecture; EKS "Network Configuration"; Security,
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -265,14 +264,7 @@ def _ec2_tag_run(ctx: Context, resource_id_key: str | None, resource_id: str, to
 
 
 
-def _token(*parts: str) -> str:
-    """A deterministic idempotency token: the same inputs, the same token.
-
-    Built from the ids the resource hangs on, so a resumed run reuses it
-    (AWS returns the resource the crashed run created) while a rebuilt
-    environment, with new ids, gets a fresh one.
-    """
-    return "fablink-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:48]
+_token = kit.request_token
 
 
 # ----- VPC
