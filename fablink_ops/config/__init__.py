@@ -26,7 +26,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 DEFAULT_PATH = Path("config/prod.toml")
 
@@ -1431,7 +1431,7 @@ def _validate_access(cfg: Config) -> None:
 def _validate_suppressions(file: str, prefix: str, entries: tuple[Suppression, ...]) -> None:
     # Imported here: the check catalogue lives with the access review, which
     # imports the CLI, which imports this module.
-    from .runbooks.access.checks import CHECK_IDS
+    from ..runbooks.access.checks import CHECK_IDS
 
     for i, sup in enumerate(entries):
         key = f"{prefix}[{i}]"
