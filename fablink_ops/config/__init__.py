@@ -24,60 +24,29 @@ import typing
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import ConfigError
+from .checks import KMS_ALIAS, REGION, _between, _cidr, _fail, _one_of, _pattern, _positive, check
+
+__all__ = [
+    "ACCOUNT_ID", "ALARM_NAME", "ALARM_TOPICS", "API_GW_RESOURCE_NAME", "API_NAME", "AURORA_PG_LOG_TYPES",
+    "BACKUP_RUN_SUFFIX", "DASHBOARD_NAME", "DB_CLUSTER_ID", "DB_INSTANCE_CLASS", "DB_USER", "DEFAULT_PATH",
+    "DOMAIN_NAME", "DYNAMODB_ATTRIBUTE", "DYNAMODB_INDEX_NAME", "DYNAMODB_MAX_CONCURRENT_RESTORES",
+    "DYNAMODB_MAX_GSIS", "DYNAMODB_MAX_PROJECTED", "DYNAMODB_TABLE_NAME", "DYNAMODB_TYPES", "EKS_ADDON_NAME",
+    "EKS_AMI_TYPES", "EKS_CLUSTER_NAME", "EKS_LOG_TYPES", "EKS_MIN_MINOR", "IAM_ROLE_NAME", "K8S_LABEL_KEY",
+    "K8S_NAME", "KMS_ALIAS", "LOG_GROUP_NAME", "METRIC_NAMESPACE", "NAME_PREFIX", "NLB_NAME", "PG_IDENTIFIER",
+    "PG_PARAMETER", "PI_RETENTION_DAYS", "RDS_IDENTIFIER", "REGION", "RESERVED_MASTER_USERNAMES", "SG_DESCRIPTION",
+    "SQL_DATABASE", "SQL_TABLE", "STAGE_NAME", "TAG_KEY", "TAG_VALUE", "WAF_NAME", "AccessConfig", "AddonConfig",
+    "AlarmConfig", "AlarmsConfig", "ApiConfig", "AuroraConfig", "AuroraInstance", "BackupConfig", "ClusterParameter",
+    "Config", "DomainConfig", "DrillConfig", "DynamoDBConfig", "DynamoIndex", "DynamoTable", "EdgeConfig", "EksConfig",
+    "EngineConfig", "HealthCheckConfig", "IngressRule", "IrsaConfig", "LoggingConfig", "MonitoringConfig",
+    "NetworkConfig", "NodegroupConfig", "PasswordPolicyMinimums", "ProjectConfig", "RateLimitConfig",
+    "SecurityGroupTier", "SlaConfig", "SubscriptionConfig", "Suppression", "SuppressionsFile", "WafConfig", "Zone",
+    "check", "dynamodb_regions", "load_config", "window_minutes",
+]
 
 DEFAULT_PATH = Path("config/prod.toml")
-
-
-# --------------------------------------------------------------------------
-# per-value checks: each returns an error text, or None when the value is fine
-
-
-def _pattern(regex: str, max_len: int, what: str) -> Callable[[Any], str | None]:
-    compiled = re.compile(regex)
-
-    def check(value: str) -> str | None:
-        if not value or len(value) > max_len or not compiled.fullmatch(value):
-            return f"{value!r} is not a valid {what} ({max_len} characters at most, matching {regex})"
-        return None
-
-    return check
-
-
-def _cidr(value: str) -> str | None:
-    try:
-        net = ipaddress.IPv4Network(value, strict=True)
-    except ValueError as exc:
-        return f"{value!r} is not a valid IPv4 CIDR ({exc})"
-    if "/" not in value:
-        return f"{value!r} is not a valid IPv4 CIDR (no prefix length)"
-    del net
-    return None
-
-
-def _positive(value: int | float) -> str | None:
-    return None if value > 0 else f"must be greater than 0, got {value}"
-
-
-def _one_of(*allowed: Any) -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
-        return None if value in allowed else f"{value!r} is not one of {', '.join(map(str, allowed))}"
-
-    return check
-
-
-def _between(low: int, high: int) -> Callable[[int], str | None]:
-    def check(value: int) -> str | None:
-        return None if low <= value <= high else f"must be between {low} and {high}, got {value}"
-
-    return check
-
-
-def check(fn: Callable[[Any], str | None], **kwargs: Any) -> Any:
-    """A dataclass field carrying a per-value check."""
-    return field(metadata={"check": fn}, **kwargs)
 
 
 # Names AWS accepts. Kept to the strictest rule among the resources a name is
@@ -93,7 +62,6 @@ DYNAMODB_TABLE_NAME = _pattern(r"[A-Za-z0-9_.-]{3,255}", 255, "DynamoDB table na
 API_NAME = _pattern(r"[\w .\-]+", 1024, "API name")
 DOMAIN_NAME = _pattern(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", 253, "domain name")
 ACCOUNT_ID = _pattern(r"\d{12}", 12, "AWS account id (12 digits)")
-REGION = _pattern(r"[a-z]{2}(?:-gov)?-[a-z]+-\d", 32, "AWS region")
 SG_DESCRIPTION = _pattern(r"[A-Za-z0-9. _\-:/()#,@\[\]+=&;{}!$*]+", 255, "security group description")
 # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBCluster.html (DBClusterIdentifier):
 # a letter first, letters/digits/hyphens, no two hyphens in a row, no hyphen at the end.
@@ -106,8 +74,6 @@ DYNAMODB_INDEX_NAME = _pattern(r"[A-Za-z0-9_.-]{3,255}", 255, "DynamoDB index na
 # Key attribute names are 1-255 bytes; we keep to printable ASCII without spaces
 # so the names read the same in every SDK and expression.
 DYNAMODB_ATTRIBUTE = _pattern(r"[A-Za-z0-9_.\-#:]+", 255, "DynamoDB attribute name")
-# https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html
-KMS_ALIAS = _pattern(r"alias/[A-Za-z0-9/_-]+", 256, "KMS alias (alias/ followed by letters, digits, / _ -)")
 
 
 def _on_demand_only(value: str) -> str | None:
@@ -312,7 +278,6 @@ LOG_GROUP_NAME = _pattern(r"[\w\-./#]+", 512, "log group name")
 IAM_ROLE_NAME = _pattern(r"[\w+=,.@-]+", 64, "IAM role name")
 API_GW_RESOURCE_NAME = _pattern(r"[\w .\-]+", 128, "API Gateway name")
 WAF_NAME = _pattern(r"[\w\-]+", 128, "WAF web ACL name")
-KMS_ALIAS = _pattern(r"alias/(?!aws/)[a-zA-Z0-9/_-]+", 256, "KMS alias (alias/..., not alias/aws/...)")
 METRIC_NAMESPACE = _pattern(r"(?!AWS/)[\w .\-/#:]+", 255, "CloudWatch namespace (not AWS/...)")
 DASHBOARD_NAME = _pattern(r"[\w\-]+", 255, "dashboard name")
 
@@ -817,10 +782,6 @@ def _with_suppressions_file(cfg: Config) -> Config:
     _validate_suppressions(str(path), "suppressions", extra)
     access = dataclasses.replace(cfg.access, suppressions=cfg.access.suppressions + extra)
     return dataclasses.replace(cfg, access=access)
-
-
-def _fail(file: str, key: str, text: str) -> ConfigError:
-    return ConfigError(f"{file}: {key or '(top level)'}: {text}")
 
 
 def _type_name(tp: Any) -> str:
