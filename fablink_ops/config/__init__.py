@@ -28,6 +28,10 @@ from typing import Any
 
 from ..errors import ConfigError
 from .checks import KMS_ALIAS, REGION, _between, _cidr, _fail, _one_of, _pattern, _positive, check
+from .project import (
+    ACCOUNT_ID, DOMAIN_NAME, EKS_CLUSTER_NAME, NAME_PREFIX, TAG_KEY, TAG_VALUE, EngineConfig, LoggingConfig,
+    ProjectConfig, SlaConfig, _validate_tags,
+)
 
 __all__ = [
     "ACCOUNT_ID", "ALARM_NAME", "ALARM_TOPICS", "API_GW_RESOURCE_NAME", "API_NAME", "AURORA_PG_LOG_TYPES",
@@ -49,19 +53,9 @@ __all__ = [
 DEFAULT_PATH = Path("config/prod.toml")
 
 
-# Names AWS accepts. Kept to the strictest rule among the resources a name is
-# used for, so a name that passes here is accepted everywhere we use it.
-# https://docs.aws.amazon.com/vpc/latest/userguide/vpc-tagging.html (tags: 256)
-# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html (roles: 64)
-NAME_PREFIX = _pattern(r"[a-z][a-z0-9-]*[a-z0-9]", 24, "name prefix (lowercase letters, digits, hyphens)")
-TAG_VALUE = _pattern(r"[\w .:/=+\-@]*", 256, "tag value")
-TAG_KEY = _pattern(r"[\w .:/=+\-@]+", 128, "tag key")
-EKS_CLUSTER_NAME = _pattern(r"[0-9A-Za-z][A-Za-z0-9\-_]*", 100, "EKS cluster name")
 NLB_NAME = _pattern(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?", 32, "load balancer name")
 DYNAMODB_TABLE_NAME = _pattern(r"[A-Za-z0-9_.-]{3,255}", 255, "DynamoDB table name")
 API_NAME = _pattern(r"[\w .\-]+", 1024, "API name")
-DOMAIN_NAME = _pattern(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", 253, "domain name")
-ACCOUNT_ID = _pattern(r"\d{12}", 12, "AWS account id (12 digits)")
 SG_DESCRIPTION = _pattern(r"[A-Za-z0-9. _\-:/()#,@\[\]+=&;{}!$*]+", 255, "security group description")
 # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBCluster.html (DBClusterIdentifier):
 # a letter first, letters/digits/hyphens, no two hyphens in a row, no hyphen at the end.
@@ -93,29 +87,6 @@ ALARM_NAME = _pattern(r"[^\x00-\x1f\x7f]+", 255, "CloudWatch alarm name (no cont
 
 # --------------------------------------------------------------------------
 # the sections
-
-
-@dataclass(frozen=True)
-class ProjectConfig:
-    """Design doc: Environment overview."""
-
-    name: str = check(NAME_PREFIX)
-    environment: str = check(NAME_PREFIX)
-    account_id: str = check(ACCOUNT_ID)
-    region: str = check(REGION)
-    namespace: str = check(NAME_PREFIX)
-    domain: str = check(DOMAIN_NAME)
-    cluster_name: str = check(EKS_CLUSTER_NAME)
-
-    @property
-    def prefix(self) -> str:
-        """The stem of every resource name: fablink-prod."""
-        return f"{self.name}-{self.environment}"
-
-    @property
-    def environment_name(self) -> str:
-        """What the operator types to confirm a live change."""
-        return self.prefix
 
 
 @dataclass(frozen=True)
@@ -238,28 +209,6 @@ class EksConfig:
     @property
     def minor(self) -> int:
         return int(self.version.split(".")[1])
-
-
-@dataclass(frozen=True)
-class LoggingConfig:
-    """Design doc: Logging and monitoring."""
-
-    retention_days: int = check(
-        _one_of(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)  # type: ignore[arg-type]
-    )
-    level: str = check(_one_of("DEBUG", "INFO", "WARNING", "ERROR"))
-    format: str = check(_one_of("json", "text"))
-
-
-@dataclass(frozen=True)
-class SlaConfig:
-    """Design doc: Performance targets."""
-
-    availability_percent: float = check(_positive)
-    p95_latency_ms: int = check(_positive)
-    p99_latency_ms: int = check(_positive)
-    peak_rps: int = check(_positive)
-    error_rate_percent: float = check(_positive)
 
 
 def _port(value: int) -> str | None:
@@ -416,17 +365,6 @@ class MonitoringConfig:
     connection_failure_namespace: str = check(METRIC_NAMESPACE)
     alarms: AlarmsConfig
     subscriptions: tuple[SubscriptionConfig, ...] = ()
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """Ours: how the tool talks to AWS."""
-
-    concurrency: int = check(_positive)
-    max_attempts: int = check(_positive)
-    backoff_base_seconds: float = check(_positive)
-    backoff_max_seconds: float = check(_positive)
-    nat_gateway_wait_minutes: float = check(_positive)
 
 
 @dataclass(frozen=True)
@@ -878,13 +816,7 @@ def _join(key: str, name: str) -> str:
 
 
 def _validate(cfg: Config) -> None:
-    file = cfg.path
-    for key, value in cfg.tags.items():
-        if key.lower().startswith("aws:"):
-            raise _fail(file, f"tags.{key}", "tag keys starting with 'aws:' are reserved by AWS")
-        for text in (TAG_KEY(key), TAG_VALUE(value)):
-            if text:
-                raise _fail(file, f"tags.{key}", text)
+    _validate_tags(cfg)
     _validate_network(cfg)
     _validate_aurora(cfg)
     _validate_eks(cfg)
