@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from .checks import KMS_ALIAS, _between, _fail, _one_of, _pattern, _positive, check
 
 if TYPE_CHECKING:
-    from . import Config
+    from .loader import Config
 
 
 # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBCluster.html (DBClusterIdentifier):

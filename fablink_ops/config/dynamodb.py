@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from .checks import KMS_ALIAS, REGION, _fail, _one_of, _pattern, _positive, check
 
 if TYPE_CHECKING:
-    from . import Config
+    from .loader import Config
 
 
 DYNAMODB_TABLE_NAME = _pattern(r"[A-Za-z0-9_.-]{3,255}", 255, "DynamoDB table name")

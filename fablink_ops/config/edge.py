@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from .checks import _between, _fail, _one_of, _pattern, _positive, check
 
 if TYPE_CHECKING:
-    from . import Config
+    from .loader import Config
 
 
 NLB_NAME = _pattern(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?", 32, "load balancer name")

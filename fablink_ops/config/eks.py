@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from .checks import _cidr, _fail, _one_of, _pattern, _positive, check
 
 if TYPE_CHECKING:
-    from . import Config
+    from .loader import Config
 
 
 EKS_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from .checks import KMS_ALIAS, _fail, _one_of, _pattern, _positive, check
 
 if TYPE_CHECKING:
-    from . import Config
+    from .loader import Config
 
 
 ALARM_TOPICS = ("critical", "warning")

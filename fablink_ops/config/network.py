@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from .checks import _cidr, _fail, _one_of, _pattern, check
 
 if TYPE_CHECKING:
-    from . import Config
+    from .loader import Config
 
 
 SG_DESCRIPTION = _pattern(r"[A-Za-z0-9. _\-:/()#,@\[\]+=&;{}!$*]+", 255, "security group description")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from .checks import REGION, _fail, _one_of, _pattern, _positive, check
 
 if TYPE_CHECKING:
-    from . import Config
+    from .loader import Config
 
 
 # Names AWS accepts. Kept to the strictest rule among the resources a name is

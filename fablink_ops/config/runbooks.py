@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from .checks import REGION, _fail, _pattern, _positive, check
 
 if TYPE_CHECKING:
-    from . import Config
+    from .loader import Config
 
 
 # ----- drill
