@@ -1,0 +1,72 @@
+"""Per-value checks of config fields, and the one-line error every config
+problem becomes.
+
+A dataclass field carries a check through ``check(...)``; the loader runs it
+on the field's value. A check returns an error text, or None when the value is
+fine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import field
+from typing import Any, Callable
+
+from ..errors import ConfigError
+
+
+def _pattern(regex: str, max_len: int, what: str) -> Callable[[Any], str | None]:
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str | None:
+        if not value or len(value) > max_len or not compiled.fullmatch(value):
+            return f"{value!r} is not a valid {what} ({max_len} characters at most, matching {regex})"
+        return None
+
+    return check
+
+
+def _cidr(value: str) -> str | None:
+    try:
+        net = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        return f"{value!r} is not a valid IPv4 CIDR ({exc})"
+    if "/" not in value:
+        return f"{value!r} is not a valid IPv4 CIDR (no prefix length)"
+    del net
+    return None
+
+
+def _positive(value: int | float) -> str | None:
+    return None if value > 0 else f"must be greater than 0, got {value}"
+
+
+def _one_of(*allowed: Any) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in allowed else f"{value!r} is not one of {', '.join(map(str, allowed))}"
+
+    return check
+
+
+def _between(low: int, high: int) -> Callable[[int], str | None]:
+    def check(value: int) -> str | None:
+        return None if low <= value <= high else f"must be between {low} and {high}, got {value}"
+
+    return check
+
+
+def check(fn: Callable[[Any], str | None], **kwargs: Any) -> Any:
+    """A dataclass field carrying a per-value check."""
+    return field(metadata={"check": fn}, **kwargs)
+
+
+# Names several sections check.
+REGION = _pattern(r"[a-z]{2}(?:-gov)?-[a-z]+-\d", 32, "AWS region")
+# https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html
+KMS_ALIAS = _pattern(r"alias/(?!aws/)[a-zA-Z0-9/_-]+", 256, "KMS alias (alias/..., not alias/aws/...)")
+
+
+# Every config problem is one line: the file, the key, what is wrong.
+def _fail(file: str, key: str, text: str) -> ConfigError:
+    return ConfigError(f"{file}: {key or '(top level)'}: {text}")
