@@ -21,6 +21,7 @@ from fablink_ops.resources import eks as eks_stage
 from fablink_ops.resources.eks import addons, cluster, iam, nodegroups
 from fablink_ops.resources.eks.common import Names, Out
 from fablink_ops.resources.eks.discover import Found
+from fablink_ops.resources.network import Names as NetworkNames
 from fablink_ops.target import Client, Target
 
 from .conftest import CONFIG, FAST_RETRY, make_ctx, make_target
@@ -106,7 +107,8 @@ def clean():
 
 def _bare_network(cfg) -> dict[str, str]:
     """What the eks stage takes from the network, and no more: the private
-    subnets (tagged with their names) in a VPC. Returns the outputs the
+    subnets (tagged with their names) in a VPC, and the security group of the
+    tier the nodes join. Returns the outputs the
     network stage would record. A full network provision would triple the
     time of the crash tests below."""
     ec2, names = aws_client("ec2"), Names(cfg)
@@ -118,6 +120,9 @@ def _bare_network(cfg) -> dict[str, str]:
             VpcId=vpc, CidrBlock=zone.private_cidr, AvailabilityZone=zone.az,
             TagSpecifications=[{"ResourceType": "subnet", "Tags": [{"Key": "Name", "Value": name}]}],
         )["Subnet"]["SubnetId"]
+    tier = cfg.eks.nodegroups.security_group_tier
+    outputs[f"sg:{tier}"] = ec2.create_security_group(
+        GroupName=NetworkNames(cfg).security_group(tier), Description="nodes", VpcId=vpc)["GroupId"]
     return outputs
 
 
@@ -218,6 +223,21 @@ def test_provision_builds_the_design(aws, cfg):
         assert ng["nodeRole"].endswith(f"role/{names.node_role}")
         assert ng["version"] == cfg.eks.version
         assert ng["tags"]["Name"] == names.nodegroup(zone)
+        assert ng["launchTemplate"]["name"] == names.launch_template
+
+    # the launch template: the app tier's security group on the nodes (and
+    # so on the pods), the root volume, IMDSv2 only
+    [version] = ec2.describe_launch_template_versions(LaunchTemplateName=names.launch_template, Versions=["$Latest"])["LaunchTemplateVersions"]
+    assert all(aws_client("eks").describe_nodegroup(clusterName=names.cluster, nodegroupName=names.nodegroup(z))["nodegroup"]
+               ["launchTemplate"]["version"] == str(version["VersionNumber"]) for z in cfg.network.zones)
+    data = version["LaunchTemplateData"]
+    app_sg = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["fablink-prod-app"]}])["SecurityGroups"][0]
+    assert data["SecurityGroupIds"] == [app_sg["GroupId"]]  # + the cluster's group, which moto does not report
+    assert data["BlockDeviceMappings"] == [{"DeviceName": "/dev/xvda", "Ebs": {
+        "VolumeSize": 50, "VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True}}]
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    instance_tags = next(t for t in data["TagSpecifications"] if t["ResourceType"] == "instance")["Tags"]
+    assert {"Key": "ManagedBy", "Value": "fablink-ops"} in instance_tags
 
     # IRSA
     issuer = c["identity"]["oidc"]["issuer"]
@@ -331,7 +351,7 @@ def test_no_op_plan_is_batched(aws, cfg):
 # --------------------------------------------------------------------------
 # crash-resume and throttling
 
-EKS_WRITES = 21  # checked by test_crash_points_cover_every_write
+EKS_WRITES = 22  # checked by test_crash_points_cover_every_write
 
 
 def test_crash_points_cover_every_write(clean):
@@ -398,6 +418,10 @@ def _moto_cluster(name):
     from moto.eks.models import eks_backends
 
     return eks_backends[ACCOUNT][REGION].clusters[name]
+
+
+def _moto_nodegroup(cluster, name):
+    return _moto_cluster(cluster).nodegroups[name]
 
 
 def test_creating_cluster_found_on_rerun_is_waited_for(clean, aws, cfg):
@@ -805,3 +829,117 @@ def test_config_defaults_follow_the_design(cfg):
     assert cfg.eks.cluster_wait_minutes == 30 and cfg.eks.nodegroup_wait_minutes == 25
     assert {a.name for a in cfg.eks.addons} == {"vpc-cni", "amazon-cloudwatch-observability"}
     assert json.loads(json.dumps(cfg.eks.addons[0].configuration)) == {"enableNetworkPolicy": "true"}
+
+
+# --------------------------------------------------------------------------
+# the node groups' launch template: the app tier's security group on the nodes
+
+
+def test_a_launch_template_change_makes_a_new_version_and_the_groups_follow(aws, cfg):
+    names = Names(cfg)
+    provision(cfg, BOTH)
+    bigger = changed(cfg, nodegroups={"disk_size_gib": 80})
+    ctx, changes = provision(bigger, BOTH)
+    lt = by_key(changes)[f"launch-template:{names.launch_template}"]
+    assert lt.action == UPDATE and [(d.attribute, d.before, d.after) for d in lt.diffs] == [
+        ("root volume", "50 GiB gp3, encrypted=True", "80 GiB gp3, encrypted=True")]
+    ec2 = aws_client("ec2")
+    template = ec2.describe_launch_templates(LaunchTemplateNames=[names.launch_template])["LaunchTemplates"][0]
+    assert (template["LatestVersionNumber"], template["DefaultVersionNumber"]) == (2, 2)
+    # the node groups are not rebuilt: they roll to the new version (live; moto cannot)
+    rolls = [c for c in changes if c.kind == "nodegroup-template"]
+    assert len(rolls) == len(cfg.network.zones) and {c.action for c in rolls} == {SKIP}
+    assert not [c for c in changes if c.kind == "nodegroup" and c.action != NOOP]
+    # converged: the template is not versioned again
+    again, changes = provision(bigger, BOTH)
+    assert by_key(changes)[f"launch-template:{names.launch_template}"].action == NOOP and again.target.meter.writes == 0
+
+
+def test_a_node_group_without_the_launch_template_is_replace_required(aws, cfg):
+    """An older group (made with diskSize, without the template) cannot be
+    given one in place: shown, never rebuilt by the tool."""
+    names = Names(cfg)
+    provision(cfg, BOTH)
+    ng = _moto_nodegroup(names.cluster, names.nodegroup(cfg.network.zones[0]))
+    ng.launch_template = None
+    _, changes = plan(cfg, BOTH)
+    c = by_key(changes)[f"nodegroup:{names.nodegroup(cfg.network.zones[0])}"]
+    assert c.action == REPLACE and [(d.attribute, d.before) for d in c.diffs] == [("launch template", None)]
+
+
+def _lt_found(cfg, sgs):
+    return {"LaunchTemplateId": "lt-1", "VersionNumber": 3, "LaunchTemplateData": {
+        "SecurityGroupIds": sgs,
+        "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": cfg.eks.nodegroups.disk_size_gib,
+                                                                    "VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True}}],
+        "MetadataOptions": {"HttpEndpoint": "enabled", "HttpTokens": "required", "HttpPutResponseHopLimit": 2},
+        "TagSpecifications": [{"ResourceType": k, "Tags": [{"Key": t, "Value": v} for t, v in
+                                                           eks_common_tags(cfg, Names(cfg).launch_template).items()]}
+                              for k in ("instance", "volume")],
+    }}
+
+
+def eks_common_tags(cfg, name):
+    from fablink_ops.resources.eks.common import desired_tags
+
+    return desired_tags(cfg, name)
+
+
+def test_live_launch_template_lists_the_cluster_group_and_refuses_to_go_without_it(cfg):
+    from fablink_ops.resources.eks import launch_template as lt_mod
+
+    names = Names(cfg)
+    ctx, _ = live_ctx(cfg)
+    ctx.set_output(Out.CLUSTER_ARN, _cluster_desc("ACTIVE")["cluster"]["arn"])
+    ctx.set_output("sg:app", "sg-app")
+    # the cluster exists but EKS reported no cluster group: the template is not made
+    change = lt_mod.launch_template(ctx, names, Found())
+    assert change.action == CREATE and "(the cluster's security group)" in change.diffs[0].after
+    with pytest.raises(OpsError, match="no cluster security group"):
+        change.run()
+    # with it: both groups
+    ctx.set_output(Out.CLUSTER_SG, "sg-cluster")
+    ec2 = ctx.target._raw_client("ec2")
+    ctx.target._clients["ec2"] = Client(ec2, ctx.target)
+    with Stubber(ec2) as stub:
+        stub.add_response("create_launch_template", {"LaunchTemplate": {"LaunchTemplateId": "lt-1", "LatestVersionNumber": 1}}, {
+            "LaunchTemplateName": names.launch_template, "LaunchTemplateData": ANY, "ClientToken": ANY,
+            "VersionDescription": "fablink-ops", "TagSpecifications": ANY})
+        calls = []
+        ec2.meta.events.register("provide-client-params.ec2.CreateLaunchTemplate", lambda params, **_: calls.append(params))
+        lt_mod.launch_template(ctx, names, Found()).run()
+    assert calls[0]["LaunchTemplateData"]["SecurityGroupIds"] == ["sg-app", "sg-cluster"]
+    assert ctx.output(Out.LAUNCH_TEMPLATE) == {"id": "lt-1", "version": "1"}
+    # an existing template without the cluster group is corrected
+    found = Found(launch_template=_lt_found(cfg, ["sg-app"]))
+    fix = lt_mod.launch_template(ctx, names, found)
+    assert fix.action == UPDATE and [(d.before, d.after) for d in fix.diffs] == [(["sg-app"], ["sg-app", "sg-cluster"])]
+
+
+def test_live_node_groups_roll_to_a_new_template_version(cfg):
+    from fablink_ops.resources.eks import launch_template as lt_mod
+
+    names = Names(cfg)
+    zone = cfg.network.zones[0]
+    clock = FakeClock()
+    ctx, stub = live_ctx(cfg, clock)
+    ctx.set_output("sg:app", "sg-app")
+    ctx.set_output(Out.CLUSTER_SG, "sg-cluster")
+    ng = {**_ng_desc("ACTIVE")["nodegroup"], "launchTemplate": {"name": names.launch_template, "id": "lt-1", "version": "2"}}
+    found = Found(launch_template=_lt_found(cfg, ["sg-app", "sg-cluster"]), nodegroups={names.nodegroup(zone): ng})
+    template = lt_mod.launch_template(ctx, names, found)  # version 3 is the latest and as wanted
+    assert template.action == NOOP
+    roll = lt_mod.rollout(ctx, names, found, zone, template)
+    assert roll.action == UPDATE and (roll.diffs[0].before, roll.diffs[0].after) == ("2", "3")
+    assert f"nodegroup-version:{names.nodegroup(zone)}" in roll.needs  # one EKS update of a group at a time
+    params = {"clusterName": names.cluster, "nodegroupName": names.nodegroup(zone)}
+    stub.add_response("update_nodegroup_version", {"update": {"id": "u-3", "status": "InProgress"}},
+                      {**params, "launchTemplate": {"id": "lt-1", "version": "3"}, "clientRequestToken": ANY})
+    stub.add_response("describe_update", {"update": {"id": "u-3", "status": "Successful"}},
+                      {"name": names.cluster, "updateId": "u-3", "nodegroupName": names.nodegroup(zone)})
+    with stub:
+        assert roll.run() == "3"
+        stub.assert_no_pending_responses()
+    # on the newest version already: nothing to do
+    ng["launchTemplate"]["version"] = "3"
+    assert lt_mod.rollout(ctx, names, found, zone, template) is None

@@ -70,7 +70,7 @@ def test_a_no_op_plan_of_the_whole_design_reads_each_type_once(cfg, everything):
         assert calls[op] == 1, op
     # tags come from the index, not one call per resource
     assert not {"dynamodb:ListTagsOfResource", "kms:ListResourceTags", "logs:ListTagsLogGroup", "iam:GetRole"} & set(calls)
-    assert sum(calls.values()) <= 76, calls
+    assert sum(calls.values()) <= 77, calls  # 42 types once + 35 per resource (README: Speed)
 
 
 def _params_of(operation: str, seen: list):

@@ -49,6 +49,7 @@ class NodegroupConfig:
     desired_size: int
     max_size: int
     max_unavailable: int
+    security_group_tier: str  # network.security_groups tier the nodes (and so the pods) join
     zone_label: str = check(K8S_LABEL_KEY)
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -147,6 +148,8 @@ def _validate_nodegroups(cfg: Config) -> None:
     # UpdateConfig.maxUnavailable: 1 to 100, and no more than the group holds.
     if not 1 <= ng.max_unavailable <= min(100, ng.max_size):
         raise _fail(file, f"{key}.max_unavailable", f"must be between 1 and max_size ({ng.max_size}), got {ng.max_unavailable}")
+    if ng.security_group_tier not in {t.tier for t in cfg.network.security_groups}:
+        raise _fail(file, f"{key}.security_group_tier", f"{ng.security_group_tier!r} is not a tier in network.security_groups")
     if not 20 <= ng.disk_size_gib <= 16384:
         raise _fail(file, f"{key}.disk_size_gib", f"must be between 20 and 16384, got {ng.disk_size_gib}")
     for label, value in ng.labels.items():

@@ -1,5 +1,6 @@
 """The EKS stage: secrets key, IAM roles, control-plane log group, the
-cluster, one managed node group per AZ, IRSA, and the add-ons.
+cluster, the node groups' launch template (the app tier's security group on
+the nodes and pods), one managed node group per AZ, IRSA, and the add-ons.
 
 Design doc: EKS cluster; Network Configuration; Security; Authentication and
 authorization (IRSA); Logging (EKS cluster logging); Workload resources.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from ...engine import CREATE, Change, Context
 from .. import kms_key
-from . import addons, cluster, iam, nodegroups
+from . import addons, cluster, iam, launch_template, nodegroups
 from .common import NAME, Names
 from .discover import discover
 
@@ -42,9 +43,12 @@ def plan(ctx: Context) -> list[Change]:
     ]
     changes += [iam.role(ctx, found, s) for s in specs if s.name not in (names.cluster_role, names.node_role)]
     after = cluster.version_after_run(ctx, found)
+    template = launch_template.launch_template(ctx, names, found)
+    changes.append(template)
     for zone in cfg.network.zones:
         changes.append(nodegroups.nodegroup(ctx, names, found, zone))
         changes.append(nodegroups.nodegroup_version(ctx, names, found, zone, after))
+        changes.append(launch_template.rollout(ctx, names, found, zone, template))
     changes += nodegroups.unmanaged(found)
     changes += [addons.addon(ctx, names, found, spec) for spec in cfg.eks.addons]
     return [c for c in changes if c is not None]

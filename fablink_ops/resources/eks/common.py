@@ -71,6 +71,11 @@ class Names:
         return f"{self.prefix}-nodes-{zone.suffix}"
 
     @property
+    def launch_template(self) -> str:
+        """The node groups' launch template (launch_template.py)."""
+        return f"{self.prefix}-eks-nodes"
+
+    @property
     def backend_role(self) -> str:
         return f"{self.prefix}-{self.cfg.eks.irsa.service_account}"
 
@@ -92,6 +97,7 @@ class Out:
     OIDC_ISSUER = "eks:oidc-issuer"
     OIDC_ARN = "eks:oidc-provider-arn"
     CLUSTER_SG = "sg:eks-cluster"  # the security group EKS puts on the control plane and managed nodes
+    LAUNCH_TEMPLATE = "eks:launch-template"  # {"id": ..., "version": ...} the node groups use
 
     @staticmethod
     def role_arn(name: str) -> str:
@@ -130,6 +136,10 @@ class Keys:
 
     def nodegroup(self, zone: Zone) -> str:
         return f"nodegroup:{self.names.nodegroup(zone)}"
+
+    @property
+    def launch_template(self) -> str:
+        return f"launch-template:{self.names.launch_template}"
 
 
 def change(kind: str, name: str, action: str, **kwargs: Any) -> Change:

@@ -27,6 +27,7 @@ class Found:
     oidc: dict | None = None
     log_group: dict | None = None
     cluster: dict | None = None
+    launch_template: dict | None = None  # the node groups' template: its latest version
     nodegroups: dict[str, dict] = field(default_factory=dict)  # ours, by name
     other_nodegroups: list[str] = field(default_factory=list)  # in the cluster, not in config
     addons: dict[str, dict] = field(default_factory=dict)  # live only: moto has no add-on API
@@ -40,6 +41,7 @@ def discover(ctx: Context, names: Names, role_names: list[str]) -> Found:
     _discover_roles(ctx, role_names, found)
     _discover_log_group(ctx, names, found)
     _discover_cluster(ctx, names, found)
+    _discover_launch_template(ctx, names, found)
     if found.cluster:
         _discover_oidc(ctx, found)
         _discover_nodegroups(ctx, names, found)
@@ -114,6 +116,18 @@ def _discover_cluster(ctx: Context, names: Names, found: Found) -> None:
             raise
         return
     record_cluster(ctx, found.cluster)
+
+
+def _discover_launch_template(ctx: Context, names: Names, found: Found) -> None:
+    try:
+        versions = ctx.client("ec2").describe_launch_template_versions(
+            LaunchTemplateName=names.launch_template, Versions=["$Latest"]
+        )["LaunchTemplateVersions"]
+    except ClientError as exc:
+        if not _not_found(exc, "InvalidLaunchTemplateName.NotFoundException"):
+            raise
+        return
+    found.launch_template = versions[0] if versions else None
 
 
 def _discover_nodegroups(ctx: Context, names: Names, found: Found) -> None:

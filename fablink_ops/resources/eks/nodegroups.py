@@ -60,7 +60,9 @@ def _immutable(ctx: Context, names: Names, zone: Zone, ng: dict) -> list[Diff]:
         ("instance types", list(ng.get("instanceTypes") or []), list(cfg.instance_types)),
         ("AMI type", ng.get("amiType"), cfg.ami_type),
         ("capacity type", ng.get("capacityType"), cfg.capacity_type),
-        ("disk size GiB", int(ng["diskSize"]) if ng.get("diskSize") is not None else None, cfg.disk_size_gib),
+        # The root volume is the launch template's (launch_template.py); a
+        # group made without the template cannot be given one.
+        ("launch template", (ng.get("launchTemplate") or {}).get("name"), names.launch_template),
     ]
     role = ctx.outputs.get(Out.role_arn(names.node_role))
     if role:
@@ -120,18 +122,19 @@ def nodegroup(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
     # The private route table gives the nodes their NAT egress: without it
     # they cannot pull images or join, and the group fails after ~20 minutes.
     needs = (keys.cluster, keys.cluster_version, keys.role(names.node_role), f"subnet:{subnet}",
-             f"route-table:{names.private_route_table(zone)}")
+             f"route-table:{names.private_route_table(zone)}", keys.launch_template)
     current = found.nodegroups.get(name)
     if current is None:
 
         def create() -> str:
             subnet_id = ctx.output(f"subnet:{subnet}")
+            template = ctx.output(Out.LAUNCH_TEMPLATE)
             try:
                 eks.create_nodegroup(
                     clusterName=names.cluster,
                     nodegroupName=name,
                     scalingConfig=_scaling(ctx),
-                    diskSize=cfg.eks.nodegroups.disk_size_gib,
+                    launchTemplate={"id": template["id"], "version": template["version"]},
                     subnets=[subnet_id],
                     instanceTypes=list(cfg.eks.nodegroups.instance_types),
                     amiType=cfg.eks.nodegroups.ami_type,
@@ -170,7 +173,7 @@ def nodegroup(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
     if immutable:
         return change(
             KIND, name, REPLACE, resource_id=arn, diffs=immutable,
-            note="subnets, instance types, AMI type, capacity type, disk size and role of a node group cannot change: "
+            note="subnets, instance types, AMI type, capacity type, launch template and role of a node group cannot change: "
             "create a new group, drain and delete the old; nothing was changed",
         )
     diffs, steps = _updates(ctx, names, zone, current)
