@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ... import tags as tagging
 from ...engine import Context
 from ...target import wrap_aws_error
-from .checks import AVAILABLE, AuroraSource
+from .checks import AVAILABLE, AuroraSource, RestoreTiming
 
 # Terminal statuses: https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/accessing-monitoring.html
 CLUSTER_FAILED = {"failed", "inaccessible-encryption-credentials", "inaccessible-encryption-credentials-recoverable",
@@ -36,7 +36,7 @@ INSTANCE_FAILED = {"failed", "incompatible-network", "incompatible-option-group"
 
 
 @dataclass
-class AuroraRestore:
+class AuroraRestore(RestoreTiming):
     source: AuroraSource
     cluster: str  # the temporary cluster's identifier
     instance: str
@@ -52,23 +52,8 @@ class AuroraRestore:
     instance_view: dict = field(default_factory=dict, repr=False)
 
     @property
-    def label(self) -> str:
-        return self.source.label
-
-    @property
-    def ready(self) -> bool:
-        return self.instance_available_at is not None
-
-    @property
-    def finished(self) -> bool:
-        return self.ready or bool(self.error)
-
-    def seconds(self, at: float | None) -> float | None:
-        return None if at is None or self.requested is None else round(at - self.requested, 3)
-
-    @property
-    def rto(self) -> float | None:
-        return self.seconds(self.instance_available_at)
+    def ready_at(self) -> float | None:
+        return self.instance_available_at
 
 
 def request(ctx: Context, job: AuroraRestore) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -32,6 +33,40 @@ from ...report import iso
 from ...target import error_code
 
 AVAILABLE = "available"
+
+
+class RestoreTiming:
+    """What the Aurora and DynamoDB restore jobs share: their label, whether
+    they are done, and their timings (seconds from the request; the RTO is
+    the time to ``ready_at``). A mixin for their dataclasses, which hold
+    ``source``, ``requested`` and ``error``."""
+
+    source: Any
+    requested: float | None
+    error: str
+
+    @property
+    def ready_at(self) -> float | None:
+        raise NotImplementedError
+
+    @property
+    def label(self) -> str:
+        return self.source.label
+
+    @property
+    def ready(self) -> bool:
+        return self.ready_at is not None
+
+    @property
+    def finished(self) -> bool:
+        return self.ready or bool(self.error)
+
+    def seconds(self, at: float | None) -> float | None:
+        return None if at is None or self.requested is None else round(at - self.requested, 3)
+
+    @property
+    def rto(self) -> float | None:
+        return self.seconds(self.ready_at)
 
 
 @dataclass(frozen=True)

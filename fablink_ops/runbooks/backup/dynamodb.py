@@ -25,14 +25,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ... import tags as tagging
 from ...engine import Context
 from ...target import error_code, wrap_aws_error
-from .checks import TableSource
+from .checks import RestoreTiming, TableSource
 
 # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TableDescription.html
 FAILED_STATUSES = {"DELETING", "ARCHIVING", "ARCHIVED", "INACCESSIBLE_ENCRYPTION_CREDENTIALS"}
 
 
 @dataclass
-class TableRestore:
+class TableRestore(RestoreTiming):
     source: TableSource
     temp: str
     tags: dict[str, str]
@@ -46,23 +46,8 @@ class TableRestore:
     polls: int = 0
 
     @property
-    def label(self) -> str:
-        return self.source.label
-
-    @property
-    def ready(self) -> bool:
-        return self.active_at is not None
-
-    @property
-    def finished(self) -> bool:
-        return self.ready or bool(self.error)
-
-    def seconds(self, at: float | None) -> float | None:
-        return None if at is None or self.requested is None else round(at - self.requested, 3)
-
-    @property
-    def rto(self) -> float | None:
-        return self.seconds(self.active_at)
+    def ready_at(self) -> float | None:
+        return self.active_at
 
 
 def request(ctx: Context, job: TableRestore) -> None:
