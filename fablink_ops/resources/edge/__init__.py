@@ -13,12 +13,13 @@ Balancer); Security ("AWS WAF on API Gateway"); Logging ("Retention: 90 days").
     domain.py  ACM certificate (DNS validation), REGIONAL domain, base path
     waf.py     REGIONAL web ACL (managed groups + per-IP rate rule), association
 
-Discovery is eighteen batched reads on a converged account (a few more while
-something is missing: the certificates, the web ACLs, all usage plans). Tag drift is
-corrected where the describe answers with tags (ELB in one call for all three,
-API Gateway objects inline); log groups, the certificate, the web ACL and the
-role get their tags in the create call and are not re-read, which keeps a
-no-op plan within its share of the call budget.
+Discovery is about sixteen batched reads on a converged account (a few more
+while something is missing: the certificates, the web ACLs, all usage plans);
+the log groups and the logging role come from reads the stages share
+(resources/shared.py). Tag drift is corrected where a read answers with tags
+(ELB in one call for all three, API Gateway objects inline, the role, the log
+groups through the shared tag index); the certificate and the web ACL get
+their tags in the create call and are not re-read.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Discovery for the EKS stage: a handful of batched reads, no writes.
 
-A converged environment costs 11 reads in the sandbox and 13 live (the two
+A converged environment costs 13 reads in the sandbox and 15 live (the two
 add-ons are described only where AWS has them): KMS 3, IAM 2, logs 1, tag
-index 1, EKS 5 (+2 add-ons), fewer when other stages are planned with it:
-IAM roles, log groups and tags come from reads the stages share (shared.py).
+index 1, EC2 1 (the launch template), EKS 5 (+2 add-ons); fewer when other
+stages are planned with it: IAM roles, log groups, KMS aliases and tags come
+from reads the stages share (shared.py).
 """
 
 from __future__ import annotations
