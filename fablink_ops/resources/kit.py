@@ -108,6 +108,7 @@ def create_role(ctx: Context, name: str, trust: dict, description: str, tags: di
             raise
         return iam.get_role(RoleName=name)["Role"]["Arn"]
 
+
 def role_drift(ctx: Context, role: dict, trust: dict, trust_label: str, tags: dict[str, str]) -> tuple[list[Diff], list[Step]]:
     """Trust-policy and tag drift of an existing role (a RoleDetail or GetRole's
     Role), with the writes that correct it; our tags only, others' are kept."""
