@@ -355,10 +355,14 @@ def test_drift_is_corrected(cfg, aws):
     iam.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "sts:AssumeRole"}]}))
     iam.untag_role(RoleName=role, TagKeys=["Owner"])
+    acm = client("acm")
+    cert_arn = acm.list_certificates()["CertificateSummaryList"][0]["CertificateArn"]
+    acm.remove_tags_from_certificate(CertificateArn=cert_arn, Tags=[{"Key": "Project", "Value": "fablink"}])
     ctx, changes = provision(cfg, ("network", "edge"))
     updated = sorted(c.key for c in changes if c.action == "update")
-    assert updated == ["api-stage:prod", f"iam-role:{role}", "load-balancer:fablink-prod-nlb",
+    assert updated == ["api-stage:prod", "certificate:api.fablink.com", f"iam-role:{role}", "load-balancer:fablink-prod-nlb",
                        "log-group:/aws/apigateway/fablink-prod-api/access", "target-group:fablink-prod-backend"]
+    assert {t["Key"] for t in acm.list_tags_for_certificate(CertificateArn=cert_arn)["Tags"]} >= {"Project", "ManagedBy"}
     group_change = next(c for c in changes if c.key == "log-group:/aws/apigateway/fablink-prod-api/access")
     assert {d.attribute for d in group_change.diffs} == {"retention days", "tag CostCenter"}
     role_change = next(c for c in changes if c.key == f"iam-role:{role}")
@@ -512,10 +516,14 @@ def test_live_certificate_failure_names_the_record(cfg):
 
 
 def test_live_pending_certificate_is_a_wait_with_the_record(cfg):
-    ctx, _ = live_ctx(cfg)
+    ctx, stubs = live_ctx(cfg, "resourcegroupstaggingapi")
+    # the shared tag index shows the certificate with all our tags: no tag read, no tag change
+    tags = [{"Key": k, "Value": v} for k, v in edge.common.tags(cfg, "api.fablink.com").items()]
+    stubs["resourcegroupstaggingapi"].add_response("get_resources", {"ResourceTagMappingList": [{"ResourceARN": CERT_ARN, "Tags": tags}]})
     found = Found(certificate=_cert("PENDING_VALIDATION")["Certificate"])
-    change = edge_domain._certificate(ctx, EdgeNames(cfg), found)
-    assert change.action == WAIT and change.run is not None
+    with stubs["resourcegroupstaggingapi"]:
+        change = edge_domain._certificate(ctx, EdgeNames(cfg), found)
+    assert change.action == WAIT and change.run is not None and change.diffs == []
     assert f"{RECORD['Name']} CNAME {RECORD['Value']}" in change.note
 
 

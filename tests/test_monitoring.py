@@ -215,6 +215,7 @@ def test_drift_is_corrected_and_dropped_alarms_are_shown(cfg, aws):
     key_id = kms.describe_key(KeyId="alias/fablink-prod-alarms")["KeyMetadata"]["KeyId"]
     kms.disable_key_rotation(KeyId=key_id)
     sns.set_topic_attributes(TopicArn=topic_arn("warning"), AttributeName="KmsMasterKeyId", AttributeValue="alias/aws/sns")
+    sns.untag_resource(ResourceArn=topic_arn("critical"), TagKeys=["CostCenter"])
     cw.put_dashboard(DashboardName="fablink-prod-slo", DashboardBody=json.dumps({"widgets": []}))
     ctx, changes = provision(cfg, ("monitoring",))
     actions = {c.key: c.action for c in changes if c.action != "no change"}
@@ -223,8 +224,10 @@ def test_drift_is_corrected_and_dropped_alarms_are_shown(cfg, aws):
         "alarm:fablink-prod-old-alarm": "unmanaged",
         "kms-key:alias/fablink-prod-alarms": "update",
         "sns-topic:fablink-prod-alarms-warning": "update",
+        "sns-topic:fablink-prod-alarms-critical": "update",
         "dashboard:fablink-prod-slo": "update",
     }
+    assert {t["Key"] for t in sns.list_tags_for_resource(ResourceArn=topic_arn("critical"))["Tags"]} >= {"CostCenter", "ManagedBy"}
     assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
     assert sns.get_topic_attributes(TopicArn=topic_arn("warning"))["Attributes"]["KmsMasterKeyId"] == "alias/fablink-prod-alarms"
     assert cw.describe_alarms(AlarmNames=["fablink-prod-eks-cpu"])["MetricAlarms"][0]["EvaluationPeriods"] == 5

@@ -16,7 +16,8 @@ stages, so each stage reading its own would repeat the call:
   GetRolePolicy and ListAttachedRolePolicies per role. botocore decodes its
   URL-encoded policy documents, as for GetRole.
 - Tags of the resources whose describe call does not return them (DynamoDB
-  tables, KMS keys, log groups, RDS subnet and parameter groups): one
+  tables, KMS keys, log groups, RDS subnet and parameter groups, SNS topics,
+  the ACM certificate): one
   Resource Groups Tagging API GetResources, filtered by the project's tags.
   That index is eventually consistent (a resource is listed seconds after it
   is tagged), so it is trusted only to say "all our tags are there"; when it
@@ -38,7 +39,7 @@ from ..engine import Context
 
 # ResourceTypeFilters of the tag index: only the types whose tags it stands in
 # for. "logs" is the service: AWS names the type log-group, moto loggroup.
-TAG_INDEX_TYPES = ("dynamodb:table", "kms:key", "logs", "rds:subgrp", "rds:cluster-pg")
+TAG_INDEX_TYPES = ("dynamodb:table", "kms:key", "logs", "rds:subgrp", "rds:cluster-pg", "sns:topic", "acm:certificate")
 
 
 def log_groups(ctx: Context) -> dict[str, dict]:

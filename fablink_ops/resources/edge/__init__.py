@@ -18,8 +18,8 @@ while something is missing: the certificates, the web ACLs, all usage plans);
 the log groups and the logging role come from reads the stages share
 (resources/shared.py). Tag drift is corrected where a read answers with tags
 (ELB in one call for all three, API Gateway objects inline, the role, the log
-groups through the shared tag index); the certificate and the web ACL get
-their tags in the create call and are not re-read.
+groups and the certificate through the shared tag index); the web ACL gets
+its tags in the create call and they are not re-read.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from ... import tags as tagging
 from ...engine import CREATE, NOOP, REPLACE, WAIT, Change, Context, Diff, wait_for
 from ...errors import OpsError
 from ...target import error_code
-from .. import kit
+from .. import kit, shared
 from .common import EdgeNames, Found, apigw_arn, change, maybe_update, tags
 
 LIVE_CERT_STATUSES = ["PENDING_VALIDATION", "ISSUED"]
@@ -147,14 +147,25 @@ def _certificate(ctx: Context, names: EdgeNames, found: Found) -> Change:
             "" if ctx.target.is_live else "; sandbox: no DNS validation happens and the certificate is not waited for")
         return change("certificate", domain, CREATE, diffs=[Diff("validation", None, "DNS")], run=create, note=note)
     arn = cert["CertificateArn"]
+    want = tags(ctx.cfg, domain)
+    current = shared.tags_of(ctx, arn, want, lambda: tagging.from_list(acm.list_tags_for_certificate(CertificateArn=arn).get("Tags")))
+    todo = tagging.missing(current, want)
+    diffs = kit.tag_diff(current, want)
+    steps = [lambda: acm.add_tags_to_certificate(CertificateArn=arn, Tags=tagging.to_list(todo))] if todo else []
     if cert.get("Status") == "ISSUED":
-        return change("certificate", domain, NOOP, resource_id=arn)
+        return maybe_update("certificate", domain, arn, diffs, steps)
     record = _record(cert, domain)
     shown = _record_text(record) if record else "(not yet published by ACM)"
     if not ctx.target.is_live:
-        return change("certificate", domain, NOOP, resource_id=arn,
-                      note=f"pending DNS validation: record {shown}; sandbox: no DNS validation, not waited for")
-    return change("certificate", domain, WAIT, resource_id=arn, run=lambda: _wait_issued(ctx, names),
+        return maybe_update("certificate", domain, arn, diffs, steps,
+                            note=f"pending DNS validation: record {shown}; sandbox: no DNS validation, not waited for")
+
+    def tag_then_wait() -> str:
+        for step in steps:
+            step()
+        return _wait_issued(ctx, names)
+
+    return change("certificate", domain, WAIT, diffs=diffs, resource_id=arn, run=tag_then_wait,
                   note=f"pending DNS validation: create the DNS record {shown}")
 
 

@@ -18,8 +18,9 @@ from botocore.exceptions import ClientError
 
 from ...engine import CREATE, NOOP, UNMANAGED, UPDATE, Change, Context, Diff
 from ...target import error_code
-from .. import kms_key
-from .common import NAME, Found, MonitoringNames, change, tags
+from ... import tags as tagging
+from .. import kit, kms_key, shared
+from .common import NAME, Found, MonitoringNames, change, maybe_update, tags
 
 
 def discover(ctx: Context, names: MonitoringNames, found: Found) -> None:
@@ -107,8 +108,11 @@ def _topic(ctx: Context, names: MonitoringNames, found: Found, which: str) -> Ch
             "sns-topic", name, UPDATE, diffs=[Diff("encryption", attrs.get("KmsMasterKeyId"), alias)], needs=(names.k_key,),
             resource_id=arn, run=lambda: sns.set_topic_attributes(TopicArn=arn, AttributeName="KmsMasterKeyId", AttributeValue=alias),
         )
-    # Tags are set in the create call and not re-read (one call per topic).
-    return change("sns-topic", name, NOOP, resource_id=arn, needs=(names.k_key,))
+    want = tags(ctx.cfg, name)
+    current = shared.tags_of(ctx, arn, want, lambda: tagging.from_list(sns.list_tags_for_resource(ResourceArn=arn).get("Tags")))
+    todo = tagging.missing(current, want)
+    steps = [lambda: sns.tag_resource(ResourceArn=arn, Tags=tagging.to_list(todo))] if todo else []
+    return maybe_update("sns-topic", name, arn, kit.tag_diff(current, want), steps, needs=(names.k_key,))
 
 
 def _subscriptions(ctx: Context, names: MonitoringNames, found: Found) -> list[Change]:
