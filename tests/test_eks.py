@@ -781,6 +781,7 @@ BAD = [
     ("min_size = 1 ", "min_size = 0 ", "eks.nodegroups.min_size", "at least 1"),
     ("desired_size = 2", "desired_size = 9", "eks.nodegroups.desired_size", "between min_size"),
     ("max_unavailable = 1 ", "max_unavailable = 0 ", "eks.nodegroups.max_unavailable", "between 1 and max_size"),
+    ('security_group_tier = "app"', 'security_group_tier = "web"', "eks.nodegroups.security_group_tier", "not a tier in network.security_groups"),
     ('service_cidr = "172.20.0.0/16"', 'service_cidr = "10.20.0.0/16"', "eks.service_cidr", "overlaps the VPC"),
     ('service_cidr = "172.20.0.0/16"', 'service_cidr = "100.64.0.0/16"', "eks.service_cidr", "/12 to /24"),
     ('log_types = ["api", "audit"', 'log_types = ["api", "kubelet"', "eks.log_types[1]", "not one of"),
