@@ -146,7 +146,8 @@ def test_provision_from_empty_builds_every_line_of_the_issue(cfg, aws):
     # Network and aurora planned together: the aurora plan works before the
     # network exists (ids resolve at run time).
     ctx, changes = provision(cfg, BOTH)
-    assert {c.action for c in changes if c.stage == "aurora"} == {CREATE}
+    # everything is created; the new writer's wait for "available" is a change of its own
+    assert {c.key for c in changes if c.stage == "aurora" and c.action != CREATE} == {f"db-instance-ready:{CLUSTER}-2a"}
     ec2, kms, iam, logs, client = (boto3.client(s, region_name=REGION) for s in ("ec2", "kms", "iam", "logs", "rds"))
 
     key = kms.describe_key(KeyId=cfg.aurora.kms_key_alias)["KeyMetadata"]
@@ -466,6 +467,49 @@ def test_cluster_and_instance_found_creating_are_waited_for(cfg, aws):
     assert reporter.waits == [f"DB cluster {CLUSTER}", f"DB instance {READER_D}"]
     assert polls  # the instance was polled until it was available
     assert ctx.target.meter.writes == 0
+
+
+def _timed_stage(cfg, hide_writer_while_creating: bool = False):
+    """The stage alone through the latency model (bench/latency.py: a cluster
+    5 minutes, an instance 10, here at 1:1200). Returns the model and when
+    the writer became available. ``hide_writer_while_creating``: the cluster
+    lists no writer until the writer is available (if that is what AWS does)."""
+    import time
+
+    from bench.latency import LatencyModel
+
+    model = LatencyModel(scale=1200.0)
+    writer = cfg.aurora.instances[0].identifier
+
+    def hide(parsed, **kwargs):
+        ready_at = model._ready_at.get(("aurora-instance", writer))
+        if kwargs["model"].name == "DescribeDBClusters" and (ready_at is None or time.monotonic() < ready_at):
+            for cluster in parsed.get("DBClusters", []):
+                for member in cluster.get("DBClusterMembers", []):
+                    member["IsClusterWriter"] = False
+
+    hooks = [*model.hooks, *([("after-call", hide)] if hide_writer_while_creating else [])]
+    ctx, changes = run_stage(cfg, substrate(cfg), hooks, sleep=time.sleep, poll_scale=1 / 1200.0)
+    assert {c.key for c in changes if c.action != CREATE} == {f"db-instance-ready:{writer}"}
+    return model, model._ready_at[("aurora-instance", writer)]
+
+
+def test_readers_are_added_once_the_cluster_lists_the_writer_not_once_it_is_available(cfg, aws):
+    """moto lists the first instance as the writer when it is created: the
+    readers then start at once, 10 minutes sooner than after "available"."""
+    model, writer_ready = _timed_stage(cfg)
+    readers = [t for t, m, rid in model.created if m == "aurora-instance" and rid != cfg.aurora.instances[0].identifier]
+    assert len(readers) == 2 and all(t < writer_ready for t in readers)
+    members = boto3.client("rds", region_name=REGION).describe_db_clusters(DBClusterIdentifier=CLUSTER)["DBClusters"][0]["DBClusterMembers"]
+    assert [m["DBInstanceIdentifier"] for m in members if m["IsClusterWriter"]] == [cfg.aurora.instances[0].identifier]
+
+
+def test_readers_wait_for_the_writer_when_the_cluster_lists_it_only_once_available(cfg, aws):
+    """Never sooner than is safe: with no writer listed, a reader would race
+    the writer for the role, so it waits."""
+    model, writer_ready = _timed_stage(cfg, hide_writer_while_creating=True)
+    readers = [t for t, m, rid in model.created if m == "aurora-instance" and rid != cfg.aurora.instances[0].identifier]
+    assert len(readers) == 2 and all(t >= writer_ready for t in readers)
 
 
 def test_a_wait_past_its_budget_stops_with_a_resume_hint(cfg, aws):

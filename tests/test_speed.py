@@ -146,3 +146,22 @@ def test_a_crash_in_one_branch_stops_the_others_cleanly_and_a_rerun_converges(aw
     assert (network_inventory(REGION), dynamodb_inventory(REGION)) == clean_reference
     _, after = plan(cfg, stages=("network", "dynamodb"))
     assert pending(after) == []
+
+
+def test_the_benchmarks_critical_path_is_the_longest_weighted_chain_of_needs():
+    """bench/provision.py's lower bound: the longest chain, not the sum, and
+    a change with no modelled weight (a subnet) adds nothing."""
+    from bench.provision import critical_path
+    from fablink_ops.engine import CREATE, Change
+
+    def c(key, *needs):
+        kind, name = key.split(":")
+        return Change("s", kind, name, CREATE, needs=needs)
+
+    changes = [c("vpc:v"), c("subnet:s", "vpc:v"), c("cluster:k", "subnet:s"), c("nodegroup:n", "cluster:k"),
+               c("db:d", "subnet:s"), c("instance:i", "db:d"), c("table:t")]
+    weight = {"cluster:k": 12.0, "nodegroup:n": 3.0, "db:d": 5.0, "instance:i": 10.0, "table:t": 0.2}
+    seconds, path = critical_path(changes, weight)
+    assert seconds == 15.0 and path[-2:] in (["cluster:k", "nodegroup:n"], ["db:d", "instance:i"])
+    assert path[0] == "vpc:v"  # the chain starts where the graph starts
+    assert critical_path([], {}) == (0.0, [])

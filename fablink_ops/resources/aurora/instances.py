@@ -2,8 +2,12 @@
 Performance Insights (our key) and Enhanced Monitoring, never public.
 
 The first instance of the config is created first, so it becomes the writer
-(Aurora makes the first instance of a cluster its writer); the readers are
-created once it is. Instance-class changes restart an instance, so they run
+(Aurora makes the first instance of a cluster its writer). The readers are
+created once the cluster lists it as its writer, not once it is available:
+moto lists it at once; if AWS only does when it is available, the readers
+wait for that, as they did before (never sooner than is safe). Its wait for
+"available" is a change of its own (db-instance-ready), which nothing else
+needs. Instance-class changes restart an instance, so they run
 one instance at a time, readers before the writer, each waited for.
 Instances of the cluster that the config does not list are shown as
 unmanaged and left alone.
@@ -56,11 +60,33 @@ def wait_instance(ctx: Context, identifier: str, instance_class: str | None = No
     return wait_for(ctx, f"DB instance {identifier}", poll, INSTANCE_READY, INSTANCE_FAILED, budget)
 
 
+def wait_writer(ctx: Context, names: Names, identifier: str) -> str:
+    """Wait until the cluster has a writer: ``identifier`` listed as such, or
+    available (then another instance is the writer: the role is settled
+    either way). Fails fast, with RDS's reason, when the instance fails."""
+    rds = ctx.client("rds")
+
+    def poll() -> tuple[str, str]:
+        cluster = rds.describe_db_clusters(DBClusterIdentifier=names.cluster)["DBClusters"][0]
+        if any(m.get("IsClusterWriter") for m in cluster.get("DBClusterMembers", [])):
+            return "has a writer", ""
+        found = rds.describe_db_instances(Filters=[{"Name": "db-instance-id", "Values": [identifier]}])["DBInstances"]
+        status = found[0]["DBInstanceStatus"] if found else "creating"
+        if status in INSTANCE_FAILED:
+            return status, last_event(ctx, "db-instance", identifier)
+        return ("has a writer", "") if status in INSTANCE_READY else (status, "")
+
+    budget = ctx.cfg.aurora.instance_wait_minutes * 60
+    return wait_for(ctx, f"DB cluster {names.cluster} to list its writer {identifier}", poll, {"has a writer"}, INSTANCE_FAILED, budget)
+
+
 def instances(ctx: Context, names: Names, found: Found) -> list[Change]:
     a = ctx.cfg.aurora
     writer_id = a.instances[0].identifier
     writers = {m["DBInstanceIdentifier"] for m in (found.cluster or {}).get("DBClusterMembers", []) if m.get("IsClusterWriter")}
     changes = [_instance(ctx, names, found, inst, writer_id) for inst in a.instances]
+    if writer_id not in found.instances:
+        changes.append(_writer_ready(ctx, names, writer_id))
     # Class changes restart instances: one at a time, readers (highest tier
     # first) before the writer.
     resizing = [c for c in changes if any(d.attribute == CLASS_CHANGE for d in c.diffs) and c.action in (UPDATE, WAIT)]
@@ -127,16 +153,33 @@ def _instance(ctx: Context, names: Names, found: Found, inst: AuroraInstance, wr
                         f"DB instance {identifier} already exists outside cluster {names.cluster} "
                         f"(in {other.get('DBClusterIdentifier') or 'no cluster'}); rename one in config or in AWS"
                     ) from None
-            wait_instance(ctx, identifier)
+            if identifier == writer_id:
+                wait_writer(ctx, names, identifier)  # then the readers; db-instance-ready waits for "available"
+            else:
+                wait_instance(ctx, identifier)
             return identifier
 
-        return change("db-instance", identifier, CREATE, needs=needs, run=create, diffs=[
+        def add_reader() -> str:
+            # After a resumed run the writer may exist but not be listed as
+            # the writer yet: a reader never races it for the role.
+            wait_writer(ctx, names, writer_id)
+            return create()
+
+        return change("db-instance", identifier, CREATE, needs=needs, run=create if identifier == writer_id else add_reader, diffs=[
             Diff("role", None, "writer" if identifier == writer_id else "reader"),
             Diff("class", None, a.instance_class), Diff("az", None, inst.az), Diff("promotion tier", None, inst.promotion_tier),
             Diff("Performance Insights", None, names.key_alias),
             Diff("Enhanced Monitoring", None, f"every {a.monitoring_interval_seconds}s"),
         ])
     return _existing(ctx, names, inst, current, needs)
+
+
+def _writer_ready(ctx: Context, names: Names, writer_id: str) -> Change:
+    """The new writer's wait for "available", apart from its creation so that
+    the readers need not wait for it."""
+    return change("db-instance-ready", writer_id, WAIT, needs=(names.instance_change(writer_id),),
+                  diffs=[Diff("status", None, "available")], run=lambda: wait_instance(ctx, writer_id),
+                  note="the readers are added as soon as the cluster lists this writer")
 
 
 def _existing(ctx: Context, names: Names, inst: AuroraInstance, current: dict, needs: tuple[str, ...]) -> Change:
