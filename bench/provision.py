@@ -85,7 +85,8 @@ def _start_moto(account: str) -> tuple[subprocess.Popen, str]:
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(MOTO_ACCOUNT_ID=account, MOTO_EC2_LOAD_DEFAULT_AMIS="false", MOTO_IAM_LOAD_MANAGED_POLICIES="true")
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+    # The sandbox's server (requests one at a time: moto's backends are not thread-safe).
+    proc = subprocess.Popen([sys.executable, "-m", "fablink_ops.moto_server", "-H", "127.0.0.1", "-p", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -119,7 +119,8 @@ def ensure_running(account_id: str) -> tuple[SandboxInfo, bool]:
         for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
             env.pop(var, None)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            # moto's server with its requests handled one at a time: see moto_server.py
+            [sys.executable, "-m", "fablink_ops.moto_server", "-H", "127.0.0.1", "-p", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

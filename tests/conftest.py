@@ -1,15 +1,34 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
 
 from fablink_ops.config import load_config
 from fablink_ops.engine import Context
 from fablink_ops.target import RetryPolicy, Target
+
+# moto's backends are plain dicts without locks: in-process, a
+# DescribeDBInstances iterating the instances while another thread's
+# CreateDBInstance adds one fails ("OrderedDict mutated during iteration").
+# The tool's calls are concurrent, as they may be against AWS; only moto's
+# handling of them is serialized here, as fablink_ops/moto_server.py does
+# for the sandbox's server.
+_MOTO_LOCK = threading.RLock()
+_moto_process_request = BotocoreStubber.process_request
+
+
+def _one_request_at_a_time(self, request):
+    with _MOTO_LOCK:
+        return _moto_process_request(self, request)
+
+
+BotocoreStubber.process_request = _one_request_at_a_time
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config" / "prod.toml"
