@@ -40,6 +40,13 @@ def tag_diff(current: dict[str, str], desired: dict[str, str]) -> list[Diff]:
     return [Diff(f"tag {k}", current.get(k), v) for k, v in sorted(todo.items())]
 
 
+def tag_drift(current: dict[str, str], desired: dict[str, str], write: Callable[[dict[str, str]], Any]) -> tuple[list[Diff], list[Step]]:
+    """Our tags that are missing or wrong, and the one step that sets them
+    (``write`` gets just those); tags others set are left alone."""
+    todo = tagging.missing(current, desired)
+    return tag_diff(current, desired), ([lambda: write(todo)] if todo else [])
+
+
 def sequence(*steps: Step | None) -> Callable[[], str | None] | None:
     """One run made of several write steps, skipping the None ones."""
     real = [s for s in steps if s is not None]
@@ -121,12 +128,10 @@ def role_drift(ctx: Context, role: dict, trust: dict, trust_label: str, tags: di
     if current_trust != trust:
         diffs.append(Diff("trust policy", "differs", trust_label))
         steps.append(lambda: iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust)))
-    current = tagging.from_list(role.get("Tags"))
-    todo = tagging.missing(current, tags)
-    diffs += tag_diff(current, tags)
-    if todo:
-        steps.append(lambda: iam.tag_role(RoleName=name, Tags=tagging.to_list(todo)))
-    return diffs, steps
+    tag_diffs, tag_steps = tag_drift(
+        tagging.from_list(role.get("Tags")), tags, lambda todo: iam.tag_role(RoleName=name, Tags=tagging.to_list(todo))
+    )
+    return diffs + tag_diffs, steps + tag_steps
 
 
 # --------------------------------------------------------------------------
@@ -178,10 +183,9 @@ def log_group_change(
         steps.append(lambda: set_retention(name))
     if own_tags:
         current = shared.tags_of(ctx, found["arn"], tags, lambda: logs.list_tags_log_group(logGroupName=name).get("tags", {}))
-        todo = tagging.missing(current, tags)
-        diffs += tag_diff(current, tags)
-        if todo:
-            steps.append(lambda: logs.tag_log_group(logGroupName=name, tags=todo))
+        tag_diffs, tag_steps = tag_drift(current, tags, lambda todo: logs.tag_log_group(logGroupName=name, tags=todo))
+        diffs += tag_diffs
+        steps += tag_steps
     return maybe_update(stage, "log-group", name, name, diffs, steps, needs)
 
 

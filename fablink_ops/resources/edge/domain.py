@@ -149,9 +149,7 @@ def _certificate(ctx: Context, names: EdgeNames, found: Found) -> Change:
     arn = cert["CertificateArn"]
     want = tags(ctx.cfg, domain)
     current = shared.tags_of(ctx, arn, want, lambda: tagging.from_list(acm.list_tags_for_certificate(CertificateArn=arn).get("Tags")))
-    todo = tagging.missing(current, want)
-    diffs = kit.tag_diff(current, want)
-    steps = [lambda: acm.add_tags_to_certificate(CertificateArn=arn, Tags=tagging.to_list(todo))] if todo else []
+    diffs, steps = kit.tag_drift(current, want, lambda todo: acm.add_tags_to_certificate(CertificateArn=arn, Tags=tagging.to_list(todo)))
     if cert.get("Status") == "ISSUED":
         return maybe_update("certificate", domain, arn, diffs, steps)
     record = _record(cert, domain)

@@ -110,9 +110,8 @@ def _topic(ctx: Context, names: MonitoringNames, found: Found, which: str) -> Ch
         )
     want = tags(ctx.cfg, name)
     current = shared.tags_of(ctx, arn, want, lambda: tagging.from_list(sns.list_tags_for_resource(ResourceArn=arn).get("Tags")))
-    todo = tagging.missing(current, want)
-    steps = [lambda: sns.tag_resource(ResourceArn=arn, Tags=tagging.to_list(todo))] if todo else []
-    return maybe_update("sns-topic", name, arn, kit.tag_diff(current, want), steps, needs=(names.k_key,))
+    diffs, steps = kit.tag_drift(current, want, lambda todo: sns.tag_resource(ResourceArn=arn, Tags=tagging.to_list(todo)))
+    return maybe_update("sns-topic", name, arn, diffs, steps, needs=(names.k_key,))
 
 
 def _subscriptions(ctx: Context, names: MonitoringNames, found: Found) -> list[Change]:
