@@ -36,7 +36,7 @@ from fablink_ops.target import Target, _retryable
 from .conftest import CONFIG, make_target
 from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
 from .state import aurora_inventory, dump
-from .util import plan, provision
+from .util import edited_config, plan, plan_refused, provision
 
 REGION = "ap-northeast-2"
 ACCOUNT = "853963783084"
@@ -673,11 +673,7 @@ BAD = [
 
 
 def _bad_config(tmp_path, old, new):
-    text = CONFIG.read_text()
-    assert old in text, old
-    path = tmp_path / "bad.toml"
-    path.write_text(text.replace(old, new, 1))
-    return path
+    return edited_config(tmp_path, old, new, name="bad.toml")
 
 
 @pytest.mark.parametrize("old, new, key", BAD, ids=[b[2] + ":" + b[1].split("=")[-1].strip()[:12] for b in BAD])
@@ -695,14 +691,8 @@ def test_a_password_in_config_is_refused_as_a_secret(tmp_path):
 
 
 def test_bad_aurora_config_through_the_cli_exits_2_before_any_aws_call(tmp_path, capsys, monkeypatch):
-    def no_session(opts):
-        raise AssertionError("no sandbox, no AWS call")
-
     path = _bad_config(tmp_path, "backup_retention_days = 30", "backup_retention_days = 90")
-    monkeypatch.setattr(cli.sandbox, "ensure_running", no_session)
-    code = cli.run(cli.cmd_plan, cli.Options(config=str(path)))
-    err = capsys.readouterr().err
-    assert code == 2
+    err = plan_refused(path, monkeypatch, capsys)
     assert err.count("\n") == 1 and "aurora.backup_retention_days" in err
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import pytest
 from botocore.stub import ANY, Stubber
@@ -26,7 +25,7 @@ from fablink_ops.target import Client, Target
 from .conftest import CONFIG, FAST_RETRY, make_ctx, boto_session
 from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
 from .state import dump, edge_inventory
-from .util import provision
+from .util import edited_config, plan_refused, provision
 
 REGION = "ap-northeast-2"
 # Writes of a clean edge provision (concurrency 1), checked by test_write_count
@@ -424,14 +423,6 @@ def test_throttling_everywhere_still_converges(cfg):
 # bad config: one line, exit 2, no AWS call
 
 
-def _config_with(tmp_path: Path, old: str, new: str) -> Path:
-    text = CONFIG.read_text()
-    assert old in text
-    path = tmp_path / "prod.toml"
-    path.write_text(text.replace(old, new, 1))
-    return path
-
-
 @pytest.mark.parametrize(
     "old,new,message",
     [
@@ -445,16 +436,12 @@ def _config_with(tmp_path: Path, old: str, new: str) -> Path:
     ],
 )
 def test_bad_edge_config_is_one_line_exit_2_before_any_aws_call(tmp_path, capsys, monkeypatch, old, new, message):
-    path = _config_with(tmp_path, old, new)
+    path = edited_config(tmp_path, old, new)
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert message in str(err.value) and "\n" not in str(err.value)
-    started = []
-    monkeypatch.setattr(cli.sandbox, "ensure_running", lambda *a, **k: started.append(1))
-    assert cli.run(cli.cmd_plan, cli.Options(config=str(path))) == 2
-    lines = capsys.readouterr().err.strip().splitlines()
+    lines = plan_refused(path, monkeypatch, capsys).strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and str(path) in lines[0]
-    assert started == []  # the sandbox (every AWS call) was never reached
 
 
 # --------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from fablink_ops import cli
 from fablink_ops.config import load_config
 from fablink_ops.engine import CREATE, NOOP, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Context, apply
 from fablink_ops.errors import AwsError, ConfigError, OpsError
@@ -27,7 +26,7 @@ from fablink_ops.target import Client, Target
 from .conftest import CONFIG, FAST_RETRY, make_ctx, make_target
 from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
 from .state import client, dump, eks_inventory
-from .util import plan, provision
+from .util import edited_config, plan, plan_refused, provision
 
 REGION = "ap-northeast-2"
 ACCOUNT = "853963783084"
@@ -796,10 +795,7 @@ BAD = [
 
 @pytest.mark.parametrize("old,new,key,text", BAD, ids=[b[2] + ":" + b[1][:20] for b in BAD])
 def test_bad_eks_config_is_one_line_naming_the_key(tmp_path, old, new, key, text):
-    source = CONFIG.read_text()
-    assert old in source, old
-    path = tmp_path / "prod.toml"
-    path.write_text(source.replace(old, new, 1))
+    path = edited_config(tmp_path, old, new)
     with pytest.raises(ConfigError) as err:
         load_config(path)
     message = err.value.message
@@ -808,17 +804,8 @@ def test_bad_eks_config_is_one_line_naming_the_key(tmp_path, old, new, key, text
 
 
 def test_bad_eks_config_through_the_cli_exits_2_before_any_aws_call(tmp_path, monkeypatch, capsys):
-    path = tmp_path / "prod.toml"
-    path.write_text(CONFIG.read_text().replace("min_size = 1 ", "min_size = 0 ", 1))
-
-    def no_aws(*_a, **_k):
-        raise AssertionError("the sandbox was started: an AWS call was about to happen")
-
-    monkeypatch.setattr(cli.sandbox, "ensure_running", no_aws)
-    monkeypatch.setattr(cli, "live_target", no_aws)
-    code = cli.run(cli.cmd_plan, cli.Options(config=str(path), stage="eks"))
-    err = capsys.readouterr().err
-    assert code == 2
+    path = edited_config(tmp_path, "min_size = 1 ", "min_size = 0 ")
+    err = plan_refused(path, monkeypatch, capsys, stage="eks")
     assert err.count("\n") == 1 and "eks.nodegroups.min_size" in err
 
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import pytest
 from moto import mock_aws
 
-from fablink_ops import cli
 from fablink_ops.config import SubscriptionConfig, load_config
 from fablink_ops.errors import ConfigError
 from fablink_ops.resources.monitoring.alarms import PAGES
@@ -17,7 +15,7 @@ from fablink_ops.resources.monitoring.alarms import PAGES
 from .conftest import CONFIG, ROOT, boto_session
 from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
 from .state import dump, monitoring_inventory
-from .util import provision
+from .util import edited_config, plan_refused, provision
 
 REGION = "ap-northeast-2"
 ACCOUNT = "853963783084"
@@ -303,14 +301,6 @@ def test_throttling_everywhere_still_converges(cfg):
 # bad config: one line, exit 2, no AWS call
 
 
-def _config_with(tmp_path: Path, old: str, new: str) -> Path:
-    text = CONFIG.read_text()
-    assert old in text
-    path = tmp_path / "prod.toml"
-    path.write_text(text.replace(old, new, 1))
-    return path
-
-
 LATENCY = '[monitoring.alarms.latency]                 # "Response Time > 2s (sustained 3 min)"\ntopic = "critical"'
 
 
@@ -327,16 +317,12 @@ LATENCY = '[monitoring.alarms.latency]                 # "Response Time > 2s (su
     ],
 )
 def test_bad_monitoring_config_is_one_line_exit_2_before_any_aws_call(tmp_path, capsys, monkeypatch, old, new, message):
-    path = _config_with(tmp_path, old, new)
+    path = edited_config(tmp_path, old, new)
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert message in str(err.value) and "\n" not in str(err.value)
-    started = []
-    monkeypatch.setattr(cli.sandbox, "ensure_running", lambda *a, **k: started.append(1))
-    assert cli.run(cli.cmd_plan, cli.Options(config=str(path))) == 2
-    lines = capsys.readouterr().err.strip().splitlines()
+    lines = plan_refused(path, monkeypatch, capsys).strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
-    assert started == []
 
 
 @pytest.mark.parametrize(

@@ -39,3 +39,29 @@ def assert_config_error(path, key: str, phrase: str) -> str:
     assert message.startswith(f"{path}: {key}: "), message
     assert phrase in message, message
     return message
+
+
+def edited_config(tmp_path, old: str, new: str, name: str = "prod.toml"):
+    """config/prod.toml with its first ``old`` replaced by ``new``, written to tmp_path/name."""
+    from .conftest import CONFIG
+
+    text = CONFIG.read_text()
+    assert old in text, old
+    path = tmp_path / name
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def plan_refused(path, monkeypatch, capsys, stage: str | None = None) -> str:
+    """`plan` with the config at ``path`` through the CLI: exit 2 before any
+    AWS call (neither the sandbox nor a live target is reached). Returns
+    what it wrote on stderr."""
+    from fablink_ops import cli
+
+    reached = []
+    monkeypatch.setattr(cli.sandbox, "ensure_running", lambda *a, **k: reached.append("sandbox"))
+    monkeypatch.setattr(cli, "live_target", lambda *a, **k: reached.append("live"))
+    code = cli.run(cli.cmd_plan, cli.Options(config=str(path), stage=stage))
+    assert reached == []  # every AWS call goes through one of them
+    assert code == 2
+    return capsys.readouterr().err
