@@ -160,12 +160,14 @@ def _instance(ctx: Context, names: Names, found: Found, inst: AuroraInstance, wr
             return identifier
 
         def add_reader() -> str:
-            # After a resumed run the writer may exist but not be listed as
-            # the writer yet: a reader never races it for the role.
+            # The writer was made by an earlier run and may not be listed as
+            # the writer yet: a reader never races it for the role. (When this
+            # run makes the writer, its change, which the reader needs, waited.)
             wait_writer(ctx, names, writer_id)
             return create()
 
-        return change("db-instance", identifier, CREATE, needs=needs, run=create if identifier == writer_id else add_reader, diffs=[
+        resumed = identifier != writer_id and writer_id in found.instances
+        return change("db-instance", identifier, CREATE, needs=needs, run=add_reader if resumed else create, diffs=[
             Diff("role", None, "writer" if identifier == writer_id else "reader"),
             Diff("class", None, a.instance_class), Diff("az", None, inst.az), Diff("promotion tier", None, inst.promotion_tier),
             Diff("Performance Insights", None, names.key_alias),
