@@ -3,6 +3,7 @@
     invoke provision [--stage S] [--live] [--yes] [--json] [--config PATH]
     invoke plan [--stage S] [--detailed-exitcode] [--json] [--live] [--config PATH]
     invoke sandbox.up | sandbox.down | sandbox.status
+    invoke unlock [--live] [--yes] [--json] [--config PATH]
     invoke drill.failover [--to INSTANCE] [--failback] [--live] [--yes] [--json] [--config PATH]
     invoke access.review [--fail-on SEVERITY] [--live] [--json] [--config PATH]
     invoke backup.verify [--checks-only] [--only aurora|dynamodb] [--table NAME] [--row-counts] [--live] [--yes] [--json] [--config PATH]
@@ -66,6 +67,13 @@ def plan(c, stage=None, config="config/prod.toml", live=False, json=False, detai
     """Show what provision would do. Read-only: no AWS write, ever."""
     opts = cli.Options(config=config, live=live, json=json, stage=stage, detailed_exitcode=detailed_exitcode)
     _exit(cli.run(cli.cmd_plan, opts))
+
+
+@task(help=_help("config", "live", "yes", "json"))
+def unlock(c, config="config/prod.toml", live=False, yes=False, json=False):
+    """Remove the environment's run lock when its holder is known dead (typed confirmation)."""
+    opts = cli.Options(config=config, live=live, yes=yes, json=json)
+    _exit(cli.run(cli.cmd_unlock, opts))
 
 
 @task(name="up", help=_help("config", "json"))
@@ -141,4 +149,4 @@ backup = Collection("backup")
 backup.add_task(backup_verify_task)
 backup.add_task(backup_cleanup_task)
 
-ns = Collection(provision, plan, test, sandbox, drill, access, backup)
+ns = Collection(provision, plan, unlock, test, sandbox, drill, access, backup)

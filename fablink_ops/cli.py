@@ -20,6 +20,7 @@ from . import sandbox
 from .config import Config, load_config
 from .engine import BLOCKED, NOOP, REPLACE, Change, Context, apply, block_dependents, has_changes
 from .errors import FAILED, USAGE, GuardError, OpsError
+from .lock import Holder, RunLock, lock_target, unlock
 from .output import ConsoleReporter, calls_line, counts, counts_line, make_console, plan_table, print_json
 from .resources import REQUIRES, STAGE_ORDER, STAGES
 from .target import RetryPolicy, Target, guard_live, live_target, sandbox_target, wrap_aws_error
@@ -201,6 +202,26 @@ def cmd_provision(opts: Options) -> int:
     ctx = _context(s)
     started = time.monotonic()
     changes = plan_stages(ctx, stages)
+    held = take_run_lock(s, "provision") if has_changes(changes) or any(c.run for c in changes) else None
+    try:
+        # Under the lock, plan again: a run that held it before us may have
+        # made what our first plan wanted to create (CreateVpc has no token).
+        return _provision(s, stages, ctx, plan_stages(ctx, stages) if held else changes, started)
+    finally:
+        if held:
+            held.release()
+
+
+def take_run_lock(s: Session, command: str) -> RunLock:
+    """The environment's run lock (fablink_ops/lock.py), or GuardError (exit 2)."""
+    held = RunLock(lock_target(s.target), s.cfg.project.environment_name, s.cfg.project.name, command,
+                   identity=s.identity, say=lambda text: s.console.print(text, markup=False))
+    held.acquire()
+    return held
+
+
+def _provision(s: Session, stages: list[str], ctx: Context, changes: list[Change], started: float) -> int:
+    opts = s.opts
     if not opts.json:
         _show_plan(s, changes)
     applied: list[tuple[Change, str | None]] = []
@@ -312,3 +333,32 @@ def _say(opts: Options, document: dict[str, Any], text: str) -> None:
         print_json(document)
     else:
         Console(highlight=False).print(text)
+
+
+# ----- the run lock
+
+
+def cmd_unlock(opts: Options) -> int:
+    """Remove the environment's run lock, for a holder known to be dead.
+
+    Always a typed confirmation (sandbox too: removing a live run's lock is
+    how two runs come to create the same VPC), unless --yes."""
+    s = open_session(opts)
+    name = s.cfg.project.environment_name
+
+    def confirm(holder: Holder) -> None:
+        s.console.print(f"{name} is locked by {holder.describe()}.", markup=False)
+        if opts.yes:
+            return
+        if not sys.stdin.isatty():
+            raise GuardError("refusing: removing the lock needs confirmation; no terminal to ask on, and no --yes given")
+        s.console.print(f"Only if that run is dead: type [bold]{name}[/] to remove its lock:")
+        s.console.print("> ", end="")
+        answer = sys.stdin.readline().strip()
+        if answer != name:
+            raise GuardError(f"refusing: confirmation {answer!r} does not match {name!r}; the lock is kept")
+
+    removed = unlock(lock_target(s.target), name, confirm)
+    text = f"removed the lock of {removed.describe()}" if removed else f"{name} is not locked"
+    _say(opts, {"unlocked": bool(removed), "holder": removed.who if removed else None}, text)
+    return 0
