@@ -20,7 +20,7 @@ from . import sandbox
 from .config import Config, load_config
 from .engine import BLOCKED, NOOP, REPLACE, Change, Context, apply, block_dependents, has_changes
 from .errors import FAILED, USAGE, GuardError, OpsError
-from .lock import Holder, RunLock, lock_target, unlock
+from .lock import Holder, RunLock, lock_target, take, unlock
 from .output import ConsoleReporter, calls_line, counts, counts_line, make_console, plan_table, print_json
 from .resources import REQUIRES, STAGE_ORDER, STAGES
 from .target import RetryPolicy, Target, guard_live, live_target, sandbox_target, wrap_aws_error
@@ -214,10 +214,7 @@ def cmd_provision(opts: Options) -> int:
 
 def take_run_lock(s: Session, command: str) -> RunLock:
     """The environment's run lock (fablink_ops/lock.py), or GuardError (exit 2)."""
-    held = RunLock(lock_target(s.target), s.cfg.project.environment_name, s.cfg.project.name, command,
-                   identity=s.identity, say=lambda text: s.console.print(text, markup=False))
-    held.acquire()
-    return held
+    return take(s.target, s.cfg.project, command, s.identity, say=lambda text: s.console.print(text, markup=False))
 
 
 def _provision(s: Session, stages: list[str], ctx: Context, changes: list[Change], started: float) -> int:

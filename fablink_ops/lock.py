@@ -261,6 +261,14 @@ class RunLock:
                          f"it expires by itself within {self.lease / 60:.0f} minutes")
 
 
+def take(target: Target, project: Any, command: str, identity: str = "", say: Say = lambda text: None) -> RunLock:
+    """Acquire the run lock of ``project`` (a ProjectConfig) for ``command``:
+    the held lock, or GuardError (exit 2) naming its holder."""
+    held = RunLock(lock_target(target), project.environment_name, project.name, command, identity=identity, say=say)
+    held.acquire()
+    return held
+
+
 def unlock(target: Target, environment: str, confirm: Callable[[Holder], None]) -> Holder | None:
     """Remove the lock whatever its holder, after ``confirm(holder)`` (which
     raises to refuse). Only the lock that was shown is removed: if it changed

@@ -109,3 +109,22 @@ def test_unlock_needs_the_typed_name(aws, cfg, monkeypatch, capsys):
 def _session(cfg, opts):
     from fablink_ops.output import make_console
     return cli.Session(opts, cfg, make_target(cfg), make_console(opts.json), identity="sandbox")
+
+
+@pytest.mark.parametrize("which", ["verify", "cleanup"])
+def test_the_acting_backup_runbooks_refuse_while_another_run_holds_the_lock(aws, cfg, which, monkeypatch, tmp_path, capsys):
+    from .backup_util import run_sweep, run_verify
+    monkeypatch.chdir(tmp_path)
+    run_lock(cfg, "provision").acquire()
+    run = run_verify(cfg) if which == "verify" else run_sweep(cfg)
+    assert run.code == 2 and run.doc is None  # refused: nothing done, no evidence
+    assert "is locked by" in capsys.readouterr().err
+    assert run.target.meter.writes == 0
+
+
+def test_verify_checks_only_takes_no_lock(aws, cfg, monkeypatch, tmp_path):
+    from .backup_util import run_verify
+    monkeypatch.chdir(tmp_path)
+    run_lock(cfg, "provision").acquire()
+    run = run_verify(cfg, checks_only=True)
+    assert run.code != 2  # read-only: runs whoever holds the lock

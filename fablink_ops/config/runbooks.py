@@ -43,8 +43,8 @@ class DrillConfig:
     # Alarms that stop the drill when they are in ALARM (before it acts) or
     # go into ALARM (while it observes). Each must exist.
     stop_alarms: tuple[str, ...] = ()
-    # The drill's lock (a tag on the cluster) expires after this, so a killed
-    # drill never blocks the next one for long.
+    # The lease of the drill's run lock (fablink_ops/lock.py): a killed drill
+    # blocks the next run no longer than this.
     lock_expiry_minutes: float = check(_positive, default=40.0)
     # Poll while waiting for the new writer: this is the resolution of the
     # measured RTO. Afterwards the interval grows up to the maximum.

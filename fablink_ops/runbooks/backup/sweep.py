@@ -135,4 +135,4 @@ def command(
     def body(ctx: Context, report: Report, s: Session) -> None:
         run(ctx, report, lambda expected, prompt: confirm_live(s, expected, prompt))
 
-    return execute(opts, RUNBOOK, body, parameters, session=session, clock=clock, sleep=sleep, wall=wall)
+    return execute(opts, RUNBOOK, body, parameters, session=session, clock=clock, sleep=sleep, wall=wall, lock=True)
