@@ -17,7 +17,11 @@ guard refusal (nothing changed).
 
 from __future__ import annotations
 
-import importlib.util
+from fablink_ops import interrupts  # first: a Ctrl-C while the rest loads is ours, exit 130
+
+interrupts.install()
+
+import importlib.util  # noqa: E402
 import sys
 
 from invoke import Collection, Exit, task

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
-from . import sandbox
+from . import interrupts, sandbox
 from .config import Config, load_config
 from .engine import BLOCKED, NOOP, REPLACE, Change, Context, apply, block_dependents, has_changes
 from .errors import FAILED, USAGE, GuardError, OpsError
@@ -50,15 +50,19 @@ class Session:
 
 def run(command: Callable[[Options], int], opts: Options, stdin_isatty: Callable[[], bool] | None = None) -> int:
     """Run a command with the one-error-line contract."""
+    interrupts.running()
     try:
-        return command(opts)
+        try:
+            return command(opts)
+        finally:
+            interrupts.done()  # from here a Ctrl-C changes nothing (interrupts.py)
     except OpsError as exc:
         return _fail(opts, exc.message, exc.exit_code)
     except (ClientError, BotoCoreError) as exc:
         err = wrap_aws_error(exc, "AWS")
         return _fail(opts, err.message, err.exit_code)
     except KeyboardInterrupt:
-        return _fail(opts, "interrupted: run the same command again to resume; nothing will be created twice", 130)
+        return _fail(opts, interrupts.RESUME, 130)
 
 
 def _fail(opts: Options, message: str, code: int, printed: bool = False) -> int:
@@ -234,6 +238,7 @@ def _provision(s: Session, stages: list[str], ctx: Context, changes: list[Change
     s.document["applied"] = [dict(c.to_json(), detail=d) for c, d in applied]
     s.document["seconds"] = round(time.monotonic() - started, 2)
     replace = [c for c in changes if c.action in (REPLACE, BLOCKED)]
+    interrupts.done()  # the work is over: a Ctrl-C while reporting it keeps the exit code
     if error:
         s.document.update(result="error", error=error.message)
     elif replace:

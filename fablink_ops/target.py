@@ -214,13 +214,14 @@ class Target:
                 self._clients[key] = Client(self._raw_client(service, region), self)
             return self._clients[key]
 
-    def _raw_client(self, service: str, region: str | None = None) -> Any:
+    def _raw_client(self, service: str, region: str | None = None, connect_timeout: float = 10,
+                    read_timeout: float = 60) -> Any:
         cfg = BotoConfig(
             region_name=region or self.region,
             retries={"total_max_attempts": 1, "mode": "standard"},
             max_pool_connections=32,
-            connect_timeout=10,
-            read_timeout=60,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
         )
         kwargs: dict[str, Any] = {"config": cfg}
         if self.endpoint_url:
@@ -395,16 +396,26 @@ def live_target(config_region: str, retry: RetryPolicy | None = None) -> Target:
     return Target("live", region, session, retry=retry or RetryPolicy())
 
 
+GUARD_CONNECT_SECONDS = 3.0
+GUARD_READ_SECONDS = 5.0  # GetCallerIdentity answers in milliseconds
+
+
 def guard_live(target: Target, account_id: str, region: str) -> str:
     """Refuse a live run aimed at the wrong account or region. Returns the caller ARN."""
     if target.region != region:
         raise GuardError(f"refusing: the AWS region is {target.region} but the config is for {region}")
+    # The first call: short timeouts and no retry, so an unreachable endpoint
+    # or network (a black hole swallows packets: no error, only silence) is a
+    # refusal within seconds, not a 60 s read timeout, retried.
+    sts = target._raw_client("sts", connect_timeout=GUARD_CONNECT_SECONDS, read_timeout=GUARD_READ_SECONDS)
     try:
-        identity = target.client("sts").get_caller_identity()
+        identity = sts.get_caller_identity()
     except NoCredentialsError:
         raise GuardError("refusing: no AWS credentials found (standard credential chain)") from None
-    except EndpointConnectionError as exc:
-        raise GuardError(f"refusing: cannot reach STS: {exc}") from None
+    except (EndpointConnectionError, ConnectTimeoutError, HTTPClientError) as exc:
+        raise GuardError(f"refusing: cannot reach AWS STS at {sts.meta.endpoint_url} within "
+                         f"{GUARD_CONNECT_SECONDS + GUARD_READ_SECONDS:.0f}s ({type(exc).__name__}); "
+                         "check the network, AWS_ENDPOINT_URL and AWS_REGION") from None
     except ClientError as exc:
         raise GuardError(f"refusing: cannot confirm the AWS account: {error_code(exc)}: {exc}") from None
     if identity["Account"] != account_id:
