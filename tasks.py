@@ -131,6 +131,7 @@ def backup_cleanup_task(c, config="config/prod.toml", live=False, yes=False, jso
 @task
 def test(c):
     """Run the test suite (parallel on all cores when pytest-xdist is installed)."""
+    interrupts.running()  # Ctrl-C: Invoke's runner stops pytest and reports it, as before
     args = [sys.executable, "-m", "pytest", "-q"]
     if importlib.util.find_spec("xdist") is not None:
         args += ["-n", "auto"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -47,10 +48,20 @@ def test_ctrl_c_while_running_is_130_with_the_resume_line(our_handler, capsys):
     assert capsys.readouterr().err == f"error: {interrupts.RESUME}\n"
 
 
-@pytest.mark.parametrize("delay", [0.5, 0.8, 1.2, 2.0])
+def test_ctrl_c_while_tasks_py_loads_is_130_with_the_resume_line():
+    """The first thing tasks.py does: from then on, before any command runs
+    (its imports: boto3, rich, ... ~0.4 s), Ctrl-C is ours, not Invoke's
+    (which exited 1 with no message)."""
+    code = ("from fablink_ops import interrupts; interrupts.install(); import os, signal, time; "
+            "os.kill(os.getpid(), signal.SIGINT); time.sleep(10)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 130
+    assert result.stderr == f"error: {interrupts.RESUME}\n"
+
+
+@pytest.mark.parametrize("delay", [0.8, 1.2, 2.0])
 def test_ctrl_c_at_any_instant_of_a_real_command_exits_130_with_the_resume_line(tmp_path, delay):
-    """From tasks.py's first line: its imports (boto3, rich, ...) take the first
-    ~0.4 s, during which Invoke's own handler used to exit 1 with no message."""
+    """A real `invoke plan`, interrupted while it loads, starts the sandbox, plans."""
     env = clean_env(FABLINK_SANDBOX_DIR=str(tmp_path / "sandbox"))
     proc = subprocess.Popen([*_invoke_cmd(), "plan"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, stdin=subprocess.DEVNULL)
