@@ -1,0 +1,51 @@
+"""The estimate: every line priced, and the total as the sum of the lines.
+
+Each line's monthly cost is its quantity priced across its price's tiers,
+rounded to the cent; the total is the sum of those rounded lines, so the
+report's figures add up exactly as printed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .pricing import Price, Query, Source, resolve
+from .quantities import Line
+
+
+@dataclass(frozen=True)
+class Priced:
+    line: Line
+    price: Price
+    monthly_usd: float
+
+    def to_json(self) -> dict[str, Any]:
+        ln, p = self.line, self.price
+        unit = p.cost(ln.quantity) / ln.quantity if p.tiered and ln.quantity else p.unit_usd
+        return {
+            "group": ln.group, "item": ln.item, "quantity": round(ln.quantity, 4), "unit": ln.unit,
+            "unit_usd": round(unit, 10), "price_unit": p.unit, "tiered": p.tiered, "monthly_usd": self.monthly_usd,
+            "quantity_source": ln.source, "price": f"{p.query.what} (SKU {p.sku})",
+            "resources": ", ".join(f"{n} {k}" for k, n in ln.resources),
+        }
+
+
+def price_book(source: Source, wanted: dict[str, Query]) -> dict[str, Price]:
+    """Every wanted price from the source: one GetProducts query each."""
+    return {key: resolve(source, q) for key, q in wanted.items()}
+
+
+def price_lines(lines: list[Line], book: dict[str, Price]) -> list[Priced]:
+    return [Priced(ln, book[ln.price_key], round(book[ln.price_key].cost(ln.quantity), 2)) for ln in lines]
+
+
+def total(priced: list[Priced]) -> float:
+    return round(sum(p.monthly_usd for p in priced), 2)
+
+
+def by_group(priced: list[Priced]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for p in priced:
+        out[p.line.group] = round(out.get(p.line.group, 0.0) + p.monthly_usd, 2)
+    return out
