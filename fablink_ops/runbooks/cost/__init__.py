@@ -44,7 +44,7 @@ from .. import execute
 from . import usage
 from .catalog import queries
 from .estimate import Priced, by_group, price_book, price_lines, total
-from .levers import Lever, levers
+from .levers import Lever, what_ifs
 from .pricing import LiveSource, SnapshotSource, Source, usage_prefix
 from .quantities import FREE, NOT_RESOURCES, build_lines
 
@@ -93,12 +93,12 @@ def report_cost(ctx: Context, report: Report, budget: float | None, now: datetim
     report.measure("lines", [p.to_json() for p in priced])
     report.measure("free", [{"kind": k, "why": v} for k, v in {**FREE, **NOT_RESOURCES}.items()])
     with report.step("levers") as step:
-        what_ifs = levers(cfg, book)
-        step.detail = f"{len(what_ifs)} what-ifs, from the same prices"
-    report.measure("levers", [lv.to_json() for lv in what_ifs])
+        found = what_ifs(cfg, book)
+        step.detail = f"{len(found)} what-ifs, from the same prices"
+    report.measure("levers", [lv.to_json() for lv in found])
     measure_usage(ctx, report, book, now)
     if console is not None:
-        show(console, priced, monthly, what_ifs, report)
+        show(console, priced, monthly, found, report)
     conclude(report, monthly, budget, source)
 
 

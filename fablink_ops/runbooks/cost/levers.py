@@ -45,7 +45,7 @@ def baseline_nodes(cfg: Config) -> int:
     return max(groups * cfg.eks.nodegroups.min_size, floor)
 
 
-def levers(cfg: Config, book: dict[str, Price]) -> list[Lever]:
+def what_ifs(cfg: Config, book: dict[str, Price]) -> list[Lever]:
     return [*reservations(cfg, book), spot(cfg, book), single_nat(cfg, book), *graviton(cfg, book)]
 
 
