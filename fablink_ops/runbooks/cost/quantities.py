@@ -90,7 +90,7 @@ def compute_lines(cfg: Config) -> list[Line]:
     for zone in cfg.network.zones:
         name = names.nodegroup(zone)
         sizes = f"desired {ng.desired_size} (min {ng.min_size}, max {ng.max_size})"
-        out.append(Line("compute", f"node group {name}: {ng.desired_size} x {instance} {ng.capacity_type.lower()}", f"ec2:{instance}",
+        out.append(Line("compute", f"node group {name}: {ng.desired_size} x {instance} {ng.capacity_type.lower().replace('_', '-')}", f"ec2:{instance}",
                         ng.desired_size * hours, "instance-hours",
                         f"[eks.nodegroups] {sizes} x {hours:g} h; the first of instance_types", (("nodegroup", 1),), name))
         out.append(Line("compute", f"node group {name}: root volumes {ng.desired_size} x {ng.disk_size_gib} GiB gp3", "ebs:gp3",
