@@ -120,6 +120,8 @@ def test_total_is_the_sum_of_the_lines_and_each_line_is_price_times_quantity(aws
     for ln in lines:
         if not ln["tiered"]:
             assert ln["monthly_usd"] == pytest.approx(ln["unit_usd"] * ln["quantity"], abs=0.005), ln
+    assert doc["measurements"]["node_instances_usd"] == {"instance_type": "m5.large", "groups": 3, "min_usd": round(3 * 1 * 0.118 * 730, 2),
+                                                         "desired_usd": round(3 * 2 * 0.118 * 730, 2), "max_usd": round(3 * 6 * 0.118 * 730, 2)}
     # Independent figures from the snapshot's rates: the three node groups (2 x m5.large, 2 x 50 GiB gp3 each).
     nodes = [ln for ln in lines if ln["item"].startswith("node group")]
     assert sum(ln["monthly_usd"] for ln in nodes) == pytest.approx(3 * (2 * 0.118 * 730 + 2 * 50 * 0.0912), abs=0.03)
@@ -251,6 +253,7 @@ def test_a_bad_budget_is_one_line_exit_2_no_aws_call(monkeypatch, capsys, budget
     ("usage_days = 14", "usage_days = 14\nbudget = 5", "cost.budget"),
     ("response_kb = 4.0", 'response_kb = "4"', "cost.response_kb"),
     ("hours_per_month = 730", "hours_per_month = 800", "cost.hours_per_month"),
+    ("response_kb = 4.0", "response_kb = inf", "cost.response_kb"),
 ])
 def test_a_bad_cost_section_is_one_line_exit_2_no_aws_call(monkeypatch, capsys, tmp_path, old, new, key):
     path = edited_config(tmp_path, old, new)

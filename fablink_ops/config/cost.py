@@ -8,6 +8,7 @@ doc where it says, "ours" where it does not).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
 
 
 def _not_negative(value: int | float) -> str | None:
-    return None if value >= 0 else f"must not be negative, got {value}"
+    # inf would make every figure of the report inf.
+    return None if 0 <= value < math.inf else f"must be a finite number, 0 or more, got {value}"
 
 
 def _percent(value: float) -> str | None:

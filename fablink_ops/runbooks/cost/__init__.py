@@ -43,7 +43,7 @@ from ...report import FAIL, PASS, SKIPPED, Report
 from .. import execute
 from . import usage
 from .catalog import queries
-from .estimate import Priced, by_group, price_book, price_lines, total
+from .estimate import Priced, by_group, node_range, price_book, price_lines, total
 from .levers import Lever, what_ifs
 from .pricing import LiveSource, SnapshotSource, Source, usage_prefix
 from .quantities import FREE, NOT_RESOURCES, build_lines
@@ -90,6 +90,7 @@ def report_cost(ctx: Context, report: Report, budget: float | None, now: datetim
         step.detail = f"{len(priced)} lines, ${monthly:,.2f} a month"
     report.measure("total_monthly_usd", monthly)
     report.measure("by_group_usd", by_group(priced))
+    report.measure("node_instances_usd", node_range(cfg, book))
     report.measure("lines", [p.to_json() for p in priced])
     report.measure("free", [{"kind": k, "why": v} for k, v in {**FREE, **NOT_RESOURCES}.items()])
     with report.step("levers") as step:

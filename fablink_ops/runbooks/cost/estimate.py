@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ...config import Config
 from .pricing import Price, Query, Source, resolve
 from .quantities import Line
 
@@ -49,3 +50,13 @@ def by_group(priced: list[Priced]) -> dict[str, float]:
     for p in priced:
         out[p.line.group] = round(out.get(p.line.group, 0.0) + p.monthly_usd, 2)
     return out
+
+
+def node_range(cfg: Config, book: dict[str, Price]) -> dict[str, Any]:
+    """The node groups' instances a month at their min, desired and max sizes (the HPA and the
+    cluster autoscaler move between them); the estimate prices desired."""
+    ng, hours = cfg.eks.nodegroups, cfg.cost.hours_per_month
+    price = book[f"ec2:{ng.instance_types[0]}"]
+    groups = len(cfg.network.zones)
+    return {"instance_type": ng.instance_types[0], "groups": groups,
+            **{f"{size}_usd": round(groups * getattr(ng, f"{size}_size") * price.unit_usd * hours, 2) for size in ("min", "desired", "max")}}
