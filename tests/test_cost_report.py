@@ -344,8 +344,14 @@ def test_the_snapshot_keeps_the_shape_of_getproducts_answers():
             assert set(p) >= {"product", "serviceCode", "terms", "version", "publicationDate"}
             product, attrs = p["product"], p["product"]["attributes"]
             assert p["serviceCode"] == service == attrs["servicecode"]
-            assert attrs["regionCode"] == REGION and attrs["location"] == "Asia Pacific (Seoul)"
-            assert attrs["usagetype"].startswith("APN2-") and product["sku"] and product["productFamily"]
+            assert product["sku"] and product["productFamily"]
+            if service == "AWSDataTransfer":  # catalogued by source region, without a regionCode
+                assert attrs["fromRegionCode"] == REGION and attrs["usagetype"].startswith("APN2-") and "regionCode" not in attrs
+            elif attrs["location"] == "Any":  # account-wide: CloudWatch dashboards
+                assert "regionCode" not in attrs and not attrs["usagetype"].startswith("APN2-")
+            else:
+                assert attrs["regionCode"] == REGION and attrs["location"] == "Asia Pacific (Seoul)"
+                assert attrs["usagetype"].startswith("APN2-")
             assert set(p["terms"]) <= {"OnDemand", "Reserved"} and len(p["terms"]["OnDemand"]) == 1
             for kind, terms in p["terms"].items():
                 for code, term in terms.items():
@@ -410,14 +416,23 @@ def test_live_prices_refuse_no_match_and_several_matches(cfg):
             pricing.resolve(source, q)
 
 
-def test_a_price_in_another_unit_is_refused(cfg):
-    q = catalog.queries(cfg)["nat:gb"]
-    product = json.loads(pricing.SnapshotSource(REGION).get_products(q)[0])
+def _with_unit(product: dict, unit: str) -> dict:
     for term in product["terms"]["OnDemand"].values():
         for d in term["priceDimensions"].values():
-            d["unit"] = "Hrs"
+            d["unit"] = unit
+    return product
+
+
+def test_a_price_in_another_unit_is_refused_where_the_unit_is_checked(cfg):
+    wanted = catalog.queries(cfg)
+    snapshot = pricing.SnapshotSource(REGION)
+    nat = json.loads(snapshot.get_products(wanted["nat:gb"])[0])
     with pytest.raises(OpsError, match="per Hrs, expected per GB"):
-        pricing.parse(q, product)
+        pricing.parse(wanted["nat:gb"], _with_unit(nat, "Hrs"))
+    assert pricing.parse(wanted["nat:gb"], _with_unit(nat, "gb")).unit == "gb"  # the spelling's case does not matter
+    # WAF's unit spelling is not checked: the answer's unit is shown as it is.
+    acl = json.loads(snapshot.get_products(wanted["waf:acl"])[0])
+    assert pricing.parse(wanted["waf:acl"], _with_unit(acl, "WebACL-Mo")).unit == "WebACL-Mo"
 
 
 def test_a_shipped_snapshot_copy_without_the_region_file_is_refused(tmp_path):

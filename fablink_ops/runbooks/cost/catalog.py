@@ -45,17 +45,23 @@ def queries(cfg: Config) -> dict[str, Query]:
     region = cfg.project.region
     p = usage_prefix(region)
 
-    def q(key: str, service: str, usagetype: str, unit: str, what: str, *extra: tuple[str, str]) -> Query:
-        return Query(key, service, (("regionCode", region), ("usagetype", p + usagetype), *extra), unit, what)
+    def q(key: str, service: str, usagetype: str, unit: str, what: str, *extra: tuple[str, str], checked: bool = True) -> Query:
+        return Query(key, service, (("regionCode", region), ("usagetype", p + usagetype), *extra), unit, what, checked)
+
+    def dt(key: str, usagetype: str, what: str) -> Query:
+        # AWSDataTransfer products are catalogued without a regionCode: the
+        # usage type's prefix names the source region.
+        return Query(key, "AWSDataTransfer", (("usagetype", p + usagetype),), "GB", what)
 
     out = [
-        q("eks:cluster", "AmazonEKS", "AmazonEKS-Hours:perCluster", "Hrs", "EKS cluster (standard support)"),
+        # The EKS unit's spelling (Hrs or Hours) could not be confirmed: not checked.
+        q("eks:cluster", "AmazonEKS", "AmazonEKS-Hours:perCluster", "Hrs", "EKS cluster (standard support)", checked=False),
         q("ebs:gp3", "AmazonEC2", "EBS:VolumeUsage.gp3", "GB-Mo", "EBS gp3 storage"),
         q("nat:hours", "AmazonEC2", "NatGateway-Hours", "Hrs", "NAT gateway hours"),
         q("nat:gb", "AmazonEC2", "NatGateway-Bytes", "GB", "NAT gateway data processed"),
         q("ipv4:hours", "AmazonVPC", "PublicIPv4:InUseAddress", "Hrs", "public IPv4 address in use"),
-        q("dt:out", "AWSDataTransfer", "DataTransfer-Out-Bytes", "GB", "data transfer out to the internet"),
-        q("dt:inter-az", "AWSDataTransfer", "DataTransfer-Regional-Bytes", "GB", "data transfer between AZs"),
+        dt("dt:out", "DataTransfer-Out-Bytes", "data transfer out to the internet"),
+        dt("dt:inter-az", "DataTransfer-Regional-Bytes", "data transfer between AZs"),
         q("aurora:storage", "AmazonRDS", "Aurora:StorageUsage", "GB-Mo", "Aurora storage (Standard)"),
         q("aurora:io", "AmazonRDS", "Aurora:StorageIOUsage", "IOs", "Aurora I/O (Standard)"),
         q("aurora:backup", "AmazonRDS", "Aurora:BackupUsage", "GB-Mo", "Aurora backup storage beyond the free amount"),
@@ -66,19 +72,22 @@ def queries(cfg: Config) -> dict[str, Query]:
         q("nlb:hours", "AWSELB", "LoadBalancerUsage", "Hrs", "Network Load Balancer hours", ("productFamily", "Load Balancer-Network")),
         q("nlb:lcu", "AWSELB", "LCUUsage", "LCU-Hrs", "Network Load Balancer capacity units", ("productFamily", "Load Balancer-Network")),
         q("apigw:requests", "AmazonApiGateway", "ApiGatewayRequest", "Requests", "API Gateway REST API requests"),
-        q("waf:acl", "awswaf", "WebACLV2", "WebACL", "AWS WAF web ACL"),
-        q("waf:rule", "awswaf", "RuleV2", "Rule", "AWS WAF rule"),
-        q("waf:requests", "awswaf", "RequestV2-Tier1", "Request", "AWS WAF requests inspected"),
+        # WAF's unit spellings could not be confirmed (checked=False): RequestV2-Tier1 is
+        # the standard inspection tier (up to 1,500 WCUs), priced per request.
+        q("waf:acl", "awswaf", "WebACLV2", "Month", "AWS WAF web ACL", checked=False),
+        q("waf:rule", "awswaf", "RuleV2", "Month", "AWS WAF rule", checked=False),
+        q("waf:requests", "awswaf", "RequestV2-Tier1", "Requests", "AWS WAF requests inspected", checked=False),
         q("cw:logs-ingest", "AmazonCloudWatch", "DataProcessing-Bytes", "GB", "CloudWatch Logs ingestion (Standard)"),
         q("cw:vended-ingest", "AmazonCloudWatch", "VendedLog-Bytes", "GB", "CloudWatch vended logs ingestion (VPC flow logs)"),
         q("cw:logs-stored", "AmazonCloudWatch", "TimedStorage-ByteHrs", "GB-Mo", "CloudWatch Logs storage (archived, compressed)"),
         q("cw:alarm-metric", "AmazonCloudWatch", "CW:AlarmMonitorUsage", "Alarms", "CloudWatch alarm metric (standard resolution)"),
-        q("cw:dashboard", "AmazonCloudWatch", "DashboardsUsageHour", "Dashboards", "CloudWatch dashboard"),
+        # Dashboards are priced account-wide: no region, no prefix (location "Any").
+        Query("cw:dashboard", "AmazonCloudWatch", (("usagetype", "DashboardsUsageHour"),), "Dashboards", "CloudWatch dashboard"),
         q("cw:custom-metric", "AmazonCloudWatch", "CW:MetricMonitorUsage", "Metrics", "CloudWatch custom metric"),
         q("kms:key", "awskms", "KMS-Keys", "Keys", "KMS customer managed key"),
         q("kms:requests", "awskms", "KMS-Requests", "Requests", "KMS requests"),
         q("secrets:secret", "AWSSecretsManager", "AWSSecretsManager-Secrets", "Secrets", "Secrets Manager secret"),
-        q("xray:traces", "AWSXRay", "XRay-TracesStored", "Traces", "X-Ray traces recorded"),
+        q("xray:traces", "AWSXRay", "XRay-TracesStored", "traces", "X-Ray traces recorded"),
     ]
     for t in node_types(cfg):
         out.append(q(f"ec2:{t}", "AmazonEC2", f"BoxUsage:{t}", "Hrs", f"EC2 {t} Linux on-demand",

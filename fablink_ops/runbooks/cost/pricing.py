@@ -45,13 +45,19 @@ RESERVED = (("1yr", "No Upfront"), ("1yr", "All Upfront"), ("3yr", "All Upfront"
 
 @dataclass(frozen=True)
 class Query:
-    """One price: a GetProducts call and the unit its price must be in."""
+    """One price: a GetProducts call and the unit its price must be in.
+
+    ``checked``: whether the answer's unit must be ``unit`` (compared without
+    case). Where the Price List's unit spelling could not be confirmed from
+    public answers (AWS WAF), the answer's unit is taken as it is and shown.
+    """
 
     key: str
     service: str
     filters: tuple[tuple[str, str], ...]
     unit: str
     what: str
+    checked: bool = True
 
     def api_filters(self) -> list[dict[str, str]]:
         return [{"Type": "TERM_MATCH", "Field": f, "Value": v} for f, v in self.filters]
@@ -179,9 +185,9 @@ def parse(query: Query, product: dict[str, Any]) -> Price:
     tiers = tuple(sorted((Tier(float(d["beginRange"]), None if d["endRange"] == "Inf" else float(d["endRange"]),
                                float(d["pricePerUnit"]["USD"])) for d in dimensions), key=lambda t: t.begin))
     units = {d["unit"] for d in dimensions}
-    if units != {query.unit}:
+    if len(units) != 1 or (query.checked and units != {query.unit} and {u.lower() for u in units} != {query.unit.lower()}):
         raise OpsError(f"{query.what}: the price is per {', '.join(sorted(units))}, expected per {query.unit}")
-    return Price(query, product["product"]["sku"], tiers, query.unit, dimensions[0].get("description", ""),
+    return Price(query, product["product"]["sku"], tiers, units.pop(), dimensions[0].get("description", ""),
                  _reserved(product["terms"].get("Reserved", {})))
 
 
