@@ -184,6 +184,18 @@ def test_spot_only_above_the_pdb_floor(cfg):
     assert not levers.spot(flat, book).applies
 
 
+def test_spot_node_groups_are_priced_at_the_assumed_discount_and_the_lever_warns(aws, cfg):
+    book = snapshot_book(cfg)
+    spot = dataclasses.replace(cfg, eks=dataclasses.replace(cfg.eks, nodegroups=dataclasses.replace(cfg.eks.nodegroups, capacity_type="SPOT")))
+    lines = [p for p in estimate.price_lines(quantities.build_lines(make_ctx(spot)), book) if p.line.price_key == "ec2:m5.large"]
+    assert [p.monthly_usd for p in lines] == [round(2 * 0.118 * 730 * 0.4, 2)] * 3
+    assert all("spot_discount_percent 60%, an assumption" in p.line.item for p in lines)
+    assert lines[0].to_json()["unit_usd"] == pytest.approx(0.118 * 0.4)
+    lever = levers.spot(spot, book)
+    assert not lever.applies and "already Spot" in lever.why and "PDB" in lever.why
+    assert not [lv for lv in levers.reservations(spot, book) if lv.scope.startswith("node baseline") and lv.applies]
+
+
 def test_one_nat_applies_to_non_production_only(cfg):
     book = snapshot_book(cfg)
     staging = dataclasses.replace(cfg, project=dataclasses.replace(cfg.project, environment="staging"))

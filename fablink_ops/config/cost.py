@@ -76,7 +76,8 @@ def _validate_cost(cfg: Config) -> None:
         raise _fail(file, "cost.pdb_min_available",
                     f"{c.pdb_min_available} exceeds cost.hpa_min_replicas ({c.hpa_min_replicas}): the PDB could never be met")
     if c.log_stored_compression_ratio > 1:
-        raise _fail(file, "cost.log_stored_compression_ratio", f"{c.log_stored_compression_ratio:g}: give the stored share of the ingested bytes, at most 1")
+        raise _fail(file, "cost.log_stored_compression_ratio",
+                    f"{c.log_stored_compression_ratio:g}: give the stored share of the ingested bytes, at most 1")
     if c.hours_per_month > 744:
         raise _fail(file, "cost.hours_per_month", f"{c.hours_per_month:g}: a month has at most 744 hours")
     # GetMetricData keeps 1-hour data for 455 days; the report reads hourly points.

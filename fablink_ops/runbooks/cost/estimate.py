@@ -23,7 +23,7 @@ class Priced:
 
     def to_json(self) -> dict[str, Any]:
         ln, p = self.line, self.price
-        unit = p.cost(ln.quantity) / ln.quantity if p.tiered and ln.quantity else p.unit_usd
+        unit = line_cost(ln, p) / ln.quantity if (p.tiered or ln.discount_percent) and ln.quantity else p.unit_usd
         return {
             "group": ln.group, "item": ln.item, "quantity": round(ln.quantity, 4), "unit": ln.unit,
             "unit_usd": round(unit, 10), "price_unit": p.unit, "tiered": p.tiered, "monthly_usd": self.monthly_usd,
@@ -37,8 +37,12 @@ def price_book(source: Source, wanted: dict[str, Query]) -> dict[str, Price]:
     return {key: resolve(source, q) for key, q in wanted.items()}
 
 
+def line_cost(line: Line, price: Price) -> float:
+    return price.cost(line.quantity) * (1 - line.discount_percent / 100)
+
+
 def price_lines(lines: list[Line], book: dict[str, Price]) -> list[Priced]:
-    return [Priced(ln, book[ln.price_key], round(book[ln.price_key].cost(ln.quantity), 2)) for ln in lines]
+    return [Priced(ln, book[ln.price_key], round(line_cost(ln, book[ln.price_key]), 2)) for ln in lines]
 
 
 def total(priced: list[Priced]) -> float:

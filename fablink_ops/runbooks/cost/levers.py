@@ -65,7 +65,7 @@ def reservations(cfg: Config, book: dict[str, Price]) -> list[Lever]:
             f"SKU {db.sku}",
             "the writer and both readers run all month, every month: the design keeps all three"))
         out.append(Lever(
-            f"Reserved Instances {term}", f"node baseline: {base} x {node.query.key[4:]}", True,
+            f"Reserved Instances {term}", f"node baseline: {base} x {node.query.key[4:]}", cfg.eks.nodegroups.capacity_type == "ON_DEMAND",
             usd(base * node.unit_usd * hours), usd(base * node.reserved_hourly(lease, option) * hours),
             f"on-demand ${node.unit_usd:g}/h vs ${node.reserved_hourly(lease, option):.4f}/h effective, SKU {node.sku}",
             f"the steady baseline: min_size x {len(cfg.network.zones)} groups (and at least the PDB's {cfg.cost.pdb_min_available} "
@@ -87,9 +87,12 @@ def spot(cfg: Config, book: dict[str, Price]) -> Lever:
            f"them never takes the backend below its PDB. The other {above} of the {desired} desired nodes (and the HPA's scale-out "
            f"up to {ng.max_size * len(cfg.network.zones)}) can be Spot. Discount: [cost].spot_discount_percent "
            f"{c.spot_discount_percent:g}%, an assumption (Spot prices are not in the Price List API)")
-    applies = held >= c.pdb_min_available and above > 0
+    applies = held >= c.pdb_min_available and above > 0 and ng.capacity_type == "ON_DEMAND"
     if held < c.pdb_min_available:
         why = f"not safe: the {base} baseline nodes hold {held} pods, fewer than the PDB's {c.pdb_min_available}"
+    if ng.capacity_type == "SPOT":
+        why = (f"the node groups are already Spot, baseline included: one interruption wave can take the PDB's "
+               f"{c.pdb_min_available} pods. Keep the {base} baseline nodes on-demand; only the capacity above them suits Spot")
     return Lever("Spot for the capacity above the PDB floor", f"{above} of {desired} nodes", applies, usd(current),
                  usd(current * (1 - c.spot_discount_percent / 100)), f"on-demand ${node.unit_usd:g}/h x {above} nodes x {hours:g} h", why)
 

@@ -34,6 +34,9 @@ class Line:
     source: str
     resources: tuple[tuple[str, int], ...] = ()  # (change kind, count) this line prices
     name: str = ""  # the one resource the line belongs to, when it is one resource's (a node group)
+    # Off the price: Spot node groups, at [cost].spot_discount_percent (Spot
+    # prices are not in the Price List API).
+    discount_percent: float = 0.0
 
 
 # Kinds the stages create that cost nothing by themselves, and why.
@@ -54,20 +57,20 @@ FREE = {
     "domain-name": "regional custom domain names are free", "base-path-mapping": "free",
     "certificate": "ACM public certificates are free",
     "web-acl-association": "included in the web ACL's price",
-    "sns-topic": "topics are free; alarm notifications stay within SNS's free million publishes",
+    "sns-topic": "topics are free; alarm notifications (hundreds of publishes a month at $0.50 per million) cost under a cent",
 }
 # Kinds in the stages' plans that are not resources at all.
 NOT_RESOURCES = {"db-instance-ready": "the wait for the Aurora instances, not a resource"}
 
 
-def monthly_requests(cfg: Config) -> float:
-    """API requests a month: [sla].peak_rps at [cost].average_load_percent_of_peak, all month."""
-    c = cfg.cost
-    return cfg.sla.peak_rps * c.average_load_percent_of_peak / 100 * 3600 * c.hours_per_month
-
-
 def average_rps(cfg: Config) -> float:
+    """The month's average load: [sla].peak_rps at [cost].average_load_percent_of_peak."""
     return cfg.sla.peak_rps * cfg.cost.average_load_percent_of_peak / 100
+
+
+def monthly_requests(cfg: Config) -> float:
+    """API requests a month: the average load, all month."""
+    return average_rps(cfg) * 3600 * cfg.cost.hours_per_month
 
 
 def build_lines(ctx: Context) -> list[Line]:
@@ -87,12 +90,15 @@ def compute_lines(cfg: Config) -> list[Line]:
     out = [Line("compute", f"EKS control plane {cfg.project.cluster_name}", "eks:cluster", hours, "cluster-hours",
                 "[project].cluster_name: one cluster, all month", (("eks-cluster", 1),))]
     instance = ng.instance_types[0]
+    spot = ng.capacity_type == "SPOT"
+    discount = cfg.cost.spot_discount_percent if spot else 0.0
+    capacity = f"spot (on-demand less [cost].spot_discount_percent {discount:g}%, an assumption)" if spot else "on-demand"
     for zone in cfg.network.zones:
         name = names.nodegroup(zone)
         sizes = f"desired {ng.desired_size} (min {ng.min_size}, max {ng.max_size})"
-        out.append(Line("compute", f"node group {name}: {ng.desired_size} x {instance} {ng.capacity_type.lower().replace('_', '-')}", f"ec2:{instance}",
+        out.append(Line("compute", f"node group {name}: {ng.desired_size} x {instance} {capacity}", f"ec2:{instance}",
                         ng.desired_size * hours, "instance-hours",
-                        f"[eks.nodegroups] {sizes} x {hours:g} h; the first of instance_types", (("nodegroup", 1),), name))
+                        f"[eks.nodegroups] {sizes} x {hours:g} h; the first of instance_types", (("nodegroup", 1),), name, discount))
         out.append(Line("compute", f"node group {name}: root volumes {ng.desired_size} x {ng.disk_size_gib} GiB gp3", "ebs:gp3",
                         ng.desired_size * ng.disk_size_gib, "GB-months", "[eks.nodegroups] desired_size x disk_size_gib "
                         "(the launch template's gp3 root volume)", (), name))

@@ -85,7 +85,8 @@ def report_rows(wanted: list[Metric], values: dict[str, list[float]]) -> list[di
     rows = []
     for m in wanted:
         s = summary(values[m.id])
-        rows.append({"metric": m.what, "statistic": f"hourly {m.stat}", "provisioned": m.provisioned, **{k: s[k] for k in ("points", "average", "p95", "maximum")}})
+        rows.append({"metric": m.what, "statistic": f"hourly {m.stat}", "provisioned": m.provisioned,
+                     **{k: s[k] for k in ("points", "average", "p95", "maximum")}})
     return rows
 
 
