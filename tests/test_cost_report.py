@@ -452,3 +452,23 @@ def test_a_shipped_snapshot_copy_without_the_region_file_is_refused(tmp_path):
     assert pricing.snapshot_regions(tmp_path) == ["ap-northeast-1"]
     with pytest.raises(OpsError, match="ships ap-northeast-1"):
         pricing.SnapshotSource(REGION, tmp_path)
+
+
+def test_the_live_report_prices_from_the_api_and_says_so(aws, cfg):
+    """The whole command with --live: prices through pricing:GetProducts (Stubber:
+    moto has no Pricing API), usage from CloudWatch (moto)."""
+    target = _live_target(cfg)
+    snapshot = pricing.SnapshotSource(REGION)
+    opts = cost.CostOptions(config=str(CONFIG), live=True, budget="1")
+    session = cli.Session(opts, cfg, target, make_console(False), identity="arn:aws:iam::853963783084:user/ops")
+    with Stubber(target.client("pricing", region="us-east-1").raw) as stub:
+        for q in catalog.queries(cfg).values():
+            stub.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": snapshot.get_products(q)},
+                              {"ServiceCode": q.service, "Filters": q.api_filters(), "FormatVersion": "aws_v1"})
+        code = cli.run(lambda o: cost.command(o, session=session), opts)
+        stub.assert_no_pending_responses()
+    doc = json.loads(next(Path("reports").glob("*.json")).read_text())
+    assert code == 1 and doc["verdict"] == "fail" and doc["target"] == "live"
+    prices = doc["measurements"]["prices"]
+    assert (prices["source"], prices["from"], prices["date"]) == ("live", "AWS Price List API (pricing:GetProducts)", "2026-11-30T00:00:00Z")
+    assert "AWS Price List API" in doc["reason"] and doc["calls"]["writes"] == 0
