@@ -12,11 +12,13 @@ import dataclasses
 import json
 import re
 import shutil
+import threading
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.stub import ANY, Stubber
 
 from fablink_ops import cli
@@ -28,6 +30,7 @@ from fablink_ops.runbooks.cost import catalog, estimate, levers, pricing, quanti
 
 from . import state
 from .conftest import CONFIG, make_ctx, make_target
+from .faults import Throttle
 from .util import edited_config, plan
 
 REGION = "ap-northeast-2"
@@ -454,21 +457,43 @@ def test_a_shipped_snapshot_copy_without_the_region_file_is_refused(tmp_path):
         pricing.SnapshotSource(REGION, tmp_path)
 
 
+class FakePriceList:
+    """pricing:GetProducts answered from the snapshot, by the request's TERM_MATCH
+    filters (a botocore hook: unlike Stubber, any order, so concurrent queries work)."""
+
+    def __init__(self):
+        self.snapshot = pricing.SnapshotSource(REGION)
+        self.calls: list[dict] = []
+        self._lock = threading.Lock()
+
+    def handler(self, model, params, **_):
+        if model.name != "GetProducts":
+            return None
+        body = json.loads(params["body"])
+        with self._lock:
+            self.calls.append(body)
+        assert {f["Type"] for f in body["Filters"]} == {"TERM_MATCH"} and body["FormatVersion"] == "aws_v1"
+        q = pricing.Query("?", body["ServiceCode"], tuple((f["Field"], f["Value"]) for f in body["Filters"]), "", "")
+        return AWSResponse("https://api.pricing.us-east-1.amazonaws.com", 200, {}, None), {
+            "FormatVersion": "aws_v1", "PriceList": self.snapshot.get_products(q), "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+
 def test_the_live_report_prices_from_the_api_and_says_so(aws, cfg):
-    """The whole command with --live: prices through pricing:GetProducts (Stubber:
-    moto has no Pricing API), usage from CloudWatch (moto)."""
-    target = _live_target(cfg)
-    snapshot = pricing.SnapshotSource(REGION)
+    """The whole command with --live: prices through pricing:GetProducts (answered
+    by a hook: moto has no Pricing API), concurrently, a third of the calls
+    throttled and retried; usage from CloudWatch (moto)."""
+    fake, throttle = FakePriceList(), Throttle(every=3, code="ThrottlingException")
+    target = make_target(cfg, hooks=[*throttle.hooks, ("before-call", fake.handler)])
+    target.mode = "live"
     opts = cost.CostOptions(config=str(CONFIG), live=True, budget="1")
     session = cli.Session(opts, cfg, target, make_console(False), identity="arn:aws:iam::853963783084:user/ops")
-    with Stubber(target.client("pricing", region="us-east-1").raw) as stub:
-        for q in catalog.queries(cfg).values():
-            stub.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": snapshot.get_products(q)},
-                              {"ServiceCode": q.service, "Filters": q.api_filters(), "FormatVersion": "aws_v1"})
-        code = cli.run(lambda o: cost.command(o, session=session), opts)
-        stub.assert_no_pending_responses()
+    code = cli.run(lambda o: cost.command(o, session=session), opts)
     doc = json.loads(next(Path("reports").glob("*.json")).read_text())
-    assert code == 1 and doc["verdict"] == "fail" and doc["target"] == "live"
+    assert code == 1 and doc["verdict"] == "fail" and doc["target"] == "live", doc["reason"]
     prices = doc["measurements"]["prices"]
     assert (prices["source"], prices["from"], prices["date"]) == ("live", "AWS Price List API (pricing:GetProducts)", "2026-11-30T00:00:00Z")
     assert "AWS Price List API" in doc["reason"] and doc["calls"]["writes"] == 0
+    assert len(fake.calls) == len(catalog.queries(cfg)) and throttle.throttled > 0
+    assert target.client("pricing", region="us-east-1").raw.meta.region_name == "us-east-1"
+    # The same figures as from the snapshot the answers came from.
+    assert doc["measurements"]["total_monthly_usd"] == report(cfg).doc["measurements"]["total_monthly_usd"]

@@ -80,7 +80,7 @@ def report_cost(ctx: Context, report: Report, budget: float | None, now: datetim
     lines = build_lines(ctx)
     with report.step("prices") as step:
         source = price_source(ctx)
-        book = price_book(source, queries(cfg))
+        book = price_book(source, queries(cfg), cfg.engine.concurrency)
         step.detail = f"{len(book)} prices from {source.name}, dated {source.date or 'unknown'}"
     report.measure("prices", {"source": "live" if ctx.target.is_live else "snapshot", "from": source.name, "date": source.date,
                               "region": cfg.project.region, "currency": "USD"})

@@ -7,6 +7,7 @@ report's figures add up exactly as printed.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,9 +33,11 @@ class Priced:
         }
 
 
-def price_book(source: Source, wanted: dict[str, Query]) -> dict[str, Price]:
-    """Every wanted price from the source: one GetProducts query each."""
-    return {key: resolve(source, q) for key, q in wanted.items()}
+def price_book(source: Source, wanted: dict[str, Query], concurrency: int = 1) -> dict[str, Price]:
+    """Every wanted price from the source: one GetProducts query each, ``concurrency`` at once."""
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="price") as pool:
+        futures = {key: pool.submit(resolve, source, q) for key, q in wanted.items()}
+        return {key: f.result() for key, f in futures.items()}
 
 
 def line_cost(line: Line, price: Price) -> float:

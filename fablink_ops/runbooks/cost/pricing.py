@@ -17,6 +17,7 @@ shape (PriceList: JSON strings of product + terms), and one parser reads both.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -123,13 +124,15 @@ class LiveSource:
 
     def __init__(self, target: Target):
         self.client = target.client("pricing", region=PRICING_REGION)
-        self.date = ""  # filled from the answers' publicationDate
+        self.date = ""  # the newest publicationDate among the answers
+        self._lock = threading.Lock()  # queries run concurrently
 
     def get_products(self, query: Query) -> list[str]:
         items = self.client.paginate("get_products", "PriceList", ServiceCode=query.service, Filters=query.api_filters(),
                                      FormatVersion="aws_v1")
         dates = [json.loads(i).get("publicationDate", "") for i in items]
-        self.date = max([self.date, *dates])
+        with self._lock:
+            self.date = max([self.date, *dates])
         return items
 
 
