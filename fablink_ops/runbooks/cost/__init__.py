@@ -140,7 +140,8 @@ def show(console: Console, priced: list[Priced], monthly: float, what_ifs: list[
     for p in priced:
         row = p.to_json()
         unit = f"${row['unit_usd']:.6g}/{row['price_unit']}" + (" (tiered)" if row["tiered"] else "")
-        table.add_row(escape(row["item"]), f"{row['quantity']:,.6g} {row['unit']}", unit, f"{p.monthly_usd:,.2f}", escape(row["quantity_source"]))
+        quantity = f"{row['quantity']:,.0f}" if row["quantity"] >= 1000 else f"{row['quantity']:,.6g}"
+        table.add_row(escape(row["item"]), f"{quantity} {row['unit']}", unit, f"{p.monthly_usd:,.2f}", escape(row["quantity_source"]))
     table.add_section()
     table.add_row("[bold]total[/]", "", "", f"[bold]{monthly:,.2f}[/]", f"{report.measurements['prices']['from']}")
     console.print(table)
