@@ -331,6 +331,8 @@ def test_usage_over_written_metrics_gives_rightsizing_lines(aws, cfg):
     # 1000 RRU an hour over 14 days, as a 730-hour month, against the assumed 2 per request.
     measured = 1000 * 14 * 24 * 730 / (24 * 14)
     assert f"measured {measured:,.0f} a month" in found["DynamoDB RRU"]["finding"]
+    assumed = 2 * 5000 * 0.1 * 3600 * 730
+    assert found["DynamoDB RRU"]["estimate_change_usd"] == round((measured - assumed) * 0.0000001414, 2)
     assert "no consumed-capacity data" in found["DynamoDB WRU"]["finding"]
 
 

@@ -141,8 +141,9 @@ def _dynamodb(cfg: Config, book: dict[str, Price], values: dict[str, list[float]
         measured = sum(sum(values[f"ddb{kind}{i}"]) for i in range(len(cfg.dynamodb.tables))) * scale
         assumed = monthly_requests(cfg) * per_request
         price = book[key]
-        saving = round(price.cost(assumed) - price.cost(measured), 2)
+        # Not a saving: how far the estimate moves if the measured month replaces the assumption.
+        change = round(price.cost(measured) - price.cost(assumed), 2)
         out.append({"resource": f"DynamoDB {key[4:].upper()}", "finding": (f"measured {measured:,.0f} a month vs {assumed:,.0f} assumed "
                     f"({'update' if abs(measured - assumed) > 0.1 * assumed else 'keep'} [cost].dynamodb_"
-                    f"{'read' if kind == 'r' else 'write'}_units_per_request)"), "saving_usd": saving})
+                    f"{'read' if kind == 'r' else 'write'}_units_per_request)"), "saving_usd": 0.0, "estimate_change_usd": change})
     return out
