@@ -176,15 +176,6 @@ class Context:
             return value
 
 
-class Stage(Protocol):
-    NAME: str
-    REQUIRES: tuple[str, ...]
-
-    def plan(self, ctx: Context) -> list[Change]: ...
-
-    def ready(self, ctx: Context) -> bool: ...
-
-
 def block_dependents(changes: list[Change]) -> list[Change]:
     """Mark every change that needs (directly or not) a replace-required one.
 
@@ -208,10 +199,6 @@ def block_dependents(changes: list[Change]) -> list[Change]:
                 c.note = f"waits for {root.kind} {root.name}" + (", which needs replacing" if root.action == REPLACE else ", blocked too")
                 grew = True
     return changes
-
-
-def pending(changes: list[Change]) -> list[Change]:
-    return [c for c in changes if c.action in PENDING_ACTIONS or (c.action == WAIT)]
 
 
 def has_changes(changes: list[Change]) -> bool:

@@ -10,7 +10,7 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from fablink_ops import cli
-from fablink_ops.cli import plan_stages
+from fablink_ops.stages import plan_stages
 from fablink_ops.config import load_config
 from fablink_ops.engine import CREATE, UPDATE, WAIT, Context, apply
 from fablink_ops.errors import ConfigError, OpsError

@@ -47,7 +47,6 @@ from ..target import error_code
 from . import kms_key, shared
 
 NAME = "dynamodb"
-REQUIRES: tuple[str, ...] = ()
 
 TABLE, INDEX, REPLICA = "dynamodb-table", "dynamodb-index", "dynamodb-replica"
 STREAM_VIEW = "NEW_AND_OLD_IMAGES"  # what global tables replicate from
@@ -146,9 +145,6 @@ def plan(ctx: Context) -> list[Change]:
         changes.append(_change(TABLE, name, UNMANAGED, note="not in config/prod.toml: shown, left alone"))
     return changes
 
-
-def ready(ctx: Context) -> bool:
-    return all(c.action != CREATE for c in plan(ctx))
 
 
 def _change(kind: str, name: str, action: str, **kwargs: Any) -> Change:

@@ -69,20 +69,17 @@ def maybe_update(
     return change(stage, kind, name, UPDATE, diffs=diffs, run=sequence(*steps), resource_id=resource_id, needs=needs, note=note)
 
 
-def request_token(*parts: str) -> str:
+def request_token(*parts: str, alphanumeric: bool = False) -> str:
     """A deterministic idempotency token (ClientToken, clientRequestToken):
     the same inputs, the same token.
 
     Built from the ids the resource hangs on, so a resumed run reuses it
     (AWS returns the resource the crashed run created) while a rebuilt
-    environment, with new ids, gets a fresh one.
+    environment, with new ids, gets a fresh one. ``alphanumeric``: 32 word
+    characters, for ACM's IdempotencyToken (pattern \\w+, at most 32).
     """
-    return "fablink-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:48]
-
-
-def token(*parts: str, length: int = 32) -> str:
-    """A deterministic idempotency token (alphanumeric: ACM allows only \\w)."""
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:length]
+    hashed = hashlib.sha256("|".join(parts).encode()).hexdigest()
+    return hashed[:32] if alphanumeric else "fablink-" + hashed[:48]
 
 
 def digest(value: Any, length: int = 16) -> str:

@@ -28,7 +28,6 @@ from ..engine import CREATE, REPLACE, UPDATE, WAIT, Change, Context, Diff, wait_
 from ..errors import OpsError
 
 NAME = "network"
-REQUIRES: tuple[str, ...] = ()
 
 DEFAULT_ROUTE = "0.0.0.0/0"
 NAT_LIVE_STATES = ("pending", "available")
@@ -243,10 +242,6 @@ def plan(ctx: Context) -> list[Change]:
         changes.append(_security_group(ctx, names, found, tier))
     return changes
 
-
-def ready(ctx: Context) -> bool:
-    """Whether the stages that build on the network can: every planned resource exists."""
-    return all(c.action not in (CREATE,) for c in plan(ctx))
 
 
 def _change(kind: str, name: str, action: str, **kwargs: Any) -> Change:

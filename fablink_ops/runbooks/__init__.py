@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.markup import escape
 
-from ..cli import Options, Session, open_session
+from ..session import Options, Session, open_session
 from ..engine import Context
 from ..errors import GuardError, OpsError
 from ..output import ConsoleReporter, print_json

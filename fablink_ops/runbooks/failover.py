@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
-from ..cli import Options, Session, confirm_live
+from ..session import Options, Session, confirm_live
 from ..config import DrillConfig
 from ..engine import Context
 from ..report import FAIL, FAILED_STEP, OK, PASS, SKIPPED, Aborted, Report

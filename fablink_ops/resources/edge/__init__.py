@@ -24,13 +24,11 @@ its tags in the create call and they are not re-read.
 
 from __future__ import annotations
 
-from ...engine import CREATE, Change, Context
+from ...engine import Change, Context
 from . import access, api, domain, nlb, stage, waf
 from .common import NAME, EdgeNames, Found
 
-REQUIRES: tuple[str, ...] = ("network",)
-
-__all__ = ["NAME", "REQUIRES", "plan", "ready"]
+__all__ = ["NAME", "plan"]
 
 
 def discover(ctx: Context, names: EdgeNames) -> Found:
@@ -54,7 +52,3 @@ def plan(ctx: Context) -> list[Change]:
     changes += waf.plan(ctx, names, found)
     return changes
 
-
-def ready(ctx: Context) -> bool:
-    """Nothing left to create (the monitoring stage reads the API's name only)."""
-    return all(c.action != CREATE for c in plan(ctx))

@@ -137,7 +137,7 @@ def _certificate(ctx: Context, names: EdgeNames, found: Found) -> Change:
                 DomainName=domain,
                 ValidationMethod="DNS",
                 # Same request within an hour (a resumed run): the same certificate.
-                IdempotencyToken=kit.token("certificate", ctx.cfg.project.account_id, ctx.cfg.project.region, domain),
+                IdempotencyToken=kit.request_token("certificate", ctx.cfg.project.account_id, ctx.cfg.project.region, domain, alphanumeric=True),
                 Tags=tagging.to_list(tags(ctx.cfg, domain)),
             )["CertificateArn"]
             ctx.set_output("certificate-arn", arn)

@@ -18,7 +18,9 @@ from ... import tags as tagging
 from ...config import AddonConfig
 from ...engine import CREATE, SKIP, WAIT, Change, Context, Diff
 from ...target import error_code
-from .common import Keys, Names, Out, _token, change, desired_tags, issues, maybe_update, tag_diffs, wait_update, waiter
+from .. import kit
+from .common import Keys, Names, Out, change, desired_tags, issues, maybe_update, tag_diffs, wait_update, waiter
+from .cluster import after_version_change
 from .discover import Found
 
 KIND = "eks-addon"
@@ -54,7 +56,7 @@ def _current_configuration(found: dict) -> dict:
 def addon(ctx: Context, names: Names, found: Found, spec: AddonConfig) -> Change:
     keys = Keys(names)
     role_name = names.addon_role(spec) if spec.service_account else None
-    needs = (keys.cluster, keys.cluster_version, *(keys.nodegroup(z) for z in ctx.cfg.network.zones))
+    needs = (keys.cluster, *after_version_change(ctx, names, found), *(keys.nodegroup(z) for z in ctx.cfg.network.zones))
     if role_name:
         needs += (keys.role(role_name),)
     if not ctx.target.is_live:
@@ -85,7 +87,7 @@ def addon(ctx: Context, names: Names, found: Found, spec: AddonConfig) -> Change
             try:
                 eks.create_addon(
                     **kwargs, tags=tags,
-                    clientRequestToken=_token("eks-addon", ctx.output(Out.CLUSTER_ARN), spec.name),
+                    clientRequestToken=kit.request_token("eks-addon", ctx.output(Out.CLUSTER_ARN), spec.name),
                 )
             except ClientError as exc:  # created by a run whose answer was lost: wait for that one
                 if error_code(exc) != "ResourceInUseException":
@@ -110,7 +112,7 @@ def addon(ctx: Context, names: Names, found: Found, spec: AddonConfig) -> Change
         diffs.append(Diff("service account role", current.get("serviceAccountRoleArn"), wanted_role or role_name))
     steps = []
     if diffs:
-        token = _token("eks-addon-update", arn, repr([sorted(d.to_json().items()) for d in diffs]))
+        token = kit.request_token("eks-addon-update", arn, repr([sorted(d.to_json().items()) for d in diffs]))
 
         def update() -> None:
             kwargs = request()

@@ -20,7 +20,7 @@ from ...engine import CREATE, REPLACE, SKIP, UPDATE, WAIT, Change, Context, Diff
 from ...errors import OpsError
 from ...target import error_code
 from .. import kit
-from .common import NAME, Keys, Names, Out, _token, change, desired_tags, issues, maybe_update, minor, tag_diffs, wait_update, waiter
+from .common import NAME, Keys, Names, Out, change, desired_tags, issues, maybe_update, minor, tag_diffs, wait_update, waiter
 from .discover import Found, record_cluster
 
 KIND = "eks-cluster"
@@ -121,7 +121,7 @@ def _updates(ctx: Context, names: Names, cluster: dict) -> tuple[list[Diff], lis
     def update_config(what: str, before: Any, **kwargs: Any) -> Callable[[], None]:
         # The token covers one change from one state: a retried call (its
         # answer lost) is the same update, not a second one.
-        token = _token("eks-config", cluster["arn"], what, repr(before), repr(sorted(kwargs.items())))
+        token = kit.request_token("eks-config", cluster["arn"], what, repr(before), repr(sorted(kwargs.items())))
 
         def step() -> None:
             resp = eks.update_cluster_config(name=name, clientRequestToken=token, **kwargs)
@@ -153,7 +153,7 @@ def _updates(ctx: Context, names: Names, cluster: dict) -> tuple[list[Diff], lis
             resp = eks.associate_encryption_config(
                 clusterName=name,
                 encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": ctx.output(names.key_arn_output)}}],
-                clientRequestToken=_token("eks-encryption", cluster["arn"]),
+                clientRequestToken=kit.request_token("eks-encryption", cluster["arn"]),
             )
             wait_update(ctx, f"EKS cluster {name} secrets encryption", resp.get("update"), _budget(ctx))
 
@@ -189,7 +189,7 @@ def cluster(ctx: Context, names: Names, found: Found) -> Change:
                     logging=_logging(list(cfg.eks.log_types)),
                     encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": key_arn}}],
                     tags=desired_tags(cfg, name),
-                    clientRequestToken=_token("eks-cluster", name, *subnet_ids, key_arn),
+                    clientRequestToken=kit.request_token("eks-cluster", name, *subnet_ids, key_arn),
                 )
             except ClientError as exc:  # created by a run whose answer was lost: wait for that one
                 if error_code(exc) != "ResourceInUseException":
@@ -283,12 +283,19 @@ def cluster_version(ctx: Context, names: Names, found: Found) -> Change | None:
         fresh = eks.describe_cluster(name=name)["cluster"]
         if minor(fresh["version"]) >= minor(step):  # done by a run whose answer was lost
             return fresh["version"]
-        resp = eks.update_cluster_version(name=name, version=step, clientRequestToken=_token("eks-version", arn, step))
+        resp = eks.update_cluster_version(name=name, version=step, clientRequestToken=kit.request_token("eks-version", arn, step))
         wait_update(ctx, f"EKS cluster {name} upgrade to {step}", resp.get("update"), _budget(ctx))
         ctx.set_output(Out.CLUSTER_VERSION, step)
         return step
 
     # After the cluster's own config updates: EKS runs one update at a time.
     return change(kind, name, UPDATE, diffs=diffs, resource_id=arn, needs=(keys.cluster,), run=upgrade, note=note)
+
+
+def after_version_change(ctx: Context, names: Names, found: Found) -> tuple[str, ...]:
+    """What a change that must follow the control plane's upgrade needs: the
+    upgrade's key when this plan has one, nothing when the version is level
+    (a need must name a change of the plan: stages.unresolved_needs)."""
+    return (Keys(names).cluster_version,) if cluster_version(ctx, names, found) is not None else ()
 
 

@@ -14,8 +14,7 @@ from ...config import AddonConfig, Config, Zone
 from ...engine import NOOP, UPDATE, Change, Context, Diff, wait_for
 from .. import kms_key
 from ..network import Names as NetworkNames
-from ..kit import sequence as _sequence  # noqa: F401 - re-exported for the stage's modules
-from ..kit import request_token as _token  # noqa: F401 - re-exported for the stage's modules
+from ..kit import sequence as _sequence
 
 NAME = "eks"
 

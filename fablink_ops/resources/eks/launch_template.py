@@ -38,7 +38,8 @@ from ...engine import CREATE, NOOP, SKIP, UPDATE, Change, Context, Diff
 from ...errors import OpsError
 from ...target import error_code
 from ..network import Names as NetworkNames
-from .common import Keys, Names, Out, _token, change, desired_tags, wait_update
+from .. import kit
+from .common import Keys, Names, Out, change, desired_tags, wait_update
 from .discover import Found
 
 KIND = "launch-template"
@@ -110,7 +111,7 @@ def launch_template(ctx: Context, names: Names, found: Found) -> Change:
     if current is None:
 
         def create() -> str:
-            token = _token("eks-launch-template", ctx.output(Out.CLUSTER_ARN), name)
+            token = kit.request_token("eks-launch-template", ctx.output(Out.CLUSTER_ARN), name)
             try:
                 made = ec2.create_launch_template(
                     LaunchTemplateName=name, LaunchTemplateData=_data(ctx, names, resolve=True), ClientToken=token,
@@ -141,7 +142,7 @@ def launch_template(ctx: Context, names: Names, found: Found) -> Change:
         data = _data(ctx, names, resolve=True)
         made = ec2.create_launch_template_version(
             LaunchTemplateId=template_id, LaunchTemplateData=data, VersionDescription="fablink-ops",
-            ClientToken=_token("eks-launch-template-version", template_id, repr(sorted(_comparable(data).items()))),
+            ClientToken=kit.request_token("eks-launch-template-version", template_id, repr(sorted(_comparable(data).items()))),
         )["LaunchTemplateVersion"]
         number = str(made["VersionNumber"])
         ec2.modify_launch_template(LaunchTemplateId=template_id, DefaultVersion=number)
@@ -177,7 +178,7 @@ def rollout(ctx: Context, names: Names, found: Found, zone, template: Change) ->
         lt = ctx.output(Out.LAUNCH_TEMPLATE)
         resp = eks.update_nodegroup_version(
             clusterName=names.cluster, nodegroupName=name, launchTemplate={"id": lt["id"], "version": lt["version"]},
-            clientRequestToken=_token("eks-nodegroup-template", arn, lt["id"], lt["version"]),
+            clientRequestToken=kit.request_token("eks-nodegroup-template", arn, lt["id"], lt["version"]),
         )
         budget = ctx.cfg.eks.nodegroup_wait_minutes * 60
         wait_update(ctx, f"node group {name} to launch template version {lt['version']}", resp.get("update"), budget, nodegroupName=name)

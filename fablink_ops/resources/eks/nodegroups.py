@@ -16,7 +16,9 @@ from ... import tags as tagging
 from ...config import Zone
 from ...engine import CREATE, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Change, Context, Diff
 from ...target import error_code
-from .common import Keys, Names, Out, _token, change, desired_tags, issues, maybe_update, minor, tag_diffs, wait_update, waiter
+from .. import kit
+from .common import Keys, Names, Out, change, desired_tags, issues, maybe_update, minor, tag_diffs, wait_update, waiter
+from .cluster import after_version_change
 from .discover import Found
 
 KIND = "nodegroup"
@@ -98,7 +100,7 @@ def _updates(ctx: Context, names: Names, zone: Zone, ng: dict) -> tuple[list[Dif
     steps: list[Callable[[], Any]] = []
     if request:
         # One call for all of them: a node group takes one update at a time.
-        token = _token("eks-nodegroup-config", ng["nodegroupArn"], repr(sorted(request.items())),
+        token = kit.request_token("eks-nodegroup-config", ng["nodegroupArn"], repr(sorted(request.items())),
                        repr((scaling, current_labels, update_config)))
 
         def configure() -> None:
@@ -121,7 +123,7 @@ def nodegroup(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
     name, subnet = names.nodegroup(zone), names.private_subnet(zone)
     # The private route table gives the nodes their NAT egress: without it
     # they cannot pull images or join, and the group fails after ~20 minutes.
-    needs = (keys.cluster, keys.cluster_version, keys.role(names.node_role), f"subnet:{subnet}",
+    needs = (keys.cluster, *after_version_change(ctx, names, found), keys.role(names.node_role), f"subnet:{subnet}",
              f"route-table:{names.private_route_table(zone)}", keys.launch_template)
     current = found.nodegroups.get(name)
     if current is None:
@@ -145,7 +147,7 @@ def nodegroup(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
                     updateConfig={"maxUnavailable": cfg.eks.nodegroups.max_unavailable},
                     # The control plane's version (a node group may not be newer).
                     version=ctx.output(Out.CLUSTER_VERSION),
-                    clientRequestToken=_token("eks-nodegroup", ctx.output(Out.CLUSTER_ARN), name, subnet_id),
+                    clientRequestToken=kit.request_token("eks-nodegroup", ctx.output(Out.CLUSTER_ARN), name, subnet_id),
                 )
             except ClientError as exc:  # created by a run whose answer was lost: wait for that one
                 if error_code(exc) != "ResourceInUseException":
@@ -211,13 +213,13 @@ def nodegroup_version(ctx: Context, names: Names, found: Found, zone: Zone, clus
         if minor(fresh.get("version")) >= minor(step):  # done by a run whose answer was lost
             return fresh["version"]
         resp = eks.update_nodegroup_version(
-            clusterName=names.cluster, nodegroupName=name, version=step, clientRequestToken=_token("eks-nodegroup-version", arn, step)
+            clusterName=names.cluster, nodegroupName=name, version=step, clientRequestToken=kit.request_token("eks-nodegroup-version", arn, step)
         )
         wait_update(ctx, f"node group {name} upgrade to {step}", resp.get("update"), _budget(ctx), nodegroupName=name)
         return step
 
     return change("nodegroup-version", name, UPDATE, diffs=diffs, resource_id=arn, run=upgrade,
-                  needs=(keys.cluster_version, keys.nodegroup(zone)))
+                  needs=(*after_version_change(ctx, names, found), keys.nodegroup(zone)))
 
 
 def unmanaged(found: Found) -> list[Change]:

@@ -16,15 +16,11 @@ one per topic that has subscriptions configured.
 
 from __future__ import annotations
 
-from ...engine import CREATE, Change, Context
+from ...engine import Change, Context
 from . import alarms, dashboard, logs, topics
 from .common import NAME, Found, MonitoringNames
 
-# Alarms and dashboards refer to the other stages' resources by name only:
-# nothing has to exist first (alarms wait in INSUFFICIENT_DATA for metrics).
-REQUIRES: tuple[str, ...] = ()
-
-__all__ = ["NAME", "REQUIRES", "plan", "ready"]
+__all__ = ["NAME", "plan"]
 
 
 def discover(ctx: Context, names: MonitoringNames) -> Found:
@@ -46,6 +42,3 @@ def plan(ctx: Context) -> list[Change]:
         + dashboard.plan(ctx, names, found)
     )
 
-
-def ready(ctx: Context) -> bool:
-    return all(c.action != CREATE for c in plan(ctx))

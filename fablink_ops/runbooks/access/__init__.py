@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ...cli import Options, Session
+from ...session import Options, Session
 from ...config import Config
 from ...engine import Context
 from ...errors import USAGE, OpsError

@@ -27,7 +27,7 @@ from typing import Callable
 from botocore.exceptions import ClientError
 
 from ... import tags as tagging
-from ...cli import Options, Session, confirm_live
+from ...session import Options, Session, confirm_live
 from ...engine import Context
 from ...report import FAIL, FAILED_STEP, OK, PASS, SKIPPED, Report, iso
 from ...target import error_code

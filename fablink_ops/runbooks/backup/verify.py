@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ...cli import Options, Session, confirm_live
+from ...session import Options, Session, confirm_live
 from ...config import Config, load_config
 from ...engine import Context, usage_error
 from ...errors import OpsError
