@@ -254,6 +254,7 @@ def apply(changes: list[Change], ctx: Context, concurrency: int) -> list[tuple[C
                             failure, failed_change = exc, change
                         continue
                     finished.add(change.key)
+                    detail = _operator_detail(detail)
                     done.append((change, detail))
                     ctx.reporter.applied(change, detail)
         except KeyboardInterrupt:
@@ -267,6 +268,13 @@ def apply(changes: list[Change], ctx: Context, concurrency: int) -> list[tuple[C
     if waiting_on:  # only when needs form a cycle: a programming error in a stage
         raise OpsError(f"internal: dependency cycle among {', '.join(sorted(waiting_on))}")
     return done
+
+
+def _operator_detail(detail: object) -> str | None:
+    """What a run returned, if it is the short text meant for the operator.
+    A run that ends in a boto3 call may hand back its response (a dict with
+    ResponseMetadata): that never reaches the console or --json."""
+    return detail if isinstance(detail, str) and detail else None
 
 
 def _as_ops_error(exc: BaseException, doing: str) -> BaseException:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from botocore.exceptions import ClientError
@@ -62,11 +63,30 @@ def sequence(*steps: Step | None) -> Callable[[], str | None] | None:
 
 
 def maybe_update(
-    stage: str, kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list[Step], needs: tuple[str, ...] = (), note: str = ""
+    stage: str, kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list[Step | None], needs: tuple[str, ...] = (), note: str = ""
 ) -> Change:
     if not diffs:
         return change(stage, kind, name, NOOP, resource_id=resource_id, needs=needs, note=note)
     return change(stage, kind, name, UPDATE, diffs=diffs, run=sequence(*steps), resource_id=resource_id, needs=needs, note=note)
+
+
+@dataclass(frozen=True)
+class StageKit:
+    """The helpers above bound to one stage's name: each stage's common
+    module makes one (``change``, ``maybe_update``, ``tags``)."""
+
+    stage: str
+
+    def change(self, kind: str, name: str, action: str, **kwargs: Any) -> Change:
+        return change(self.stage, kind, name, action, **kwargs)
+
+    def maybe_update(
+        self, kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list[Step | None], needs: tuple[str, ...] = (), note: str = ""
+    ) -> Change:
+        return maybe_update(self.stage, kind, name, resource_id, diffs, steps, needs, note)
+
+    def tags(self, cfg: Config, name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return desired_tags(cfg, self.stage, name, extra)
 
 
 def request_token(*parts: str, alphanumeric: bool = False) -> str:

@@ -17,7 +17,8 @@ from botocore.exceptions import ClientError
 from ... import tags as tagging
 from ...engine import CREATE, NOOP, REPLACE, UPDATE, WAIT, Change, Context, Diff, wait_for
 from ...target import error_code
-from .common import CLUSTER_ARN, ENGINE, Found, Names, change, desired_tags, rds_tag_step, sequence, tag_diffs
+from .. import kit
+from .common import CLUSTER_ARN, ENGINE, Found, Names, change, desired_tags, rds_tag_step
 
 # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/accessing-monitoring.html#Aurora.Status
 CLUSTER_FAILED = {"failed", "inaccessible-encryption-credentials", "inaccessible-encryption-credentials-recoverable",
@@ -186,7 +187,7 @@ def cluster(ctx: Context, names: Names, found: Found) -> Change:
     diffs, modify, warnings = _mutable(ctx, names, current)
     minor = _minor_upgrade(ctx, current)
     current_tags = tagging.from_list(current.get("TagList"))
-    diffs += tag_diffs(current_tags, tags)
+    diffs += kit.tag_diff(current_tags, tags)
     if immutable:
         return change(
             "db-cluster", identifier, REPLACE, resource_id=identifier, diffs=immutable + diffs,
@@ -221,10 +222,10 @@ def cluster(ctx: Context, names: Names, found: Found) -> Change:
         # A run interrupted while AWS builds the cluster: wait for it, then
         # make any correction.
         return change("db-cluster", identifier, WAIT, resource_id=identifier, diffs=diffs, needs=needs,
-                      run=sequence(lambda: wait_cluster(ctx, identifier), *writes), note=f"status {status}")
+                      run=kit.sequence(lambda: wait_cluster(ctx, identifier), *writes), note=f"status {status}")
     if not diffs:
         return change("db-cluster", identifier, NOOP, resource_id=identifier, needs=needs)
     # Modifications need an available cluster (e.g. not mid-backup or mid-modify).
     pre = None if status in CLUSTER_READY else (lambda: wait_cluster(ctx, identifier))
     return change("db-cluster", identifier, UPDATE, diffs=diffs, needs=needs, resource_id=identifier,
-                  run=sequence(pre, *writes), note="; ".join(notes))
+                  run=kit.sequence(pre, *writes), note="; ".join(notes))

@@ -8,13 +8,13 @@ are unique per account and region; the KMS key by its alias (kms_key.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 from ... import tags as tagging
 from ...config import Config
-from ...engine import NOOP, UPDATE, Change, Context, Diff
+from ...engine import Context
 from ...errors import OpsError
-from .. import kms_key, network
+from .. import kit, kms_key, network
 
 NAME = "aurora"
 ENGINE = "aurora-postgresql"
@@ -113,38 +113,8 @@ class Found:
     instances: dict[str, dict] = field(default_factory=dict)  # the cluster's, by identifier
 
 
-def change(kind: str, name: str, action: str, **kwargs: Any) -> Change:
-    return Change(stage=NAME, kind=kind, name=name, action=action, **kwargs)
-
-
-def desired_tags(cfg: Config, name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    out = cfg.base_tags(NAME)
-    out["Name"] = name
-    out.update(extra or {})
-    return out
-
-
-def tag_diffs(current: dict[str, str], desired: dict[str, str]) -> list[Diff]:
-    return [Diff(f"tag {k}", current.get(k), v) for k, v in sorted(tagging.missing(current, desired).items())]
-
-
-def sequence(*steps: Callable[[], Any] | None) -> Callable[[], str | None] | None:
-    """One run made of several write steps, skipping the None ones."""
-    real = [s for s in steps if s is not None]
-
-    def run() -> str | None:
-        detail = None
-        for step in real:
-            detail = step() or detail
-        return detail
-
-    return run if real else None
-
-
-def maybe_update(kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list, needs: tuple[str, ...] = (), note: str = "") -> Change:
-    if not diffs:
-        return change(kind, name, NOOP, resource_id=resource_id, needs=needs)
-    return change(kind, name, UPDATE, diffs=diffs, run=sequence(*steps), resource_id=resource_id, needs=needs, note=note)
+_KIT = kit.StageKit(NAME)
+change, maybe_update, desired_tags = _KIT.change, _KIT.maybe_update, _KIT.tags
 
 
 def rds_tag_step(ctx: Context, arn: str, current: dict[str, str], desired: dict[str, str]) -> Callable[[], None] | None:

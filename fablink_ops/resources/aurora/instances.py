@@ -25,7 +25,8 @@ from ...engine import CREATE, NOOP, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Chan
 from ...errors import OpsError
 from ...target import error_code
 from .cluster import last_event
-from .common import ENGINE, ROLE_ARN, Found, Names, change, desired_tags, rds_tag_step, sequence, tag_diffs
+from .. import kit
+from .common import ENGINE, ROLE_ARN, Found, Names, change, desired_tags, rds_tag_step
 
 # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/accessing-monitoring.html#Overview.DBInstance.Status
 INSTANCE_FAILED = {
@@ -228,7 +229,7 @@ def _existing(ctx: Context, names: Names, inst: AuroraInstance, current: dict, n
             modify.update(EnablePerformanceInsights=True, PerformanceInsightsRetentionPeriod=a.performance_insights_retention_days)
     current_tags = tagging.from_list(current.get("TagList"))
     tags = desired_tags(ctx.cfg, identifier)
-    diffs += tag_diffs(current_tags, tags)
+    diffs += kit.tag_diff(current_tags, tags)
     if immutable:
         return change("db-instance", identifier, REPLACE, resource_id=identifier, diffs=immutable + diffs,
                       note="an instance cannot move AZ, and its Performance Insights key cannot change once set: "
@@ -251,9 +252,9 @@ def _existing(ctx: Context, names: Names, inst: AuroraInstance, current: dict, n
     note = CLASS_WARNING if resize else ""
     if status == "creating" or status in INSTANCE_FAILED:
         return change("db-instance", identifier, WAIT, resource_id=identifier, diffs=diffs, needs=needs,
-                      run=sequence(lambda: wait_instance(ctx, identifier), *writes), note=f"status {status}" + (f"; {note}" if note else ""))
+                      run=kit.sequence(lambda: wait_instance(ctx, identifier), *writes), note=f"status {status}" + (f"; {note}" if note else ""))
     if not diffs:
         return change("db-instance", identifier, NOOP, resource_id=identifier, needs=needs)
     pre = None if status in INSTANCE_READY else (lambda: wait_instance(ctx, identifier))
     return change("db-instance", identifier, UPDATE, resource_id=identifier, diffs=diffs, needs=needs,
-                  run=sequence(pre, *writes), note=note)
+                  run=kit.sequence(pre, *writes), note=note)

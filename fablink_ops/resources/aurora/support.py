@@ -11,7 +11,7 @@ from ... import tags as tagging
 from .. import kit
 from ...engine import CREATE, REPLACE, Change, Context, Diff
 from ...target import error_code
-from .common import NAME, ROLE_ARN, Found, Names, change, desired_tags, maybe_update, partition, rds_tag_step, tag_diffs
+from .common import NAME, ROLE_ARN, Found, Names, change, desired_tags, maybe_update, partition, rds_tag_step
 
 # ----- Enhanced Monitoring role
 # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_Monitoring.OS.Enabling.html
@@ -113,7 +113,7 @@ def subnet_group(ctx: Context, names: Names, found: Found) -> Change:
     if current != sorted(wanted):
         diffs.append(Diff("subnets", current, subnets))
         steps.append(lambda: rds.modify_db_subnet_group(DBSubnetGroupName=name, DBSubnetGroupDescription=description, SubnetIds=subnet_ids()))
-    diffs += tag_diffs(found.subnet_group_tags, tags)
+    diffs += kit.tag_diff(found.subnet_group_tags, tags)
     steps.append(rds_tag_step(ctx, group["DBSubnetGroupArn"], found.subnet_group_tags, tags))
     return maybe_update("db-subnet-group", name, name, diffs, steps, needs)
 
@@ -178,6 +178,6 @@ def parameter_group(ctx: Context, names: Names, found: Found) -> Change:
             todo[param] = (value, method)
             diffs.append(Diff(param, current, value))
     steps: list = [(lambda: _modify_parameters(ctx, name, todo)) if todo else None]
-    diffs += tag_diffs(found.parameter_group_tags, tags)
+    diffs += kit.tag_diff(found.parameter_group_tags, tags)
     steps.append(rds_tag_step(ctx, group["DBClusterParameterGroupArn"], found.parameter_group_tags, tags))
     return maybe_update("db-cluster-parameter-group", name, name, diffs, steps)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from ...config import Config
-from ...engine import Change, Diff
 from ...errors import OpsError
 from .. import kit
 from ..network import Names as NetworkNames
@@ -186,16 +184,8 @@ class Found:
     web_acl_lock: str = ""
 
 
-def change(kind: str, name: str, action: str, **kwargs: Any) -> Change:
-    return kit.change(NAME, kind, name, action, **kwargs)
-
-
-def maybe_update(kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list, needs: tuple[str, ...] = (), note: str = "") -> Change:
-    return kit.maybe_update(NAME, kind, name, resource_id, diffs, steps, needs, note)
-
-
-def tags(cfg: Config, name: str) -> dict[str, str]:
-    return kit.desired_tags(cfg, NAME, name)
+_KIT = kit.StageKit(NAME)
+change, maybe_update, tags = _KIT.change, _KIT.maybe_update, _KIT.tags
 
 
 def one_by_name(items: list[dict], name: str, kind: str, key: str = "id", name_key: str = "name") -> dict | None:

@@ -19,7 +19,7 @@ from ...config import AddonConfig
 from ...engine import CREATE, SKIP, WAIT, Change, Context, Diff
 from ...target import error_code
 from .. import kit
-from .common import Keys, Names, Out, change, desired_tags, issues, maybe_update, tag_diffs, wait_update, waiter
+from .common import Keys, Names, Out, change, desired_tags, issues, maybe_update, wait_update, waiter
 from .cluster import after_version_change
 from .discover import Found
 
@@ -124,7 +124,7 @@ def addon(ctx: Context, names: Names, found: Found, spec: AddonConfig) -> Change
         steps.append(update)
     now = current.get("tags") or {}
     todo = tagging.missing(now, tags)
-    diffs += tag_diffs(now, tags)
+    diffs += kit.tag_diff(now, tags)
     if todo:
         steps.append(lambda: eks.tag_resource(resourceArn=arn, tags=todo))
     if status in ADDON_BUSY:

@@ -20,7 +20,7 @@ from ...engine import CREATE, REPLACE, SKIP, UPDATE, WAIT, Change, Context, Diff
 from ...errors import OpsError
 from ...target import error_code
 from .. import kit
-from .common import NAME, Keys, Names, Out, change, desired_tags, issues, maybe_update, minor, tag_diffs, wait_update, waiter
+from .common import NAME, Keys, Names, Out, change, desired_tags, issues, maybe_update, minor, wait_update, waiter
 from .discover import Found, record_cluster
 
 KIND = "eks-cluster"
@@ -161,7 +161,7 @@ def _updates(ctx: Context, names: Names, cluster: dict) -> tuple[list[Diff], lis
     tags = desired_tags(ctx.cfg, name)
     current = cluster.get("tags") or {}
     todo = tagging.missing(current, tags)
-    diffs += tag_diffs(current, tags)
+    diffs += kit.tag_diff(current, tags)
     if todo:
         steps.append(lambda: eks.tag_resource(resourceArn=cluster["arn"], tags=todo))
     return diffs, steps

@@ -9,12 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ... import tags as tagging
 from ...config import AddonConfig, Config, Zone
-from ...engine import NOOP, UPDATE, Change, Context, Diff, wait_for
-from .. import kms_key
+from ...engine import Context, wait_for
+from .. import kit, kms_key
 from ..network import Names as NetworkNames
-from ..kit import sequence as _sequence
 
 NAME = "eks"
 
@@ -141,25 +139,8 @@ class Keys:
         return f"launch-template:{self.names.launch_template}"
 
 
-def change(kind: str, name: str, action: str, **kwargs: Any) -> Change:
-    return Change(stage=NAME, kind=kind, name=name, action=action, **kwargs)
-
-
-def desired_tags(cfg: Config, name: str) -> dict[str, str]:
-    tags = cfg.base_tags(NAME)
-    tags["Name"] = name
-    return tags
-
-
-def tag_diffs(current: dict[str, str], desired: dict[str, str]) -> list[Diff]:
-    todo = tagging.missing(current, desired)
-    return [Diff(f"tag {k}", current.get(k), v) for k, v in sorted(todo.items())]
-
-
-def maybe_update(kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list, needs: tuple[str, ...] = (), note: str = "") -> Change:
-    if not diffs:
-        return change(kind, name, NOOP, resource_id=resource_id, needs=needs, note=note)
-    return change(kind, name, UPDATE, diffs=diffs, run=_sequence(*steps), resource_id=resource_id, needs=needs, note=note)
+_KIT = kit.StageKit(NAME)
+change, maybe_update, desired_tags = _KIT.change, _KIT.maybe_update, _KIT.tags
 
 
 def issues(health: dict | None) -> str:

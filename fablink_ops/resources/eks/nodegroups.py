@@ -17,7 +17,7 @@ from ...config import Zone
 from ...engine import CREATE, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Change, Context, Diff
 from ...target import error_code
 from .. import kit
-from .common import Keys, Names, Out, change, desired_tags, issues, maybe_update, minor, tag_diffs, wait_update, waiter
+from .common import Keys, Names, Out, change, desired_tags, issues, maybe_update, minor, wait_update, waiter
 from .cluster import after_version_change
 from .discover import Found
 
@@ -111,7 +111,7 @@ def _updates(ctx: Context, names: Names, zone: Zone, ng: dict) -> tuple[list[Dif
     tags = desired_tags(ctx.cfg, name)
     current = ng.get("tags") or {}
     todo = tagging.missing(current, tags)
-    diffs += tag_diffs(current, tags)
+    diffs += kit.tag_diff(current, tags)
     if todo:
         steps.append(lambda: eks.tag_resource(resourceArn=ng["nodegroupArn"], tags=todo))
     return diffs, steps

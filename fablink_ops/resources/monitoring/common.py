@@ -9,10 +9,8 @@ INSUFFICIENT_DATA until metrics arrive).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from ...config import ALARM_TOPICS, Config
-from ...engine import Change, Diff
 from .. import kit, kms_key
 
 NAME = "monitoring"
@@ -94,13 +92,5 @@ class Found:
     log_groups: dict[str, dict] = field(default_factory=dict)
 
 
-def change(kind: str, name: str, action: str, **kwargs: Any) -> Change:
-    return kit.change(NAME, kind, name, action, **kwargs)
-
-
-def maybe_update(kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list, needs: tuple[str, ...] = (), note: str = "") -> Change:
-    return kit.maybe_update(NAME, kind, name, resource_id, diffs, steps, needs, note)
-
-
-def tags(cfg: Config, name: str) -> dict[str, str]:
-    return kit.desired_tags(cfg, NAME, name)
+_KIT = kit.StageKit(NAME)
+change, maybe_update, tags = _KIT.change, _KIT.maybe_update, _KIT.tags
