@@ -21,7 +21,7 @@ from .errors import FAILED, OpsError
 from .output import ConsoleReporter, calls_line, counts, counts_line, plan_table, print_json
 from .resources import BY_NAME
 from .session import Options, Session, confirm_live, open_session
-from .stages import plan_stages, select_stages
+from .stages import plan_stages, select_stages, unconverged
 from .target import sandbox_target, wrap_aws_error
 
 __all__ = ["Options", "Session", "confirm_live", "open_session", "plan_stages", "select_stages", "run"]
@@ -94,38 +94,55 @@ def cmd_provision(opts: Options) -> int:
     changes = plan_stages(ctx, stages)
     if not opts.json:
         _show_plan(s, changes)
-    applied: list[tuple[Change, str | None]] = []
-    error: OpsError | None = None
-    if has_changes(changes) or any(c.run for c in changes):
-        _confirm(s, changes)
-        s.console.print("applying…")
-        try:
-            applied = apply(changes, ctx, s.cfg.engine.concurrency)
-        except OpsError as exc:
-            error = exc
+    applied, error = _apply(s, ctx, changes)
+    # "done" means converged, verified: after writing, plan again (reads only).
+    left = _verify(s, stages) if applied and error is None else []
     s.document = _document("provision", s, stages, changes)
     s.document["applied"] = [dict(c.to_json(), detail=d) for c, d in applied]
     s.document["seconds"] = round(time.monotonic() - started, 2)
     replace = [c for c in changes if c.action in (REPLACE, BLOCKED)]
-    if error:
-        s.document.update(result="error", error=error.message)
-    elif replace:
-        s.document.update(result="incomplete", error=_replace_message(replace))
-    else:
-        s.document["result"] = "ok"
+    if applied and error is None:
+        s.document["unconverged"] = [c.to_json() for c in left]
+    failure = error.message if error else _unconverged_message(left) if left else _replace_message(replace) if replace else ""
+    s.document["result"] = "error" if error or left else "incomplete" if replace else "ok"
+    if failure:
+        s.document["error"] = failure
     if opts.json:
         print_json(s.document)
     else:
-        written = len(applied)
+        verb = "stopped" if error else "not converged" if left else "done"
         s.console.print(
-            f"[bold]{'done' if not error else 'stopped'}[/]: {written} of {sum(1 for c in changes if c.run)} changes applied "
+            f"[bold]{verb}[/]: "
+            f"{len(applied)} of {sum(1 for c in changes if c.run)} changes applied "
             f"({counts_line(changes)}) in {s.document['seconds']:.1f}s. {calls_line(s.target.meter)}"
         )
-    if error:
-        return _fail(opts, error.message, error.exit_code, printed=True)
-    if replace:
-        return _fail(opts, _replace_message(replace), FAILED, printed=True)
+    if failure:
+        return _fail(opts, failure, error.exit_code if error else FAILED, printed=True)
     return 0
+
+
+def _apply(s: Session, ctx: Context, changes: list[Change]) -> tuple[list[tuple[Change, str | None]], OpsError | None]:
+    """Confirm (live), then apply. Returns what was applied and the error that stopped it, if any."""
+    if not (has_changes(changes) or any(c.run for c in changes)):
+        return [], None
+    _confirm(s, changes)
+    s.console.print("applying…")
+    try:
+        return apply(changes, ctx, s.cfg.engine.concurrency), None
+    except OpsError as exc:
+        return [], exc
+
+
+def _verify(s: Session, stages: list[str]) -> list[Change]:
+    """Plan again on fresh reads (what was read before the writes is stale);
+    what still shows a create or an update did not converge."""
+    s.console.print("verifying: planning again…")
+    return unconverged(Context(s.cfg, s.target), stages)
+
+
+def _unconverged_message(left: list[Change]) -> str:
+    names = ", ".join(f"{c.kind} {c.name} ({c.action})" for c in left)
+    return f"not converged: {len(left)} resource(s) still differ from the config after the apply: {names}; run the same command again, or see the plan"
 
 
 def _replace_message(unconverged: list[Change]) -> str:

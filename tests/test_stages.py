@@ -41,3 +41,67 @@ def test_a_need_no_change_provides_is_an_error_at_plan_time(cfg, aws, monkeypatc
     monkeypatch.setitem(BY_NAME, "dynamodb", Stage("dynamodb", (), plan))
     with pytest.raises(OpsError, match=r"thing:a needs thing:mispelt, which no change of the plan provides"):
         plan_stages(make_ctx(cfg), ["dynamodb"])
+
+
+# --------------------------------------------------------------------------
+# provision verifies: after the apply it plans again and fails naming what did not converge
+
+
+def _in_process_cli(monkeypatch, cfg):
+    from fablink_ops import cli
+    from fablink_ops.config import load_config
+    from fablink_ops.output import make_console
+
+    from .conftest import make_target
+
+    monkeypatch.setattr(cli, "open_session", lambda opts: cli.Session(opts, load_config(opts.config), make_target(cfg), make_console(opts.json)))
+    return cli
+
+
+def _stage_that_never_converges(monkeypatch, runs: list[str], plans: list[int]):
+    """A stage whose update "succeeds" without changing anything (as a write
+    AWS accepts but does not carry out would), beside one that converges."""
+    from fablink_ops.engine import NOOP, UPDATE, Diff
+
+    def plan(ctx):
+        plans.append(1)
+        stuck = Change("dynamodb", "thing", "stuck", UPDATE, diffs=[Diff("size", 1, 2)], run=lambda: runs.append("stuck"))
+        fixed = Change("dynamodb", "thing", "fixed", NOOP if "fixed" in runs else CREATE, run=lambda: runs.append("fixed") or "made")
+        return [stuck, fixed]
+
+    monkeypatch.setitem(BY_NAME, "dynamodb", Stage("dynamodb", (), plan))
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_provision_plans_again_after_applying_and_names_what_did_not_converge(cfg, aws, monkeypatch, capsys, as_json):
+    import json
+
+    from .conftest import CONFIG
+
+    runs: list[str] = []
+    plans: list[int] = []
+    _stage_that_never_converges(monkeypatch, runs, plans)
+    cli = _in_process_cli(monkeypatch, cfg)
+    code = cli.run(cli.cmd_provision, cli.Options(config=str(CONFIG), stage="dynamodb", json=as_json))
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert sorted(runs) == ["fixed", "stuck"] and len(plans) == 2  # applied, then planned again
+    assert err.strip().splitlines()[-1] == (
+        "error: not converged: 1 resource(s) still differ from the config after the apply: thing stuck (update); "
+        "run the same command again, or see the plan"
+    )
+    if as_json:
+        doc = json.loads(out)
+        assert doc["result"] == "error" and [c["name"] for c in doc["unconverged"]] == ["stuck"]
+        assert [a["name"] for a in doc["applied"]] == ["stuck", "fixed"] or [a["name"] for a in doc["applied"]] == ["fixed", "stuck"]
+
+
+def test_a_converged_apply_is_verified_and_a_no_op_is_not_planned_twice(cfg, aws, monkeypatch, capsys):
+    from .conftest import CONFIG
+
+    cli = _in_process_cli(monkeypatch, cfg)
+    assert cli.run(cli.cmd_provision, cli.Options(config=str(CONFIG), stage="network")) == 0
+    first = capsys.readouterr()
+    assert "verifying: planning again" in first.out and "done: 25 of 25 changes applied" in first.out
+    assert cli.run(cli.cmd_provision, cli.Options(config=str(CONFIG), stage="network")) == 0
+    assert "verifying" not in capsys.readouterr().out  # nothing applied: the plan itself is the check
