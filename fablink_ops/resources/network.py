@@ -250,12 +250,13 @@ def _change(kind: str, name: str, action: str, **kwargs: Any) -> Change:
 
 
 
-def _ec2_tag_run(ctx: Context, resource_id_key: str | None, resource_id: str, todo: dict[str, str]):
-    def run() -> None:
-        rid = ctx.output(resource_id_key) if resource_id_key else resource_id
-        ctx.client("ec2").create_tags(Resources=[rid], Tags=tagging.to_list(todo))
-
-    return run
+def _ec2_tag_drift(ctx: Context, resource: dict, resource_id: str, desired: dict[str, str]) -> tuple[list[Diff], list[kit.Step]]:
+    """kit.tag_drift for an EC2 resource: its describe lists its Tags, and
+    one CreateTags sets ours."""
+    ec2 = ctx.client("ec2")
+    return kit.tag_drift(
+        tagging.from_list(resource.get("Tags")), desired, lambda todo: ec2.create_tags(Resources=[resource_id], Tags=tagging.to_list(todo))
+    )
 
 
 
@@ -298,10 +299,8 @@ def _vpc(ctx: Context, names: Names, found: Found) -> Change:
             steps.append(
                 lambda k=api_key: ctx.client("ec2").modify_vpc_attribute(VpcId=vpc_id, **{k: {"Value": True}})
             )
-    todo = tagging.missing(tagging.from_list(vpc.get("Tags")), desired_tags)
-    diffs += kit.tag_diff(tagging.from_list(vpc.get("Tags")), desired_tags)
-    if todo:
-        steps.append(_ec2_tag_run(ctx, None, vpc_id, todo))
+    tag_diffs, tag_steps = _ec2_tag_drift(ctx, vpc, vpc_id, desired_tags)
+    diffs, steps = diffs + tag_diffs, steps + tag_steps
     return kit.maybe_update(NAME, "vpc", names.vpc, vpc_id, diffs, steps)
 
 
@@ -341,10 +340,8 @@ def _subnet(ctx: Context, names: Names, found: Found, zone: Zone, tier: str) -> 
             "subnet", name, REPLACE, diffs=immutable, resource_id=subnet_id,
             note="a subnet's CIDR and AZ cannot change; nothing was changed",
         )
-    current = tagging.from_list(subnet.get("Tags"))
-    todo = tagging.missing(current, desired_tags)
-    steps = [_ec2_tag_run(ctx, None, subnet_id, todo)] if todo else []
-    return kit.maybe_update(NAME, "subnet", name, subnet_id, kit.tag_diff(current, desired_tags), steps, needs)
+    diffs, steps = _ec2_tag_drift(ctx, subnet, subnet_id, desired_tags)
+    return kit.maybe_update(NAME, "subnet", name, subnet_id, diffs, steps, needs)
 
 
 # ----- internet gateway
@@ -381,11 +378,8 @@ def _igw(ctx: Context, names: Names, found: Found) -> Change:
     if not attached:
         diffs.append(Diff("attached to", None, names.vpc))
         steps.append(attach)
-    current = tagging.from_list(igw.get("Tags"))
-    todo = tagging.missing(current, desired_tags)
-    diffs += kit.tag_diff(current, desired_tags)
-    if todo:
-        steps.append(_ec2_tag_run(ctx, None, igw_id, todo))
+    tag_diffs, tag_steps = _ec2_tag_drift(ctx, igw, igw_id, desired_tags)
+    diffs, steps = diffs + tag_diffs, steps + tag_steps
     return kit.maybe_update(NAME, "internet-gateway", names.igw, igw_id, diffs, steps, needs)
 
 
@@ -406,10 +400,8 @@ def _eip(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
             return alloc
 
         return _change("elastic-ip", name, CREATE, run=create)
-    current = tagging.from_list(eip.get("Tags"))
-    todo = tagging.missing(current, desired_tags)
-    steps = [_ec2_tag_run(ctx, None, eip["AllocationId"], todo)] if todo else []
-    return kit.maybe_update(NAME, "elastic-ip", name, eip["AllocationId"], kit.tag_diff(current, desired_tags), steps)
+    diffs, steps = _ec2_tag_drift(ctx, eip, eip["AllocationId"], desired_tags)
+    return kit.maybe_update(NAME, "elastic-ip", name, eip["AllocationId"], diffs, steps)
 
 
 def _nat(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
@@ -457,15 +449,12 @@ def _nat(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
             "nat-gateway", name, REPLACE, diffs=[Diff("subnet", nat["SubnetId"], subnet_id or public_subnet)],
             resource_id=nat_id, note="a NAT gateway cannot move subnets; nothing was changed",
         )
-    current = tagging.from_list(nat.get("Tags"))
-    todo = tagging.missing(current, desired_tags)
+    diffs, steps = _ec2_tag_drift(ctx, nat, nat_id, desired_tags)
     if nat["State"] == "pending":
         return _change(
-            "nat-gateway", name, WAIT, resource_id=nat_id, needs=needs, note="still being created by AWS",
-            run=kit.sequence(_ec2_tag_run(ctx, None, nat_id, todo) if todo else None, wait),
+            "nat-gateway", name, WAIT, resource_id=nat_id, needs=needs, note="still being created by AWS", run=kit.sequence(*steps, wait),
         )
-    steps = [_ec2_tag_run(ctx, None, nat_id, todo)] if todo else []
-    return kit.maybe_update(NAME, "nat-gateway", name, nat_id, kit.tag_diff(current, desired_tags), steps, needs)
+    return kit.maybe_update(NAME, "nat-gateway", name, nat_id, diffs, steps, needs)
 
 
 # ----- route tables
@@ -528,11 +517,8 @@ def _route_table(
     rt_id = rt["RouteTableId"]
     ctx.set_output(rt_key, rt_id)
     diffs, steps = route_and_associations(rt_key, rt)
-    current = tagging.from_list(rt.get("Tags"))
-    todo = tagging.missing(current, desired_tags)
-    diffs += kit.tag_diff(current, desired_tags)
-    if todo:
-        steps.append(_ec2_tag_run(ctx, None, rt_id, todo))
+    tag_diffs, tag_steps = _ec2_tag_drift(ctx, rt, rt_id, desired_tags)
+    diffs, steps = diffs + tag_diffs, steps + tag_steps
     return kit.maybe_update(NAME, "route-table", name, rt_id, diffs, steps, needs)
 
 
@@ -688,10 +674,8 @@ def _flow_log(ctx: Context, names: Names, found: Found) -> Change:
 
         return _change("flow-log", name, UPDATE, diffs=diffs, needs=needs, run=recreate, resource_id=current["FlowLogId"],
                        note="flow logs cannot be modified: a new one is created before the old one is deleted")
-    cur_tags = tagging.from_list(current.get("Tags"))
-    todo = tagging.missing(cur_tags, desired_tags)
-    steps = [_ec2_tag_run(ctx, None, current["FlowLogId"], todo)] if todo else []
-    return kit.maybe_update(NAME, "flow-log", name, current["FlowLogId"], kit.tag_diff(cur_tags, desired_tags), steps, needs)
+    diffs, steps = _ec2_tag_drift(ctx, current, current["FlowLogId"], desired_tags)
+    return kit.maybe_update(NAME, "flow-log", name, current["FlowLogId"], diffs, steps, needs)
 
 
 # ----- gateway endpoints
@@ -739,11 +723,8 @@ def _endpoint(ctx: Context, names: Names, found: Found, service: str) -> Change:
             ctx.client("ec2").modify_vpc_endpoint(**kwargs)
 
         steps.append(fix_rts)
-    current = tagging.from_list(ep.get("Tags"))
-    todo = tagging.missing(current, desired_tags)
-    diffs += kit.tag_diff(current, desired_tags)
-    if todo:
-        steps.append(_ec2_tag_run(ctx, None, ep_id, todo))
+    tag_diffs, tag_steps = _ec2_tag_drift(ctx, ep, ep_id, desired_tags)
+    diffs, steps = diffs + tag_diffs, steps + tag_steps
     return kit.maybe_update(NAME, "vpc-endpoint", name, ep_id, diffs, steps, needs)
 
 
@@ -853,9 +834,6 @@ def _security_group(ctx: Context, names: Names, found: Found, tier: SecurityGrou
         steps.append(
             lambda: ctx.client("ec2").revoke_security_group_ingress(GroupId=group_id, IpPermissions=[_permission(r) for r in remove])
         )
-    cur_tags = tagging.from_list(group.get("Tags"))
-    todo = tagging.missing(cur_tags, desired_tags)
-    diffs += kit.tag_diff(cur_tags, desired_tags)
-    if todo:
-        steps.append(_ec2_tag_run(ctx, None, group_id, todo))
+    tag_diffs, tag_steps = _ec2_tag_drift(ctx, group, group_id, desired_tags)
+    diffs, steps = diffs + tag_diffs, steps + tag_steps
     return kit.maybe_update(NAME, "security-group", name, group_id, diffs, steps, needs)
