@@ -168,34 +168,11 @@ def _updates(ctx: Context, names: Names, cluster: dict) -> tuple[list[Diff], lis
 
 
 def cluster(ctx: Context, names: Names, found: Found) -> Change:
-    cfg, eks = ctx.cfg, ctx.client("eks")
-    name = names.cluster
+    cfg = ctx.cfg
     keys = Keys(names)
     subnet_names = _subnet_names(ctx, names)
     needs = (keys.key, keys.role(names.cluster_role), keys.log_group, *(f"subnet:{s}" for s in subnet_names))
-    current = found.cluster
-    if current is None:
-
-        def create() -> str:
-            subnet_ids = [ctx.output(f"subnet:{s}") for s in subnet_names]
-            key_arn = ctx.output(names.key_arn_output)
-            try:
-                eks.create_cluster(
-                    name=name,
-                    version=cfg.eks.version,
-                    roleArn=ctx.output(Out.role_arn(names.cluster_role)),
-                    resourcesVpcConfig=_vpc_config(ctx, subnet_ids),
-                    kubernetesNetworkConfig={"serviceIpv4Cidr": cfg.eks.service_cidr, "ipFamily": "ipv4"},
-                    logging=_logging(list(cfg.eks.log_types)),
-                    encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": key_arn}}],
-                    tags=desired_tags(cfg, name),
-                    clientRequestToken=kit.request_token("eks-cluster", name, *subnet_ids, key_arn),
-                )
-            except ClientError as exc:  # created by a run whose answer was lost: wait for that one
-                if error_code(exc) != "ResourceInUseException":
-                    raise
-            return wait_active(ctx, name)["arn"]
-
+    if found.cluster is None:
         diffs = [
             Diff("version", None, cfg.eks.version),
             Diff("subnets", None, subnet_names),
@@ -204,8 +181,34 @@ def cluster(ctx: Context, names: Names, found: Found) -> Change:
             Diff("public access CIDRs", None, list(cfg.eks.admin_cidrs) or "public endpoint off"),
             Diff("secrets key", None, names.key_alias),
         ]
-        return change(KIND, name, CREATE, diffs=diffs, needs=needs, run=create)
+        return change(KIND, names.cluster, CREATE, diffs=diffs, needs=needs, run=lambda: _create_cluster(ctx, names, subnet_names))
+    return _existing_cluster(ctx, names, found.cluster, needs)
 
+
+def _create_cluster(ctx: Context, names: Names, subnet_names: list[str]) -> str:
+    cfg, name = ctx.cfg, names.cluster
+    subnet_ids = [ctx.output(f"subnet:{s}") for s in subnet_names]
+    key_arn = ctx.output(names.key_arn_output)
+    try:
+        ctx.client("eks").create_cluster(
+            name=name,
+            version=cfg.eks.version,
+            roleArn=ctx.output(Out.role_arn(names.cluster_role)),
+            resourcesVpcConfig=_vpc_config(ctx, subnet_ids),
+            kubernetesNetworkConfig={"serviceIpv4Cidr": cfg.eks.service_cidr, "ipFamily": "ipv4"},
+            logging=_logging(list(cfg.eks.log_types)),
+            encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": key_arn}}],
+            tags=desired_tags(cfg, name),
+            clientRequestToken=kit.request_token("eks-cluster", name, *subnet_ids, key_arn),
+        )
+    except ClientError as exc:  # created by a run whose answer was lost: wait for that one
+        if error_code(exc) != "ResourceInUseException":
+            raise
+    return wait_active(ctx, name)["arn"]
+
+
+def _existing_cluster(ctx: Context, names: Names, current: dict, needs: tuple[str, ...]) -> Change:
+    name = names.cluster
     arn, status = current["arn"], current["status"]
     if status == "DELETING":
         raise OpsError(f"EKS cluster {name} is being deleted: re-run once it is gone")

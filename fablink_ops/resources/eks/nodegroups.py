@@ -118,7 +118,6 @@ def _updates(ctx: Context, names: Names, zone: Zone, ng: dict) -> tuple[list[Dif
 
 
 def nodegroup(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
-    cfg, eks = ctx.cfg, ctx.client("eks")
     keys = Keys(names)
     name, subnet = names.nodegroup(zone), names.private_subnet(zone)
     # The private route table gives the nodes their NAT egress: without it
@@ -127,42 +126,47 @@ def nodegroup(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
              f"route-table:{names.private_route_table(zone)}", keys.launch_template)
     current = found.nodegroups.get(name)
     if current is None:
-
-        def create() -> str:
-            subnet_id = ctx.output(f"subnet:{subnet}")
-            template = ctx.output(Out.LAUNCH_TEMPLATE)
-            try:
-                eks.create_nodegroup(
-                    clusterName=names.cluster,
-                    nodegroupName=name,
-                    scalingConfig=_scaling(ctx),
-                    launchTemplate={"id": template["id"], "version": template["version"]},
-                    subnets=[subnet_id],
-                    instanceTypes=list(cfg.eks.nodegroups.instance_types),
-                    amiType=cfg.eks.nodegroups.ami_type,
-                    capacityType=cfg.eks.nodegroups.capacity_type,
-                    nodeRole=ctx.output(Out.role_arn(names.node_role)),
-                    labels=labels(ctx, zone),
-                    tags=desired_tags(cfg, name),
-                    updateConfig={"maxUnavailable": cfg.eks.nodegroups.max_unavailable},
-                    # The control plane's version (a node group may not be newer).
-                    version=ctx.output(Out.CLUSTER_VERSION),
-                    clientRequestToken=kit.request_token("eks-nodegroup", ctx.output(Out.CLUSTER_ARN), name, subnet_id),
-                )
-            except ClientError as exc:  # created by a run whose answer was lost: wait for that one
-                if error_code(exc) != "ResourceInUseException":
-                    raise
-            return wait_active(ctx, names, name)["nodegroupArn"]
-
-        ng = cfg.eks.nodegroups
+        ng = ctx.cfg.eks.nodegroups
         diffs = [
             Diff("subnet", None, subnet),
             Diff("instance types", None, list(ng.instance_types)),
             Diff("min/desired/max", None, f"{ng.min_size}/{ng.desired_size}/{ng.max_size}"),
             Diff("labels", None, labels(ctx, zone)),
         ]
-        return change(KIND, name, CREATE, diffs=diffs, needs=needs, run=create)
+        return change(KIND, name, CREATE, diffs=diffs, needs=needs, run=lambda: _create_nodegroup(ctx, names, zone))
+    return _existing_nodegroup(ctx, names, zone, current, needs)
 
+
+def _create_nodegroup(ctx: Context, names: Names, zone: Zone) -> str:
+    cfg, name = ctx.cfg, names.nodegroup(zone)
+    subnet_id = ctx.output(f"subnet:{names.private_subnet(zone)}")
+    template = ctx.output(Out.LAUNCH_TEMPLATE)
+    try:
+        ctx.client("eks").create_nodegroup(
+            clusterName=names.cluster,
+            nodegroupName=name,
+            scalingConfig=_scaling(ctx),
+            launchTemplate={"id": template["id"], "version": template["version"]},
+            subnets=[subnet_id],
+            instanceTypes=list(cfg.eks.nodegroups.instance_types),
+            amiType=cfg.eks.nodegroups.ami_type,
+            capacityType=cfg.eks.nodegroups.capacity_type,
+            nodeRole=ctx.output(Out.role_arn(names.node_role)),
+            labels=labels(ctx, zone),
+            tags=desired_tags(cfg, name),
+            updateConfig={"maxUnavailable": cfg.eks.nodegroups.max_unavailable},
+            # The control plane's version (a node group may not be newer).
+            version=ctx.output(Out.CLUSTER_VERSION),
+            clientRequestToken=kit.request_token("eks-nodegroup", ctx.output(Out.CLUSTER_ARN), name, subnet_id),
+        )
+    except ClientError as exc:  # created by a run whose answer was lost: wait for that one
+        if error_code(exc) != "ResourceInUseException":
+            raise
+    return wait_active(ctx, names, name)["nodegroupArn"]
+
+
+def _existing_nodegroup(ctx: Context, names: Names, zone: Zone, current: dict, needs: tuple[str, ...]) -> Change:
+    name = names.nodegroup(zone)
     arn, status = current["nodegroupArn"], current["status"]
     why = issues(current.get("health"))
     if status in ("CREATE_FAILED", "DELETE_FAILED", "DELETING"):
