@@ -88,47 +88,50 @@ def _wait_active(ctx: Context, names: EdgeNames) -> str:
 
 def _load_balancer(ctx: Context, names: EdgeNames, found: Found) -> Change:
     edge = ctx.cfg.edge
-    elb = ctx.client("elbv2")
-    name = names.nlb
-    desired_tags = tags(ctx.cfg, name)
     subnet_names = names.subnets()
     needs = tuple(f"subnet:{s}" for s in subnet_names)
     attrs = _desired_attrs(ctx)
-
-    def set_attrs(todo: dict[str, str]) -> None:
-        elb.modify_load_balancer_attributes(
-            LoadBalancerArn=ctx.output("nlb-arn"), Attributes=[{"Key": k, "Value": v} for k, v in sorted(todo.items())]
-        )
-
-    lb = found.nlb
-    if lb is None:
-
-        def create() -> str:
-            subnets = [ctx.output(f"subnet:{s}") for s in subnet_names]
-            try:
-                created = elb.create_load_balancer(
-                    Name=name, Subnets=subnets, Scheme=edge.nlb_scheme, Type="network", IpAddressType="ipv4",
-                    Tags=tagging.to_list(desired_tags),
-                )["LoadBalancers"][0]
-            except ClientError as exc:
-                # AWS answers an identical create with the existing NLB; moto
-                # (and AWS, if settings differ) says the name is taken.
-                if error_code(exc) != "DuplicateLoadBalancerName":
-                    raise
-                created = elb.describe_load_balancers(Names=[name])["LoadBalancers"][0]
-            ctx.set_output("nlb-arn", created["LoadBalancerArn"])
-            ctx.set_output("nlb-dns", created["DNSName"])
-            # Attributes cannot be given to CreateLoadBalancer.
-            set_attrs(attrs)
-            return _wait_active(ctx, names)
-
+    if found.nlb is None:
         diffs = [Diff("scheme", None, edge.nlb_scheme), Diff("subnets", None, subnet_names)]
         diffs += [Diff(k, None, v) for k, v in attrs.items()]
-        return change("load-balancer", name, CREATE, diffs=diffs, needs=needs, run=create)
+        return change("load-balancer", names.nlb, CREATE, diffs=diffs, needs=needs, run=lambda: _create_load_balancer(ctx, names, attrs))
+    return _existing_load_balancer(ctx, names, found, attrs, needs)
+
+
+def _set_attrs(ctx: Context, todo: dict[str, str]) -> None:
+    ctx.client("elbv2").modify_load_balancer_attributes(
+        LoadBalancerArn=ctx.output("nlb-arn"), Attributes=[{"Key": k, "Value": v} for k, v in sorted(todo.items())]
+    )
+
+
+def _create_load_balancer(ctx: Context, names: EdgeNames, attrs: dict[str, str]) -> str:
+    elb, name = ctx.client("elbv2"), names.nlb
+    subnets = [ctx.output(f"subnet:{s}") for s in names.subnets()]
+    try:
+        created = elb.create_load_balancer(
+            Name=name, Subnets=subnets, Scheme=ctx.cfg.edge.nlb_scheme, Type="network", IpAddressType="ipv4",
+            Tags=tagging.to_list(tags(ctx.cfg, name)),
+        )["LoadBalancers"][0]
+    except ClientError as exc:
+        # AWS answers an identical create with the existing NLB; moto
+        # (and AWS, if settings differ) says the name is taken.
+        if error_code(exc) != "DuplicateLoadBalancerName":
+            raise
+        created = elb.describe_load_balancers(Names=[name])["LoadBalancers"][0]
+    ctx.set_output("nlb-arn", created["LoadBalancerArn"])
+    ctx.set_output("nlb-dns", created["DNSName"])
+    # Attributes cannot be given to CreateLoadBalancer.
+    _set_attrs(ctx, attrs)
+    return _wait_active(ctx, names)
+
+
+def _existing_load_balancer(ctx: Context, names: EdgeNames, found: Found, attrs: dict[str, str], needs: tuple[str, ...]) -> Change:
+    elb, name, lb = ctx.client("elbv2"), names.nlb, found.nlb or {}
+    subnet_names = names.subnets()
     arn = lb["LoadBalancerArn"]
     immutable = [
         Diff(a, cur, want)
-        for a, cur, want in (("type", lb.get("Type"), "network"), ("scheme", lb.get("Scheme"), edge.nlb_scheme))
+        for a, cur, want in (("type", lb.get("Type"), "network"), ("scheme", lb.get("Scheme"), ctx.cfg.edge.nlb_scheme))
         if cur != want
     ]
     if immutable:
@@ -146,12 +149,10 @@ def _load_balancer(ctx: Context, names: EdgeNames, found: Found) -> Change:
     todo = {k: v for k, v in attrs.items() if found.nlb_attrs.get(k) != v}
     diffs += [Diff(k, found.nlb_attrs.get(k), v) for k, v in todo.items()]
     if todo:
-        steps.append(lambda: set_attrs(todo))
-    current_tags = found.elb_tags.get(arn, {})
-    missing = tagging.missing(current_tags, desired_tags)
-    diffs += kit.tag_diff(current_tags, desired_tags)
-    if missing:
-        steps.append(lambda: elb.add_tags(ResourceArns=[arn], Tags=tagging.to_list(missing)))
+        steps.append(lambda: _set_attrs(ctx, todo))
+    tag_diffs, tag_steps = kit.tag_drift(found.elb_tags.get(arn, {}), tags(ctx.cfg, name),
+                                         lambda missing: elb.add_tags(ResourceArns=[arn], Tags=tagging.to_list(missing)))
+    diffs, steps = diffs + tag_diffs, steps + tag_steps
     state = lb.get("State", {}).get("Code")
     if state == "provisioning":
         return change(

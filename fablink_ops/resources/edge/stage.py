@@ -259,34 +259,10 @@ def _stage(ctx: Context, names: EdgeNames, found: Found, earlier: list[Change]) 
         "log-group:" + _execution_log_name(names, found), names.k_account,
     )
     want = desired_settings(ctx)
-    everything = set(want) | {"access log destination"}
-
-    def record_arn() -> None:
-        ctx.set_output("stage-arn", names.stage_arn(ctx.cfg.project.region, ctx.output("rest-api")))
-
     stage = found.stage
     if stage is None:
-
-        def create() -> str:
-            deployment_id, digest = _deploy(ctx)
-            api_id = ctx.output("rest-api")
-            try:
-                apigw.create_stage(
-                    restApiId=api_id, stageName=name, deploymentId=deployment_id, variables={DEFINITION_VARIABLE: digest},
-                    tracingEnabled=want["tracingEnabled"], tags=desired_tags,
-                    description="FabLink production (fablink-ops)",
-                )
-            except ClientError as exc:  # created by a run whose answer was lost
-                if error_code(exc) != "ConflictException":
-                    raise
-                _repoint(ctx, name, deployment_id, digest)
-            # Logging and method settings cannot be given to CreateStage.
-            apigw.update_stage(restApiId=api_id, stageName=name, patchOperations=_settings_ops(ctx, everything))
-            record_arn()
-            return f"{name} -> deployment {deployment_id}"
-
         diffs = [Diff("deployment", None, "new (API definition)")] + [Diff(k, None, v if k != "access log format" else "JSON") for k, v in want.items()]
-        return change("api-stage", name, CREATE, diffs=diffs, needs=needs, run=create)
+        return change("api-stage", name, CREATE, diffs=diffs, needs=needs, run=lambda: _create_stage(ctx, names, desired_tags))
 
     current = current_settings(stage)
     diffs: list[Diff] = []
@@ -312,6 +288,27 @@ def _stage(ctx: Context, names: EdgeNames, found: Found, earlier: list[Change]) 
     if missing:
         steps.append(lambda: apigw.tag_resource(resourceArn=apigw_arn(ctx.cfg.project.region, f"/restapis/{api_id}/stages/{name}"), tags=missing))
     return maybe_update("api-stage", name, f"{api_id}/{name}", diffs, steps, needs)
+
+
+def _create_stage(ctx: Context, names: EdgeNames, desired_tags: dict[str, str]) -> str:
+    apigw, name = ctx.client("apigateway"), names.stage
+    want = desired_settings(ctx)
+    deployment_id, digest = _deploy(ctx)
+    api_id = ctx.output("rest-api")
+    try:
+        apigw.create_stage(
+            restApiId=api_id, stageName=name, deploymentId=deployment_id, variables={DEFINITION_VARIABLE: digest},
+            tracingEnabled=want["tracingEnabled"], tags=desired_tags,
+            description="FabLink production (fablink-ops)",
+        )
+    except ClientError as exc:  # created by a run whose answer was lost
+        if error_code(exc) != "ConflictException":
+            raise
+        _repoint(ctx, name, deployment_id, digest)
+    # Logging and method settings cannot be given to CreateStage.
+    apigw.update_stage(restApiId=api_id, stageName=name, patchOperations=_settings_ops(ctx, set(want) | {"access log destination"}))
+    ctx.set_output("stage-arn", names.stage_arn(ctx.cfg.project.region, api_id))
+    return f"{name} -> deployment {deployment_id}"
 
 
 def _repoint(ctx: Context, stage: str, deployment_id: str, digest: str) -> str:
