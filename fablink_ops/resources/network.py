@@ -768,36 +768,11 @@ def _permission(rule: tuple, description: str = "") -> dict:
 
 
 def _security_group(ctx: Context, names: Names, found: Found, tier: SecurityGroupTier) -> Change:
-    cfg = ctx.cfg
     name = names.security_group(tier.tier)
-    desired_tags = kit.desired_tags(cfg, NAME, name, {"Tier": tier.tier})
+    desired_tags = kit.desired_tags(ctx.cfg, NAME, name, {"Tier": tier.tier})
     group = found.security_groups.get(name)
     referenced = sorted({r.group for r in tier.ingress if r.group and r.group != tier.tier})
     needs = ("vpc:" + names.vpc, *(f"security-group:{names.security_group(g)}" for g in referenced))
-
-    def desired_rules(resolve: bool) -> dict[tuple, str]:
-        """Rule -> description. Unresolvable references (not yet created) get a placeholder."""
-        out = {}
-        for rule in tier.ingress:
-            if rule.group:
-                gid = ctx.output(f"sg:{rule.group}") if resolve else ctx.outputs.get(f"sg:{rule.group}", f"({names.security_group(rule.group)})")
-                out[_rule_key(rule.port, "group", gid)] = rule.description
-            else:
-                cidr = (ctx.output("vpc_cidr") if resolve else ctx.outputs.get("vpc_cidr", cfg.network.vpc_cidr)) if rule.cidr == "vpc" else rule.cidr
-                out[_rule_key(rule.port, "cidr", cidr)] = rule.description
-        return out
-
-    def show(rule: tuple) -> str:
-        proto, lo, hi, kind, value = rule
-        ports = "all" if proto == "-1" else (f"{lo}" if lo == hi else f"{lo}-{hi}")
-        return f"{proto}/{ports} from {value}"
-
-    def authorize(group_id_key: str, rules: dict[tuple, str]) -> None:
-        if rules:
-            ctx.client("ec2").authorize_security_group_ingress(
-                GroupId=ctx.output(group_id_key), IpPermissions=[_permission(r, d) for r, d in sorted(rules.items())]
-            )
-
     sg_key = f"sg:{tier.tier}"
     if group is None:
 
@@ -809,12 +784,12 @@ def _security_group(ctx: Context, names: Names, found: Found, tier: SecurityGrou
                 TagSpecifications=tagging.ec2_spec("security-group", desired_tags),
             )["GroupId"]
             ctx.set_output(sg_key, group_id)
-            authorize(sg_key, desired_rules(resolve=True))
+            _authorize(ctx, sg_key, _desired_rules(ctx, names, tier, resolve=True))
             return group_id
 
-        planned = desired_rules(resolve=False)
+        planned = _desired_rules(ctx, names, tier, resolve=False)
         return _change(
-            "security-group", name, CREATE, diffs=[Diff("ingress", None, show(r)) for r in sorted(planned)], needs=needs, run=create
+            "security-group", name, CREATE, diffs=[Diff("ingress", None, _show_rule(r)) for r in sorted(planned)], needs=needs, run=create
         )
     group_id = group["GroupId"]
     if group.get("Description") != tier.description:
@@ -823,13 +798,13 @@ def _security_group(ctx: Context, names: Names, found: Found, tier: SecurityGrou
             resource_id=group_id, note="a security group's description cannot change; nothing was changed",
         )
     current = _current_rules(group)
-    wanted = desired_rules(resolve=False)
+    wanted = _desired_rules(ctx, names, tier, resolve=False)
     add = {r: d for r, d in wanted.items() if r not in current}
     remove = sorted(current - set(wanted))
-    diffs = [Diff("ingress", None, show(r)) for r in sorted(add)] + [Diff("ingress", show(r), None) for r in remove]
+    diffs = [Diff("ingress", None, _show_rule(r)) for r in sorted(add)] + [Diff("ingress", _show_rule(r), None) for r in remove]
     steps = []
     if add:
-        steps.append(lambda: authorize(sg_key, {r: d for r, d in desired_rules(resolve=True).items() if r not in current}))
+        steps.append(lambda: _authorize(ctx, sg_key, {r: d for r, d in _desired_rules(ctx, names, tier, resolve=True).items() if r not in current}))
     if remove:
         steps.append(
             lambda: ctx.client("ec2").revoke_security_group_ingress(GroupId=group_id, IpPermissions=[_permission(r) for r in remove])
@@ -837,3 +812,29 @@ def _security_group(ctx: Context, names: Names, found: Found, tier: SecurityGrou
     tag_diffs, tag_steps = _ec2_tag_drift(ctx, group, group_id, desired_tags)
     diffs, steps = diffs + tag_diffs, steps + tag_steps
     return kit.maybe_update(NAME, "security-group", name, group_id, diffs, steps, needs)
+
+
+def _desired_rules(ctx: Context, names: Names, tier: SecurityGroupTier, resolve: bool) -> dict[tuple, str]:
+    """Rule -> description. Unresolvable references (not yet created) get a placeholder."""
+    out = {}
+    for rule in tier.ingress:
+        if rule.group:
+            gid = ctx.output(f"sg:{rule.group}") if resolve else ctx.outputs.get(f"sg:{rule.group}", f"({names.security_group(rule.group)})")
+            out[_rule_key(rule.port, "group", gid)] = rule.description
+        else:
+            cidr = (ctx.output("vpc_cidr") if resolve else ctx.outputs.get("vpc_cidr", ctx.cfg.network.vpc_cidr)) if rule.cidr == "vpc" else rule.cidr
+            out[_rule_key(rule.port, "cidr", cidr)] = rule.description
+    return out
+
+
+def _show_rule(rule: tuple) -> str:
+    proto, lo, hi, kind, value = rule
+    ports = "all" if proto == "-1" else (f"{lo}" if lo == hi else f"{lo}-{hi}")
+    return f"{proto}/{ports} from {value}"
+
+
+def _authorize(ctx: Context, group_id_key: str, rules: dict[tuple, str]) -> None:
+    if rules:
+        ctx.client("ec2").authorize_security_group_ingress(
+            GroupId=ctx.output(group_id_key), IpPermissions=[_permission(r, d) for r, d in sorted(rules.items())]
+        )
