@@ -150,22 +150,26 @@ def preflight(ctx: Context, report: Report, describe: Describe, to: str | None, 
     free, detail = lock_state(view, report.moment(), drill_id)
     check("lock free", free, detail)
     if cfg.stop_alarms:
-        states = alarm_states(ctx, cfg.stop_alarms)
-        missing = [a for a in cfg.stop_alarms if a not in states]
-        fired = firing(states)
-        if missing:
-            check("stop alarms quiet", False,
-                  f"stop alarm(s) missing: {', '.join(missing)} (create them with the monitoring stage, or correct [drill].stop_alarms)")
-        elif fired:
-            check("stop alarms quiet", False, f"in ALARM: {', '.join(fired)}")
-        else:
-            check("stop alarms quiet", True, ", ".join(f"{n}: {s}" for n, (s, _) in sorted(states.items())))
+        check("stop alarms quiet", *_stop_alarms_quiet(ctx))
     else:
         report.record("preflight: stop alarms quiet", SKIPPED, "no stop alarms configured ([drill].stop_alarms): nothing stops the drill early", started)
     if problems:
         raise Aborted("preflight failed: " + "; ".join(problems))
     assert writer is not None and target is not None
     return Plan(view, writer, target)
+
+
+def _stop_alarms_quiet(ctx: Context) -> tuple[bool, str]:
+    """Whether every stop alarm exists and none is in ALARM, and what was found."""
+    stop_alarms = ctx.cfg.drill.stop_alarms
+    states = alarm_states(ctx, stop_alarms)
+    missing = [a for a in stop_alarms if a not in states]
+    fired = firing(states)
+    if missing:
+        return False, f"stop alarm(s) missing: {', '.join(missing)} (create them with the monitoring stage, or correct [drill].stop_alarms)"
+    if fired:
+        return False, f"in ALARM: {', '.join(fired)}"
+    return True, ", ".join(f"{n}: {s}" for n, (s, _) in sorted(states.items()))
 
 
 # --------------------------------------------------------------------------
@@ -360,6 +364,20 @@ def run(
     # After the confirmation: a refused drill has not even resolved the endpoint.
     prober, probe_note = _endpoint_probe(ctx, report, plan.view, prober_factory)
 
+    legs, lock_released = _legs(ctx, report, describe, plan, drill_id, failback, prober, probe_note)
+    results = [judge(leg, cfg) for leg in legs]
+    reason = "; ".join(f"{leg.label}: {text}" for leg, (_, text) in zip(legs, results))
+    if not lock_released:
+        reason += f"; the lock {LOCK_TAG} could not be removed (see the step)"
+    report.conclude(PASS if all(ok for ok, _ in results) else FAIL, reason)
+
+
+def _legs(
+    ctx: Context, report: Report, describe: Describe, plan: Plan, drill_id: str, failback: bool, prober: Prober | None, probe_note: str,
+) -> tuple[list[Leg], bool]:
+    """Take the lock, fail over (and back), release the lock whatever
+    happened. Returns the legs observed and whether the lock was removed."""
+    cfg = ctx.cfg.drill
     legs: list[Leg] = []
     lock_released = True
     try:
@@ -390,12 +408,7 @@ def run(
         if prober is not None:
             prober.stop()
         lock_released = release_lock(ctx, report, describe, plan.view.arn, drill_id)
-
-    results = [judge(leg, cfg) for leg in legs]
-    reason = "; ".join(f"{leg.label}: {text}" for leg, (_, text) in zip(legs, results))
-    if not lock_released:
-        reason += f"; the lock {LOCK_TAG} could not be removed (see the step)"
-    report.conclude(PASS if all(ok for ok, _ in results) else FAIL, reason)
+    return legs, lock_released
 
 
 def _endpoint_probe(ctx: Context, report: Report, view: ClusterView, factory: ProberFactory | None) -> tuple[Prober | None, str]:
