@@ -140,16 +140,7 @@ def run(
     if not jobs:
         _conclude(report, resources, None)
         return
-    what = ", ".join(j.label for j in jobs)
-    confirm(
-        ctx.cfg.project.environment_name,
-        f"This restores {what} into TEMPORARY resources in the LIVE account {ctx.cfg.project.account_id} "
-        f"(an Aurora PITR restore takes 20+ minutes; billed while it lives), then deletes them. "
-        f"Type [bold]{ctx.cfg.project.environment_name}[/] to go ahead:",
-    )
-    report.record("confirmation", OK, "sandbox: no confirmation needed" if not ctx.target.is_live
-                  else "--yes given" if report.parameters.get("yes") else f"the operator typed {ctx.cfg.project.environment_name}")
-
+    _confirm_restores(ctx, report, confirm, jobs)
     temporaries: list[Temporary] = []
     # The tags of each temporary, put on before deleting one that a crash or
     # a failed call left untagged (cleanup.py).
@@ -175,6 +166,19 @@ def run(
             raise Aborted(f"{wrap_aws_error(error, 'restore tests').message}; {note}") from None
         raise error  # a bug or an injected crash: as it is, after the cleanup
     _conclude(report, resources, cleanup)
+
+
+def _confirm_restores(ctx: Context, report: Report, confirm: Callable[[str, str], None], jobs: list) -> None:
+    """Live: the operator types the environment's name before any restore (GuardError otherwise)."""
+    what = ", ".join(j.label for j in jobs)
+    confirm(
+        ctx.cfg.project.environment_name,
+        f"This restores {what} into TEMPORARY resources in the LIVE account {ctx.cfg.project.account_id} "
+        f"(an Aurora PITR restore takes 20+ minutes; billed while it lives), then deletes them. "
+        f"Type [bold]{ctx.cfg.project.environment_name}[/] to go ahead:",
+    )
+    report.record("confirmation", OK, "sandbox: no confirmation needed" if not ctx.target.is_live
+                  else "--yes given" if report.parameters.get("yes") else f"the operator typed {ctx.cfg.project.environment_name}")
 
 
 def _check(ctx: Context, report: Report, covered: Scope) -> tuple[dict[str, Resource], AuroraSource | None, dict[str, TableSource | None]]:
