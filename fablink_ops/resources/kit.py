@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -23,6 +23,7 @@ from ..target import error_code
 from . import shared
 
 Step = Callable[[], Any]
+F = TypeVar("F")
 
 
 def change(stage: str, kind: str, name: str, action: str, **kwargs: Any) -> Change:
@@ -89,6 +90,14 @@ class StageKit:
         return desired_tags(cfg, self.stage, name, extra)
 
 
+def discover_parts(ctx: Context, names: Any, found: F, parts: tuple[Any, ...]) -> F:
+    """A packaged stage's discovery: each part module's ``discover(ctx,
+    names, found)`` fills the one snapshot, in order."""
+    for part in parts:
+        part.discover(ctx, names, found)
+    return found
+
+
 def request_token(*parts: str, alphanumeric: bool = False) -> str:
     """A deterministic idempotency token (ClientToken, clientRequestToken):
     the same inputs, the same token.
@@ -100,6 +109,15 @@ def request_token(*parts: str, alphanumeric: bool = False) -> str:
     """
     hashed = hashlib.sha256("|".join(parts).encode()).hexdigest()
     return hashed[:32] if alphanumeric else "fablink-" + hashed[:48]
+
+
+def partition(region: str) -> str:
+    """The ARN partition of a region (AWS managed policy ARNs carry it)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
 
 
 def digest(value: Any, length: int = 16) -> str:

@@ -124,15 +124,6 @@ def rds_tag_step(ctx: Context, arn: str, current: dict[str, str], desired: dict[
     return lambda: ctx.client("rds").add_tags_to_resource(ResourceName=arn, Tags=tagging.to_list(todo))
 
 
-def partition(region: str) -> str:
-    """The ARN partition of a region (AWS managed policy ARNs carry it)."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
 def one(items: list[dict], kind: str, key: str) -> dict | None:
     """The single item, or an error naming both when there are two."""
     if len(items) > 1:

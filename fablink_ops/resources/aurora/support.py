@@ -11,14 +11,14 @@ from ... import tags as tagging
 from .. import kit
 from ...engine import CREATE, REPLACE, Change, Context, Diff
 from ...target import error_code
-from .common import NAME, ROLE_ARN, Found, Names, change, desired_tags, maybe_update, partition, rds_tag_step
+from .common import NAME, ROLE_ARN, Found, Names, change, desired_tags, maybe_update, rds_tag_step
 
 # ----- Enhanced Monitoring role
 # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_Monitoring.OS.Enabling.html
 
 
 def monitoring_policy_arn(region: str) -> str:
-    return f"arn:{partition(region)}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+    return f"arn:{kit.partition(region)}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 
 
 def monitoring_trust(ctx: Context) -> dict:

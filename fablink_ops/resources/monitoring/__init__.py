@@ -17,19 +17,18 @@ one per topic that has subscriptions configured.
 from __future__ import annotations
 
 from ...engine import Change, Context
+from .. import kit
 from . import alarms, dashboard, logs, topics
 from .common import NAME, Found, MonitoringNames
 
 __all__ = ["NAME", "plan"]
 
 
+PARTS = (topics, alarms, dashboard, logs)
+
+
 def discover(ctx: Context, names: MonitoringNames) -> Found:
-    found = Found()
-    topics.discover(ctx, names, found)
-    alarms.discover(ctx, names, found)
-    dashboard.discover(ctx, names, found)
-    logs.discover(ctx, names, found)
-    return found
+    return kit.discover_parts(ctx, names, Found(), PARTS)
 
 
 def plan(ctx: Context) -> list[Change]:
