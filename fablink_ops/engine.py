@@ -49,6 +49,12 @@ class Diff:
         return {"attribute": self.attribute, "before": self.before, "after": self.after}
 
 
+def change_key(kind: str, name: str) -> str:
+    """The one spelling of a change's key ("kind:name"): what ``needs``
+    lists and what stages' Names expose as ``k_*``."""
+    return f"{kind}:{name}"
+
+
 @dataclass
 class Change:
     stage: str
@@ -63,7 +69,7 @@ class Change:
 
     @property
     def key(self) -> str:
-        return f"{self.kind}:{self.name}"
+        return change_key(self.kind, self.name)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -24,7 +24,7 @@ from typing import Any
 from .. import tags as tagging
 from . import kit, shared
 from ..config import Config, SecurityGroupTier, Zone
-from ..engine import CREATE, REPLACE, UPDATE, WAIT, Change, Context, Diff, wait_for
+from ..engine import CREATE, REPLACE, UPDATE, WAIT, Change, Context, Diff, change_key, wait_for
 from ..errors import OpsError
 
 NAME = "network"
@@ -83,6 +83,20 @@ class Names:
 
     def security_group(self, tier: str) -> str:
         return f"{self.prefix}-{tier}"
+
+    # Change keys ("kind:name") that dependents list in ``needs``.
+    @property
+    def k_vpc(self) -> str:
+        return change_key("vpc", self.vpc)
+
+    def k_subnet(self, tier: str, zone: Zone) -> str:
+        return change_key("subnet", self.subnet(tier, zone))
+
+    def k_private_rt(self, zone: Zone) -> str:
+        return change_key("route-table", self.private_rt(zone))
+
+    def k_security_group(self, tier: str) -> str:
+        return change_key("security-group", self.security_group(tier))
 
 
 FLOW_LOG_POLICY_NAME = "deliver-flow-logs"
@@ -319,7 +333,7 @@ def _subnet(ctx: Context, names: Names, found: Found, zone: Zone, tier: str) -> 
         cfg, NAME, name, {role_tag: "1", f"kubernetes.io/cluster/{cfg.project.cluster_name}": "shared", "Tier": tier}
     )
     subnet = found.subnets.get(name)
-    needs = ("vpc:" + names.vpc,)
+    needs = (names.k_vpc,)
     if subnet is None:
 
         def create() -> str:
@@ -350,7 +364,7 @@ def _subnet(ctx: Context, names: Names, found: Found, zone: Zone, tier: str) -> 
 def _igw(ctx: Context, names: Names, found: Found) -> Change:
     desired_tags = kit.desired_tags(ctx.cfg, NAME, names.igw)
     igw = found.igw
-    needs = ("vpc:" + names.vpc,)
+    needs = (names.k_vpc,)
 
     def attach(igw_id_key: str = "igw") -> None:
         ctx.client("ec2").attach_internet_gateway(InternetGatewayId=ctx.output(igw_id_key), VpcId=ctx.output("vpc"))
@@ -536,14 +550,14 @@ def _associate(ctx: Context, found: Found, rt_id: str, subnet_id: str) -> None:
 def _public_route_table(ctx: Context, names: Names, found: Found) -> Change:
     zones = ctx.cfg.network.zones
     subnets = [names.subnet("public", z) for z in zones]
-    needs = ("vpc:" + names.vpc, "internet-gateway:" + names.igw, *(f"subnet:{s}" for s in subnets))
+    needs = (names.k_vpc, "internet-gateway:" + names.igw, *(f"subnet:{s}" for s in subnets))
     return _route_table(ctx, found, names.public_rt, subnets, "igw", "igw", names.igw, needs)
 
 
 def _private_route_table(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
     subnet = names.subnet("private", zone)
     nat = names.nat(zone)
-    needs = ("vpc:" + names.vpc, f"nat-gateway:{nat}", f"subnet:{subnet}")
+    needs = (names.k_vpc, f"nat-gateway:{nat}", f"subnet:{subnet}")
     return _route_table(ctx, found, names.private_rt(zone), [subnet], "nat", f"nat:{nat}", nat, needs)
 
 
@@ -623,7 +637,7 @@ def _flow_log(ctx: Context, names: Names, found: Found) -> Change:
     net = ctx.cfg.network
     name = names.flow_log
     desired_tags = kit.desired_tags(ctx.cfg, NAME, name)
-    needs = ("vpc:" + names.vpc, f"log-group:{names.flow_log_group}", f"iam-role:{names.flow_log_role}")
+    needs = (names.k_vpc, f"log-group:{names.flow_log_group}", f"iam-role:{names.flow_log_role}")
     ours = [f for f in found.flow_logs if tagging.from_list(f.get("Tags")).get("Name") == name]
     desired = {
         "traffic": net.flow_logs_traffic,
@@ -686,7 +700,7 @@ def _endpoint(ctx: Context, names: Names, found: Found, service: str) -> Change:
     name = names.endpoint(service)
     desired_tags = kit.desired_tags(cfg, NAME, name)
     rt_names = [names.private_rt(z) for z in cfg.network.zones]
-    needs = ("vpc:" + names.vpc, *(f"route-table:{n}" for n in rt_names))
+    needs = (names.k_vpc, *(f"route-table:{n}" for n in rt_names))
     service_name = f"com.amazonaws.{cfg.project.region}.{service}"
     ep = found.endpoints.get(service)
     if ep is None:
@@ -772,7 +786,7 @@ def _security_group(ctx: Context, names: Names, found: Found, tier: SecurityGrou
     desired_tags = kit.desired_tags(ctx.cfg, NAME, name, {"Tier": tier.tier})
     group = found.security_groups.get(name)
     referenced = sorted({r.group for r in tier.ingress if r.group and r.group != tier.tier})
-    needs = ("vpc:" + names.vpc, *(f"security-group:{names.security_group(g)}" for g in referenced))
+    needs = (names.k_vpc, *(names.k_security_group(g) for g in referenced))
     sg_key = f"sg:{tier.tier}"
     if group is None:
 

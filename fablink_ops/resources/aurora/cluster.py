@@ -128,11 +128,8 @@ def _minor_upgrade(ctx: Context, cluster: dict) -> Diff | None:
 
 
 def cluster(ctx: Context, names: Names, found: Found) -> Change:
-    log_groups = tuple(f"log-group:{names.log_group(t)}" for t in ctx.cfg.aurora.log_exports)
-    needs = (
-        names.key_change, f"db-subnet-group:{names.subnet_group}", f"db-cluster-parameter-group:{names.parameter_group}",
-        f"security-group:{names.security_group}", *log_groups,
-    )
+    log_groups = tuple(names.k_log_group(t) for t in ctx.cfg.aurora.log_exports)
+    needs = (names.k_key, names.k_subnet_group, names.k_parameter_group, names.k_security_group, *log_groups)
     if found.cluster is None:
         a = ctx.cfg.aurora
         return change("db-cluster", names.cluster, CREATE, needs=needs, run=lambda: _create_cluster(ctx, names), diffs=[

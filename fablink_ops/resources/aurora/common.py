@@ -12,7 +12,7 @@ from typing import Callable
 
 from ... import tags as tagging
 from ...config import Config
-from ...engine import Context
+from ...engine import Context, change_key
 from ...errors import OpsError
 from .. import kit, kms_key, network
 
@@ -83,19 +83,34 @@ class Names:
 
     # Change keys ("kind:name") that dependents list in ``needs``.
     @property
-    def key_change(self) -> str:
+    def k_key(self) -> str:
         return kms_key.change_key(self.key_alias, self.cfg.project.region, self.cfg.project.region)
 
     @property
-    def role_change(self) -> str:
-        return f"iam-role:{self.monitoring_role}"
+    def k_role(self) -> str:
+        return change_key("iam-role", self.monitoring_role)
 
     @property
-    def cluster_change(self) -> str:
-        return f"db-cluster:{self.cluster}"
+    def k_subnet_group(self) -> str:
+        return change_key("db-subnet-group", self.subnet_group)
 
-    def instance_change(self, identifier: str) -> str:
-        return f"db-instance:{identifier}"
+    @property
+    def k_parameter_group(self) -> str:
+        return change_key("db-cluster-parameter-group", self.parameter_group)
+
+    @property
+    def k_security_group(self) -> str:
+        return network.Names(self.cfg).k_security_group(self.cfg.aurora.security_group_tier)
+
+    def k_log_group(self, log_type: str) -> str:
+        return change_key("log-group", self.log_group(log_type))
+
+    @property
+    def k_cluster(self) -> str:
+        return change_key("db-cluster", self.cluster)
+
+    def k_instance(self, identifier: str) -> str:
+        return change_key("db-instance", identifier)
 
 
 @dataclass

@@ -134,9 +134,9 @@ def _instance(ctx: Context, names: Names, found: Found, inst: AuroraInstance, wr
     a = ctx.cfg.aurora
     rds = ctx.client("rds")
     identifier = inst.identifier
-    needs: tuple[str, ...] = (names.cluster_change, names.key_change, names.role_change)
+    needs: tuple[str, ...] = (names.k_cluster, names.k_key, names.k_role)
     if identifier != writer_id and writer_id not in found.instances:
-        needs += (names.instance_change(writer_id),)  # the writer is created first
+        needs += (names.k_instance(writer_id),)  # the writer is created first
     current = found.instances.get(identifier)
     if current is None:
         # (If the cluster needs replacing, the engine blocks this: no instance
@@ -180,7 +180,7 @@ def _instance(ctx: Context, names: Names, found: Found, inst: AuroraInstance, wr
 def _writer_ready(ctx: Context, names: Names, writer_id: str) -> Change:
     """The new writer's wait for "available", apart from its creation so that
     the readers need not wait for it."""
-    return change("db-instance-ready", writer_id, WAIT, needs=(names.instance_change(writer_id),),
+    return change("db-instance-ready", writer_id, WAIT, needs=(names.k_instance(writer_id),),
                   diffs=[Diff("status", None, "available")], run=lambda: wait_instance(ctx, writer_id),
                   note="the readers are added as soon as the cluster lists this writer")
 

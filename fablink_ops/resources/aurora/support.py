@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from ... import tags as tagging
 from .. import kit
-from ...engine import CREATE, REPLACE, Change, Context, Diff
+from ...engine import CREATE, REPLACE, Change, Context, Diff, change_key
 from ...target import error_code
 from .common import NAME, ROLE_ARN, Found, Names, change, desired_tags, maybe_update, rds_tag_step
 
@@ -80,7 +80,7 @@ def subnet_group(ctx: Context, names: Names, found: Found) -> Change:
     rds = ctx.client("rds")
     tags = desired_tags(ctx.cfg, name)
     subnets = names.private_subnets
-    needs = tuple(f"subnet:{s}" for s in subnets)
+    needs = tuple(change_key("subnet", s) for s in subnets)
     description = f"FabLink Aurora PostgreSQL: the private subnets of {ctx.cfg.network.vpc_name}"
 
     def subnet_ids() -> list[str]:

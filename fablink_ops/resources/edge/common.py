@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...config import Config
+from ...engine import change_key
 from ...errors import OpsError
 from .. import kit
 from ..network import Names as NetworkNames
@@ -95,7 +96,7 @@ class EdgeNames:
 
     @property
     def vpc_key(self) -> str:
-        return f"vpc:{NetworkNames(self.cfg).vpc}"
+        return change_key("vpc", NetworkNames(self.cfg).vpc)
 
     def stage_arn(self, region: str, api_id: str) -> str:
         return f"arn:aws:apigateway:{region}::/restapis/{api_id}/stages/{self.stage}"
@@ -103,58 +104,58 @@ class EdgeNames:
     # change keys ("kind:name"), so dependents can name what they need
     @property
     def k_nlb(self) -> str:
-        return f"load-balancer:{self.nlb}"
+        return change_key("load-balancer", self.nlb)
 
     @property
     def k_tg(self) -> str:
-        return f"target-group:{self.target_group}"
+        return change_key("target-group", self.target_group)
 
     @property
     def k_vpc_link(self) -> str:
-        return f"vpc-link:{self.vpc_link}"
+        return change_key("vpc-link", self.vpc_link)
 
     @property
     def k_api(self) -> str:
-        return f"rest-api:{self.api}"
+        return change_key("rest-api", self.api)
 
     @property
     def k_proxy(self) -> str:
-        return f"api-resource:{PROXY_PATH}"
+        return change_key("api-resource", PROXY_PATH)
 
     def k_method(self, path: str) -> str:
-        return f"api-method:ANY {path}"
+        return change_key("api-method", f"ANY {path}")
 
     @property
     def k_stage(self) -> str:
-        return f"api-stage:{self.stage}"
+        return change_key("api-stage", self.stage)
 
     @property
     def k_access_logs(self) -> str:
-        return f"log-group:{self.access_log_group}"
+        return change_key("log-group", self.access_log_group)
 
     @property
     def k_role(self) -> str:
-        return f"iam-role:{self.role}"
+        return change_key("iam-role", self.role)
 
     @property
     def k_account(self) -> str:
-        return "apigateway-account:cloudwatch-role"
+        return change_key("apigateway-account", "cloudwatch-role")
 
     @property
     def k_api_key(self) -> str:
-        return f"api-key:{self.api_key}"
+        return change_key("api-key", self.api_key)
 
     @property
     def k_certificate(self) -> str:
-        return f"certificate:{self.domain}"
+        return change_key("certificate", self.domain)
 
     @property
     def k_domain(self) -> str:
-        return f"domain-name:{self.domain}"
+        return change_key("domain-name", self.domain)
 
     @property
     def k_waf(self) -> str:
-        return f"web-acl:{self.waf}"
+        return change_key("web-acl", self.waf)
 
 
 @dataclass

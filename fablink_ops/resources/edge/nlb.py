@@ -11,7 +11,7 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 
 from ... import tags as tagging
-from ...engine import CREATE, REPLACE, WAIT, Change, Context, Diff, wait_for
+from ...engine import CREATE, REPLACE, WAIT, Change, Context, Diff, change_key, wait_for
 from ...target import error_code
 from .. import kit
 from .common import EdgeNames, Found, change, maybe_update, tags
@@ -89,7 +89,7 @@ def _wait_active(ctx: Context, names: EdgeNames) -> str:
 def _load_balancer(ctx: Context, names: EdgeNames, found: Found) -> Change:
     edge = ctx.cfg.edge
     subnet_names = names.subnets()
-    needs = tuple(f"subnet:{s}" for s in subnet_names)
+    needs = tuple(change_key("subnet", s) for s in subnet_names)
     attrs = _desired_attrs(ctx)
     if found.nlb is None:
         diffs = [Diff("scheme", None, edge.nlb_scheme), Diff("subnets", None, subnet_names)]

@@ -45,8 +45,9 @@ def plan(ctx: Context) -> list[Change]:
     changes.append(template)
     for zone in cfg.network.zones:
         changes.append(nodegroups.nodegroup(ctx, names, found, zone))
-        changes.append(nodegroups.nodegroup_version(ctx, names, found, zone, after))
-        changes.append(launch_template.rollout(ctx, names, found, zone, template))
+        upgrade = nodegroups.nodegroup_version(ctx, names, found, zone, after)
+        changes.append(upgrade)
+        changes.append(launch_template.rollout(ctx, names, found, zone, template, upgrade))
     changes += nodegroups.unmanaged(found)
     changes += [addons.addon(ctx, names, found, spec) for spec in cfg.eks.addons]
     return [c for c in changes if c is not None]

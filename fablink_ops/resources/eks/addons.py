@@ -18,7 +18,7 @@ from ...config import AddonConfig
 from ...engine import CREATE, SKIP, WAIT, Change, Context, Diff
 from ...target import error_code
 from .. import kit
-from .common import Keys, Names, Out, change, desired_tags, issues, maybe_update, wait_update, waiter
+from .common import Names, Out, change, desired_tags, issues, maybe_update, wait_update, waiter
 from .cluster import after_version_change
 from .discover import Found
 
@@ -53,11 +53,10 @@ def _current_configuration(found: dict) -> dict:
 
 
 def addon(ctx: Context, names: Names, found: Found, spec: AddonConfig) -> Change:
-    keys = Keys(names)
     role_name = names.addon_role(spec) if spec.service_account else None
-    needs = (keys.cluster, *after_version_change(ctx, names, found), *(keys.nodegroup(z) for z in ctx.cfg.network.zones))
+    needs = (names.k_cluster, *after_version_change(ctx, names, found), *(names.k_nodegroup(z) for z in ctx.cfg.network.zones))
     if role_name:
-        needs += (keys.role(role_name),)
+        needs += (names.k_role(role_name),)
     if not ctx.target.is_live:
         return change(
             KIND, spec.name, SKIP,

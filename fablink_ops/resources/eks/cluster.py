@@ -16,11 +16,11 @@ from botocore.exceptions import ClientError
 
 from ... import tags as tagging
 from ...config import EKS_LOG_TYPES
-from ...engine import CREATE, REPLACE, SKIP, UPDATE, WAIT, Change, Context, Diff
+from ...engine import CREATE, REPLACE, SKIP, UPDATE, WAIT, Change, Context, Diff, change_key
 from ...errors import OpsError
 from ...target import error_code
 from .. import kit
-from .common import NAME, Keys, Names, Out, change, desired_tags, issues, maybe_update, minor, wait_update, waiter
+from .common import NAME, Names, Out, change, desired_tags, issues, maybe_update, minor, wait_update, waiter
 from .discover import Found, record_cluster
 
 KIND = "eks-cluster"
@@ -169,9 +169,8 @@ def _updates(ctx: Context, names: Names, cluster: dict) -> tuple[list[Diff], lis
 
 def cluster(ctx: Context, names: Names, found: Found) -> Change:
     cfg = ctx.cfg
-    keys = Keys(names)
     subnet_names = _subnet_names(ctx, names)
-    needs = (keys.key, keys.role(names.cluster_role), keys.log_group, *(f"subnet:{s}" for s in subnet_names))
+    needs = (names.k_key, names.k_role(names.cluster_role), names.k_log_group, *(change_key("subnet", s) for s in subnet_names))
     if found.cluster is None:
         diffs = [
             Diff("version", None, cfg.eks.version),
@@ -265,7 +264,6 @@ def cluster_version(ctx: Context, names: Names, found: Found) -> Change | None:
     if found.cluster is None:
         return None
     current, desired = found.cluster["version"], ctx.cfg.eks.version
-    keys = Keys(names)
     kind, name, arn = "eks-version", names.cluster, found.cluster["arn"]
     if minor(current) == minor(desired):
         return None
@@ -292,13 +290,13 @@ def cluster_version(ctx: Context, names: Names, found: Found) -> Change | None:
         return step
 
     # After the cluster's own config updates: EKS runs one update at a time.
-    return change(kind, name, UPDATE, diffs=diffs, resource_id=arn, needs=(keys.cluster,), run=upgrade, note=note)
+    return change(kind, name, UPDATE, diffs=diffs, resource_id=arn, needs=(names.k_cluster,), run=upgrade, note=note)
 
 
 def after_version_change(ctx: Context, names: Names, found: Found) -> tuple[str, ...]:
     """What a change that must follow the control plane's upgrade needs: the
     upgrade's key when this plan has one, nothing when the version is level
     (a need must name a change of the plan: stages.unresolved_needs)."""
-    return (Keys(names).cluster_version,) if cluster_version(ctx, names, found) is not None else ()
+    return (names.k_cluster_version,) if cluster_version(ctx, names, found) is not None else ()
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ...config import AddonConfig, Config, Zone
-from ...engine import Context, wait_for
+from ...engine import Context, change_key, wait_for
 from .. import kit, kms_key
 from ..network import Names as NetworkNames
 
@@ -86,6 +86,45 @@ class Names:
         return NetworkNames(self.cfg).private_rt(zone)
 
 
+    # Change keys ("kind:name") that dependents list in ``needs``.
+    @property
+    def k_key(self) -> str:
+        region = self.cfg.project.region
+        return kms_key.change_key(self.key_alias, region, region)
+
+    def k_role(self, name: str) -> str:
+        return change_key("iam-role", name)
+
+    @property
+    def k_log_group(self) -> str:
+        return change_key("log-group", self.log_group)
+
+    @property
+    def k_cluster(self) -> str:
+        return change_key("eks-cluster", self.cluster)
+
+    @property
+    def k_cluster_version(self) -> str:
+        return change_key("eks-version", self.cluster)
+
+    @property
+    def k_oidc(self) -> str:
+        return change_key("oidc-provider", self.cluster)
+
+    def k_nodegroup(self, zone: Zone) -> str:
+        return change_key("nodegroup", self.nodegroup(zone))
+
+    @property
+    def k_launch_template(self) -> str:
+        return change_key("launch-template", self.launch_template)
+
+    def k_private_subnet(self, zone: Zone) -> str:
+        return NetworkNames(self.cfg).k_subnet("private", zone)
+
+    def k_private_route_table(self, zone: Zone) -> str:
+        return NetworkNames(self.cfg).k_private_rt(zone)
+
+
 class Out:
     """ctx.outputs keys this stage sets (the secrets key's ARN: Names.key_arn_output)."""
 
@@ -99,44 +138,6 @@ class Out:
     @staticmethod
     def role_arn(name: str) -> str:
         return f"iam-role-arn:{name}"
-
-
-class Keys:
-    """Change keys ("kind:name") this stage's changes use in ``needs``."""
-
-    def __init__(self, names: Names):
-        self.names = names
-
-    @property
-    def key(self) -> str:
-        region = self.names.cfg.project.region
-        return kms_key.change_key(self.names.key_alias, region, region)
-
-    def role(self, name: str) -> str:
-        return f"iam-role:{name}"
-
-    @property
-    def log_group(self) -> str:
-        return f"log-group:{self.names.log_group}"
-
-    @property
-    def cluster(self) -> str:
-        return f"eks-cluster:{self.names.cluster}"
-
-    @property
-    def cluster_version(self) -> str:
-        return f"eks-version:{self.names.cluster}"
-
-    @property
-    def oidc(self) -> str:
-        return f"oidc-provider:{self.names.cluster}"
-
-    def nodegroup(self, zone: Zone) -> str:
-        return f"nodegroup:{self.names.nodegroup(zone)}"
-
-    @property
-    def launch_template(self) -> str:
-        return f"launch-template:{self.names.launch_template}"
 
 
 _KIT = kit.StageKit(NAME)

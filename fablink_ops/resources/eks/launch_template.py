@@ -39,7 +39,7 @@ from ...errors import OpsError
 from ...target import error_code
 from ..network import Names as NetworkNames
 from .. import kit
-from .common import Keys, Names, Out, change, desired_tags, wait_update
+from .common import Names, Out, change, desired_tags, wait_update
 from .discover import Found
 
 KIND = "launch-template"
@@ -102,9 +102,8 @@ def _comparable(data: dict[str, Any]) -> dict[str, Any]:
 
 def launch_template(ctx: Context, names: Names, found: Found) -> Change:
     ec2 = ctx.client("ec2")
-    keys = Keys(names)
     name = names.launch_template
-    needs = (keys.cluster, tier_group_key(ctx))
+    needs = (names.k_cluster, tier_group_key(ctx))
     current = found.launch_template
     note = ("" if ctx.target.is_live or Out.CLUSTER_SG in ctx.outputs
             else "the sandbox (moto) reports no cluster security group: in AWS the template lists it too")
@@ -153,8 +152,11 @@ def launch_template(ctx: Context, names: Names, found: Found) -> Change:
                   note="a new version: the node groups then replace their nodes with it, one at a time")
 
 
-def rollout(ctx: Context, names: Names, found: Found, zone, template: Change) -> Change | None:
-    """Move one node group to the template's newest version; None when it is on it."""
+def rollout(ctx: Context, names: Names, found: Found, zone, template: Change, upgrade: Change | None = None) -> Change | None:
+    """Move one node group to the template's newest version; None when it is on it.
+
+    ``upgrade`` is the group's version upgrade in this plan, if any: EKS
+    takes one update of a group at a time, so the roll follows it."""
     name = names.nodegroup(zone)
     current = found.nodegroups.get(name)
     used = (current or {}).get("launchTemplate") or {}
@@ -166,7 +168,6 @@ def rollout(ctx: Context, names: Names, found: Found, zone, template: Change) ->
         wanted = ctx.outputs[Out.LAUNCH_TEMPLATE]["version"]
     else:
         return None
-    keys = Keys(names)
     arn = current["nodegroupArn"]
     diffs = [Diff("launch template version", used.get("version"), wanted)]
     if not ctx.target.is_live:
@@ -188,5 +189,5 @@ def rollout(ctx: Context, names: Names, found: Found, zone, template: Change) ->
     # already limits each group, and the groups are in different AZs.
     return change("nodegroup-template", name, UPDATE, diffs=diffs, resource_id=arn, run=roll,
                   # EKS takes one update of a group at a time: after its version upgrade, if any.
-                  needs=(keys.launch_template, keys.nodegroup(zone), f"nodegroup-version:{name}"),
+                  needs=(names.k_launch_template, names.k_nodegroup(zone), *((upgrade.key,) if upgrade else ())),
                   note="replaces the group's nodes, max_unavailable at a time")

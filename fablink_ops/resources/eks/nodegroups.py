@@ -17,7 +17,7 @@ from ...config import Zone
 from ...engine import CREATE, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Change, Context, Diff
 from ...target import error_code
 from .. import kit
-from .common import Keys, Names, Out, change, desired_tags, issues, maybe_update, minor, wait_update, waiter
+from .common import Names, Out, change, desired_tags, issues, maybe_update, minor, wait_update, waiter
 from .cluster import after_version_change
 from .discover import Found
 
@@ -118,12 +118,11 @@ def _updates(ctx: Context, names: Names, zone: Zone, ng: dict) -> tuple[list[Dif
 
 
 def nodegroup(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
-    keys = Keys(names)
-    name, subnet = names.nodegroup(zone), names.private_subnet(zone)
+    name, subnet = names.nodegroup(zone), names.private_subnet(zone)  # the subnet's name, for the plan
     # The private route table gives the nodes their NAT egress: without it
     # they cannot pull images or join, and the group fails after ~20 minutes.
-    needs = (keys.cluster, *after_version_change(ctx, names, found), keys.role(names.node_role), f"subnet:{subnet}",
-             f"route-table:{names.private_route_table(zone)}", keys.launch_template)
+    needs = (names.k_cluster, *after_version_change(ctx, names, found), names.k_role(names.node_role), names.k_private_subnet(zone),
+             names.k_private_route_table(zone), names.k_launch_template)
     current = found.nodegroups.get(name)
     if current is None:
         ng = ctx.cfg.eks.nodegroups
@@ -203,7 +202,6 @@ def nodegroup_version(ctx: Context, names: Names, found: Found, zone: Zone, clus
     current = found.nodegroups.get(name)
     if current is None or cluster_after is None or minor(current.get("version")) >= minor(cluster_after):
         return None
-    keys = Keys(names)
     arn, version = current["nodegroupArn"], current.get("version")
     step = f"1.{min(minor(cluster_after), minor(version) + 1)}"
     diffs = [Diff("version", version, step)]
@@ -223,7 +221,7 @@ def nodegroup_version(ctx: Context, names: Names, found: Found, zone: Zone, clus
         return step
 
     return change("nodegroup-version", name, UPDATE, diffs=diffs, resource_id=arn, run=upgrade,
-                  needs=(*after_version_change(ctx, names, found), keys.nodegroup(zone)))
+                  needs=(*after_version_change(ctx, names, found), names.k_nodegroup(zone)))
 
 
 def unmanaged(found: Found) -> list[Change]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...config import ALARM_TOPICS, Config
+from ...engine import change_key
 from .. import kit, kms_key
 
 NAME = "monitoring"
@@ -67,18 +68,18 @@ class MonitoringNames:
     # change keys
     @property
     def k_key(self) -> str:
-        return f"kms-key:{self.key_alias}"
+        return change_key("kms-key", self.key_alias)
 
     def k_topic(self, which: str) -> str:
-        return f"sns-topic:{self.topic(which)}"
+        return change_key("sns-topic", self.topic(which))
 
     @property
     def k_aurora_logs(self) -> str:
-        return f"log-group:{self.aurora_log_group}"
+        return change_key("log-group", self.aurora_log_group)
 
     @property
     def k_filter(self) -> str:
-        return f"metric-filter:{self.connection_filter}"
+        return change_key("metric-filter", self.connection_filter)
 
 
 @dataclass
