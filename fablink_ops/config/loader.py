@@ -24,6 +24,7 @@ from ..errors import ConfigError
 from .aurora import AuroraConfig, _validate_aurora
 from .checks import _fail
 from .copies import _validate_copies
+from .cost import CostConfig, _validate_cost
 from .dynamodb import DynamoDBConfig, _validate_dynamodb
 from .edge import EdgeConfig, _validate_edge
 from .eks import EksConfig, _validate_eks
@@ -59,6 +60,7 @@ class Config:
     backup: BackupConfig
     edge: EdgeConfig
     monitoring: MonitoringConfig
+    cost: CostConfig
 
     @property
     def dynamodb_tables(self) -> list[str]:
@@ -239,5 +241,6 @@ def _validate(cfg: Config) -> None:
     _validate_backup(cfg)
     _validate_edge(cfg)
     _validate_monitoring(cfg)
+    _validate_cost(cfg)
     # Last: each section's own values are valid, so a difference is a copy that drifted.
     _validate_copies(cfg)
