@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypedDict
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
@@ -32,6 +32,17 @@ from ..report import ABORTED, DEFAULT_DIRECTORY, FAILED_STEP, OK, PASS, SKIPPED,
 from ..target import wrap_aws_error
 
 Body = Callable[[Context, Report, Session], None]
+
+
+class Frame(TypedDict, total=False):
+    """What a runbook's ``command`` passes through to ``execute`` unchanged:
+    an already open session, the clocks and the wall time (tests set them;
+    the tasks leave the defaults)."""
+
+    session: Session | None
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+    wall: datetime | None
 
 
 def execute(

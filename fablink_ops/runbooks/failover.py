@@ -35,14 +35,13 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Unpack
 
 from ..session import Options, Session, confirm_live
 from ..config import DrillConfig
 from ..engine import Context
 from ..report import FAIL, FAILED_STEP, OK, PASS, SKIPPED, Aborted, Report
-from . import execute
+from . import Frame, execute
 from .cluster import (AVAILABLE, LOCK_TAG, ClusterView, Describe, Member, acquire_lock, choose_target, describe_cluster,
                       lock_state, other_az_readers, release_lock, require)
 from .probe import Prober
@@ -450,12 +449,9 @@ def _confirmation_detail(ctx: Context, report: Report) -> str:
 
 def command(
     opts: FailoverOptions,
-    session: Session | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    wall: datetime | None = None,
     wrap: Callable[[Describe], Describe] | None = None,
     prober_factory: ProberFactory | None = None,
+    **frame: Unpack[Frame],
 ) -> int:
     """Exit 0 pass, 1 fail or aborted, 2 invalid config or guard refusal."""
     to = opts.to or None
@@ -465,4 +461,4 @@ def command(
         run(ctx, report, lambda expected, prompt: confirm_live(s, expected, prompt),
             to=to, failback=opts.failback, wrap=wrap, prober_factory=prober_factory)
 
-    return execute(opts, RUNBOOK, body, parameters, session=session, clock=clock, sleep=sleep, wall=wall)
+    return execute(opts, RUNBOOK, body, parameters, **frame)

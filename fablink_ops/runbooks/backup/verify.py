@@ -30,7 +30,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Unpack
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -40,7 +40,7 @@ from ...engine import Context, usage_error
 from ...errors import OpsError
 from ...report import FAIL, FAILED_STEP, OK, PASS, SKIPPED, Aborted, Report, iso
 from ...target import wrap_aws_error
-from .. import execute
+from .. import Frame, execute
 from . import aurora, dynamodb, items, sql
 from .aurora import AuroraRestore, Verification
 from .checks import AuroraSource, Check, TableSource, aurora_checks, read_aurora, read_tables, table_checks
@@ -455,17 +455,15 @@ def _conclude(report: Report, resources: dict[str, Resource], cleanup: Cleanup |
 
 def command(
     opts: VerifyOptions,
-    session: Session | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    wall: datetime | None = None,
     run_id: str | None = None,
     connect: sql.Connect | None = None,
+    **frame: Unpack[Frame],
 ) -> int:
     """Exit 0 pass, 1 fail or aborted, 2 usage error, invalid config or guard refusal."""
     only, table = opts.only or None, opts.table or None
     if only is not None and only not in ONLY:
         raise usage_error(f"--only {only!r}: choose aurora or dynamodb")
+    session = frame.get("session")
     cfg = session.cfg if session else load_config(opts.config)
     covered = scope(cfg, only, table)
     if opts.row_counts and not cfg.backup.row_count_tables:
@@ -479,4 +477,4 @@ def command(
         run(ctx, report, lambda expected, prompt: confirm_live(s, expected, prompt), covered,
             checks_only=opts.checks_only, row_counts=opts.row_counts, run_id=run_id, connect=connect)
 
-    return execute(opts, RUNBOOK, body, parameters, session=session, clock=clock, sleep=sleep, wall=wall)
+    return execute(opts, RUNBOOK, body, parameters, **frame)
