@@ -41,7 +41,7 @@ from botocore.exceptions import ClientError
 
 from .. import tags as tagging
 from ..config import Config, DynamoIndex, DynamoTable
-from ..engine import CREATE, NOOP, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Change, Context, Diff, wait_for
+from ..engine import CREATE, NOOP, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Change, Context, Diff, change_key, wait_for
 from ..errors import OpsError
 from ..target import error_code
 from . import kms_key, shared
@@ -536,7 +536,7 @@ def _index(ctx: Context, t: DynamoTable, f: FoundTable, ix: DynamoIndex) -> Chan
 
 def _replica(ctx: Context, t: DynamoTable, f: FoundTable | None, region: str) -> Change:
     name = f"{t.name}@{region}"
-    needs = (f"{TABLE}:{t.name}", _key_change(ctx, region))
+    needs = (change_key(TABLE, t.name), _key_change(ctx, region))
     if not ctx.target.is_live:
         return _change(REPLICA, name, SKIP, note=(
             "the sandbox (moto 5.2) does not implement global table replicas: UpdateTable ReplicaUpdates is accepted "

@@ -423,7 +423,7 @@ def _nat(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
     public_subnet = names.subnet("public", zone)
     desired_tags = kit.desired_tags(ctx.cfg, NAME, name)
     nat = found.nats.get(name)
-    needs = (f"elastic-ip:{name}", f"subnet:{public_subnet}")
+    needs = (change_key("elastic-ip", name), change_key("subnet", public_subnet))
     budget = ctx.cfg.engine.nat_gateway_wait_minutes * 60
 
     def wait(nat_id_key: str = f"nat:{name}") -> str:
@@ -550,14 +550,14 @@ def _associate(ctx: Context, found: Found, rt_id: str, subnet_id: str) -> None:
 def _public_route_table(ctx: Context, names: Names, found: Found) -> Change:
     zones = ctx.cfg.network.zones
     subnets = [names.subnet("public", z) for z in zones]
-    needs = (names.k_vpc, "internet-gateway:" + names.igw, *(f"subnet:{s}" for s in subnets))
+    needs = (names.k_vpc, change_key("internet-gateway", names.igw), *(change_key("subnet", s) for s in subnets))
     return _route_table(ctx, found, names.public_rt, subnets, "igw", "igw", names.igw, needs)
 
 
 def _private_route_table(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
     subnet = names.subnet("private", zone)
     nat = names.nat(zone)
-    needs = (names.k_vpc, f"nat-gateway:{nat}", f"subnet:{subnet}")
+    needs = (names.k_vpc, change_key("nat-gateway", nat), change_key("subnet", subnet))
     return _route_table(ctx, found, names.private_rt(zone), [subnet], "nat", f"nat:{nat}", nat, needs)
 
 
@@ -637,7 +637,7 @@ def _flow_log(ctx: Context, names: Names, found: Found) -> Change:
     net = ctx.cfg.network
     name = names.flow_log
     desired_tags = kit.desired_tags(ctx.cfg, NAME, name)
-    needs = (names.k_vpc, f"log-group:{names.flow_log_group}", f"iam-role:{names.flow_log_role}")
+    needs = (names.k_vpc, change_key("log-group", names.flow_log_group), change_key("iam-role", names.flow_log_role))
     ours = [f for f in found.flow_logs if tagging.from_list(f.get("Tags")).get("Name") == name]
     desired = {
         "traffic": net.flow_logs_traffic,
@@ -700,7 +700,7 @@ def _endpoint(ctx: Context, names: Names, found: Found, service: str) -> Change:
     name = names.endpoint(service)
     desired_tags = kit.desired_tags(cfg, NAME, name)
     rt_names = [names.private_rt(z) for z in cfg.network.zones]
-    needs = (names.k_vpc, *(f"route-table:{n}" for n in rt_names))
+    needs = (names.k_vpc, *(change_key("route-table", n) for n in rt_names))
     service_name = f"com.amazonaws.{cfg.project.region}.{service}"
     ep = found.endpoints.get(service)
     if ep is None:
