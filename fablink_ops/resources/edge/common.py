@@ -158,6 +158,26 @@ class EdgeNames:
         return change_key("web-acl", self.waf)
 
 
+
+class Out:
+    """ctx.outputs keys this stage sets ("edge:<what>"), for its later changes' runs."""
+
+    ACCESS_LOG_ARN = "edge:access-log-arn"
+    API_KEY = "edge:api-key"
+    APIGW_ROLE_ARN = "edge:apigw-role-arn"
+    CERTIFICATE_ARN = "edge:certificate-arn"
+    DOMAIN_TARGET = "edge:domain-target"
+    NLB_ARN = "edge:nlb-arn"
+    NLB_DNS = "edge:nlb-dns"
+    REST_API = "edge:rest-api"
+    REST_API_ROOT = "edge:rest-api-root"
+    STAGE_ARN = "edge:stage-arn"
+    TG_ARN = "edge:tg-arn"
+    USAGE_PLAN = "edge:usage-plan"
+    VPC_LINK = "edge:vpc-link"
+    WEB_ACL_ARN = "edge:web-acl-arn"
+
+
 @dataclass
 class Found:
     """What discovery read; each module fills its part."""
