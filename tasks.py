@@ -1,6 +1,6 @@
 """Invoke tasks: a thin layer over fablink_ops.cli.
 
-    invoke provision [--stage S] [--live] [--yes] [--json] [--config PATH]
+    invoke provision [--stage S] [--adopt] [--live] [--yes] [--json] [--config PATH]
     invoke plan [--stage S] [--detailed-exitcode] [--json] [--live] [--config PATH]
     invoke sandbox.up | sandbox.down | sandbox.status
     invoke drill.failover [--to INSTANCE] [--failback] [--live] [--yes] [--json] [--config PATH]
@@ -40,6 +40,8 @@ HELP = {
     "checks_only": "only the read-only checks (retention, RPO, snapshots, PITR, deletion protection): no restore",
     "only": "aurora or dynamodb: check and restore only that engine",
     "table": "one DynamoDB table of the config: check and restore only it",
+    "adopt": "take resources that carry our names but none of our ownership tags into management (tags them); "
+             "resources tagged for another environment or tool are refused whatever this says",
     "row_counts": "live: also compare the row counts of [backup].row_count_tables over SQL (needs psycopg)",
 }
 
@@ -54,17 +56,17 @@ def _exit(code: int) -> None:
         raise Exit(code=code)
 
 
-@task(help=_help("stage", "config", "live", "yes", "json"))
-def provision(c, stage=None, config="config/prod.toml", live=False, yes=False, json=False):
+@task(help=_help("stage", "config", "live", "yes", "json", "adopt"))
+def provision(c, stage=None, config="config/prod.toml", live=False, yes=False, json=False, adopt=False):
     """Plan, then create or correct what differs from the config (sandbox unless --live)."""
-    opts = cli.Options(config=config, live=live, yes=yes, json=json, stage=stage)
+    opts = cli.Options(config=config, live=live, yes=yes, json=json, stage=stage, adopt=adopt)
     _exit(cli.run(cli.cmd_provision, opts))
 
 
-@task(help=_help("stage", "config", "live", "json", "detailed_exitcode"))
-def plan(c, stage=None, config="config/prod.toml", live=False, json=False, detailed_exitcode=False):
+@task(help=_help("stage", "config", "live", "json", "detailed_exitcode", "adopt"))
+def plan(c, stage=None, config="config/prod.toml", live=False, json=False, detailed_exitcode=False, adopt=False):
     """Show what provision would do. Read-only: no AWS write, ever."""
-    opts = cli.Options(config=config, live=live, json=json, stage=stage, detailed_exitcode=detailed_exitcode)
+    opts = cli.Options(config=config, live=live, json=json, stage=stage, detailed_exitcode=detailed_exitcode, adopt=adopt)
     _exit(cli.run(cli.cmd_plan, opts))
 
 

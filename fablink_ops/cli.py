@@ -16,9 +16,9 @@ from typing import Any, Callable
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
-from . import sandbox
+from . import ownership, sandbox
 from .config import Config, load_config
-from .engine import BLOCKED, NOOP, REPLACE, Change, Context, apply, block_dependents, has_changes
+from .engine import BLOCKED, NOOP, REPLACE, Change, Context, Progress, apply, block_dependents, has_changes
 from .errors import FAILED, USAGE, GuardError, OpsError
 from .output import ConsoleReporter, calls_line, counts, counts_line, make_console, plan_table, print_json
 from .resources import REQUIRES, STAGE_ORDER, STAGES
@@ -33,6 +33,7 @@ class Options:
     json: bool = False
     stage: str | None = None
     detailed_exitcode: bool = False
+    adopt: bool = False  # take untagged resources with our names into management
 
 
 @dataclass
@@ -185,11 +186,14 @@ def cmd_plan(opts: Options) -> int:
     changes = plan_stages(ctx, stages)
     s.document = _document("plan", s, stages, changes)
     pending = has_changes(changes) or any(c.action in (REPLACE, BLOCKED) for c in changes)
-    if opts.json:
-        print_json(s.document)
-    else:
+    if not opts.json:
         _show_plan(s, changes)
         s.console.print(calls_line(s.target.meter))
+    # After the table, so the operator sees what is not ours; before the
+    # JSON document, so --json carries the refusal as its one document.
+    _adopting(s, ownership.check(changes, opts.adopt))
+    if opts.json:
+        print_json(s.document)
     if opts.detailed_exitcode:
         return 2 if pending else 0
     return 0
@@ -203,17 +207,22 @@ def cmd_provision(opts: Options) -> int:
     changes = plan_stages(ctx, stages)
     if not opts.json:
         _show_plan(s, changes)
-    applied: list[tuple[Change, str | None]] = []
+    _adopting(s, ownership.check(changes, opts.adopt))  # before any write
+    progress = Progress()
     error: OpsError | None = None
     if has_changes(changes) or any(c.run for c in changes):
         _confirm(s, changes)
         s.console.print("applying…")
         try:
-            applied = apply(changes, ctx, s.cfg.engine.concurrency)
+            apply(changes, ctx, s.cfg.engine.concurrency, progress)
         except OpsError as exc:
             error = exc
+    applied = progress.applied
     s.document = _document("provision", s, stages, changes)
     s.document["applied"] = [dict(c.to_json(), detail=d) for c, d in applied]
+    if error:
+        s.document["failed"] = [dict(c.to_json(), error=e) for c, e in progress.failed]
+        s.document["not_started"] = [c.to_json() for c in progress.not_started(changes)]
     s.document["seconds"] = round(time.monotonic() - started, 2)
     replace = [c for c in changes if c.action in (REPLACE, BLOCKED)]
     if error:
@@ -226,15 +235,23 @@ def cmd_provision(opts: Options) -> int:
         print_json(s.document)
     else:
         written = len(applied)
+        stopped = f", {len(progress.failed)} failed, {len(progress.not_started(changes))} not started" if error else ""
         s.console.print(
-            f"[bold]{'done' if not error else 'stopped'}[/]: {written} of {sum(1 for c in changes if c.run)} changes applied "
+            f"[bold]{'done' if not error else 'stopped'}[/]: {written} of {sum(1 for c in changes if c.run)} changes applied{stopped} "
             f"({counts_line(changes)}) in {s.document['seconds']:.1f}s. {calls_line(s.target.meter)}"
         )
+        for change, text in progress.failed[1:] and progress.failed:  # one failure: the error line says it
+            s.console.print(f"  failed: {change.action} {change.kind} {change.name}: {text}")
     if error:
         return _fail(opts, error.message, error.exit_code, printed=True)
     if replace:
         return _fail(opts, _replace_message(replace), FAILED, printed=True)
     return 0
+
+
+def _adopting(s: Session, unowned: list[ownership.Stranger]) -> None:
+    if unowned:
+        s.console.print(f"adopting {len(unowned)} untagged resource(s) with our names: " + "; ".join(u.describe() for u in unowned))
 
 
 def _replace_message(unconverged: list[Change]) -> str:
