@@ -7,6 +7,7 @@
     invoke access.review [--fail-on SEVERITY] [--live] [--json] [--config PATH]
     invoke backup.verify [--checks-only] [--only aurora|dynamodb] [--table NAME] [--row-counts] [--live] [--yes] [--json] [--config PATH]
     invoke backup.cleanup [--live] [--yes] [--json] [--config PATH]
+    invoke reports [--runbook R] [--json] | invoke version
     invoke test
 
 Every task exits with the code its command returns: 0 success (a runbook:
@@ -28,7 +29,7 @@ from fablink_ops.runbooks.backup import sweep as backup_sweep
 from fablink_ops.runbooks.backup import verify as backup_verify
 
 HELP = {
-    "config": "config file (default config/prod.toml)",
+    "config": "config file (default: $FABLINK_CONFIG, else config/prod.toml; relative paths also from the project root)",
     "live": "act on real AWS (standard credential chain) instead of the local sandbox",
     "yes": "live mode: skip the typed confirmation",
     "json": "print exactly one JSON document on stdout",
@@ -57,21 +58,21 @@ def _exit(code: int) -> None:
 
 
 @task(help=_help("stage", "config", "live", "yes", "json", "adopt"))
-def provision(c, stage=None, config="config/prod.toml", live=False, yes=False, json=False, adopt=False):
+def provision(c, stage=None, config=None, live=False, yes=False, json=False, adopt=False):
     """Plan, then create or correct what differs from the config (sandbox unless --live)."""
     opts = cli.Options(config=config, live=live, yes=yes, json=json, stage=stage, adopt=adopt)
     _exit(cli.run(cli.cmd_provision, opts))
 
 
 @task(help=_help("stage", "config", "live", "json", "detailed_exitcode", "adopt"))
-def plan(c, stage=None, config="config/prod.toml", live=False, json=False, detailed_exitcode=False, adopt=False):
+def plan(c, stage=None, config=None, live=False, json=False, detailed_exitcode=False, adopt=False):
     """Show what provision would do. Read-only: no AWS write, ever."""
     opts = cli.Options(config=config, live=live, json=json, stage=stage, detailed_exitcode=detailed_exitcode, adopt=adopt)
     _exit(cli.run(cli.cmd_plan, opts))
 
 
 @task(name="up", help=_help("config", "json"))
-def sandbox_up(c, config="config/prod.toml", json=False):
+def sandbox_up(c, config=None, json=False):
     """Start the local sandbox (a moto server on 127.0.0.1), or reuse the running one."""
     _exit(cli.run(cli.cmd_sandbox_up, cli.Options(config=config, json=json)))
 
@@ -83,27 +84,27 @@ def sandbox_down(c, json=False):
 
 
 @task(name="status", help=_help("config", "json"))
-def sandbox_status(c, config="config/prod.toml", json=False):
+def sandbox_status(c, config=None, json=False):
     """Endpoint, uptime, and what exists in the sandbox per stage."""
     _exit(cli.run(cli.cmd_sandbox_status, cli.Options(config=config, json=json)))
 
 
 @task(name="failover", help=_help("to", "failback", "config", "live", "yes", "json"))
-def drill_failover(c, to=None, failback=False, config="config/prod.toml", live=False, yes=False, json=False):
+def drill_failover(c, to=None, failback=False, config=None, live=False, yes=False, json=False):
     """Aurora failover drill: preflight, fail over, measure the RTO, verdict; evidence in reports/."""
     opts = failover_runbook.FailoverOptions(config=config, live=live, yes=yes, json=json, to=to, failback=failback)
     _exit(cli.run(failover_runbook.command, opts))
 
 
 @task(name="review", help=_help("fail_on", "config", "live", "json"))
-def access_review(c, fail_on="high", config="config/prod.toml", live=False, json=False):
+def access_review(c, fail_on="high", config=None, live=False, json=False):
     """Access and security review of the whole account, read-only: findings by severity; evidence in reports/."""
     opts = access_runbook.ReviewOptions(config=config, live=live, json=json, fail_on=fail_on)
     _exit(cli.run(access_runbook.command, opts))
 
 
 @task(name="verify", help=_help("checks_only", "only", "table", "row_counts", "config", "live", "yes", "json"))
-def backup_verify_task(c, checks_only=False, only=None, table=None, row_counts=False, config="config/prod.toml", live=False,
+def backup_verify_task(c, checks_only=False, only=None, table=None, row_counts=False, config=None, live=False,
                        yes=False, json=False):
     """Backup checks, then restore tests into temporaries (always deleted): RPO, RTO, verdict; evidence in reports/."""
     opts = backup_verify.VerifyOptions(config=config, live=live, yes=yes, json=json, checks_only=checks_only, only=only,
@@ -112,10 +113,22 @@ def backup_verify_task(c, checks_only=False, only=None, table=None, row_counts=F
 
 
 @task(name="cleanup", help=_help("config", "live", "yes", "json"))
-def backup_cleanup_task(c, config="config/prod.toml", live=False, yes=False, json=False):
+def backup_cleanup_task(c, config=None, live=False, yes=False, json=False):
     """Delete expired temporaries of backup.verify left by killed runs; refuses anything not tagged temporary."""
     opts = backup_sweep.CleanupOptions(config=config, live=live, yes=yes, json=json)
     _exit(cli.run(backup_sweep.command, opts))
+
+
+@task(help=_help("json"))
+def version(c, json=False):
+    """The tool's version and git commit."""
+    _exit(cli.run(cli.cmd_version, cli.Options(json=json)))
+
+
+@task(name="list", default=True, help={"runbook": "only this runbook's runs (e.g. drill.failover)", "json": HELP["json"]})
+def reports_list(c, runbook=None, json=False):
+    """Past runbook runs from reports/: when, which, sandbox or live, verdict and reason; newest first."""
+    _exit(cli.run(cli.cmd_reports, cli.Options(json=json, runbook=runbook)))
 
 
 @task
@@ -143,4 +156,7 @@ backup = Collection("backup")
 backup.add_task(backup_verify_task)
 backup.add_task(backup_cleanup_task)
 
-ns = Collection(provision, plan, test, sandbox, drill, access, backup)
+reports = Collection("reports")
+reports.add_task(reports_list)
+
+ns = Collection(provision, plan, version, test, sandbox, drill, access, backup, reports)

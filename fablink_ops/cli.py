@@ -16,7 +16,7 @@ from typing import Any, Callable
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
-from . import ownership, sandbox
+from . import ownership, paths, provenance, reports_index, sandbox
 from .config import Config, load_config
 from .engine import BLOCKED, NOOP, REPLACE, Change, Context, Progress, apply, block_dependents, has_changes
 from .errors import FAILED, USAGE, GuardError, OpsError
@@ -27,13 +27,14 @@ from .target import RetryPolicy, Target, guard_live, live_target, sandbox_target
 
 @dataclass
 class Options:
-    config: str = "config/prod.toml"
+    config: str | None = None  # None: FABLINK_CONFIG, else config/prod.toml (paths.py)
     live: bool = False
     yes: bool = False
     json: bool = False
     stage: str | None = None
     detailed_exitcode: bool = False
     adopt: bool = False  # take untagged resources with our names into management
+    runbook: str | None = None  # `reports`: only this runbook's runs
 
 
 @dataclass
@@ -89,7 +90,7 @@ def select_stages(stage: str | None) -> list[str]:
 
 def open_session(opts: Options) -> Session:
     # Config first: a bad file stops here, before any AWS call or sandbox start.
-    cfg = load_config(opts.config)
+    cfg = load_config(paths.config_path(opts.config))
     console = make_console(opts.json)
     retry = RetryPolicy(cfg.engine.max_attempts, cfg.engine.backoff_base_seconds, cfg.engine.backoff_max_seconds)
     if opts.live:
@@ -281,11 +282,40 @@ def _document(command: str, s: Session, stages: list[str], changes: list[Change]
     }
 
 
+# ----- what the tool is, what it did
+
+
+def cmd_version(opts: Options) -> int:
+    info = {"tool": provenance.PACKAGE, "version": provenance.version(), "git_commit": provenance.git_commit()}
+    commit = f" ({info['git_commit']})" if info["git_commit"] else ""
+    _say(opts, info, f"{info['tool']} {info['version']}{commit}")
+    return 0
+
+
+def cmd_reports(opts: Options) -> int:
+    """Past runbook runs from their evidence, newest first; reads no AWS."""
+    rows = reports_index.runs(paths.reports_dir(), runbook=opts.runbook)
+    if opts.json:
+        print_json({"reports": rows})
+        return 0
+    console = Console(highlight=False)
+    if not rows:
+        console.print(f"no runbook evidence in {paths.reports_dir()}" + (f" for {opts.runbook}" if opts.runbook else ""))
+        return 0
+    for r in rows:
+        console.print(
+            f"{r.get('started') or '?':24} {r.get('runbook') or '?':16} {r.get('target') or '?':7} "
+            f"{(r.get('verdict') or '?').upper():10} {r.get('reason') or ''}  [{r['file']}]",
+            markup=False,
+        )
+    return 0
+
+
 # ----- sandbox
 
 
 def cmd_sandbox_up(opts: Options) -> int:
-    cfg = load_config(opts.config)
+    cfg = load_config(paths.config_path(opts.config))
     info, started = sandbox.ensure_running(cfg.project.account_id)
     _say(opts, {"endpoint": info.endpoint_url, "pid": info.pid, "started": started},
          f"sandbox {'started' if started else 'already running'} at {info.endpoint_url} (pid {info.pid})")
@@ -303,7 +333,7 @@ def cmd_sandbox_status(opts: Options) -> int:
     if info is None:
         _say(opts, {"running": False}, "sandbox: not running (it starts with the first plan or provision)")
         return 0
-    cfg = load_config(opts.config)
+    cfg = load_config(paths.config_path(opts.config))
     target = sandbox_target(info.endpoint_url, cfg.project.region)
     ctx = Context(cfg, target)
     uptime = time.time() - info.started_at

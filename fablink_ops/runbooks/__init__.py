@@ -24,11 +24,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.markup import escape
 
+from .. import paths, provenance
 from ..cli import Options, Session, open_session
 from ..engine import Context
 from ..errors import GuardError, OpsError
 from ..output import ConsoleReporter, print_json
-from ..report import ABORTED, DEFAULT_DIRECTORY, FAILED_STEP, OK, PASS, SKIPPED, Aborted, Report, Step
+from ..report import ABORTED, FAILED_STEP, OK, PASS, SKIPPED, Aborted, Report, Step
 from ..target import wrap_aws_error
 
 Body = Callable[[Context, Report, Session], None]
@@ -43,7 +44,7 @@ def execute(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     wall: datetime | None = None,
-    reports_dir: Path | str = DEFAULT_DIRECTORY,
+    reports_dir: Path | str | None = None,
 ) -> int:
     """Run a runbook body and leave its evidence. Returns the exit code.
 
@@ -64,7 +65,10 @@ def execute(
         clock=clock,
         wall=wall,
         echo=lambda step: echo_step(s.console, step),
+        provenance=provenance.record(s.cfg.path),
     )
+    # Sandbox and live evidence apart: a rehearsal is never read as production's.
+    reports_dir = Path(reports_dir) if reports_dir is not None else paths.reports_dir() / s.target.mode
     try:
         body(ctx, report, s)
     except GuardError:

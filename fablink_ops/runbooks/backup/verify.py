@@ -34,6 +34,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ... import paths
 from ...cli import Options, Session, confirm_live
 from ...config import Config, load_config
 from ...engine import Context, usage_error
@@ -462,7 +463,7 @@ def command(
     only, table = opts.only or None, opts.table or None
     if only is not None and only not in ONLY:
         raise usage_error(f"--only {only!r}: choose aurora or dynamodb")
-    cfg = session.cfg if session else load_config(opts.config)
+    cfg = session.cfg if session else load_config(paths.config_path(opts.config))
     covered = scope(cfg, only, table)
     if opts.row_counts and not cfg.backup.row_count_tables:
         raise usage_error(f"--row-counts: no tables to count: list them in [backup].row_count_tables of {cfg.path}")
