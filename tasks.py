@@ -2,6 +2,7 @@
 
     invoke provision [--stage S] [--adopt] [--live] [--yes] [--json] [--config PATH]
     invoke plan [--stage S] [--detailed-exitcode] [--json] [--live] [--config PATH]
+    invoke destroy [--stage S] [--live] [--yes] [--json] [--config PATH]
     invoke sandbox.up | sandbox.down | sandbox.status
     invoke drill.failover [--to INSTANCE] [--failback] [--live] [--yes] [--json] [--config PATH]
     invoke access.review [--fail-on SEVERITY] [--live] [--json] [--config PATH]
@@ -23,6 +24,7 @@ import sys
 from invoke import Collection, Exit, task
 
 from fablink_ops import cli
+from fablink_ops.destroy.command import cmd_destroy
 from fablink_ops.runbooks import access as access_runbook
 from fablink_ops.runbooks import failover as failover_runbook
 from fablink_ops.runbooks.backup import sweep as backup_sweep
@@ -43,6 +45,7 @@ HELP = {
     "table": "one DynamoDB table of the config: check and restore only it",
     "adopt": "take resources that carry our names but none of our ownership tags into management (tags them); "
              "resources tagged for another environment or tool are refused whatever this says",
+    "destroy_yes": "skip the typed confirmation of the environment name (pipelines)",
     "row_counts": "live: also compare the row counts of [backup].row_count_tables over SQL (needs psycopg)",
 }
 
@@ -69,6 +72,13 @@ def plan(c, stage=None, config=None, live=False, json=False, detailed_exitcode=F
     """Show what provision would do. Read-only: no AWS write, ever."""
     opts = cli.Options(config=config, live=live, json=json, stage=stage, detailed_exitcode=detailed_exitcode, adopt=adopt)
     _exit(cli.run(cli.cmd_plan, opts))
+
+
+@task(help={**_help("stage", "config", "live", "json"), "yes": HELP["destroy_yes"]})
+def destroy(c, stage=None, config=None, live=False, yes=False, json=False):
+    """Delete a non-production environment (only what carries its tags), in reverse build order; lists what is left."""
+    opts = cli.Options(config=config, live=live, yes=yes, json=json, stage=stage)
+    _exit(cli.run(cmd_destroy, opts))
 
 
 @task(name="up", help=_help("config", "json"))
@@ -159,4 +169,4 @@ backup.add_task(backup_cleanup_task)
 reports = Collection("reports")
 reports.add_task(reports_list)
 
-ns = Collection(provision, plan, version, test, sandbox, drill, access, backup, reports)
+ns = Collection(provision, plan, destroy, version, test, sandbox, drill, access, backup, reports)

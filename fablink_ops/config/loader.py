@@ -22,6 +22,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .aurora import AuroraConfig, _validate_aurora
+from .destroy import DestroyConfig
 from .checks import _fail
 from .dynamodb import DynamoDBConfig, _validate_dynamodb
 from .edge import EdgeConfig, _validate_edge
@@ -58,6 +59,7 @@ class Config:
     backup: BackupConfig
     edge: EdgeConfig
     monitoring: MonitoringConfig
+    destroy: DestroyConfig = dataclasses.field(default_factory=DestroyConfig)  # optional section
 
     @property
     def dynamodb_tables(self) -> list[str]:

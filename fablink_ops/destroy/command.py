@@ -1,0 +1,116 @@
+"""The command behind `invoke destroy`: refuse, plan, confirm, delete, list
+what is left. Exit 0: nothing of the environment is left (apart from what is
+kept on purpose); 1: something is left or a delete failed (run it again);
+2: refused (production, deletion protection, no confirmation): nothing was
+deleted.
+
+Unlike provision, destroy asks for the typed environment name in the sandbox
+too: whatever the target, what it deletes is gone.
+"""
+
+from __future__ import annotations
+
+import sys
+from rich.table import Table
+
+from .. import paths
+from ..cli import Options, Session, open_session, select_stages, _context, _fail
+from ..config import load_config
+from ..engine import Context
+from ..errors import GuardError, OpsError
+from ..output import calls_line, print_json
+from . import Inventory, delete, discover, production_refusal, refusal
+from .common import Doomed
+
+
+def cmd_destroy(opts: Options) -> int:
+    stages = select_stages(opts.stage)
+    cfg = load_config(paths.config_path(opts.config))
+    if cfg.project.production:  # before any AWS call: not even a read
+        raise GuardError(production_refusal(cfg))
+    s = open_session(opts)
+    ctx = _context(s)
+    inv = discover(ctx, stages)
+    s.document = {"command": "destroy", "target": s.target.mode, "environment": cfg.project.environment_name,
+                  "stages": stages, "plan": [d.to_json() for d in inv.deletable()], "kept": [d.to_json() for d in inv.kept()],
+                  "notes": inv.notes}
+    _show_plan(s, inv)
+    why = refusal(ctx, inv)
+    if why:
+        raise GuardError(why)
+    if not inv.deletable():
+        return _finish(s, ctx, stages, [], None)
+    _confirm(s, len(inv.deletable()))
+    ctx.writing = True  # from here on, discovery reads afresh
+    deleted: list[Doomed] = []
+    error: OpsError | None = None
+    try:
+        delete(ctx, inv, lambda d: (deleted.append(d), s.console.print(f"  deleted {d.stage} {d.kind} {d.name}", markup=False)))
+    except OpsError as exc:
+        error = exc
+    return _finish(s, ctx, stages, deleted, error)
+
+
+def _show_plan(s: Session, inv: Inventory) -> None:
+    if s.opts.json:
+        return
+    if inv.deletable():
+        s.console.print(f"destroy {s.cfg.project.environment_name}: {len(inv.deletable())} resource(s) to delete, in this order:")
+        s.console.print(_table(inv.deletable()))
+    stores = [d for d in inv.deletable() if d.data]
+    for d in stores:
+        s.console.print(f"[bold]data store[/] {d.kind} {d.name}: {d.data}")
+    for d in inv.kept():
+        s.console.print(f"kept: {d.kind} {d.name}: {d.keep}", markup=False)
+    for note in inv.notes:
+        s.console.print(f"note: {note}", markup=False)
+
+
+def _table(doomed: list[Doomed]) -> Table:
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for col in ("stage", "resource", "name", "id", "data / protection"):
+        table.add_column(col, overflow="fold")
+    for d in doomed:
+        table.add_row(d.stage, d.kind, d.name, d.id, "; ".join(x for x in (d.data, d.protected) if x))
+    return table
+
+
+def _confirm(s: Session, count: int) -> None:
+    """The typed environment name, whatever the target; --yes for pipelines."""
+    if s.opts.yes:
+        return
+    name = s.cfg.project.environment_name
+    if not sys.stdin.isatty():
+        raise GuardError("refusing: destroy needs confirmation; no terminal to ask on, and no --yes given; nothing was changed")
+    where = f"the LIVE account {s.cfg.project.account_id}" if s.target.is_live else "the sandbox"
+    s.console.print(f"This DELETES {count} resource(s) of {name} in {where}. Type [bold]{name}[/] to go ahead:")
+    s.console.print("> ", end="")
+    answer = sys.stdin.readline().strip()
+    if answer != name:
+        raise GuardError(f"refusing: confirmation {answer!r} does not match {name!r}; nothing was changed")
+
+
+def _finish(s: Session, ctx: Context, stages: list[str], deleted: list[Doomed], error: OpsError | None) -> int:
+    after = discover(ctx, stages)  # what AWS still has, read afresh
+    left = after.deletable()
+    s.document.update(deleted=[d.to_json() for d in deleted], left=[d.to_json() for d in left],
+                      kept=[d.to_json() for d in after.kept()], calls=s.target.meter.summary())
+    result = "error" if error else ("incomplete" if left else "ok")
+    s.document["result"] = result
+    if error:
+        s.document["error"] = error.message
+    if s.opts.json:
+        print_json(s.document)
+    else:
+        for d in left:
+            s.console.print(f"left: {d.stage} {d.kind} {d.name} ({d.id})", markup=False)
+        for d in after.kept():
+            s.console.print(f"kept: {d.stage} {d.kind} {d.name}: {d.keep}", markup=False)
+        s.console.print(f"[bold]{'done' if result == 'ok' else 'stopped' if error else 'incomplete'}[/]: "
+                        f"{len(deleted)} deleted, {len(left)} left, {len(after.kept())} kept. {calls_line(s.target.meter)}")
+    if error:
+        return _fail(s.opts, f"{error.message}; run invoke destroy again to carry on", error.exit_code, printed=True)
+    if left:
+        return _fail(s.opts, f"{len(left)} resource(s) of {s.cfg.project.environment_name} are left: "
+                     + ", ".join(f"{d.kind} {d.name}" for d in left), 1, printed=True)
+    return 0
