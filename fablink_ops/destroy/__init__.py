@@ -33,7 +33,10 @@ class Inventory:
     notes: list[str] = field(default_factory=list)  # sandbox gaps: what could not be listed
 
     def deletable(self) -> list[Doomed]:
-        return [d for d in self.doomed if not d.keep]
+        return [d for d in self.doomed if not d.keep and not d.blocked]
+
+    def blocked(self) -> list[Doomed]:
+        return [d for d in self.doomed if d.blocked]
 
     def kept(self) -> list[Doomed]:
         return [d for d in self.doomed if d.keep]

@@ -23,16 +23,18 @@ from . import Inventory, delete, discover, production_refusal, refusal
 from .common import Doomed
 
 
-def cmd_destroy(opts: Options) -> int:
+def cmd_destroy(opts: Options, session: Session | None = None) -> int:
+    """``session``: tests pass one on moto; otherwise it is opened here."""
     stages = select_stages(opts.stage)
-    cfg = load_config(paths.config_path(opts.config))
+    cfg = session.cfg if session else load_config(paths.config_path(opts.config))
     if cfg.project.production:  # before any AWS call: not even a read
         raise GuardError(production_refusal(cfg))
-    s = open_session(opts)
+    s = session or open_session(opts)
     ctx = _context(s)
     inv = discover(ctx, stages)
     s.document = {"command": "destroy", "target": s.target.mode, "environment": cfg.project.environment_name,
                   "stages": stages, "plan": [d.to_json() for d in inv.deletable()], "kept": [d.to_json() for d in inv.kept()],
+                  "blocked": [d.to_json() for d in inv.blocked()],
                   "notes": inv.notes}
     _show_plan(s, inv)
     why = refusal(ctx, inv)
@@ -62,6 +64,8 @@ def _show_plan(s: Session, inv: Inventory) -> None:
         s.console.print(f"[bold]data store[/] {d.kind} {d.name}: {d.data}")
     for d in inv.kept():
         s.console.print(f"kept: {d.kind} {d.name}: {d.keep}", markup=False)
+    for d in inv.blocked():
+        s.console.print(f"not deleted: {d.kind} {d.name}: {d.blocked}", markup=False)
     for note in inv.notes:
         s.console.print(f"note: {note}", markup=False)
 
@@ -92,7 +96,7 @@ def _confirm(s: Session, count: int) -> None:
 
 def _finish(s: Session, ctx: Context, stages: list[str], deleted: list[Doomed], error: OpsError | None) -> int:
     after = discover(ctx, stages)  # what AWS still has, read afresh
-    left = after.deletable()
+    left = after.deletable() + after.blocked()
     s.document.update(deleted=[d.to_json() for d in deleted], left=[d.to_json() for d in left],
                       kept=[d.to_json() for d in after.kept()], calls=s.target.meter.summary())
     result = "error" if error else ("incomplete" if left else "ok")
@@ -103,7 +107,8 @@ def _finish(s: Session, ctx: Context, stages: list[str], deleted: list[Doomed], 
         print_json(s.document)
     else:
         for d in left:
-            s.console.print(f"left: {d.stage} {d.kind} {d.name} ({d.id})", markup=False)
+            why = f": {d.blocked}" if d.blocked else ""
+            s.console.print(f"left: {d.stage} {d.kind} {d.name} ({d.id}){why}", markup=False)
         for d in after.kept():
             s.console.print(f"kept: {d.stage} {d.kind} {d.name}: {d.keep}", markup=False)
         s.console.print(f"[bold]{'done' if result == 'ok' else 'stopped' if error else 'incomplete'}[/]: "

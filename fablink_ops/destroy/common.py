@@ -40,11 +40,12 @@ class Doomed:
     wait: Callable[[], None] | None = None
     data: str = ""  # a data store: what becomes of its data (the plan calls it out)
     protected: str = ""  # deletion protection that is on: destroy refuses
-    keep: str = ""  # ours, but left on purpose (the reason): listed as left
+    keep: str = ""  # ours, kept on purpose (the reason): listed as kept, not an error
+    blocked: str = ""  # ours, but cannot go yet (the reason): not attempted, listed as left
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"stage": self.stage, "kind": self.kind, "name": self.name, "id": self.id}
-        for key in ("data", "protected", "keep"):
+        for key in ("data", "protected", "keep", "blocked"):
             if getattr(self, key):
                 out[key] = getattr(self, key)
         return out

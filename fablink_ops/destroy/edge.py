@@ -33,7 +33,7 @@ def find(ctx: Context) -> list[Doomed]:
     account_role = ctx.client("apigateway").get_account().get("cloudwatchRoleArn")
     for r in roles:
         if r.id == account_role:
-            r.keep = ("the region's API Gateway account setting logs every API through it (shared by all environments): "
+            r.blocked = ("the region's API Gateway account setting logs every API through it (shared by all environments): "
                       "point it at another role, then run destroy again")
     return out + roles + logs.log_groups(ctx, STAGE, 5)
 
