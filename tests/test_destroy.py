@@ -111,3 +111,118 @@ def test_typed_confirmation_must_be_the_environment_name(aws, tmp_path, monkeypa
     monkeypatch.setattr("sys.stdin", tty)
     assert destroy(cfg, yes=False) == 0
     assert left(cfg, ["network"]) == []
+
+
+# ----- only ours, in order, data kept
+
+
+def test_staging_beside_prod_goes_entirely_and_prod_is_untouched(aws, tmp_path, cfg, capsys):
+    """Both built in one moto (prod first, so the account's API Gateway
+    logging role is prod's); destroying staging leaves prod exactly as it was."""
+    staging = staging_config(tmp_path)
+    provision(cfg, stages=ORDER)
+    provision(staging, stages=ORDER)
+    before = [c.to_json() for c in plan(cfg, stages=ORDER)[1]]
+
+    assert destroy(staging, json=True) == 0
+    doc = __import__("json").loads(capsys.readouterr().out)
+    assert doc["result"] == "ok" and doc["left"] == []
+    # the plan: reverse build order, data stores called out
+    stages = [d["stage"] for d in doc["plan"]]
+    assert stages == sorted(stages, key=ORDER.index) and set(stages) == set(ORDER)
+    kinds = [d["kind"] for d in doc["plan"] if d["stage"] == "network"]
+    assert kinds.index("nat-gateway") < kinds.index("elastic-ip") < kinds.index("internet-gateway") < kinds.index("vpc")
+    assert kinds.index("subnet") < kinds.index("vpc") and kinds.index("security-group") < kinds.index("vpc")
+    eks_kinds = [d["kind"] for d in doc["plan"] if d["stage"] == "eks"]
+    assert eks_kinds.index("nodegroup") < eks_kinds.index("eks-cluster")
+    aurora_kinds = [d["kind"] for d in doc["plan"] if d["stage"] == "aurora"]
+    assert aurora_kinds.index("db-instance") < aurora_kinds.index("db-cluster") < aurora_kinds.index("db-subnet-group")
+    stores = {d["name"]: d["data"] for d in doc["plan"] if d.get("data")}
+    assert set(stores) == {"fablink-staging-aurora", *(t.name for t in staging.dynamodb.tables)}
+    assert not [d for d in doc["plan"] if "prod" in d["name"].replace("/prod", "")]
+
+    # staging: nothing left but the keys its final snapshots are encrypted with
+    assert left(staging) == []
+    assert sorted(d["name"] for d in doc["kept"]) == ["alias/fablink-staging-aurora", "alias/fablink-staging-dynamodb"]
+    rds = boto3.client("rds", region_name=REGION)
+    snaps = rds.describe_db_cluster_snapshots(DBClusterIdentifier="fablink-staging-aurora", SnapshotType="manual")["DBClusterSnapshots"]
+    assert [s["DBClusterSnapshotIdentifier"] for s in snaps] == [stores["fablink-staging-aurora"].split()[-1]]
+    backups = boto3.client("dynamodb", region_name=REGION).list_backups(BackupType="USER")["BackupSummaries"]
+    assert sorted(b["TableName"] for b in backups) == sorted(t.name for t in staging.dynamodb.tables)
+    kms = boto3.client("kms", region_name=REGION)
+    states = {a["AliasName"]: kms.describe_key(KeyId=a["TargetKeyId"])["KeyMetadata"]["KeyState"]
+              for a in kms.list_aliases()["Aliases"] if a["AliasName"].startswith("alias/fablink-")}
+    assert states["alias/fablink-staging-aurora"] == "Enabled" and "alias/fablink-staging-alarms" not in states
+    # prod: exactly as before
+    after = plan(cfg, stages=ORDER)[1]
+    assert pending(after) == [c for c in after if c.action in ("skipped", "unmanaged")]
+    assert [c.to_json() for c in after] == before
+
+
+def test_opting_out_of_final_backups_takes_none_and_deletes_the_key(aws, tmp_path, capsys):
+    cfg = staging_config(tmp_path, extra="\n[destroy]\ndynamodb_final_backup = false\n")
+    provision(cfg, stages=("network", "dynamodb"))
+    assert destroy(cfg, stage="dynamodb") == 0
+    out = capsys.readouterr().out
+    assert "NO backup ([destroy] dynamodb_final_backup = false)" in out
+    assert boto3.client("dynamodb", region_name=REGION).list_backups()["BackupSummaries"] == []
+    assert left(cfg, ["dynamodb"]) == [] and discover(make_ctx(cfg), ["dynamodb"]).kept() == []
+    assert ("vpc", "fablink-staging-vpc") in left(cfg, ["network"])  # --stage: only that stage
+
+
+def test_what_could_not_be_deleted_is_listed_and_exit_1(aws, tmp_path, capsys):
+    cfg = staging_config(tmp_path)
+    provision(cfg, stages=("network",))
+
+    def deny_delete_vpc(model, **_):
+        if model.name == "DeleteVpc":
+            from botocore.exceptions import ClientError
+            raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "denied"}}, "DeleteVpc")
+
+    assert destroy(cfg, hooks=[("before-call", deny_delete_vpc)]) == 1
+    err = capsys.readouterr()
+    assert "left: network vpc fablink-staging-vpc" in err.out and "UnauthorizedOperation" in err.err
+    # it stopped there: the VPC and what comes after it (the flow logs' role and group) are left
+    assert left(cfg, ["network"]) == [("vpc", "fablink-staging-vpc"), ("iam-role", "fablink-staging-vpc-flow-logs"),
+                                      ("log-group", "/aws/vpc/fablink-staging/flow-logs")]
+    assert destroy(cfg) == 0 and left(cfg, ["network"]) == []
+
+
+# ----- re-runnable after a crash at any write
+
+
+def _crash_then_rerun(tmp_path, k: int, after: bool) -> str:
+    cfg = staging_config(tmp_path)
+    provision(cfg, stages=("network", "dynamodb"))
+    crash = CrashAtWrite(k, after=after)
+    with pytest.raises(SimulatedCrash):
+        destroy(cfg, hooks=crash.hooks)
+    assert destroy(cfg) == 0
+    assert left(cfg, ["network", "dynamodb"]) == []
+    backups = boto3.client("dynamodb", region_name=REGION).list_backups(BackupType="USER")["BackupSummaries"]
+    assert sorted(b["TableName"] for b in backups) == sorted(t.name for t in cfg.dynamodb.tables)  # one each, never two
+    return crash.crashed_on
+
+
+def _writes_of_a_destroy(tmp_path) -> int:
+    from moto import mock_aws
+
+    with mock_aws():
+        cfg = staging_config(tmp_path)
+        provision(cfg, stages=("network", "dynamodb"))
+        counter = WriteCounter()
+        assert destroy(cfg, hooks=counter.hooks) == 0
+        return len(counter.names)
+
+
+def test_a_crash_at_every_write_then_a_rerun_converges_to_nothing_left(monkeypatch, tmp_path):
+    from moto import mock_aws
+
+    _moto_env(monkeypatch)
+    total = _writes_of_a_destroy(tmp_path)
+    assert total > 30
+    crashed = set()
+    for k in range(1, total + 1):
+        with mock_aws():
+            crashed.add(_crash_then_rerun(tmp_path, k, after=k % 2 == 0))
+    assert {"CreateBackup", "DeleteTable", "DeleteNatGateway", "DeleteVpc"} <= crashed

@@ -19,7 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from ..engine import Context
+from ..target import wrap_aws_error
 from . import aurora, dynamodb, edge, eks, monitoring, network
 from .common import Doomed
 
@@ -83,8 +86,16 @@ def delete(ctx: Context, inv: Inventory, done: Callable[[Doomed], None]) -> None
         for step in sorted({d.step for d in doomed}):
             batch = [d for d in doomed if d.step == step]
             for d in batch:
-                d.delete()
+                _naming(d, d.delete)
             for d in batch:
                 if d.wait:
-                    d.wait()
+                    _naming(d, d.wait)
                 done(d)
+
+
+def _naming(d: Doomed, call: Callable[[], None]) -> None:
+    """An AWS error (after its retries) names the resource it stopped at."""
+    try:
+        call()
+    except (ClientError, BotoCoreError) as exc:
+        raise wrap_aws_error(exc, f"delete {d.stage} {d.kind} {d.name}") from None

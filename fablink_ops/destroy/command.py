@@ -11,6 +11,7 @@ too: whatever the target, what it deletes is gone.
 from __future__ import annotations
 
 import sys
+from rich.markup import escape
 from rich.table import Table
 
 from .. import paths
@@ -61,7 +62,7 @@ def _show_plan(s: Session, inv: Inventory) -> None:
         s.console.print(_table(inv.deletable()))
     stores = [d for d in inv.deletable() if d.data]
     for d in stores:
-        s.console.print(f"[bold]data store[/] {d.kind} {d.name}: {d.data}")
+        s.console.print(f"data store {d.kind} {d.name}: {d.data}", markup=False)
     for d in inv.kept():
         s.console.print(f"kept: {d.kind} {d.name}: {d.keep}", markup=False)
     for d in inv.blocked():
@@ -75,7 +76,7 @@ def _table(doomed: list[Doomed]) -> Table:
     for col in ("stage", "resource", "name", "id", "data / protection"):
         table.add_column(col, overflow="fold")
     for d in doomed:
-        table.add_row(d.stage, d.kind, d.name, d.id, "; ".join(x for x in (d.data, d.protected) if x))
+        table.add_row(*map(escape, (d.stage, d.kind, d.name, d.id, "; ".join(x for x in (d.data, d.protected) if x))))
     return table
 
 

@@ -143,5 +143,8 @@ def _retrying(ctx: Context, what: str, delete: Callable[[], Any]) -> Callable[[]
                 return "in use (DependencyViolation)", str(exc)
             raise
 
-    return lambda: wait_for(ctx, f"{what} to be deletable", attempt, {GONE}, set(),
-                            ctx.cfg.destroy.wait_minutes * 60, interval=5.0) and None
+    def run() -> None:
+        if attempt()[0] != GONE:  # only then is there something to wait for (and to show)
+            wait_for(ctx, f"{what} to be deletable", attempt, {GONE}, set(), ctx.cfg.destroy.wait_minutes * 60, interval=5.0)
+
+    return run
