@@ -8,6 +8,7 @@
     invoke access.review [--fail-on SEVERITY] [--live] [--json] [--config PATH]
     invoke backup.verify [--checks-only] [--only aurora|dynamodb] [--table NAME] [--row-counts] [--live] [--yes] [--json] [--config PATH]
     invoke backup.cleanup [--live] [--yes] [--json] [--config PATH]
+    invoke cost.report [--budget USD] [--live] [--json] [--config PATH]
     invoke reports [--runbook R] [--json] | invoke version
     invoke test
 
@@ -26,6 +27,7 @@ from invoke import Collection, Exit, task
 from fablink_ops import cli
 from fablink_ops.destroy.command import cmd_destroy
 from fablink_ops.runbooks import access as access_runbook
+from fablink_ops.runbooks import cost as cost_runbook
 from fablink_ops.runbooks import failover as failover_runbook
 from fablink_ops.runbooks.backup import sweep as backup_sweep
 from fablink_ops.runbooks.backup import verify as backup_verify
@@ -47,6 +49,7 @@ HELP = {
              "resources tagged for another environment or tool are refused whatever this says",
     "destroy_yes": "skip the typed confirmation of the environment name (pipelines)",
     "row_counts": "live: also compare the row counts of [backup].row_count_tables over SQL (needs psycopg)",
+    "budget": "monthly budget in USD: exit 1 when the estimate exceeds it",
 }
 
 
@@ -141,6 +144,13 @@ def reports_list(c, runbook=None, json=False):
     _exit(cli.run(cli.cmd_reports, cli.Options(json=json, runbook=runbook)))
 
 
+@task(name="report", help=_help("budget", "config", "live", "json"))
+def cost_report(c, budget=None, config="config/prod.toml", live=False, json=False):
+    """Monthly cost of the environment as configured, line by line, with the cost levers and usage; evidence in reports/."""
+    opts = cost_runbook.CostOptions(config=config, live=live, json=json, budget=budget)
+    _exit(cli.run(cost_runbook.command, opts))
+
+
 @task
 def test(c):
     """Run the test suite (parallel on all cores when pytest-xdist is installed)."""
@@ -166,7 +176,10 @@ backup = Collection("backup")
 backup.add_task(backup_verify_task)
 backup.add_task(backup_cleanup_task)
 
+cost = Collection("cost")
+cost.add_task(cost_report)
+
 reports = Collection("reports")
 reports.add_task(reports_list)
 
-ns = Collection(provision, plan, destroy, version, test, sandbox, drill, access, backup, reports)
+ns = Collection(provision, plan, destroy, version, test, sandbox, drill, access, backup, cost, reports)

@@ -22,8 +22,9 @@ from typing import Any
 
 from ..errors import ConfigError
 from .aurora import AuroraConfig, _validate_aurora
-from .destroy import DestroyConfig
 from .checks import _fail
+from .cost import CostConfig, _validate_cost
+from .destroy import DestroyConfig
 from .dynamodb import DynamoDBConfig, _validate_dynamodb
 from .edge import EdgeConfig, _validate_edge
 from .eks import EksConfig, _validate_eks
@@ -59,6 +60,7 @@ class Config:
     backup: BackupConfig
     edge: EdgeConfig
     monitoring: MonitoringConfig
+    cost: CostConfig
     destroy: DestroyConfig = dataclasses.field(default_factory=DestroyConfig)  # optional section
 
     @property
@@ -240,3 +242,4 @@ def _validate(cfg: Config) -> None:
     _validate_backup(cfg)
     _validate_edge(cfg)
     _validate_monitoring(cfg)
+    _validate_cost(cfg)
