@@ -145,7 +145,7 @@ def reports_list(c, runbook=None, json=False):
 
 
 @task(name="report", help=_help("budget", "config", "live", "json"))
-def cost_report(c, budget=None, config="config/prod.toml", live=False, json=False):
+def cost_report(c, budget=None, config=None, live=False, json=False):
     """Monthly cost of the environment as configured, line by line, with the cost levers and usage; evidence in reports/."""
     opts = cost_runbook.CostOptions(config=config, live=live, json=json, budget=budget)
     _exit(cli.run(cost_runbook.command, opts))

@@ -215,3 +215,29 @@ def test_a_crash_after_every_write_then_a_rerun_converges_to_nothing_left(aws, t
             "DisassociateRouteTable", "DeleteSecurityGroup", "DeleteVpc", "DeleteRole"} <= set(crashed)
     backups = boto3.client("dynamodb", region_name=REGION).list_backups(BackupType="USER")["BackupSummaries"]
     assert sorted(b["TableName"] for b in backups) == sorted(t.name for t in cfg.dynamodb.tables)  # one each, never two
+
+
+# ----- the real `invoke destroy`, live mode against a moto server
+
+
+def test_invoke_destroy_live_end_to_end(tmp_path):
+    from .test_cli_e2e import ACCOUNT, MotoServer, one_json, run_invoke
+
+    cfg = staging_config(tmp_path)
+    server = MotoServer(ACCOUNT)
+    try:
+        env = server.live_env()
+        built = run_invoke("provision", "--stage", "network", "--live", "--yes", "--config", cfg.path, env=env)
+        assert built.returncode == 0, built.stderr + built.stdout
+        prod = run_invoke("destroy", "--live", "--yes", "--json", env=env)
+        assert prod.returncode == 2 and one_json(prod.stdout)["error"].startswith("refusing: config/prod.toml marks fablink-prod")
+        unconfirmed = run_invoke("destroy", "--live", "--stage", "network", "--json", "--config", cfg.path, env=env)
+        assert unconfirmed.returncode == 2 and "no --yes" in unconfirmed.stderr
+        assert len(server.client("ec2").describe_vpcs(Filters=[{"Name": "tag:Environment", "Values": ["staging"]}])["Vpcs"]) == 1
+        done = run_invoke("destroy", "--live", "--yes", "--stage", "network", "--json", "--config", cfg.path, env=env)
+        assert done.returncode == 0, done.stderr
+        doc = one_json(done.stdout)
+        assert doc["target"] == "live" and doc["result"] == "ok" and doc["left"] == [] and len(doc["deleted"]) == len(doc["plan"]) > 20
+        assert server.client("ec2").describe_vpcs(Filters=[{"Name": "tag:Environment", "Values": ["staging"]}])["Vpcs"] == []
+    finally:
+        server.stop()
