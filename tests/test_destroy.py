@@ -188,6 +188,28 @@ def test_what_could_not_be_deleted_is_listed_and_exit_1(aws, tmp_path, capsys):
     assert destroy(cfg) == 0 and left(cfg, ["network"]) == []
 
 
+def test_a_subnet_still_in_use_is_retried_until_it_can_go(aws, tmp_path, capsys):
+    """AWS answers DependencyViolation while another service's network
+    interfaces (the EKS cluster's, the NLB's) linger in a subnet for minutes."""
+    from botocore.awsrequest import AWSResponse
+
+    cfg = staging_config(tmp_path)
+    provision(cfg, stages=("network",))
+    refused = []
+
+    def in_use_once(model, **_):
+        if model.name == "DeleteSubnet" and not refused:
+            refused.append(model.name)
+            parsed = {"Error": {"Code": "DependencyViolation", "Message": "The subnet has dependencies"},
+                      "ResponseMetadata": {"HTTPStatusCode": 400}}
+            return AWSResponse("https://in-use.invalid", 400, {}, None), parsed
+        return None
+
+    assert destroy(cfg, hooks=[("before-call", in_use_once)]) == 0
+    assert refused and "to be deletable" in capsys.readouterr().out
+    assert left(cfg, ["network"]) == []
+
+
 # ----- re-runnable after a crash at any write
 
 

@@ -102,3 +102,26 @@ def status_or_gone(read: Callable[[], str], *codes: str) -> str:
         if error_code(exc) in codes:
             return GONE
         raise
+
+
+def retry_in_use(ctx: Context, what: str, delete: Callable[[], Any], codes: tuple[str, ...] = ("DependencyViolation",)) -> Callable[[], None]:
+    """A delete AWS refuses while something else still holds the resource:
+    another service's network interfaces in a subnet or group (for minutes
+    after their owner is gone), a certificate the deleted custom domain
+    released, a target group the deleted NLB released. Retried within
+    [destroy].wait_minutes, shown as a wait only when it is refused."""
+
+    def attempt() -> tuple[str, str]:
+        try:
+            delete()
+            return GONE, ""
+        except ClientError as exc:
+            if error_code(exc) in codes:
+                return f"in use ({error_code(exc)})", str(exc)
+            raise
+
+    def run() -> None:
+        if attempt()[0] != GONE:
+            wait_for(ctx, f"{what} to be deletable", attempt, {GONE}, set(), ctx.cfg.destroy.wait_minutes * 60, interval=5.0)
+
+    return run

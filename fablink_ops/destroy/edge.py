@@ -21,7 +21,7 @@ from typing import Any
 from .. import tags as tagging
 from ..engine import Context
 from . import iam, logs
-from .common import Doomed, gone, owned, status_or_gone, wait_gone
+from .common import Doomed, gone, owned, retry_in_use, status_or_gone, wait_gone
 
 STAGE = "edge"
 APIGW_GONE = ("NotFoundException",)
@@ -153,8 +153,8 @@ def _certificates(ctx: Context) -> list[Doomed]:
         arn = c["CertificateArn"]
         tags = tagging.from_list(acm.list_tags_for_certificate(CertificateArn=arn).get("Tags"))
         if owned(ctx, tags):
-            out.append(Doomed(STAGE, "certificate", c["DomainName"], arn, 2, lambda arn=arn: gone(
-                lambda: acm.delete_certificate(CertificateArn=arn), "ResourceNotFoundException") and None))
+            out.append(Doomed(STAGE, "certificate", c["DomainName"], arn, 2, retry_in_use(ctx, f"certificate {c['DomainName']}", lambda arn=arn: gone(
+                lambda: acm.delete_certificate(CertificateArn=arn), "ResourceNotFoundException"), ("ResourceInUseException",))))
     return out
 
 
@@ -171,8 +171,8 @@ def _load_balancers(ctx: Context) -> list[Doomed]:
     for tg in tgs:
         arn = tg["TargetGroupArn"]
         if owned(ctx, tags.get(arn, {})):
-            out.append(Doomed(STAGE, "target-group", tg["TargetGroupName"], arn, 4, lambda arn=arn: gone(
-                lambda: elb.delete_target_group(TargetGroupArn=arn), "TargetGroupNotFound") and None))
+            out.append(Doomed(STAGE, "target-group", tg["TargetGroupName"], arn, 4, retry_in_use(ctx, f"target group {tg['TargetGroupName']}", lambda arn=arn: gone(
+                lambda: elb.delete_target_group(TargetGroupArn=arn), "TargetGroupNotFound"), ("ResourceInUse",))))
     return out
 
 

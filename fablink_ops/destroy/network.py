@@ -21,13 +21,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from botocore.exceptions import ClientError
-
 from .. import tags as tagging
-from ..engine import Context, wait_for
-from ..target import error_code
+from ..engine import Context
 from . import iam, logs
-from .common import GONE, Doomed, ec2_filters, gone, name_tag, owned, status_or_gone, wait_gone
+from .common import GONE, Doomed, ec2_filters, gone, name_tag, owned, retry_in_use, status_or_gone, wait_gone
 
 STAGE = "network"
 
@@ -54,11 +51,11 @@ def find(ctx: Context) -> list[Doomed]:
     for igw in ec2.paginate("describe_internet_gateways", "InternetGateways", Filters=f):
         out.append(_doomed(ctx, "internet-gateway", igw, igw["InternetGatewayId"], 2, _igw_delete(ctx, igw)))
     for s in ec2.paginate("describe_subnets", "Subnets", Filters=f):
-        out.append(_doomed(ctx, "subnet", s, s["SubnetId"], 2, _retrying(ctx, f"subnet {s['SubnetId']}", _gone_ec2(
+        out.append(_doomed(ctx, "subnet", s, s["SubnetId"], 2, retry_in_use(ctx, f"subnet {s['SubnetId']}", _gone_ec2(
             lambda i=s["SubnetId"]: ec2.delete_subnet(SubnetId=i), "InvalidSubnetID.NotFound"))))
     out += _security_groups(ctx, ec2.paginate("describe_security_groups", "SecurityGroups", Filters=f))
     for v in ec2.paginate("describe_vpcs", "Vpcs", Filters=f):
-        out.append(_doomed(ctx, "vpc", v, v["VpcId"], 4, _retrying(ctx, f"VPC {v['VpcId']}", _gone_ec2(
+        out.append(_doomed(ctx, "vpc", v, v["VpcId"], 4, retry_in_use(ctx, f"VPC {v['VpcId']}", _gone_ec2(
             lambda i=v["VpcId"]: ec2.delete_vpc(VpcId=i), "InvalidVpcID.NotFound"))))
     return [d for d in out if d] + iam.roles(ctx, STAGE, 5) + logs.log_groups(ctx, STAGE, 5)
 
@@ -112,7 +109,7 @@ def _igw_delete(ctx: Context, igw: dict) -> Callable[[], None]:
                  "Gateway.NotAttached", "InvalidInternetGatewayID.NotFound")
         gone(lambda: ec2.delete_internet_gateway(InternetGatewayId=igw_id), "InvalidInternetGatewayID.NotFound")
 
-    return _retrying(ctx, f"internet gateway {igw_id}", delete)
+    return retry_in_use(ctx, f"internet gateway {igw_id}", delete)
 
 
 def _security_groups(ctx: Context, groups: list[dict]) -> list[Doomed | None]:
@@ -125,26 +122,6 @@ def _security_groups(ctx: Context, groups: list[dict]) -> list[Doomed | None]:
     for g in groups:
         refs = {p.get("GroupId") for rule in g.get("IpPermissions", []) for p in rule.get("UserIdGroupPairs", [])}
         step = 2 if refs & (ours - {g["GroupId"]}) else 3
-        out.append(_doomed(ctx, "security-group", g, g["GroupId"], step, _retrying(ctx, f"security group {g['GroupId']}", _gone_ec2(
+        out.append(_doomed(ctx, "security-group", g, g["GroupId"], step, retry_in_use(ctx, f"security group {g['GroupId']}", _gone_ec2(
             lambda i=g["GroupId"]: ec2.delete_security_group(GroupId=i), "InvalidGroup.NotFound"))))
     return out
-
-
-def _retrying(ctx: Context, what: str, delete: Callable[[], Any]) -> Callable[[], None]:
-    """Retry a delete AWS answers DependencyViolation to (another service's
-    network interfaces still in the way), within [destroy].wait_minutes."""
-
-    def attempt() -> tuple[str, str]:
-        try:
-            delete()
-            return GONE, ""
-        except ClientError as exc:
-            if error_code(exc) == "DependencyViolation":
-                return "in use (DependencyViolation)", str(exc)
-            raise
-
-    def run() -> None:
-        if attempt()[0] != GONE:  # only then is there something to wait for (and to show)
-            wait_for(ctx, f"{what} to be deletable", attempt, {GONE}, set(), ctx.cfg.destroy.wait_minutes * 60, interval=5.0)
-
-    return run
