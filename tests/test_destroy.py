@@ -263,3 +263,35 @@ def test_invoke_destroy_live_end_to_end(tmp_path):
         assert server.client("ec2").describe_vpcs(Filters=[{"Name": "tag:Environment", "Values": ["staging"]}])["Vpcs"] == []
     finally:
         server.stop()
+
+
+def test_live_eks_add_ons_are_deleted_before_the_cluster(aws, tmp_path):
+    """moto has no add-on API: the live path, on botocore's Stubber."""
+    from botocore.stub import Stubber
+
+    from fablink_ops.destroy import delete
+
+    cfg = staging_config(tmp_path)
+    ctx = make_ctx(cfg)
+    ctx.target.mode = "live"
+    eks = ctx.client("eks")
+    name, arn = "fablink-cluster-staging", "arn:aws:eks:ap-northeast-2:853963783084:cluster/fablink-cluster-staging"
+    tags = {"ManagedBy": "fablink-ops", "Project": "fablink", "Environment": "staging", "Stage": "eks"}
+    cluster = {"name": name, "arn": arn, "status": "ACTIVE", "tags": tags, "version": "1.34"}
+    gone = {"service_error_code": "ResourceNotFoundException", "http_status_code": 404}
+    with Stubber(eks.raw) as stub:
+        stub.add_response("list_clusters", {"clusters": [name, "someone-elses"]})
+        stub.add_response("describe_cluster", {"cluster": cluster}, {"name": name})
+        stub.add_response("list_addons", {"addons": ["vpc-cni"]}, {"clusterName": name})
+        stub.add_response("list_nodegroups", {"nodegroups": []}, {"clusterName": name})
+        stub.add_response("describe_cluster", {"cluster": {**cluster, "name": "someone-elses", "tags": {**tags, "Environment": "prod"}}},
+                          {"name": "someone-elses"})  # another environment's: nothing of it is listed or deleted
+        inv = discover(ctx, ["eks"])
+        assert [(d.kind, d.name) for d in inv.doomed] == [("eks-addon", f"{name}/vpc-cni"), ("eks-cluster", name)]
+        stub.add_response("delete_addon", {"addon": {"addonName": "vpc-cni", "clusterName": name, "status": "DELETING"}},
+                          {"clusterName": name, "addonName": "vpc-cni"})
+        stub.add_client_error("describe_addon", **gone)
+        stub.add_response("delete_cluster", {"cluster": {**cluster, "status": "DELETING"}}, {"name": name})
+        stub.add_client_error("describe_cluster", **gone)
+        delete(ctx, inv, lambda d: None)
+        stub.assert_no_pending_responses()
