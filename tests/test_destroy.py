@@ -89,6 +89,16 @@ def test_deletion_protection_is_a_refusal_naming_them_with_zero_writes(aws, tmp_
     assert "dynamodb-table fablink-staging-sessions (deletion protection)" in err
 
 
+def test_a_stage_another_still_builds_on_is_refused(aws, tmp_path, capsys):
+    cfg = staging_config(tmp_path)
+    provision(cfg, stages=("network", "aurora"))
+    writes = WriteCounter()
+    assert destroy(cfg, hooks=writes.hooks, stage="network") == 2
+    assert writes.names == [] and "network is still needed by aurora" in capsys.readouterr().err
+    assert destroy(cfg, stage="aurora") == 0 and destroy(cfg, stage="network") == 0
+    assert left(cfg) == []
+
+
 def test_no_terminal_and_no_yes_is_a_refusal_with_zero_writes(aws, tmp_path, monkeypatch, capsys):
     cfg = staging_config(tmp_path)
     provision(cfg, stages=("network",))

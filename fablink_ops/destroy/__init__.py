@@ -22,6 +22,7 @@ from typing import Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..engine import Context
+from ..resources import REQUIRES
 from ..target import wrap_aws_error
 from . import aurora, dynamodb, edge, eks, monitoring, network
 from .common import Doomed
@@ -72,6 +73,20 @@ def refusal(ctx: Context, inv: Inventory) -> str | None:
         return (f"refusing: {len(protected)} resource(s) have deletion protection on: {names}; "
                 "turn it off in the config and run invoke provision first; nothing was changed")
     return None
+
+
+def still_needed(ctx: Context, stages: list[str]) -> str | None:
+    """With --stage: a stage that another, unselected stage builds on (the
+    network under eks, aurora, edge) is refused while that one still has
+    resources; deleting it would stall on DependencyViolation for the whole
+    wait budget, or strand the other stage."""
+    others = [s for s in ORDER if s not in stages and any(n in stages for n in REQUIRES[s])]
+    found = discover(ctx, others).deletable() if others else []
+    if not found:
+        return None
+    users = ", ".join(f"{s} ({sum(1 for d in found if d.stage == s)} resources)" for s in others if any(d.stage == s for d in found))
+    return (f"refusing: {', '.join(stages)} is still needed by {users}: destroy those stages first, "
+            "or the whole environment (no --stage); nothing was changed")
 
 
 def production_refusal(cfg) -> str:

@@ -20,7 +20,7 @@ from ..config import load_config
 from ..engine import Context
 from ..errors import GuardError, OpsError
 from ..output import calls_line, print_json
-from . import Inventory, delete, discover, production_refusal, refusal
+from . import Inventory, delete, discover, production_refusal, refusal, still_needed
 from .common import Doomed
 
 
@@ -38,7 +38,7 @@ def cmd_destroy(opts: Options, session: Session | None = None) -> int:
                   "blocked": [d.to_json() for d in inv.blocked()],
                   "notes": inv.notes}
     _show_plan(s, inv)
-    why = refusal(ctx, inv)
+    why = refusal(ctx, inv) or still_needed(ctx, stages)
     if why:
         raise GuardError(why)
     if not inv.deletable():
