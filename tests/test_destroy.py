@@ -174,7 +174,7 @@ def test_opting_out_of_final_backups_takes_none_and_deletes_the_key(aws, tmp_pat
     provision(cfg, stages=("network", "dynamodb"))
     assert destroy(cfg, stage="dynamodb") == 0
     out = capsys.readouterr().out
-    assert "NO backup ([destroy] dynamodb_final_backup = false)" in out
+    assert "data lost: dynamodb-table fablink-staging-sessions: NO backup ([destroy] dynamodb_final_backup = false)" in " ".join(out.split())
     assert boto3.client("dynamodb", region_name=REGION).list_backups()["BackupSummaries"] == []
     assert left(cfg, ["dynamodb"]) == [] and discover(make_ctx(cfg), ["dynamodb"]).kept() == []
     assert ("vpc", "fablink-staging-vpc") in left(cfg, ["network"])  # --stage: only that stage

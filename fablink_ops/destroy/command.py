@@ -61,8 +61,11 @@ def _show_plan(s: Session, inv: Inventory) -> None:
         s.console.print(f"destroy {s.cfg.project.environment_name}: {len(inv.deletable())} resource(s) to delete, in this order:")
         s.console.print(_table(inv.deletable()))
     stores = [d for d in inv.deletable() if d.data]
-    for d in stores:
-        s.console.print(f"data store {d.kind} {d.name}: {d.data}", markup=False)
+    lost = [d for d in stores if d.data.startswith("NO ")]
+    if stores:
+        s.console.print(f"data stores: {len(stores)}, {len(stores) - len(lost)} with a final snapshot or backup (named above)")
+    for d in lost:
+        s.console.print(f"[bold red]data lost[/]: {escape(d.kind)} {escape(d.name)}: {escape(d.data)}")
     for d in inv.kept():
         s.console.print(f"kept: {d.kind} {d.name}: {d.keep}", markup=False)
     for d in inv.blocked():
@@ -73,10 +76,10 @@ def _show_plan(s: Session, inv: Inventory) -> None:
 
 def _table(doomed: list[Doomed]) -> Table:
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for col in ("stage", "resource", "name", "id", "data / protection"):
+    for col in ("stage", "resource", "name", "data / protection"):  # ids: in --json
         table.add_column(col, overflow="fold")
     for d in doomed:
-        table.add_row(*map(escape, (d.stage, d.kind, d.name, d.id, "; ".join(x for x in (d.data, d.protected) if x))))
+        table.add_row(*map(escape, (d.stage, d.kind, d.name, "; ".join(x for x in (d.data, d.protected) if x))))
     return table
 
 
