@@ -4,6 +4,7 @@
     invoke plan [--stage S] [--detailed-exitcode] [--json] [--live] [--config PATH]
     invoke destroy [--stage S] [--live] [--yes] [--json] [--config PATH]
     invoke sandbox.up | sandbox.down | sandbox.status
+    invoke unlock [--live] [--yes] [--json] [--config PATH]
     invoke drill.failover [--to INSTANCE] [--failback] [--live] [--yes] [--json] [--config PATH]
     invoke access.review [--fail-on SEVERITY] [--live] [--json] [--config PATH]
     invoke backup.verify [--checks-only] [--only aurora|dynamodb] [--table NAME] [--row-counts] [--live] [--yes] [--json] [--config PATH]
@@ -19,7 +20,11 @@ guard refusal (nothing changed).
 
 from __future__ import annotations
 
-import importlib.util
+from fablink_ops import interrupts  # first: a Ctrl-C while the rest loads is ours, exit 130
+
+interrupts.install()
+
+import importlib.util  # noqa: E402
 import sys
 
 from invoke import Collection, Exit, task
@@ -82,6 +87,13 @@ def destroy(c, stage=None, config=None, live=False, yes=False, json=False):
     """Delete a non-production environment (only what carries its tags), in reverse build order; lists what is left."""
     opts = cli.Options(config=config, live=live, yes=yes, json=json, stage=stage)
     _exit(cli.run(cmd_destroy, opts))
+
+
+@task(help=_help("config", "live", "yes", "json"))
+def unlock(c, config=None, live=False, yes=False, json=False):
+    """Remove the environment's run lock when its holder is known dead (typed confirmation)."""
+    opts = cli.Options(config=config, live=live, yes=yes, json=json)
+    _exit(cli.run(cli.cmd_unlock, opts))
 
 
 @task(name="up", help=_help("config", "json"))
@@ -154,6 +166,7 @@ def cost_report(c, budget=None, config=None, live=False, json=False):
 @task
 def test(c):
     """Run the test suite (parallel on all cores when pytest-xdist is installed)."""
+    interrupts.running()  # Ctrl-C: Invoke's runner stops pytest and reports it, as before
     args = [sys.executable, "-m", "pytest", "-q"]
     if importlib.util.find_spec("xdist") is not None:
         args += ["-n", "auto"]
@@ -182,4 +195,4 @@ cost.add_task(cost_report)
 reports = Collection("reports")
 reports.add_task(reports_list)
 
-ns = Collection(provision, plan, destroy, version, test, sandbox, drill, access, backup, cost, reports)
+ns = Collection(provision, plan, destroy, unlock, version, test, sandbox, drill, access, backup, cost, reports)

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import paths
-from ..cli import Options, Session, open_session, select_stages, _context, _fail
+from ..cli import Options, Session, _context, _fail, open_session, select_stages, take_run_lock
 from ..config import load_config
 from ..engine import Context
 from ..errors import GuardError, OpsError
@@ -44,14 +44,25 @@ def cmd_destroy(opts: Options, session: Session | None = None) -> int:
     if not inv.deletable():
         return _finish(s, ctx, stages, [], None)
     _confirm(s, len(inv.deletable()))
-    ctx.writing = True  # from here on, discovery reads afresh
-    deleted: list[Doomed] = []
-    error: OpsError | None = None
+    # One operator at a time (fablink_ops/lock.py): a provision of the same
+    # environment never runs while it is being destroyed. Under the lock,
+    # read again: a run that held it may have changed what is there.
+    held = take_run_lock(s, "destroy")
     try:
-        delete(ctx, inv, lambda d: (deleted.append(d), s.console.print(f"  deleted {d.stage} {d.kind} {d.name}", markup=False)))
-    except OpsError as exc:
-        error = exc
-    return _finish(s, ctx, stages, deleted, error)
+        ctx.writing = True  # from here on, discovery reads afresh
+        inv = discover(ctx, stages)
+        why = refusal(ctx, inv)
+        if why:
+            raise GuardError(why)
+        deleted: list[Doomed] = []
+        error: OpsError | None = None
+        try:
+            delete(ctx, inv, lambda d: (deleted.append(d), s.console.print(f"  deleted {d.stage} {d.kind} {d.name}", markup=False)))
+        except OpsError as exc:
+            error = exc
+        return _finish(s, ctx, stages, deleted, error)
+    finally:
+        held.release()
 
 
 def _show_plan(s: Session, inv: Inventory) -> None:
