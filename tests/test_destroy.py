@@ -77,6 +77,19 @@ def test_a_config_without_the_production_key_counts_as_production(tmp_path):
     assert load_config(path).project.production is True
 
 
+def test_config_destroy_section_and_deletion_protection_outside_production(tmp_path):
+    from .util import assert_config_error
+
+    path = tmp_path / "bad.toml"
+    path.write_text(CONFIG.read_text() + "\n[destroy]\nfinal_snapshot = false\n")
+    assert_config_error(path, "destroy.final_snapshot", "did you mean 'aurora_final_snapshot'")
+    path.write_text(CONFIG.read_text().replace("deletion_protection = true      # \"Deletion", "deletion_protection = false      # \"Deletion"))
+    assert_config_error(path, "dynamodb.deletion_protection", "must be true in production")
+    staging = staging_config(tmp_path, extra="\n[destroy]\naurora_final_snapshot = false\nwait_minutes = 5\n")
+    assert (staging.dynamodb.deletion_protection, staging.destroy.aurora_final_snapshot, staging.destroy.wait_minutes) == (False, False, 5.0)
+    assert load_config(CONFIG).destroy.aurora_final_snapshot is True  # the section is optional
+
+
 def test_deletion_protection_is_a_refusal_naming_them_with_zero_writes(aws, tmp_path, capsys):
     cfg = staging_config(tmp_path, protection=True)
     provision(cfg, stages=("network", "aurora", "dynamodb"))
