@@ -1,7 +1,8 @@
 """Invoke tasks: a thin layer over fablink_ops.cli.
 
-    invoke provision [--stage S] [--live] [--yes] [--json] [--config PATH]
+    invoke provision [--stage S] [--adopt] [--live] [--yes] [--json] [--config PATH]
     invoke plan [--stage S] [--detailed-exitcode] [--json] [--live] [--config PATH]
+    invoke destroy [--stage S] [--live] [--yes] [--json] [--config PATH]
     invoke sandbox.up | sandbox.down | sandbox.status
     invoke unlock [--live] [--yes] [--json] [--config PATH]
     invoke drill.failover [--to INSTANCE] [--failback] [--live] [--yes] [--json] [--config PATH]
@@ -9,6 +10,7 @@
     invoke backup.verify [--checks-only] [--only aurora|dynamodb] [--table NAME] [--row-counts] [--live] [--yes] [--json] [--config PATH]
     invoke backup.cleanup [--live] [--yes] [--json] [--config PATH]
     invoke cost.report [--budget USD] [--live] [--json] [--config PATH]
+    invoke reports [--runbook R] [--json] | invoke version
     invoke test
 
 Every task exits with the code its command returns: 0 success (a runbook:
@@ -28,6 +30,7 @@ import sys
 from invoke import Collection, Exit, task
 
 from fablink_ops import cli
+from fablink_ops.destroy.command import cmd_destroy
 from fablink_ops.resources import STAGE_NAMES
 from fablink_ops.runbooks import access as access_runbook
 from fablink_ops.runbooks import cost as cost_runbook
@@ -36,7 +39,7 @@ from fablink_ops.runbooks.backup import sweep as backup_sweep
 from fablink_ops.runbooks.backup import verify as backup_verify
 
 HELP = {
-    "config": "config file (default config/prod.toml)",
+    "config": "config file (default: $FABLINK_CONFIG, else config/prod.toml; relative paths also from the project root)",
     "live": "act on real AWS (standard credential chain) instead of the local sandbox",
     "yes": "live mode: skip the typed confirmation",
     "json": "print exactly one JSON document on stdout",
@@ -48,6 +51,9 @@ HELP = {
     "checks_only": "only the read-only checks (retention, RPO, snapshots, PITR, deletion protection): no restore",
     "only": "aurora or dynamodb: check and restore only that engine",
     "table": "one DynamoDB table of the config: check and restore only it",
+    "adopt": "take resources that carry our names but none of our ownership tags into management (tags them); "
+             "resources tagged for another environment or tool are refused whatever this says",
+    "destroy_yes": "skip the typed confirmation of the environment name (pipelines)",
     "row_counts": "live: also compare the row counts of [backup].row_count_tables over SQL (needs psycopg)",
     "budget": "monthly budget in USD: exit 1 when the estimate exceeds it",
 }
@@ -63,29 +69,36 @@ def _exit(code: int) -> None:
         raise Exit(code=code)
 
 
-@task(help=_help("stage", "config", "live", "yes", "json"))
-def provision(c, stage=None, config="config/prod.toml", live=False, yes=False, json=False):
+@task(help=_help("stage", "config", "live", "yes", "json", "adopt"))
+def provision(c, stage=None, config=None, live=False, yes=False, json=False, adopt=False):
     """Plan, then create or correct what differs from the config (sandbox unless --live)."""
-    opts = cli.Options(config=config, live=live, yes=yes, json=json, stage=stage)
+    opts = cli.Options(config=config, live=live, yes=yes, json=json, stage=stage, adopt=adopt)
     _exit(cli.run(cli.cmd_provision, opts))
 
 
-@task(help=_help("stage", "config", "live", "json", "detailed_exitcode"))
-def plan(c, stage=None, config="config/prod.toml", live=False, json=False, detailed_exitcode=False):
+@task(help=_help("stage", "config", "live", "json", "detailed_exitcode", "adopt"))
+def plan(c, stage=None, config=None, live=False, json=False, detailed_exitcode=False, adopt=False):
     """Show what provision would do. Read-only: no AWS write, ever."""
-    opts = cli.Options(config=config, live=live, json=json, stage=stage, detailed_exitcode=detailed_exitcode)
+    opts = cli.Options(config=config, live=live, json=json, stage=stage, detailed_exitcode=detailed_exitcode, adopt=adopt)
     _exit(cli.run(cli.cmd_plan, opts))
 
 
+@task(help={**_help("stage", "config", "live", "json"), "yes": HELP["destroy_yes"]})
+def destroy(c, stage=None, config=None, live=False, yes=False, json=False):
+    """Delete a non-production environment (only what carries its tags), in reverse build order; lists what is left."""
+    opts = cli.Options(config=config, live=live, yes=yes, json=json, stage=stage)
+    _exit(cli.run(cmd_destroy, opts))
+
+
 @task(help=_help("config", "live", "yes", "json"))
-def unlock(c, config="config/prod.toml", live=False, yes=False, json=False):
+def unlock(c, config=None, live=False, yes=False, json=False):
     """Remove the environment's run lock when its holder is known dead (typed confirmation)."""
     opts = cli.Options(config=config, live=live, yes=yes, json=json)
     _exit(cli.run(cli.cmd_unlock, opts))
 
 
 @task(name="up", help=_help("config", "json"))
-def sandbox_up(c, config="config/prod.toml", json=False):
+def sandbox_up(c, config=None, json=False):
     """Start the local sandbox (a moto server on 127.0.0.1), or reuse the running one."""
     _exit(cli.run(cli.cmd_sandbox_up, cli.Options(config=config, json=json)))
 
@@ -97,27 +110,27 @@ def sandbox_down(c, json=False):
 
 
 @task(name="status", help=_help("config", "json"))
-def sandbox_status(c, config="config/prod.toml", json=False):
+def sandbox_status(c, config=None, json=False):
     """Endpoint, uptime, and what exists in the sandbox per stage."""
     _exit(cli.run(cli.cmd_sandbox_status, cli.Options(config=config, json=json)))
 
 
 @task(name="failover", help=_help("to", "failback", "config", "live", "yes", "json"))
-def drill_failover(c, to=None, failback=False, config="config/prod.toml", live=False, yes=False, json=False):
+def drill_failover(c, to=None, failback=False, config=None, live=False, yes=False, json=False):
     """Aurora failover drill: preflight, fail over, measure the RTO, verdict; evidence in reports/."""
     opts = failover_runbook.FailoverOptions(config=config, live=live, yes=yes, json=json, to=to, failback=failback)
     _exit(cli.run(failover_runbook.command, opts))
 
 
 @task(name="review", help=_help("fail_on", "config", "live", "json"))
-def access_review(c, fail_on="high", config="config/prod.toml", live=False, json=False):
+def access_review(c, fail_on="high", config=None, live=False, json=False):
     """Access and security review of the whole account, read-only: findings by severity; evidence in reports/."""
     opts = access_runbook.ReviewOptions(config=config, live=live, json=json, fail_on=fail_on)
     _exit(cli.run(access_runbook.command, opts))
 
 
 @task(name="verify", help=_help("checks_only", "only", "table", "row_counts", "config", "live", "yes", "json"))
-def backup_verify_task(c, checks_only=False, only=None, table=None, row_counts=False, config="config/prod.toml", live=False,
+def backup_verify_task(c, checks_only=False, only=None, table=None, row_counts=False, config=None, live=False,
                        yes=False, json=False):
     """Backup checks, then restore tests into temporaries (always deleted): RPO, RTO, verdict; evidence in reports/."""
     opts = backup_verify.VerifyOptions(config=config, live=live, yes=yes, json=json, checks_only=checks_only, only=only,
@@ -126,14 +139,26 @@ def backup_verify_task(c, checks_only=False, only=None, table=None, row_counts=F
 
 
 @task(name="cleanup", help=_help("config", "live", "yes", "json"))
-def backup_cleanup_task(c, config="config/prod.toml", live=False, yes=False, json=False):
+def backup_cleanup_task(c, config=None, live=False, yes=False, json=False):
     """Delete expired temporaries of backup.verify left by killed runs; refuses anything not tagged temporary."""
     opts = backup_sweep.CleanupOptions(config=config, live=live, yes=yes, json=json)
     _exit(cli.run(backup_sweep.command, opts))
 
 
+@task(help=_help("json"))
+def version(c, json=False):
+    """The tool's version and git commit."""
+    _exit(cli.run(cli.cmd_version, cli.Options(json=json)))
+
+
+@task(name="list", default=True, help={"runbook": "only this runbook's runs (e.g. drill.failover)", "json": HELP["json"]})
+def reports_list(c, runbook=None, json=False):
+    """Past runbook runs from reports/: when, which, sandbox or live, verdict and reason; newest first."""
+    _exit(cli.run(cli.cmd_reports, cli.Options(json=json, runbook=runbook)))
+
+
 @task(name="report", help=_help("budget", "config", "live", "json"))
-def cost_report(c, budget=None, config="config/prod.toml", live=False, json=False):
+def cost_report(c, budget=None, config=None, live=False, json=False):
     """Monthly cost of the environment as configured, line by line, with the cost levers and usage; evidence in reports/."""
     opts = cost_runbook.CostOptions(config=config, live=live, json=json, budget=budget)
     _exit(cli.run(cost_runbook.command, opts))
@@ -168,4 +193,7 @@ backup.add_task(backup_cleanup_task)
 cost = Collection("cost")
 cost.add_task(cost_report)
 
-ns = Collection(provision, plan, unlock, test, sandbox, drill, access, backup, cost)
+reports = Collection("reports")
+reports.add_task(reports_list)
+
+ns = Collection(provision, plan, destroy, unlock, version, test, sandbox, drill, access, backup, cost, reports)

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
+from rich.markup import escape
 
-from . import interrupts, sandbox
+from . import interrupts, ownership, paths, provenance, reports_index, sandbox, trend
 from .config import load_config
-from .engine import BLOCKED, NOOP, REPLACE, Change, Context, apply, has_changes
+from .engine import BLOCKED, NOOP, REPLACE, Change, Context, Progress, apply, has_changes
 from .errors import FAILED, GuardError, OpsError
-from .lock import Holder, RunLock, lock_target, take, unlock
+from .lock import Holder, lock_target, unlock
 from .output import ConsoleReporter, calls_line, counts, counts_line, plan_table, print_json
 from .resources import BY_NAME
-from .session import Options, Session, confirm_live, open_session
+from .session import Options, Session, confirm_live, open_session, take_run_lock
+from .session import fail as _fail
 from .stages import plan_stages, select_stages, unconverged
 from .target import sandbox_target, wrap_aws_error
 
@@ -45,23 +49,17 @@ def run(command: Callable[[Options], int], opts: Options, stdin_isatty: Callable
         return _fail(opts, interrupts.RESUME, 130)
 
 
-def _fail(opts: Options, message: str, code: int, printed: bool = False) -> int:
-    """One line on stderr; with --json also the error as the one document
-    (unless the command already printed its document)."""
-    if opts.detailed_exitcode and code != 130:
-        code = FAILED  # `plan --detailed-exitcode` keeps 2 for "changes pending"
-    sys.stderr.write(f"error: {message}\n")
-    if opts.json and not printed:
-        print_json({"error": message, "exit_code": code})
-    return code
-
-
 # --------------------------------------------------------------------------
 # plan and provision
 
 
 def _context(s: Session) -> Context:
-    return Context(s.cfg, s.target, reporter=ConsoleReporter(s.console))
+    return Context(s.cfg, s.target, reporter=ConsoleReporter(s.console, verbose=s.opts.verbose))
+
+
+def _planning(s: Session, stages: list[str]) -> None:
+    if not s.opts.json:
+        s.console.print(f"planning {', '.join(stages)} (reads only)…")
 
 
 def _confirm(s: Session, changes: list[Change]) -> None:
@@ -78,14 +76,18 @@ def cmd_plan(opts: Options) -> int:
     stages = select_stages(opts.stage)
     s = open_session(opts)
     ctx = _context(s)
+    _planning(s, stages)
     changes = plan_stages(ctx, stages)
     s.document = _document("plan", s, stages, changes)
     pending = has_changes(changes) or any(c.action in (REPLACE, BLOCKED) for c in changes)
-    if opts.json:
-        print_json(s.document)
-    else:
+    if not opts.json:
         _show_plan(s, changes)
         s.console.print(calls_line(s.target.meter))
+    # After the table, so the operator sees what is not ours; before the
+    # JSON document, so --json carries the refusal as its one document.
+    _adopting(s, ownership.check(changes, opts.adopt))
+    if opts.json:
+        print_json(s.document)
     if opts.detailed_exitcode:
         return 2 if pending else 0
     return 0
@@ -96,7 +98,9 @@ def cmd_provision(opts: Options) -> int:
     s = open_session(opts)
     ctx = _context(s)
     started = time.monotonic()
+    _planning(s, stages)
     changes = plan_stages(ctx, stages)
+    ownership.check(changes, opts.adopt)  # refused before the lock is even taken: zero writes
     held = take_run_lock(s, "provision") if has_changes(changes) or any(c.run for c in changes) else None
     try:
         # Under the lock, plan again: a run that held it before us may have
@@ -107,21 +111,22 @@ def cmd_provision(opts: Options) -> int:
             held.release()
 
 
-def take_run_lock(s: Session, command: str) -> RunLock:
-    """The environment's run lock (fablink_ops/lock.py), or GuardError (exit 2)."""
-    return take(s.target, s.cfg.project, command, s.identity, say=lambda text: s.console.print(text, markup=False))
-
-
 def _provision(s: Session, stages: list[str], ctx: Context, changes: list[Change], started: float) -> int:
     opts = s.opts
     if not opts.json:
         _show_plan(s, changes)
-    applied, error = _apply(s, ctx, changes)
+    _adopting(s, ownership.check(changes, opts.adopt))  # before any write
+    progress, error = _apply(s, ctx, changes)
+    applied = progress.applied
     # "done" means converged, verified: after writing, plan again (reads only).
     left = _verify(s, stages) if applied and error is None else []
     s.document = _document("provision", s, stages, changes)
     s.document["applied"] = [dict(c.to_json(), detail=d) for c, d in applied]
+    if error:
+        s.document["failed"] = [dict(c.to_json(), error=e) for c, e in progress.failed]
+        s.document["not_started"] = [c.to_json() for c in progress.not_started(changes)]
     s.document["seconds"] = round(time.monotonic() - started, 2)
+    s.document["operator_steps"] = list(ctx.operator_steps)
     replace = [c for c in changes if c.action in (REPLACE, BLOCKED)]
     interrupts.done()  # the work is over: a Ctrl-C while reporting it keeps the exit code
     if applied and error is None:
@@ -133,27 +138,51 @@ def _provision(s: Session, stages: list[str], ctx: Context, changes: list[Change
     if opts.json:
         print_json(s.document)
     else:
-        verb = "stopped" if error else "not converged" if left else "done"
-        s.console.print(
-            f"[bold]{verb}[/]: "
-            f"{len(applied)} of {sum(1 for c in changes if c.run)} changes applied "
-            f"({counts_line(changes)}) in {s.document['seconds']:.1f}s. {calls_line(s.target.meter)}"
-        )
+        _summary(s, changes, progress, error, left)
     if failure:
         return _fail(opts, failure, error.exit_code if error else FAILED, printed=True)
     return 0
 
 
-def _apply(s: Session, ctx: Context, changes: list[Change]) -> tuple[list[tuple[Change, str | None]], OpsError | None]:
-    """Confirm (live), then apply. Returns what was applied and the error that stopped it, if any."""
+def _summary(s: Session, changes: list[Change], progress: Progress, error: OpsError | None, left: list[Change]) -> None:
+    """What the run did, truthfully: after a failure, what was applied before
+    it, what failed and what never started (issue 18: not "0 of 69")."""
+    verb = "stopped" if error else "not converged" if left else "done"
+    stopped = f", {len(progress.failed)} failed, {len(progress.not_started(changes))} not started" if error else ""
+    s.console.print(
+        f"[bold]{verb}[/]: {len(progress.applied)} of {sum(1 for c in changes if c.run)} changes applied{stopped} "
+        f"({counts_line(changes)}) in {s.document['seconds']:.1f}s. {calls_line(s.target.meter)}"
+    )
+    for change, text in progress.failed[1:] and progress.failed:  # one failure: the error line says it
+        s.console.print(f"  failed: {change.action} {change.kind} {change.name}: {escape(text)}")
+    _show_operator_steps(s, s.document.get("operator_steps", []))
+
+
+def _apply(s: Session, ctx: Context, changes: list[Change]) -> tuple[Progress, OpsError | None]:
+    """Confirm (live), then apply. Returns what was applied (and what failed),
+    and the error that stopped it, if any."""
+    progress = Progress()
     if not (has_changes(changes) or any(c.run for c in changes)):
-        return [], None
+        return progress, None
     _confirm(s, changes)
     s.console.print("applying…")
     try:
-        return apply(changes, ctx, s.cfg.engine.concurrency), None
+        apply(changes, ctx, s.cfg.engine.concurrency, progress)
+        return progress, None
     except OpsError as exc:
-        return [], exc
+        return progress, exc
+
+
+def _show_operator_steps(s: Session, steps: list[str]) -> None:
+    if steps:
+        s.console.print("[bold]operator steps[/] (the tool cannot do these):")
+        for i, step in enumerate(steps, 1):
+            s.console.print(f"  {i}. {escape(step)}")
+
+
+def _adopting(s: Session, unowned: list[ownership.Stranger]) -> None:
+    if unowned:
+        s.console.print(f"adopting {len(unowned)} untagged resource(s) with our names: " + "; ".join(u.describe() for u in unowned))
 
 
 def _verify(s: Session, stages: list[str]) -> list[Change]:
@@ -177,8 +206,11 @@ def _replace_message(unconverged: list[Change]) -> str:
 
 
 def _show_plan(s: Session, changes: list[Change]) -> None:
+    footnotes: list[str] = []
     if has_changes(changes) or any(c.action != NOOP for c in changes):
-        s.console.print(plan_table(changes))
+        s.console.print(plan_table(changes, footnotes=footnotes))
+    for i, text in enumerate(footnotes, 1):
+        s.console.print(f"  [dim][{i}] {escape(text)}[/]")
     s.console.print(f"plan: {counts_line(changes)}")
 
 
@@ -195,11 +227,49 @@ def _document(command: str, s: Session, stages: list[str], changes: list[Change]
     }
 
 
+# ----- what the tool is, what it did
+
+
+def cmd_version(opts: Options) -> int:
+    info = {"tool": provenance.PACKAGE, "version": provenance.version(), "git_commit": provenance.git_commit()}
+    commit = f" ({info['git_commit']})" if info["git_commit"] else ""
+    _say(opts, info, f"{info['tool']} {info['version']}{commit}")
+    return 0
+
+
+def cmd_reports(opts: Options) -> int:
+    """Past runbook runs from their evidence, newest first; reads no AWS."""
+    rows = reports_index.runs(paths.reports_dir(), runbook=opts.runbook)
+    if opts.json:
+        print_json({"reports": rows})
+        return 0
+    console = Console(highlight=False)
+    if not rows:
+        console.print(f"no runbook evidence in {paths.reports_dir()}" + (f" for {opts.runbook}" if opts.runbook else ""))
+        return 0
+    for r in rows:
+        console.print(
+            f"{r.get('started') or '?':24} {r.get('runbook') or '?':16} {r.get('target') or '?':7} "
+            f"{(r.get('verdict') or '?').upper():10} {r.get('reason') or ''}  [{r['file']}]",
+            markup=False,
+        )
+    return 0
+
+
+def cmd_reports_trend(opts: Options) -> int:
+    """One HTML page of the runbooks' figures over time; reads no AWS."""
+    directory = paths.reports_dir()
+    docs = reports_index.documents(directory)
+    page = trend.write(docs, Path(opts.out) if opts.out else directory / "trend.html", datetime.now(timezone.utc))
+    _say(opts, {"page": str(page), "records": len(docs)}, f"wrote {page} from {len(docs)} evidence record(s): open it in a browser")
+    return 0
+
+
 # ----- sandbox
 
 
 def cmd_sandbox_up(opts: Options) -> int:
-    cfg = load_config(opts.config)
+    cfg = load_config(paths.config_path(opts.config))
     info, started = sandbox.ensure_running(cfg.project.account_id)
     _say(opts, {"endpoint": info.endpoint_url, "pid": info.pid, "started": started},
          f"sandbox {'started' if started else 'already running'} at {info.endpoint_url} (pid {info.pid})")
@@ -217,7 +287,7 @@ def cmd_sandbox_status(opts: Options) -> int:
     if info is None:
         _say(opts, {"running": False}, "sandbox: not running (it starts with the first plan or provision)")
         return 0
-    cfg = load_config(opts.config)
+    cfg = load_config(paths.config_path(opts.config))
     target = sandbox_target(info.endpoint_url, cfg.project.region)
     ctx = Context(cfg, target)
     uptime = time.time() - info.started_at

@@ -215,13 +215,31 @@ def has_changes(changes: list[Change]) -> bool:
 # apply
 
 
-def apply(changes: list[Change], ctx: Context, concurrency: int) -> list[tuple[Change, str | None]]:
+@dataclass
+class Progress:
+    """What an apply carried out, kept even when it stops on an error, so the
+    summary tells the truth ("50 applied, 1 failed, 18 not started", never
+    "0 of 69 applied")."""
+
+    applied: list[tuple[Change, str | None]] = field(default_factory=list)
+    failed: list[tuple[Change, str]] = field(default_factory=list)  # (change, error text)
+
+    def not_started(self, changes: list[Change]) -> list[Change]:
+        touched = {c.key for c, _ in self.applied} | {c.key for c, _ in self.failed}
+        return [c for c in changes if c.run is not None and c.key not in touched]
+
+
+def apply(
+    changes: list[Change], ctx: Context, concurrency: int, progress: Progress | None = None
+) -> list[tuple[Change, str | None]]:
     """Run every change that has a ``run``, along the ``needs`` graph.
 
     A change starts as soon as all it needs are done; needs that are not in
     the list already exist. On the first failure nothing new starts, the
-    running ones finish, and the failure is raised as an OpsError.
+    running ones finish, and the failure is raised as an OpsError; what was
+    applied and what failed up to then is in ``progress`` (when given).
     """
+    progress = progress if progress is not None else Progress()
     with ctx._lock:
         ctx.writing = True  # what was read before any write is stale from here on
         ctx._reads.clear()
@@ -229,7 +247,7 @@ def apply(changes: list[Change], ctx: Context, concurrency: int) -> list[tuple[C
     keys = {c.key for c in changes}
     waiting_on = {k: {n for n in c.needs if n in keys and n in runnable} for k, c in runnable.items()}
     runnable_needs = {k: set(v) for k, v in waiting_on.items()}
-    done: list[tuple[Change, str | None]] = []
+    done = progress.applied
     failure: BaseException | None = None
     failed_change: Change | None = None
     running: dict[Future[str | None], Change] = {}
@@ -256,6 +274,7 @@ def apply(changes: list[Change], ctx: Context, concurrency: int) -> list[tuple[C
                     try:
                         detail = fut.result()
                     except BaseException as exc:  # noqa: BLE001 - recorded, re-raised below
+                        progress.failed.append((change, str(exc) or type(exc).__name__))
                         if failure is None:
                             failure, failed_change = exc, change
                         continue

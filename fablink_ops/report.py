@@ -1,11 +1,15 @@
 """Evidence: what a runbook did, what it measured, and what it concluded.
 
 Every runbook (drill.failover, backup.verify, access.review, ...) records its
-run in a ``Report`` and leaves two files, ``reports/<UTC timestamp>-<runbook>``
-``.json`` (for machines) and ``.md`` (for people), holding the same facts:
+run in a ``Report`` and leaves two files, ``reports/<target>/<UTC timestamp>-``
+``<runbook>.json`` (for machines) and ``.md`` (for people), holding the same
+facts (``<target>``: sandbox or live, so a rehearsal's evidence is never
+mistaken for production's):
 
 - ``runbook``, ``environment``, ``target`` (sandbox | live), ``operator`` (the
   STS identity that ran it), ``parameters`` (what the operator asked for);
+- ``provenance``: the tool's version and git commit, the config's path and
+  SHA-256 (fablink_ops/provenance.py);
 - ``started`` / ``finished`` (UTC, ISO 8601, milliseconds);
 - ``steps``: each with ``name``, ``started``, ``finished``, ``status``
   (ok | failed | skipped) and ``detail``;
@@ -90,8 +94,10 @@ class Report:
         clock: Callable[[], float] = time.monotonic,
         wall: datetime | None = None,
         echo: Callable[[Step], None] | None = None,
+        provenance: dict[str, Any] | None = None,
     ):
         self.runbook = runbook
+        self.provenance = dict(provenance or {})
         self.environment = environment
         self.target = target
         self.operator = operator
@@ -192,6 +198,7 @@ class Report:
             "environment": self.environment,
             "target": self.target,
             "operator": self.operator,
+            "provenance": self.provenance,
             "parameters": self.parameters,
             "started": self.started,
             "finished": self.finished,
@@ -215,6 +222,9 @@ class Report:
         ]
         for key in ("environment", "target", "operator", "started", "finished"):
             lines.append(f"| {key.capitalize()} | {_md(doc[key])} |")
+        for key, label in (("version", "Tool version"), ("git_commit", "Git commit"), ("config", "Config"), ("config_sha256", "Config SHA-256")):
+            if key in self.provenance:
+                lines.append(f"| {label} | {_md(_plain(self.provenance[key]))} |")
         for key, value in self.parameters.items():
             lines.append(f"| Parameter `{_md(key)}` | {_md(_plain(value))} |")
         lines += ["", "## Steps", "", "| # | Step | Status | Started | Finished | Detail |", "|---|---|---|---|---|---|"]

@@ -14,21 +14,26 @@ from typing import Any
 
 from rich.console import Console
 
-from . import sandbox
+from . import paths, sandbox
 from .config import Config, load_config
-from .errors import GuardError
-from .output import make_console
+from .errors import FAILED, GuardError
+from .lock import RunLock, take
+from .output import make_console, print_json
 from .target import RetryPolicy, Target, guard_live, live_target, sandbox_target
 
 
 @dataclass
 class Options:
-    config: str = "config/prod.toml"
+    config: str | None = None  # None: FABLINK_CONFIG, else config/prod.toml (paths.py)
     live: bool = False
     yes: bool = False
     json: bool = False
     stage: str | None = None
     detailed_exitcode: bool = False
+    adopt: bool = False  # take untagged resources with our names into management (ownership.py)
+    runbook: str | None = None  # `reports`: only this runbook's runs
+    out: str | None = None  # `reports.trend`: where the page goes
+    verbose: bool = False  # -v: the apply's dependency trace (what starts after what, alongside what)
 
 
 @dataclass
@@ -45,7 +50,7 @@ class Session:
 
 def open_session(opts: Options) -> Session:
     # Config first: a bad file stops here, before any AWS call or sandbox start.
-    cfg = load_config(opts.config)
+    cfg = load_config(paths.config_path(opts.config))
     console = make_console(opts.json)
     retry = RetryPolicy(cfg.engine.max_attempts, cfg.engine.backoff_base_seconds, cfg.engine.backoff_max_seconds)
     if opts.live:
@@ -78,3 +83,19 @@ def confirm_live(s: Session, expected: str, prompt: str) -> None:
     answer = sys.stdin.readline().strip()
     if answer != expected:
         raise GuardError(f"refusing: confirmation {answer!r} does not match {expected!r}; nothing was changed")
+
+
+def fail(opts: Options, message: str, code: int, printed: bool = False) -> int:
+    """One line on stderr; with --json also the error as the one document
+    (unless the command already printed its document). Returns the exit code."""
+    if opts.detailed_exitcode and code != 130:
+        code = FAILED  # `plan --detailed-exitcode` keeps 2 for "changes pending"
+    sys.stderr.write(f"error: {message}\n")
+    if opts.json and not printed:
+        print_json({"error": message, "exit_code": code})
+    return code
+
+
+def take_run_lock(s: Session, command: str) -> RunLock:
+    """The environment's run lock (fablink_ops/lock.py), or GuardError (exit 2)."""
+    return take(s.target, s.cfg.project, command, s.identity, say=lambda text: s.console.print(text, markup=False))

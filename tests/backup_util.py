@@ -115,7 +115,7 @@ class Run:
 
 
 def _files(before: set[Path]) -> tuple[dict | None, str]:
-    files = sorted(set(Path("reports").glob("*.json")) - before)
+    files = sorted(set(Path("reports").glob("*/*.json")) - before)
     assert len(files) <= 1
     if not files:
         return None, ""
@@ -133,7 +133,7 @@ def run_verify(cfg, model: RestoreModel | None = None, hooks=(), live=False, yes
         target.mode = "live"
     opts = verify.VerifyOptions(live=live, yes=yes, json=json_mode, **options)
     session = cli.Session(opts, cfg, target, make_console(json_mode), identity=OPERATOR if live else "")
-    before = set(Path("reports").glob("*.json"))
+    before = set(Path("reports").glob("*/*.json"))
     code = cli.run(lambda o: verify.command(o, session=session, clock=clock.monotonic, sleep=clock.sleep, wall=WALL,
                                              run_id=run_id, connect=connect), opts)
     doc, md = _files(before)
@@ -149,7 +149,7 @@ def run_sweep(cfg, clock: FakeClock | None = None, model: RestoreModel | None = 
         target.mode = "live"
     opts = sweep.CleanupOptions(live=live, yes=yes, json=json_mode)
     session = cli.Session(opts, cfg, target, make_console(json_mode), identity=OPERATOR if live else "")
-    before = set(Path("reports").glob("*.json"))
+    before = set(Path("reports").glob("*/*.json"))
     code = cli.run(lambda o: sweep.command(o, session=session, clock=clock.monotonic, sleep=clock.sleep, wall=wall), opts)
     doc, md = _files(before)
     return Run(code, doc, md, target, clock, model)

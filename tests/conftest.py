@@ -49,6 +49,10 @@ def _no_real_aws(monkeypatch, tmp_path):
     # test); nothing here launches instances from them.
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     monkeypatch.setenv("FABLINK_SANDBOX_DIR", str(tmp_path / "sandbox"))
+    # Evidence under the test's current directory (the runbook tests chdir to
+    # tmp_path), never the checkout's reports/; and no operator's default config.
+    monkeypatch.setenv("FABLINK_REPORTS_DIR", "reports")
+    monkeypatch.delenv("FABLINK_CONFIG", raising=False)
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ def test_the_review_through_invoke_against_the_sandbox(tmp_path, monkeypatch):
         # a usage error: exit 2, no evidence
         run = invoke(tmp_path, "access.review", "--fail-on", "severe", "--config", config, env=env)
         assert run.returncode == 2 and "choose one of critical, high, medium, low" in run.stderr
-        assert len(list((tmp_path / "reports").glob("*.json"))) == 2
+        assert len(list((tmp_path / "reports").glob("*/*.json"))) == 2
     finally:
         sandbox.stop()
     assert sandbox.running() is None

@@ -105,9 +105,9 @@ def review(cfg, fail_on="high", wall: datetime | None = None, json_mode=False, h
         target.mode = "live"
     opts = access.ReviewOptions(json=json_mode, fail_on=fail_on, live=live)
     session = cli.Session(opts, cfg, target, make_console(json_mode), identity=arn("user", "auditor") if live else "")
-    before = set(Path("reports").glob("*.json"))
+    before = set(Path("reports").glob("*/*.json"))
     code = cli.run(lambda o: access.command(o, session=session, sleep=lambda s: None, wall=wall), opts)
-    files = sorted(set(Path("reports").glob("*.json")) - before)
+    files = sorted(set(Path("reports").glob("*/*.json")) - before)
     assert len(files) <= 1
     data = json.loads(files[0].read_text()) if files else None
     md = files[0].with_suffix(".md").read_text() if files else ""
@@ -633,3 +633,56 @@ def test_authorization_details_are_read_page_by_page(cfg):
         stub.assert_no_pending_responses()
     assert [u["UserName"] for u in details["UserDetailList"]] == ["a", "b", "c"]
     assert [r["RoleName"] for r in details["RoleDetailList"]] == ["r"]
+
+
+# --------------------------------------------------------------------------
+# evidence an auditor accepts (issue 18): provenance, sandbox and live apart,
+# and the runs listed back by `invoke reports`
+
+
+def test_evidence_carries_provenance_and_is_kept_apart_by_target(aws, cfg, capsys):
+    import hashlib
+
+    from fablink_ops import provenance
+    from tests.conftest import CONFIG
+
+    good_password_policy()
+    sandbox_run = review(cfg)
+    live_run = review(cfg, live=True)
+    for run, mode in ((sandbox_run, "sandbox"), (live_run, "live")):
+        assert run.doc["evidence"]["json"].startswith(f"reports/{mode}/"), run.doc["evidence"]
+        prov = run.doc["provenance"]
+        assert prov["version"] == provenance.version() != "unknown"
+        assert prov["config_sha256"] == hashlib.sha256(Path(prov["config"]).read_bytes()).hexdigest()
+        assert Path(prov["config"]).resolve() == CONFIG.resolve()
+        assert f"| Config SHA-256 | {prov['config_sha256']} |" in run.md
+
+    capsys.readouterr()  # the reviews' own output
+    assert cli.run(cli.cmd_reports, cli.Options(json=True)) == 0
+    listed = json.loads(capsys.readouterr().out)["reports"]
+    assert [(r["runbook"], r["target"]) for r in listed] == [("access.review", "live"), ("access.review", "sandbox")]
+    assert all(r["verdict"] == run.doc["verdict"] and r["reason"] for r, run in zip(listed, (live_run, sandbox_run)))
+    Path("reports/sandbox/broken.json").write_text("{")
+    assert cli.run(cli.cmd_reports, cli.Options(json=True, runbook=None)) == 0
+    rows = json.loads(capsys.readouterr().out)["reports"]
+    assert any(r["verdict"] == "unreadable" and r["file"].endswith("broken.json") for r in rows)
+    assert cli.run(cli.cmd_reports, cli.Options(json=True, runbook="drill.failover")) == 0
+    assert json.loads(capsys.readouterr().out)["reports"] == []
+
+
+def test_config_and_reports_resolve_from_the_project_root_wherever_started(tmp_path, monkeypatch):
+    from fablink_ops import paths
+    from tests.conftest import CONFIG, ROOT
+
+    monkeypatch.chdir(tmp_path / "sandbox" if (tmp_path / "sandbox").exists() else tmp_path)
+    assert paths.config_path(None) == ROOT / "config" / "prod.toml"
+    assert paths.config_path("config/prod.toml").resolve() == CONFIG.resolve()
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "prod.toml").write_text("# a local file wins over the project's\n")
+    monkeypatch.chdir(tmp_path)
+    assert paths.config_path(None) == Path("config/prod.toml")
+    monkeypatch.setenv("FABLINK_CONFIG", "/etc/fablink/staging.toml")
+    assert paths.config_path(None) == Path("/etc/fablink/staging.toml")
+    assert paths.config_path("other.toml") == Path("other.toml")  # --config wins over FABLINK_CONFIG
+    monkeypatch.delenv("FABLINK_REPORTS_DIR")
+    assert paths.reports_dir() == ROOT / "reports"

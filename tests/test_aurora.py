@@ -432,7 +432,10 @@ def test_cli_provision_of_a_replace_required_cluster_exits_1(cfg, aws, monkeypat
     provision(cfg, ("network",))
     _hand_made_cluster(StorageEncrypted=False)
     _in_process_cli(monkeypatch, cfg)
-    code = cli.run(cli.cmd_provision, cli.Options(config=str(CONFIG), stage="aurora"))
+    # the hand-made cluster carries none of our tags: refused unless adopted
+    assert cli.run(cli.cmd_provision, cli.Options(config=str(CONFIG), stage="aurora")) == 2
+    assert f"db-cluster {CLUSTER} (no Environment, no ManagedBy, no Project)" in capsys.readouterr().err
+    code = cli.run(cli.cmd_provision, cli.Options(config=str(CONFIG), stage="aurora", adopt=True))
     err = capsys.readouterr().err
     assert code == 1 and "need replacing" in err and f"db-cluster {CLUSTER}" in err
 

@@ -90,7 +90,7 @@ def test_backup_verify_and_cleanup_through_invoke_against_the_sandbox(tmp_path):
         run = invoke(tmp_path, "backup.cleanup", "--json", "--config", config, env=env)
         assert run.returncode == 0, run.stderr
         assert json.loads(run.stdout)["reason"] == f"no temporaries under {PREFIX}"
-        assert len(list((tmp_path / "reports").glob("*.json"))) == 3
+        assert len(list((tmp_path / "reports").glob("*/*.json"))) == 3
     finally:
         sandbox.stop()
     assert sandbox.running() is None

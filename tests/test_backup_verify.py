@@ -522,9 +522,9 @@ def test_evidence(sources, capsys):
     assert json.loads(capsys.readouterr().out) == run.doc
     doc = run.doc
     assert doc["format"] == "fablink-ops/evidence/1" and doc["runbook"] == "backup.verify"
-    assert doc["evidence"]["json"] == "reports/20300102T030405Z-backup.verify.json"
+    assert doc["evidence"]["json"] == "reports/sandbox/20300102T030405Z-backup.verify.json"
     assert doc["parameters"] == {"checks_only": False, "only": None, "table": None, "row_counts": False, "live": False,
-                                 "yes": True, "config": "config/prod.toml"}
+                                 "yes": True, "config": None}
     assert doc["measurements"]["run_id"] == RUN_ID
     names = [s["name"] for s in doc["steps"]]
     assert names.index("confirmation") > max(i for i, n in enumerate(names) if n.startswith("check "))

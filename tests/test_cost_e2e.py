@@ -53,7 +53,7 @@ def test_the_cost_report_through_invoke_against_the_sandbox(tmp_path, monkeypatc
         # a usage error: exit 2, no evidence
         run = invoke(tmp_path, "cost.report", "--budget", "lots", "--config", config, env=env)
         assert run.returncode == 2 and "--budget 'lots'" in run.stderr
-        assert len(list((tmp_path / "reports").glob("*.json"))) == 2
+        assert len(list((tmp_path / "reports" / "sandbox").glob("*.json"))) == 2
     finally:
         sandbox.stop()
     assert sandbox.running() is None

@@ -53,12 +53,12 @@ class Run:
 
 
 def report(cfg, budget=None, config=CONFIG, json_mode=False) -> Run:
-    """`invoke cost.report` in-process: the same command, on moto, evidence in ./reports."""
+    """`invoke cost.report` in-process: the same command, on moto, evidence in ./reports/sandbox."""
     opts = cost.CostOptions(config=str(config), json=json_mode, budget=budget)
     session = cli.Session(opts, cfg, make_target(cfg), make_console(json_mode))
-    before = set(Path("reports").glob("*.json"))
+    before = set(Path("reports/sandbox").glob("*.json"))
     code = cli.run(lambda o: cost.command(o, session=session), opts)
-    files = sorted(set(Path("reports").glob("*.json")) - before)
+    files = sorted(set(Path("reports/sandbox").glob("*.json")) - before)
     data = json.loads(files[0].read_text()) if files else None
     return Run(code, data, files[0].with_suffix(".md").read_text() if files else "")
 
@@ -492,7 +492,7 @@ def test_the_live_report_prices_from_the_api_and_says_so(aws, cfg):
     opts = cost.CostOptions(config=str(CONFIG), live=True, budget="1")
     session = cli.Session(opts, cfg, target, make_console(False), identity="arn:aws:iam::853963783084:user/ops")
     code = cli.run(lambda o: cost.command(o, session=session), opts)
-    doc = json.loads(next(Path("reports").glob("*.json")).read_text())
+    doc = json.loads(next(Path("reports/live").glob("*.json")).read_text())
     assert code == 1 and doc["verdict"] == "fail" and doc["target"] == "live", doc["reason"]
     prices = doc["measurements"]["prices"]
     assert (prices["source"], prices["from"], prices["date"]) == ("live", "AWS Price List API (pricing:GetProducts)", "2026-11-30T00:00:00Z")

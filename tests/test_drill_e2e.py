@@ -69,7 +69,7 @@ def test_the_drill_through_invoke_against_the_sandbox(tmp_path):
         assert run.returncode == 1, run.stderr
         assert "drill.failover: ABORTED: preflight failed: in ALARM: fablink-prod-api-latency" in " ".join(run.stdout.split())
         assert state() == (f"{CLUSTER}-a", set())
-        assert len(list((tmp_path / "reports").glob("*.json"))) == 2
+        assert len(list((tmp_path / "reports").glob("*/*.json"))) == 2
 
         # live mode aimed at the same server: the guard and the confirmation (no
         # terminal, no --yes) refuse with exit 2 before anything is done
@@ -79,7 +79,7 @@ def test_the_drill_through_invoke_against_the_sandbox(tmp_path):
         assert run.returncode == 2, run.stderr
         assert "refusing: live changes need confirmation" in run.stderr
         assert state() == (f"{CLUSTER}-a", set())
-        assert len(list((tmp_path / "reports").glob("*.json"))) == 2
+        assert len(list((tmp_path / "reports").glob("*/*.json"))) == 2
     finally:
         sandbox.stop()
     assert sandbox.running() is None

@@ -66,13 +66,13 @@ def drill(cfg, layer=None, clock=None, live=False, yes=True, to=None, failback=F
         target.mode = "live"
     opts = FailoverOptions(live=live, yes=yes, json=json_mode, to=to, failback=failback)
     session = cli.Session(opts, cfg, target, make_console(json_mode), identity=OPERATOR if live else "")
-    before = set(Path("reports").glob("*.json"))
+    before = set(Path("reports").glob("*/*.json"))
     code = cli.run(
         lambda o: failover.command(o, session=session, clock=clock.monotonic, sleep=clock.sleep, wall=WALL,
                                    wrap=layer.wrap, prober_factory=prober_factory),
         opts,
     )
-    files = sorted(set(Path("reports").glob("*.json")) - before)
+    files = sorted(set(Path("reports").glob("*/*.json")) - before)
     assert len(files) <= 1
     doc = json.loads(files[0].read_text()) if files else None
     md = files[0].with_suffix(".md").read_text() if files else ""
@@ -498,11 +498,11 @@ def test_evidence_files_and_json_stdout(cfg, cluster, capsys):
 
     doc = run.doc
     stem = "20300102T030405Z-drill.failover"
-    assert doc["evidence"] == {"json": f"reports/{stem}.json", "markdown": f"reports/{stem}.md"}
+    assert doc["evidence"] == {"json": f"reports/sandbox/{stem}.json", "markdown": f"reports/sandbox/{stem}.md"}
     assert doc["format"] == "fablink-ops/evidence/1"
     assert (doc["runbook"], doc["environment"], doc["target"]) == ("drill.failover", "fablink-prod", "sandbox")
     assert doc["operator"] == "arn:aws:sts::853963783084:user/moto"
-    assert doc["parameters"] == {"to": None, "failback": True, "live": False, "yes": True, "config": "config/prod.toml"}
+    assert doc["parameters"] == {"to": None, "failback": True, "live": False, "yes": True, "config": None}  # None: the default; provenance names the file
     assert doc["started"] == iso(WALL) and doc["finished"] >= doc["started"]
     assert [s["name"] for s in doc["steps"]] == [
         "preflight: cluster available", "preflight: every member available", "preflight: a reader in another AZ",
@@ -525,7 +525,7 @@ def test_evidence_files_and_json_stdout(cfg, cluster, capsys):
     for s in doc["steps"]:
         assert f"| {s['name']} | {s['status']} | {s['started']} |" in md
     assert f"| failover.new_writer_seconds | {doc['measurements']['failover']['new_writer_seconds']:g} |" in md
-    assert f"`reports/{stem}.json`" in md
+    assert f"`reports/sandbox/{stem}.json`" in md
 
 
 def test_aborted_json_mode_prints_the_document_only(cfg, aws, capsys):
@@ -540,13 +540,13 @@ def test_aborted_json_mode_prints_the_document_only(cfg, aws, capsys):
 
 def test_a_second_run_in_the_same_second_does_not_overwrite(cfg, cluster):
     first = drill(cfg)
-    names_before = {p.name for p in Path("reports").glob("*.json")}
+    names_before = {p.name for p in Path("reports").glob("*/*.json")}
     clock = FakeClock()
     target = make_target(cfg)
     opts = FailoverOptions()
     session = cli.Session(opts, cfg, target, make_console(False))
     code = failover.command(opts, session=session, clock=clock.monotonic, sleep=clock.sleep, wall=WALL)
-    names = {p.name for p in Path("reports").glob("*.json")}
+    names = {p.name for p in Path("reports").glob("*/*.json")}
     assert first.code == 0 and code == 0
     assert names == names_before | {"20300102T030405Z-drill.failover-2.json"}
 

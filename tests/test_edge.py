@@ -13,7 +13,7 @@ from fablink_ops import cli
 from fablink_ops.stages import plan_stages
 from fablink_ops.config import load_config
 from fablink_ops.engine import CREATE, UPDATE, WAIT, Context, apply
-from fablink_ops.errors import ConfigError, OpsError
+from fablink_ops.errors import ConfigError, GuardError, OpsError
 from fablink_ops.resources import edge
 from fablink_ops.resources.edge import api as edge_api
 from fablink_ops.resources.edge import domain as edge_domain
@@ -357,7 +357,11 @@ def test_drift_is_corrected(cfg, aws):
     acm = client("acm")
     cert_arn = acm.list_certificates()["CertificateSummaryList"][0]["CertificateArn"]
     acm.remove_tags_from_certificate(CertificateArn=cert_arn, Tags=[{"Key": "Project", "Value": "fablink"}])
-    ctx, changes = provision(cfg, ("network", "edge"))
+    # an ownership tag gone: the certificate is no longer provably ours, so
+    # taking it back is explicit (issue 18's ownership guard)
+    with pytest.raises(GuardError, match=r"certificate api.fablink.com \(no Project\)"):
+        provision(cfg, ("network", "edge"))
+    ctx, changes = provision(cfg, ("network", "edge"), adopt=True)
     updated = sorted(c.key for c in changes if c.action == "update")
     assert updated == ["api-stage:prod", "certificate:api.fablink.com", f"iam-role:{role}", "load-balancer:fablink-prod-nlb",
                        "log-group:/aws/apigateway/fablink-prod-api/access", "target-group:fablink-prod-backend"]

@@ -10,7 +10,7 @@ import pytest
 
 from fablink_ops import tags as tagging
 from fablink_ops.engine import CREATE, NOOP, REPLACE, UPDATE, WAIT, apply, wait_for
-from fablink_ops.errors import AwsError, OpsError
+from fablink_ops.errors import AwsError, GuardError, OpsError
 from fablink_ops.resources import network
 from fablink_ops.target import is_write
 
@@ -182,7 +182,7 @@ def test_drift_is_shown_then_corrected(aws, cfg):
     client = ec2()
     vpc_id = client.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["fablink-prod-vpc"]}])["Vpcs"][0]["VpcId"]
     client.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": False})
-    client.delete_tags(Resources=[vpc_id], Tags=[{"Key": "ManagedBy"}])
+    client.delete_tags(Resources=[vpc_id], Tags=[{"Key": "Stage"}])
     groups = {g["GroupName"]: g for g in client.describe_security_groups()["SecurityGroups"]}
     db_id = groups["fablink-prod-db"]["GroupId"]
     client.authorize_security_group_ingress(
@@ -201,7 +201,7 @@ def test_drift_is_shown_then_corrected(aws, cfg):
     updates = {c.name: c for c in changes if c.action == UPDATE}
     assert set(updates) == {"fablink-prod-vpc", "fablink-prod-db", "/aws/vpc/fablink-prod/flow-logs", "fablink-prod-private-2a"}
     assert {(d.attribute, d.before, d.after) for d in updates["fablink-prod-vpc"].diffs} == {
-        ("enableDnsHostnames", False, True), ("tag ManagedBy", None, "fablink-ops"),
+        ("enableDnsHostnames", False, True), ("tag Stage", None, "network"),
     }
     assert [(d.before, d.after) for d in updates["fablink-prod-db"].diffs] == [("tcp/22 from 0.0.0.0/0", None)]
     assert [(d.before, d.after) for d in updates["/aws/vpc/fablink-prod/flow-logs"].diffs] == [(7, 90)]
@@ -239,15 +239,32 @@ def test_two_resources_with_one_name_are_an_error_naming_both(aws, cfg):
     assert ids[0] in str(err.value) and ids[1] in str(err.value)
 
 
-def test_an_existing_untagged_resource_is_adopted_by_name_and_tagged(aws, cfg):
+def test_an_untagged_resource_with_our_name_is_refused_unless_adopted(aws, cfg):
     client = ec2()
     vpc_id = client.create_vpc(
         CidrBlock="10.20.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "fablink-prod-vpc"}]}]
     )["Vpc"]["VpcId"]
-    provision(cfg)
+    with pytest.raises(GuardError, match=r"not tagged as ours: vpc fablink-prod-vpc \(no Environment, no ManagedBy, no Project\).*--adopt"):
+        provision(cfg)
+    assert len(client.describe_vpcs()["Vpcs"]) == 2  # the default VPC and the untagged one: nothing made, nothing tagged
+    assert "ManagedBy" not in tagging.from_list(client.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0].get("Tags"))
+
+    provision(cfg, adopt=True)
     vpcs = client.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["fablink-prod-vpc"]}])["Vpcs"]
     assert [v["VpcId"] for v in vpcs] == [vpc_id]
     assert tagging.from_list(vpcs[0]["Tags"])["ManagedBy"] == "fablink-ops"
+
+
+def test_another_environments_resources_are_never_touched_even_with_adopt(aws, cfg):
+    """Issue 18: a copy of prod.toml with only the environment changed must
+    not re-tag prod's VPC nor hang a staging gateway on it."""
+    provision(cfg)
+    before = network_inventory(REGION)
+    staging = dataclasses.replace(cfg, project=dataclasses.replace(cfg.project, environment="staging"))
+    for adopt in (False, True):
+        with pytest.raises(GuardError, match=r"belong to another environment.*vpc fablink-prod-vpc \(Environment=prod\)"):
+            provision(staging, adopt=adopt)
+    assert network_inventory(REGION) == before
 
 
 # --------------------------------------------------------------------------

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from fablink_ops import ownership
 from fablink_ops.stages import plan_stages
 from fablink_ops.engine import Change, Context, apply
 
 from .conftest import make_ctx
 
 
-def provision(cfg, stages=("network",), hooks=(), **ctx_kwargs) -> tuple[Context, list[Change]]:
-    """Plan then apply, exactly as `invoke provision` does. Returns (ctx, the plan)."""
+def provision(cfg, stages=("network",), hooks=(), adopt=False, **ctx_kwargs) -> tuple[Context, list[Change]]:
+    """Plan then apply, exactly as `invoke provision` does (the ownership
+    guard included). Returns (ctx, the plan)."""
     ctx = make_ctx(cfg, hooks, **ctx_kwargs)
     changes = plan_stages(ctx, list(stages))
+    ownership.check(changes, adopt)
     apply(changes, ctx, cfg.engine.concurrency)
     return ctx, changes
 

@@ -94,9 +94,11 @@ def _validate_dynamodb(cfg: Config) -> None:
     if not ddb.point_in_time_recovery:
         raise _fail(file, "dynamodb.point_in_time_recovery",
                     "must be true (design doc: \"Point-in-time Recovery: Enabled\"); this tool never turns it off")
-    if not ddb.deletion_protection:
+    if not ddb.deletion_protection and cfg.project.production:
+        # A non-production environment (project.production = false) may turn
+        # it off, so that `invoke destroy` can delete it.
         raise _fail(file, "dynamodb.deletion_protection",
-                    "must be true (design doc: \"Deletion Protection: Enabled\"); this tool never turns it off")
+                    "must be true in production (design doc: \"Deletion Protection: Enabled\"); this tool never turns it off")
     if not 1 <= ddb.recovery_period_days <= 35:
         raise _fail(file, "dynamodb.recovery_period_days", f"{ddb.recovery_period_days}: AWS allows 1 to 35 days")
     if ddb.kms_key_alias.startswith("alias/aws/"):

@@ -25,6 +25,7 @@ from .aurora import AuroraConfig, _validate_aurora
 from .checks import _fail, number_bounds
 from .copies import _validate_copies
 from .cost import CostConfig, _validate_cost
+from .destroy import DestroyConfig
 from .dynamodb import DynamoDBConfig, _validate_dynamodb
 from .edge import EdgeConfig, _validate_edge
 from .eks import EksConfig, _validate_eks
@@ -61,6 +62,7 @@ class Config:
     edge: EdgeConfig
     monitoring: MonitoringConfig
     cost: CostConfig
+    destroy: DestroyConfig = dataclasses.field(default_factory=DestroyConfig)  # optional section
 
     @property
     def dynamodb_tables(self) -> list[str]:

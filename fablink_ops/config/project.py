@@ -35,6 +35,10 @@ class ProjectConfig:
     namespace: str = check(NAME_PREFIX)
     domain: str = check(DOMAIN_NAME)
     cluster_name: str = check(EKS_CLUSTER_NAME)
+    # Issue 18: `invoke destroy` refuses an environment marked production. A
+    # file without the key counts as production: forgetting it never makes an
+    # environment destroyable.
+    production: bool = True
 
     @property
     def prefix(self) -> str:

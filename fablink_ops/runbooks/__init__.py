@@ -25,11 +25,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from .. import lock as run_lock
+from .. import paths, provenance
 from ..session import Options, Session, open_session
 from ..engine import Context
 from ..errors import GuardError, OpsError
 from ..output import ConsoleReporter, print_json
-from ..report import ABORTED, DEFAULT_DIRECTORY, FAILED_STEP, OK, PASS, SKIPPED, Aborted, Report, Step
+from ..report import ABORTED, FAILED_STEP, OK, PASS, SKIPPED, Aborted, Report, Step
 from ..target import wrap_aws_error
 
 Body = Callable[[Context, Report, Session], None]
@@ -55,7 +56,7 @@ def execute(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     wall: datetime | None = None,
-    reports_dir: Path | str = DEFAULT_DIRECTORY,
+    reports_dir: Path | str | None = None,
     lock: bool = False,
 ) -> int:
     """Run a runbook body and leave its evidence. Returns the exit code.
@@ -80,7 +81,7 @@ def execute(
 
 
 def _execute(s: Session, opts: Options, runbook: str, body: Body, parameters: dict[str, Any], clock: Callable[[], float],
-             sleep: Callable[[float], None], wall: datetime | None, reports_dir: Path | str) -> int:
+             sleep: Callable[[float], None], wall: datetime | None, reports_dir: Path | str | None) -> int:
     ctx = Context(s.cfg, s.target, reporter=ConsoleReporter(s.console), clock=clock, sleep=sleep)
     report = Report(
         runbook,
@@ -91,7 +92,10 @@ def _execute(s: Session, opts: Options, runbook: str, body: Body, parameters: di
         clock=clock,
         wall=wall,
         echo=lambda step: echo_step(s.console, step),
+        provenance=provenance.record(s.cfg.path),
     )
+    # Sandbox and live evidence apart: a rehearsal is never read as production's.
+    reports_dir = Path(reports_dir) if reports_dir is not None else paths.reports_dir() / s.target.mode
     try:
         body(ctx, report, s)
     except GuardError:

@@ -34,6 +34,7 @@ from typing import Any, Callable, Unpack
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ... import paths
 from ...session import Options, Session, confirm_live
 from ...config import Config, load_config
 from ...engine import Context, usage_error
@@ -464,7 +465,7 @@ def command(
     if only is not None and only not in ONLY:
         raise usage_error(f"--only {only!r}: choose aurora or dynamodb")
     session = frame.get("session")
-    cfg = session.cfg if session else load_config(opts.config)
+    cfg = session.cfg if session else load_config(paths.config_path(opts.config))
     covered = scope(cfg, only, table)
     if opts.row_counts and not cfg.backup.row_count_tables:
         raise usage_error(f"--row-counts: no tables to count: list them in [backup].row_count_tables of {cfg.path}")

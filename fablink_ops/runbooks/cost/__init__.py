@@ -35,6 +35,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ... import paths
 from ...session import Options, Session
 from ...config import Config, load_config
 from ...engine import Context
@@ -164,7 +165,7 @@ def preflight(opts: CostOptions) -> float | None:
     """Everything that can be refused without AWS: the budget, the config,
     the region's usage-type prefix, the sandbox's snapshot. Exit 2 on any."""
     budget = parse_budget(opts.budget)
-    cfg: Config = load_config(opts.config)
+    cfg: Config = load_config(paths.config_path(opts.config))
     usage_prefix(cfg.project.region)
     if not opts.live:
         SnapshotSource(cfg.project.region)
