@@ -20,13 +20,43 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-from invoke import Collection, Exit, task
+from typing import Any
+
+from invoke import Collection, Exit, Task
+from invoke import task as invoke_task
 
 from fablink_ops import cli
 from fablink_ops.runbooks import access as access_runbook
 from fablink_ops.runbooks import failover as failover_runbook
 from fablink_ops.runbooks.backup import sweep as backup_sweep
 from fablink_ops.runbooks.backup import verify as backup_verify
+
+# One CLI (issue 18): a short flag means the same on every task, and only
+# these have one. Invoke's automatic short flags took the first free letter per
+# task, so -f was --failback in one task and --fail-on in another, and -c was
+# --config or --checks-only depending on the task.
+SHORT_FLAGS = {"config": "c", "json": "j", "live": "l", "yes": "y", "stage": "s", "verbose": "v"}
+
+
+class OpsTask(Task):
+    """An Invoke task whose short flags come from SHORT_FLAGS only."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs["auto_shortflags"] = False
+        super().__init__(*args, **kwargs)
+
+    def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
+        opts = super().arg_opts(name, default, taken_names)
+        if name in SHORT_FLAGS:
+            opts["names"] = [*opts["names"], SHORT_FLAGS[name]]
+        return opts
+
+
+def task(*args: Any, **kwargs: Any) -> Any:
+    """invoke's @task, making OpsTasks."""
+    kwargs.setdefault("klass", OpsTask)
+    return invoke_task(*args, **kwargs)
+
 
 HELP = {
     "config": "config file (default: $FABLINK_CONFIG, else config/prod.toml; relative paths also from the project root)",
@@ -41,6 +71,7 @@ HELP = {
     "checks_only": "only the read-only checks (retention, RPO, snapshots, PITR, deletion protection): no restore",
     "only": "aurora or dynamodb: check and restore only that engine",
     "table": "one DynamoDB table of the config: check and restore only it",
+    "verbose": "also show the apply's dependency trace: what starts after what, and alongside what",
     "adopt": "take resources that carry our names but none of our ownership tags into management (tags them); "
              "resources tagged for another environment or tool are refused whatever this says",
     "row_counts": "live: also compare the row counts of [backup].row_count_tables over SQL (needs psycopg)",
@@ -57,10 +88,10 @@ def _exit(code: int) -> None:
         raise Exit(code=code)
 
 
-@task(help=_help("stage", "config", "live", "yes", "json", "adopt"))
-def provision(c, stage=None, config=None, live=False, yes=False, json=False, adopt=False):
+@task(help=_help("stage", "config", "live", "yes", "json", "adopt", "verbose"))
+def provision(c, stage=None, config=None, live=False, yes=False, json=False, adopt=False, verbose=False):
     """Plan, then create or correct what differs from the config (sandbox unless --live)."""
-    opts = cli.Options(config=config, live=live, yes=yes, json=json, stage=stage, adopt=adopt)
+    opts = cli.Options(config=config, live=live, yes=yes, json=json, stage=stage, adopt=adopt, verbose=verbose)
     _exit(cli.run(cli.cmd_provision, opts))
 
 

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
+from rich.markup import escape
 
 from . import ownership, paths, provenance, reports_index, sandbox
 from .config import Config, load_config
@@ -35,6 +36,7 @@ class Options:
     detailed_exitcode: bool = False
     adopt: bool = False  # take untagged resources with our names into management
     runbook: str | None = None  # `reports`: only this runbook's runs
+    verbose: bool = False  # -v: the apply's dependency trace (what starts after what, alongside what)
 
 
 @dataclass
@@ -107,7 +109,12 @@ def open_session(opts: Options) -> Session:
 
 
 def _context(s: Session) -> Context:
-    return Context(s.cfg, s.target, reporter=ConsoleReporter(s.console))
+    return Context(s.cfg, s.target, reporter=ConsoleReporter(s.console, verbose=s.opts.verbose))
+
+
+def _planning(s: Session, stages: list[str]) -> None:
+    if not s.opts.json:
+        s.console.print(f"planning {', '.join(stages)} (reads only)…")
 
 
 def plan_stages(ctx: Context, stages: list[str]) -> list[Change]:
@@ -184,6 +191,7 @@ def cmd_plan(opts: Options) -> int:
     stages = select_stages(opts.stage)
     s = open_session(opts)
     ctx = _context(s)
+    _planning(s, stages)
     changes = plan_stages(ctx, stages)
     s.document = _document("plan", s, stages, changes)
     pending = has_changes(changes) or any(c.action in (REPLACE, BLOCKED) for c in changes)
@@ -205,6 +213,7 @@ def cmd_provision(opts: Options) -> int:
     s = open_session(opts)
     ctx = _context(s)
     started = time.monotonic()
+    _planning(s, stages)
     changes = plan_stages(ctx, stages)
     if not opts.json:
         _show_plan(s, changes)
@@ -225,6 +234,7 @@ def cmd_provision(opts: Options) -> int:
         s.document["failed"] = [dict(c.to_json(), error=e) for c, e in progress.failed]
         s.document["not_started"] = [c.to_json() for c in progress.not_started(changes)]
     s.document["seconds"] = round(time.monotonic() - started, 2)
+    s.document["operator_steps"] = list(ctx.operator_steps)
     replace = [c for c in changes if c.action in (REPLACE, BLOCKED)]
     if error:
         s.document.update(result="error", error=error.message)
@@ -243,11 +253,19 @@ def cmd_provision(opts: Options) -> int:
         )
         for change, text in progress.failed[1:] and progress.failed:  # one failure: the error line says it
             s.console.print(f"  failed: {change.action} {change.kind} {change.name}: {text}")
+        _show_operator_steps(s, ctx.operator_steps)
     if error:
         return _fail(opts, error.message, error.exit_code, printed=True)
     if replace:
         return _fail(opts, _replace_message(replace), FAILED, printed=True)
     return 0
+
+
+def _show_operator_steps(s: Session, steps: list[str]) -> None:
+    if steps:
+        s.console.print("[bold]operator steps[/] (the tool cannot do these):")
+        for i, step in enumerate(steps, 1):
+            s.console.print(f"  {i}. {escape(step)}")
 
 
 def _adopting(s: Session, unowned: list[ownership.Stranger]) -> None:
@@ -264,8 +282,11 @@ def _replace_message(unconverged: list[Change]) -> str:
 
 
 def _show_plan(s: Session, changes: list[Change]) -> None:
+    footnotes: list[str] = []
     if has_changes(changes) or any(c.action != NOOP for c in changes):
-        s.console.print(plan_table(changes))
+        s.console.print(plan_table(changes, footnotes=footnotes))
+    for i, text in enumerate(footnotes, 1):
+        s.console.print(f"  [dim][{i}] {escape(text)}[/]")
     s.console.print(f"plan: {counts_line(changes)}")
 
 
