@@ -34,6 +34,54 @@ def make_console(json_mode: bool) -> Console:
     return Console(stderr=json_mode, highlight=False, width=width)
 
 
+MAX_DOCUMENT_LINES = 8  # per attribute: key paths that differ, then "... and N more"
+
+
+def _document(value: Any) -> Any:
+    """A dict or list, also when given as JSON text (policies, dashboard bodies)."""
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _leaves(value: Any, path: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_leaves(v, f"{path}.{k}" if path else str(k)))
+        return out or {path: {}}
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        out = {}
+        for i, v in enumerate(value):
+            out.update(_leaves(v, f"{path}[{i}]"))
+        return out or {path: []}
+    return {path: value}
+
+
+def diff_text(attribute: str, before: Any, after: Any) -> str:
+    """One attribute's change for people. Two documents (dicts, or JSON
+    text) are compared key by key and only the keys that differ are shown
+    (issue 18: a launch-template tag change printed two 20-line dicts)."""
+    b, a = _document(before), _document(after)
+    if isinstance(b, (dict, list)) and isinstance(a, (dict, list)) and b and a:
+        lb, la = _leaves(b), _leaves(a)
+        keys = [k for k in dict.fromkeys([*lb, *la]) if lb.get(k, _MISSING) != la.get(k, _MISSING)]
+        parts = [
+            f"{attribute}{'.' if k and not k.startswith('[') else ''}{k}: {short(lb.get(k))} → {short(la.get(k))}"
+            for k in keys[:MAX_DOCUMENT_LINES]
+        ]
+        if len(keys) > MAX_DOCUMENT_LINES:
+            parts.append(f"… and {len(keys) - MAX_DOCUMENT_LINES} more in {attribute}")
+        return "; ".join(parts) or f"{attribute}: same content, other form"
+    return f"{attribute}: {short(before)} → {short(after)}"
+
+
+_MISSING = object()
+
+
 def short(value: Any) -> str:
     if value is None:
         return "—"
@@ -73,7 +121,7 @@ def plan_table(changes: list[Change], show_noop: bool = False, footnotes: list[s
     for c in changes:
         if c.action == NOOP and not show_noop:
             continue
-        detail = "; ".join(f"{d.attribute}: {short(d.before)} → {short(d.after)}" for d in c.diffs)
+        detail = "; ".join(diff_text(d.attribute, d.before, d.after) for d in c.diffs)
         note = c.note
         if note and footnotes is not None:
             note, sandbox = split_sandbox_notes(note)

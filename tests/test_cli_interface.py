@@ -81,3 +81,20 @@ def test_sandbox_notes_become_one_footnote():
     Console(file=out, width=300).print(plan_table(changes, footnotes=footnotes))
     assert footnotes == ["the sandbox (moto) cannot emulate EKS add-ons: not installed here"]
     assert out.getvalue().count("[1]") == 2 and "cannot emulate" not in out.getvalue()
+
+
+def test_documents_diff_key_by_key():
+    from fablink_ops.output import diff_text
+
+    before = {"volume": {"size": 20, "type": "gp3", "encrypted": True}, "tags": {"Name": "n", "Stage": "eks"}, "imds": "required"}
+    after = {"volume": {"size": 20, "type": "gp3", "encrypted": True}, "tags": {"Name": "n", "Stage": "eks", "Owner": "p"}, "imds": "required"}
+    assert diff_text("template", before, after) == "template.tags.Owner: — → p"
+    policy_before = '{"Statement": [{"Effect": "Allow", "Action": "s3:GetObject"}]}'
+    policy_after = '{"Statement": [{"Effect": "Allow", "Action": "s3:*"}]}'
+    assert diff_text("key policy", policy_before, policy_after) == "key policy.Statement[0].Action: s3:GetObject → s3:*"
+    many_before = {f"k{i}": i for i in range(12)}
+    many_after = {f"k{i}": i + 1 for i in range(12)}
+    text = diff_text("body", many_before, many_after)
+    assert text.count("→") == 8 and text.endswith("… and 4 more in body")
+    assert diff_text("cidr", None, "10.0.0.0/16") == "cidr: — → 10.0.0.0/16"
+    assert diff_text("subnets", ["a", "b"], ["a", "c"]) == "subnets: a, b → a, c"
