@@ -7,7 +7,7 @@
     invoke access.review [--fail-on SEVERITY] [--live] [--json] [--config PATH]
     invoke backup.verify [--checks-only] [--only aurora|dynamodb] [--table NAME] [--row-counts] [--live] [--yes] [--json] [--config PATH]
     invoke backup.cleanup [--live] [--yes] [--json] [--config PATH]
-    invoke reports [--runbook R] [--json] | invoke version
+    invoke reports [--runbook R] [--json] | reports.trend [--out PATH] | invoke version
     invoke test
 
 Every task exits with the code its command returns: 0 success (a runbook:
@@ -162,6 +162,12 @@ def reports_list(c, runbook=None, json=False):
     _exit(cli.run(cli.cmd_reports, cli.Options(json=json, runbook=runbook)))
 
 
+@task(name="trend", help={"out": "where to write the page (default reports/trend.html)", "json": HELP["json"]})
+def reports_trend(c, out=None, json=False):
+    """An HTML page with plots of RTO, RPO and findings over time, from reports/; opens with no server."""
+    _exit(cli.run(cli.cmd_reports_trend, cli.Options(json=json, out=out)))
+
+
 @task
 def test(c):
     """Run the test suite (parallel on all cores when pytest-xdist is installed)."""
@@ -189,5 +195,6 @@ backup.add_task(backup_cleanup_task)
 
 reports = Collection("reports")
 reports.add_task(reports_list)
+reports.add_task(reports_trend)
 
 ns = Collection(provision, plan, version, test, sandbox, drill, access, backup, reports)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -17,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.markup import escape
 
-from . import ownership, paths, provenance, reports_index, sandbox
+from . import ownership, paths, provenance, reports_index, sandbox, trend
 from .config import Config, load_config
 from .engine import BLOCKED, NOOP, REPLACE, Change, Context, Progress, apply, block_dependents, has_changes
 from .errors import FAILED, USAGE, GuardError, OpsError
@@ -36,6 +37,7 @@ class Options:
     detailed_exitcode: bool = False
     adopt: bool = False  # take untagged resources with our names into management
     runbook: str | None = None  # `reports`: only this runbook's runs
+    out: str | None = None  # `reports.trend`: where the page goes
     verbose: bool = False  # -v: the apply's dependency trace (what starts after what, alongside what)
 
 
@@ -329,6 +331,17 @@ def cmd_reports(opts: Options) -> int:
             f"{(r.get('verdict') or '?').upper():10} {r.get('reason') or ''}  [{r['file']}]",
             markup=False,
         )
+    return 0
+
+
+def cmd_reports_trend(opts: Options) -> int:
+    """One HTML page of the runbooks' figures over time; reads no AWS."""
+    from datetime import datetime, timezone
+
+    directory = paths.reports_dir()
+    docs = reports_index.documents(directory)
+    page = trend.write(docs, Path(opts.out) if opts.out else directory / "trend.html", datetime.now(timezone.utc))
+    _say(opts, {"page": str(page), "records": len(docs)}, f"wrote {page} from {len(docs)} evidence record(s): open it in a browser")
     return 0
 
 
