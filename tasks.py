@@ -17,13 +17,17 @@ guard refusal (nothing changed).
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
+import re
 import sys
 
 from typing import Any
 
 from invoke import Collection, Exit, Task
 from invoke import task as invoke_task
+from invoke.exceptions import ParseError
+from invoke.program import Program
 
 from fablink_ops import cli
 from fablink_ops.runbooks import access as access_runbook
@@ -56,6 +60,38 @@ def task(*args: Any, **kwargs: Any) -> Any:
     """invoke's @task, making OpsTasks."""
     kwargs.setdefault("klass", OpsTask)
     return invoke_task(*args, **kwargs)
+
+
+def _did_you_mean(program: Program, error: ParseError) -> str:
+    """A close task name or flag for what Invoke could not parse."""
+    match = re.search(r"'([^']+)'", str(error))
+    if not match:
+        return ""
+    word = match.group(1)
+    if word.startswith("-"):
+        known = [f"--{a.name}" for a in (error.context.args.values() if error.context else [])]
+        known = [k.replace("_", "-") for k in known]
+    else:
+        known = list(program.collection.task_names) if program.collection else []
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+_invoke_parse_tasks = Program.parse_tasks
+
+
+def _parse_tasks(self: Program) -> None:
+    """Invoke's own parse errors ("No idea what '--stag' is!") are usage
+    errors: exit 2 like every other refusal (Invoke exits 1), with the closest
+    task or flag. Patched here because tasks.py is loaded before Invoke parses
+    the task arguments, and `invoke` itself is the command README promises."""
+    try:
+        _invoke_parse_tasks(self)
+    except ParseError as exc:
+        raise Exit(message=f"error: {exc}{_did_you_mean(self, exc)}", code=2) from None
+
+
+Program.parse_tasks = _parse_tasks  # type: ignore[method-assign]
 
 
 HELP = {
