@@ -10,7 +10,7 @@
     invoke backup.verify [--checks-only] [--only aurora|dynamodb] [--table NAME] [--row-counts] [--live] [--yes] [--json] [--config PATH]
     invoke backup.cleanup [--live] [--yes] [--json] [--config PATH]
     invoke cost.report [--budget USD] [--live] [--json] [--config PATH]
-    invoke reports [--runbook R] [--json] | invoke version
+    invoke reports [--runbook R] [--json] | reports.trend [--out PATH] | invoke version
     invoke test
 
 Every task exits with the code its command returns: 0 success (a runbook:
@@ -24,10 +24,17 @@ from fablink_ops import interrupts  # first: a Ctrl-C while the rest loads is ou
 
 interrupts.install()
 
+import difflib  # noqa: E402
 import importlib.util  # noqa: E402
+import re  # noqa: E402
 import sys
 
-from invoke import Collection, Exit, task
+from typing import Any
+
+from invoke import Collection, Exit, Task
+from invoke import task as invoke_task
+from invoke.exceptions import ParseError
+from invoke.program import Program
 
 from fablink_ops import cli
 from fablink_ops.destroy.command import cmd_destroy
@@ -37,6 +44,65 @@ from fablink_ops.runbooks import cost as cost_runbook
 from fablink_ops.runbooks import failover as failover_runbook
 from fablink_ops.runbooks.backup import sweep as backup_sweep
 from fablink_ops.runbooks.backup import verify as backup_verify
+
+# One CLI (issue 18): a short flag means the same on every task, and only
+# these have one. Invoke's automatic short flags took the first free letter per
+# task, so -f was --failback in one task and --fail-on in another, and -c was
+# --config or --checks-only depending on the task.
+SHORT_FLAGS = {"config": "c", "json": "j", "live": "l", "yes": "y", "stage": "s", "verbose": "v"}
+
+
+class OpsTask(Task):
+    """An Invoke task whose short flags come from SHORT_FLAGS only."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs["auto_shortflags"] = False
+        super().__init__(*args, **kwargs)
+
+    def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
+        opts = super().arg_opts(name, default, taken_names)
+        if name in SHORT_FLAGS:
+            opts["names"] = [*opts["names"], SHORT_FLAGS[name]]
+        return opts
+
+
+def task(*args: Any, **kwargs: Any) -> Any:
+    """invoke's @task, making OpsTasks."""
+    kwargs.setdefault("klass", OpsTask)
+    return invoke_task(*args, **kwargs)
+
+
+def _did_you_mean(program: Program, error: ParseError) -> str:
+    """A close task name or flag for what Invoke could not parse."""
+    match = re.search(r"'([^']+)'", str(error))
+    if not match:
+        return ""
+    word = match.group(1)
+    if word.startswith("-"):
+        known = [f"--{a.name}" for a in (error.context.args.values() if error.context else [])]
+        known = [k.replace("_", "-") for k in known]
+    else:
+        known = list(program.collection.task_names) if program.collection else []
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+_invoke_parse_tasks = Program.parse_tasks
+
+
+def _parse_tasks(self: Program) -> None:
+    """Invoke's own parse errors ("No idea what '--stag' is!") are usage
+    errors: exit 2 like every other refusal (Invoke exits 1), with the closest
+    task or flag. Patched here because tasks.py is loaded before Invoke parses
+    the task arguments, and `invoke` itself is the command README promises."""
+    try:
+        _invoke_parse_tasks(self)
+    except ParseError as exc:
+        raise Exit(message=f"error: {exc}{_did_you_mean(self, exc)}", code=2) from None
+
+
+Program.parse_tasks = _parse_tasks  # type: ignore[method-assign]
+
 
 HELP = {
     "config": "config file (default: $FABLINK_CONFIG, else config/prod.toml; relative paths also from the project root)",
@@ -51,6 +117,7 @@ HELP = {
     "checks_only": "only the read-only checks (retention, RPO, snapshots, PITR, deletion protection): no restore",
     "only": "aurora or dynamodb: check and restore only that engine",
     "table": "one DynamoDB table of the config: check and restore only it",
+    "verbose": "also show the apply's dependency trace: what starts after what, and alongside what",
     "adopt": "take resources that carry our names but none of our ownership tags into management (tags them); "
              "resources tagged for another environment or tool are refused whatever this says",
     "destroy_yes": "skip the typed confirmation of the environment name (pipelines)",
@@ -69,10 +136,10 @@ def _exit(code: int) -> None:
         raise Exit(code=code)
 
 
-@task(help=_help("stage", "config", "live", "yes", "json", "adopt"))
-def provision(c, stage=None, config=None, live=False, yes=False, json=False, adopt=False):
+@task(help=_help("stage", "config", "live", "yes", "json", "adopt", "verbose"))
+def provision(c, stage=None, config=None, live=False, yes=False, json=False, adopt=False, verbose=False):
     """Plan, then create or correct what differs from the config (sandbox unless --live)."""
-    opts = cli.Options(config=config, live=live, yes=yes, json=json, stage=stage, adopt=adopt)
+    opts = cli.Options(config=config, live=live, yes=yes, json=json, stage=stage, adopt=adopt, verbose=verbose)
     _exit(cli.run(cli.cmd_provision, opts))
 
 
@@ -164,6 +231,12 @@ def cost_report(c, budget=None, config=None, live=False, json=False):
     _exit(cli.run(cost_runbook.command, opts))
 
 
+@task(name="trend", help={"out": "where to write the page (default reports/trend.html)", "json": HELP["json"]})
+def reports_trend(c, out=None, json=False):
+    """An HTML page with plots of RTO, RPO and findings over time, from reports/; opens with no server."""
+    _exit(cli.run(cli.cmd_reports_trend, cli.Options(json=json, out=out)))
+
+
 @task
 def test(c):
     """Run the test suite (parallel on all cores when pytest-xdist is installed)."""
@@ -195,5 +268,6 @@ cost.add_task(cost_report)
 
 reports = Collection("reports")
 reports.add_task(reports_list)
+reports.add_task(reports_trend)
 
 ns = Collection(provision, plan, destroy, unlock, version, test, sandbox, drill, access, backup, cost, reports)

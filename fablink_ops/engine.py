@@ -145,6 +145,9 @@ class Context:
     # Set once apply starts: from then on what was read may be stale, so
     # read_once reads afresh and shared.tags_of asks the resource itself.
     writing: bool = False
+    # What only the operator can do (DNS records to create, ...): repeated at
+    # the end of provision, never only buried mid-stream (issue 18).
+    operator_steps: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _reads: dict[Any, Any] = field(default_factory=dict, repr=False)
     _read_locks: dict[Any, threading.Lock] = field(default_factory=dict, repr=False)
@@ -161,6 +164,14 @@ class Context:
 
     def client(self, service: str) -> Any:
         return self.target.client(service)
+
+    def operator_step(self, text: str) -> None:
+        """Record (once) and show something the operator must do by hand."""
+        with self._lock:
+            if text in self.operator_steps:
+                return
+            self.operator_steps.append(text)
+        self.reporter.info(f"operator step: {text}")
 
     def read_once(self, key: Any, read: Callable[[], Any]) -> Any:
         """A discovery read shared by the stages of one plan (say, the

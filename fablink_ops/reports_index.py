@@ -16,9 +16,26 @@ from typing import Any
 from .report import DEFAULT_DIRECTORY, FORMAT
 
 
+def _files(directory: Path) -> list[Path]:
+    return sorted({*directory.glob("*.json"), *directory.glob("*/*.json")})
+
+
+def documents(directory: Path | str = DEFAULT_DIRECTORY) -> list[dict[str, Any]]:
+    """The readable evidence records, whole (for the trend page)."""
+    out = []
+    for path in _files(Path(directory)):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if isinstance(doc, dict) and doc.get("format") == FORMAT:
+            out.append(doc)
+    return out
+
+
 def runs(directory: Path | str = DEFAULT_DIRECTORY, runbook: str | None = None) -> list[dict[str, Any]]:
     directory = Path(directory)
-    files = sorted({*directory.glob("*.json"), *directory.glob("*/*.json")})
+    files = _files(directory)
     rows: list[dict[str, Any]] = []
     for path in files:
         row = _row(path)

@@ -212,6 +212,17 @@ def test_unknown_stage_and_bad_config_exit_2_with_one_line(tmp_path):
     assert not (tmp_path / "sandbox" / "sandbox.json").exists()  # nothing was started
 
 
+def test_invokes_own_parse_errors_exit_2_with_the_closest_name(tmp_path):
+    env = clean_env(FABLINK_SANDBOX_DIR=str(tmp_path / "sandbox"))
+    flag = run_invoke("provision", "--stag", "network", env=env)
+    assert flag.returncode == 2 and flag.stderr == "error: No idea what '--stag' is!; did you mean '--stage'?\n"
+    name = run_invoke("provison", env=env)
+    assert name.returncode == 2 and "did you mean 'provision'?" in name.stderr
+    assert not (tmp_path / "sandbox" / "sandbox.json").exists()  # nothing was started
+    version = run_invoke("version", env=env)
+    assert version.returncode == 0 and version.stdout.startswith("fablink-ops ")
+
+
 @pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux 'script' for a pseudo-terminal")
 def test_live_confirmation_needs_the_environment_name_typed(live):
     env = live.live_env()

@@ -582,6 +582,10 @@ def test_full_provision_on_the_sandbox_twice(capsys):
         first = json.loads(capsys.readouterr().out)
         assert first["result"] == "ok" and first["calls"]["writes"] > 0
         assert "edge" in first["stages"] and "monitoring" in first["stages"]
+        # what only the operator can do is repeated at the end, not only mid-stream
+        steps = first["operator_steps"]
+        assert any(s.startswith("create the DNS record ") and "CNAME" in s for s in steps), steps
+        assert any(s.startswith("point api.fablink.com at ") for s in steps), steps
         assert cli.run(cli.cmd_provision, cli.Options(config=str(CONFIG), json=True)) == 0
         second = json.loads(capsys.readouterr().out)
         assert second["result"] == "ok"

@@ -22,7 +22,7 @@ from typing import Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..engine import Context
-from ..resources import REQUIRES
+from ..resources import BY_NAME
 from ..target import wrap_aws_error
 from . import aurora, dynamodb, edge, eks, monitoring, network
 from .common import Doomed
@@ -80,7 +80,7 @@ def still_needed(ctx: Context, stages: list[str]) -> str | None:
     network under eks, aurora, edge) is refused while that one still has
     resources; deleting it would stall on DependencyViolation for the whole
     wait budget, or strand the other stage."""
-    others = [s for s in ORDER if s not in stages and any(n in stages for n in REQUIRES[s])]
+    others = [s for s in ORDER if s not in stages and any(n in stages for n in BY_NAME[s].requires)]
     found = discover(ctx, others).deletable() if others else []
     if not found:
         return None

@@ -110,7 +110,7 @@ def _wait_issued(ctx: Context, names: EdgeNames) -> str:
 
     wait_for(ctx, f"the DNS validation record of {names.domain}", poll_record, {"ready"}, set(), RECORD_WAIT_SECONDS, interval=2.0)
     record = _record_text(seen["record"])
-    ctx.reporter.info(f"certificate {names.domain}: create this DNS record to validate it: {record}")
+    ctx.operator_step(f"create the DNS record {record} (validates the certificate of {names.domain})")
     if not ctx.target.is_live:
         return f"{arn}; DNS record to create: {record} (sandbox: no DNS validation, not waited for)"
 
@@ -154,6 +154,8 @@ def _certificate(ctx: Context, names: EdgeNames, found: Found) -> Change:
         return maybe_update("certificate", domain, arn, diffs, steps)
     record = _record(cert, domain)
     shown = _record_text(record) if record else "(not yet published by ACM)"
+    if record:
+        ctx.operator_step(f"create the DNS record {shown} (validates the certificate of {domain})")
     if not ctx.target.is_live:
         return maybe_update("certificate", domain, arn, diffs, steps,
                             note=f"pending DNS validation: record {shown}; sandbox: no DNS validation, not waited for")
@@ -190,12 +192,15 @@ def _domain(ctx: Context, names: EdgeNames, found: Found) -> Change:
                 created = apigw.get_domain_name(domainName=name)
             target = created.get("regionalDomainName", "")
             ctx.set_output(Out.DOMAIN_TARGET, target)
-            return f"{name}: point its DNS at {target} (CNAME, or an alias to zone {created.get('regionalHostedZoneId', '?')})"
+            pointer = f"point {name} at {target} (CNAME, or an alias to zone {created.get('regionalHostedZoneId', '?')})"
+            ctx.operator_step(pointer)
+            return pointer
 
         return change("domain-name", name, CREATE, diffs=[Diff("endpoint", None, "REGIONAL"), Diff("TLS", None, dom.security_policy)],
                       needs=(names.k_certificate,), run=create)
     types = (current.get("endpointConfiguration") or {}).get("types", [])
     target_note = f"point {name} at {current.get('regionalDomainName', '?')}"
+    ctx.operator_step(f"{target_note} (CNAME, or an alias to zone {current.get('regionalHostedZoneId', '?')}), if not done yet")
     if types != ["REGIONAL"]:
         return change("domain-name", name, REPLACE, diffs=[Diff("endpoint", types, "REGIONAL")], resource_id=name,
                       note="an edge-optimized domain cannot become regional in place; nothing was changed")
