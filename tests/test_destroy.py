@@ -63,8 +63,10 @@ def left(cfg, stages=ORDER):
 
 def test_production_is_refused_before_any_aws_call(monkeypatch, capsys):
     reached = []
-    monkeypatch.setattr(cli.sandbox, "ensure_running", lambda *a, **k: reached.append("sandbox"))
-    monkeypatch.setattr(cli, "live_target", lambda *a, **k: reached.append("live"))
+    from fablink_ops import session
+
+    monkeypatch.setattr(session.sandbox, "ensure_running", lambda *a, **k: reached.append("sandbox"))
+    monkeypatch.setattr(session, "live_target", lambda *a, **k: reached.append("live"))
     code = cli.run(cmd_destroy, cli.Options(config=str(CONFIG), yes=True))
     assert (code, reached) == (2, [])
     err = capsys.readouterr().err

@@ -15,7 +15,7 @@ import pytest
 from fablink_ops import ownership
 from fablink_ops.engine import UPDATE, Change, Diff
 from fablink_ops.errors import GuardError
-from fablink_ops.resources import STAGE_ORDER
+from fablink_ops.resources import STAGE_NAMES as STAGE_ORDER
 
 from .test_eks import _moto_env
 from .util import plan, provision
