@@ -42,12 +42,42 @@ class OneAtATime:
                     close()
 
 
+def per_cluster_oidc_issuer() -> None:
+    """Give every EKS cluster an OIDC issuer of its own, as AWS does.
+
+    moto draws one random issuer id per process (moto.eks.models
+    ISSUER_TEMPLATE), so two clusters in one sandbox (prod and staging side by
+    side) share an issuer URL, hence one IAM OIDC provider, and the second
+    environment finds the first's provider. AWS gives each cluster its own
+    (https://docs.aws.amazon.com/eks/latest/userguide/enable-iam-roles-for-service-accounts.html).
+    The id here derives from the cluster's ARN: stable for a cluster, distinct
+    between clusters.
+    """
+    import hashlib
+
+    import moto.eks.models as eks_models
+
+    original = eks_models.Cluster.__init__
+    if getattr(original, "per_cluster_issuer", False):
+        return
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        issuer = self.identity["oidc"]["issuer"]
+        cluster_id = hashlib.sha256(self.arn.encode()).hexdigest()[:32].upper()
+        self.identity = {"oidc": {"issuer": issuer.rsplit("/", 1)[0] + "/" + cluster_id}}
+
+    init.per_cluster_issuer = True  # type: ignore[attr-defined]
+    eks_models.Cluster.__init__ = init  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, required=True)
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto.server does: some answers carry URLs
+    per_cluster_oidc_issuer()
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True  # type: ignore[attr-defined]  # as moto.server: a failing request answers with its traceback
     run_simple(args.host, args.port, OneAtATime(app), threaded=True, request_handler=MotoRequestHandler)

@@ -11,6 +11,7 @@ from moto.core.botocore_stubber import BotocoreStubber
 
 from fablink_ops.config import load_config
 from fablink_ops.engine import Context
+from fablink_ops.moto_server import per_cluster_oidc_issuer
 from fablink_ops.target import RetryPolicy, Target
 
 # moto's backends are plain dicts without locks: in-process, a
@@ -29,6 +30,9 @@ def _one_request_at_a_time(self, request):
 
 
 BotocoreStubber.process_request = _one_request_at_a_time
+
+# Each EKS cluster its own OIDC issuer, as in AWS and in the sandbox server.
+per_cluster_oidc_issuer()
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config" / "prod.toml"

@@ -685,8 +685,8 @@ BAD = [
     ('log_exports = ["postgresql"]', 'log_exports = ["audit"]', "aurora.log_exports[0]"),
     ('security_group_tier = "db"', 'security_group_tier = "app"', "aurora.port"),
     ('master_username = "fablink_admin"', 'master_username = "rdsadmin"', "aurora.master_username"),
-    ('cluster_identifier = "fablink-prod-aurora"', 'cluster_identifier = "Fablink--aurora"', "aurora.cluster_identifier"),
-    ('kms_key_alias = "alias/fablink-prod-aurora"', 'kms_key_alias = "alias/aws/rds"', "aurora.kms_key_alias"),
+    ('cluster_identifier = "{prefix}-aurora"', 'cluster_identifier = "Fablink--aurora"', "aurora.cluster_identifier"),
+    ('kms_key_alias = "alias/{prefix}-aurora"', 'kms_key_alias = "alias/aws/rds"', "aurora.kms_key_alias"),
     ('master_username = "fablink_admin"', 'master_username = "fablink_admin"\nmaster_password = "hunter22"', "aurora.master_password"),
 ]
 

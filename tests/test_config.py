@@ -61,7 +61,7 @@ BAD = [
     ("subnet outside the VPC", lambda t: replace('private_cidr = "10.20.192.0/18"', 'private_cidr = "10.99.0.0/18"'), "network.zones[2].private_cidr", "outside the VPC"),
     ("AZ outside the region", lambda t: replace('az = "ap-northeast-2b"', 'az = "us-east-1b"'), "network.zones[1].az", "not an availability zone of region ap-northeast-2"),
     ("the internet on a database port", lambda t: replace('{ port = 5432, group = "app"', '{ port = 5432, cidr = "0.0.0.0/0"'), "network.security_groups[1].ingress[0].cidr", "0.0.0.0/0 is allowed on ports 80 and 443 only"),
-    ("name AWS rejects", lambda t: replace('vpc_name = "fablink-prod-vpc"', 'vpc_name = "fablink prod vpc!"'), "network.vpc_name", "not a valid VPC name"),
+    ("name AWS rejects", lambda t: replace('vpc_name = "{prefix}-vpc"', 'vpc_name = "fablink prod vpc!"'), "network.vpc_name", "not a valid VPC name"),
     ("name prefix too long", lambda t: replace('name = "fablink"', 'name = "' + "f" * 40 + '"'), "project.name", "not a valid name prefix"),
     ("account id not 12 digits", lambda t: replace('"853963783084"', '"85396378308"'), "project.account_id", "12 digits"),
     ("region malformed", lambda t: replace('region = "ap-northeast-2"', 'region = "seoul"'), "project.region", "not a valid AWS region"),
@@ -190,10 +190,10 @@ def test_detailed_exitcode_reports_an_error_as_1_not_2(tmp_path, capsys, no_aws_
 
 
 @pytest.mark.parametrize("section, key, old, new, owner", [
-    ("monitoring", "aurora_cluster", 'aurora_cluster = "fablink-prod-aurora"', 'aurora_cluster = "other"', "aurora.cluster_identifier"),
-    ("drill", "aurora_cluster", 'aurora_cluster = "fablink-prod-aurora"', 'aurora_cluster = "other"', "aurora.cluster_identifier"),
-    ("backup", "aurora_cluster", 'aurora_cluster = "fablink-prod-aurora"', 'aurora_cluster = "other"', "aurora.cluster_identifier"),
-    ("aurora", "cluster_identifier", 'cluster_identifier = "fablink-prod-aurora"', 'cluster_identifier = "renamed"', None),
+    ("monitoring", "aurora_cluster", 'aurora_cluster = "{prefix}-aurora"', 'aurora_cluster = "other"', "aurora.cluster_identifier"),
+    ("drill", "aurora_cluster", 'aurora_cluster = "{prefix}-aurora"', 'aurora_cluster = "other"', "aurora.cluster_identifier"),
+    ("backup", "aurora_cluster", 'aurora_cluster = "{prefix}-aurora"', 'aurora_cluster = "other"', "aurora.cluster_identifier"),
+    ("aurora", "cluster_identifier", 'cluster_identifier = "{prefix}-aurora"', 'cluster_identifier = "renamed"', None),
     ("backup", "expected_retention_days", "expected_retention_days = 30", "expected_retention_days = 7", "aurora.backup_retention_days"),
 ])
 def test_a_copy_that_differs_from_its_owner_is_refused_naming_both_keys(tmp_path, monkeypatch, capsys, section, key, old, new, owner):

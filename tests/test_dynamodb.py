@@ -464,8 +464,8 @@ def test_table_waits_fail_fast_on_an_unusable_key_and_stop_at_the_budget(cfg):
 
 TOML = CONFIG.read_text()
 BAD = [
-    ('name = "fablink-prod-cache"', 'name = "fablink prod cache"', "dynamodb.tables[2].name"),
-    ('name = "fablink-prod-analytics"', 'name = "fablink-prod-cache"', "dynamodb.tables[5].name"),
+    ('name = "{prefix}-cache"', 'name = "fablink prod cache"', "dynamodb.tables[2].name"),
+    ('name = "{prefix}-analytics"', 'name = "fablink-prod-cache"', "dynamodb.tables[5].name"),
     ('attributes = { cache_key = "S" }', 'attributes = { cache_key = "X" }', "dynamodb.tables[2].attributes.cache_key"),
     ('attributes = { cache_key = "S" }', 'attributes = { cache_key = "S", spare = "S" }', "dynamodb.tables[2].attributes.spare"),
     ('hash_key = "cache_key"', 'hash_key = "cache_id"', "dynamodb.tables[2].hash_key"),
@@ -487,8 +487,8 @@ BAD = [
     # (the [aurora] section has a deletion_protection line too: this one is the table's)
     ('deletion_protection = true      # "Deletion Protection: Enabled"', 'deletion_protection = false      # "Deletion Protection: Enabled"', "dynamodb.deletion_protection"),
     ("recovery_period_days = 35", "recovery_period_days = 36", "dynamodb.recovery_period_days"),
-    ('kms_key_alias = "alias/fablink-prod-dynamodb"', 'kms_key_alias = "alias/aws/dynamodb"', "dynamodb.kms_key_alias"),
-    ('kms_key_alias = "alias/fablink-prod-dynamodb"', 'kms_key_alias = "fablink-prod-dynamodb"', "dynamodb.kms_key_alias"),
+    ('kms_key_alias = "alias/{prefix}-dynamodb"', 'kms_key_alias = "alias/aws/dynamodb"', "dynamodb.kms_key_alias"),
+    ('kms_key_alias = "alias/{prefix}-dynamodb"', 'kms_key_alias = "fablink-prod-dynamodb"', "dynamodb.kms_key_alias"),
     ("table_wait_minutes = 10", "table_wait_minutes = 0", "dynamodb.table_wait_minutes"),
 ]
 

@@ -312,7 +312,7 @@ LATENCY = '[monitoring.alarms.latency]                 # "Response Time > 2s (su
         ("threshold = 80.0", "threshold = true", "monitoring.alarms.cpu.threshold: expected a number, got True"),
         ("datapoints_to_alarm = 2", "datapoints_to_alarm = 6", "monitoring.alarms.error_rate.datapoints_to_alarm: 6 is more than evaluation_periods (2)"),
         ("period_seconds = 600", "period_seconds = 90", "monitoring.alarms.pod_restarts.period_seconds: 90: a period is 10, 30 or a multiple of 60 seconds"),
-        ('kms_key_alias = "alias/fablink-prod-alarms"', 'kms_key_alias = "alias/aws/sns"', "monitoring.kms_key_alias: 'alias/aws/sns' is not a valid KMS alias"),
+        ('kms_key_alias = "alias/{prefix}-alarms"', 'kms_key_alias = "alias/aws/sns"', "monitoring.kms_key_alias: 'alias/aws/sns' is not a valid KMS alias"),
         ("[monitoring.alarms.cpu]", "[monitoring.alarms.disk]\ntopic = \"warning\"\n[monitoring.alarms.cpu]", "monitoring.alarms.disk: unknown key"),
     ],
 )

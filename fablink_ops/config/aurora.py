@@ -131,8 +131,11 @@ def _validate_aurora(cfg: Config) -> None:
     if a.kms_key_alias.startswith("alias/aws/"):
         raise _fail(file, "aurora.kms_key_alias", "alias/aws/ names AWS managed keys; the design asks for a customer managed key")
     size = a.instance_class.rsplit(".", 1)[-1]
-    if a.instance_class.startswith("db.t") or not _LARGE_OR_BIGGER.fullmatch(size):
-        raise _fail(file, "aurora.instance_class", f"{a.instance_class}: the design doc's minimum is db.r6g.large (no burstable or smaller classes)")
+    # The design's minimum is production's; a non-production environment
+    # (project.production = false) may be smaller and cheaper (issue 18).
+    if cfg.project.production and (a.instance_class.startswith("db.t") or not _LARGE_OR_BIGGER.fullmatch(size)):
+        raise _fail(file, "aurora.instance_class", f"{a.instance_class}: the design doc's minimum for production is db.r6g.large "
+                    "(no burstable or smaller classes; project.production = false allows them)")
     # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.Managing.Backups.html#Aurora.Managing.Backups.BackupWindow
     for key, value, pattern in (("backup_window", a.backup_window, f"{_HHMM}-{_HHMM}"),
                                 ("maintenance_window", a.maintenance_window, f"{_DAY_HHMM}-{_DAY_HHMM}")):

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .aurora import AuroraConfig, _validate_aurora
+from . import layering
 from .checks import _fail, number_bounds
 from .copies import _validate_copies
 from .cost import CostConfig, _validate_cost
@@ -95,15 +96,19 @@ MAX_CONFIG_BYTES = 1024 * 1024
 def load_config(path: str | Path = DEFAULT_PATH) -> Config:
     """Read, type-check and validate a config file. Raises ConfigError."""
     path = Path(path)
+    data = layering.resolve_extends(_parse(path), path, _parse)
+    return config_from_data(layering.expand(data, str(path)), str(path))
+
+
+def _parse(path: Path) -> dict[str, Any]:
     raw = _read_bounded(path)
     try:
         # utf-8-sig: a byte-order mark (some Windows editors write one) is accepted.
-        data = tomllib.loads(raw.decode("utf-8-sig"))
+        return tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
-    return config_from_data(data, str(path))
 
 
 def config_from_data(data: dict[str, Any], path: str) -> Config:

@@ -55,6 +55,19 @@ class NetworkConfig:
     flow_logs_max_aggregation_seconds: int = check(_one_of(60, 600))  # type: ignore[arg-type]
     gateway_endpoints: tuple[str, ...] = ()
     security_groups: tuple[SecurityGroupTier, ...] = ()
+    # "per-az" (the design: a NAT gateway per AZ, no cross-AZ dependency) or
+    # "single" (non-production, issue 18: one NAT in the first zone, every
+    # private subnet routes through it; losing that AZ cuts egress).
+    nat_gateways: str = check(_one_of("per-az", "single"), default="per-az")
+
+    def nat_zone(self, zone: Zone) -> Zone:
+        """The zone whose NAT gateway ``zone``'s private subnet routes through."""
+        return zone if self.nat_gateways == "per-az" else self.zones[0]
+
+    @property
+    def nat_zones(self) -> tuple[Zone, ...]:
+        """The zones that hold a NAT gateway (and its Elastic IP)."""
+        return self.zones if self.nat_gateways == "per-az" else self.zones[:1]
 
 
 def _validate_network(cfg: Config) -> None:

@@ -182,7 +182,7 @@ def discover(ctx: Context, names: Names) -> Found:
         "InternetGatewayId",
     )
     found.igw = igws.get(names.igw)
-    eip_names = [names.nat(z) for z in cfg.network.zones]
+    eip_names = [names.nat(z) for z in cfg.network.nat_zones]
     found.eips = _by_name(
         ec2.describe_addresses(Filters=[_tag_filter("Name", eip_names)])["Addresses"], "Elastic IP", "AllocationId"
     )
@@ -241,7 +241,7 @@ def plan(ctx: Context) -> list[Change]:
         for tier in ("public", "private"):
             changes.append(_subnet(ctx, names, found, zone, tier))
     changes.append(_igw(ctx, names, found))
-    for zone in cfg.network.zones:
+    for zone in cfg.network.nat_zones:
         changes.append(_eip(ctx, names, found, zone))
         changes.append(_nat(ctx, names, found, zone))
     changes.append(_public_route_table(ctx, names, found))
@@ -556,7 +556,7 @@ def _public_route_table(ctx: Context, names: Names, found: Found) -> Change:
 
 def _private_route_table(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
     subnet = names.subnet("private", zone)
-    nat = names.nat(zone)
+    nat = names.nat(ctx.cfg.network.nat_zone(zone))  # its own AZ's, or the one NAT ("single")
     needs = (names.k_vpc, change_key("nat-gateway", nat), change_key("subnet", subnet))
     return _route_table(ctx, found, names.private_rt(zone), [subnet], "nat", f"nat:{nat}", nat, needs)
 

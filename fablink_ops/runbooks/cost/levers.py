@@ -104,10 +104,14 @@ def single_nat(cfg: Config, book: dict[str, Price]) -> Lever:
     # The other AZs' outbound traffic crosses to the one NAT: billed leaving one AZ and entering the other.
     crossing = c.nat_processed_gb_per_month * (n - 1) / n * 2
     with_one = (nat.unit_usd + ip.unit_usd) * hours + cross.cost(crossing)
-    production = cfg.project.environment == "prod"
+    production = cfg.project.production
     why = ("not for production: one NAT gateway is one AZ's failure away from no outbound traffic in any AZ; the design "
            "puts one per AZ" if production else
            "non-production: an AZ outage there may take outbound traffic down for a while")
+    if cfg.network.nat_gateways == "single":
+        # Already taken ([network].nat_gateways = "single"): nothing more to save.
+        return Lever("one NAT gateway instead of one per AZ", "one NAT gateway already", False, usd(with_one), usd(with_one),
+                     "[network].nat_gateways = \"single\"", "already one NAT gateway for every AZ")
     return Lever("one NAT gateway instead of one per AZ", f"{n} NAT gateways and their Elastic IPs", not production, usd(current),
                  usd(with_one), f"${nat.unit_usd:g}/h + IPv4 ${ip.unit_usd:g}/h each; {crossing:g} GB cross-AZ at ${cross.unit_usd:g}/GB", why)
 

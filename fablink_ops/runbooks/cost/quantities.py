@@ -106,10 +106,11 @@ def compute_lines(cfg: Config) -> list[Line]:
 
 
 def network_lines(cfg: Config) -> list[Line]:
-    hours, n = cfg.cost.hours_per_month, len(cfg.network.zones)
+    hours, n = cfg.cost.hours_per_month, len(cfg.network.nat_zones)
+    per_az = cfg.network.nat_gateways == "per-az"
     return [
-        Line("network", f"NAT gateways: {n}, one per AZ", "nat:hours", n * hours, "gateway-hours",
-             f"[[network.zones]]: {n} zones x {hours:g} h", (("nat-gateway", n),)),
+        Line("network", f"NAT gateways: {n}, {'one per AZ' if per_az else 'one for every AZ'}", "nat:hours", n * hours, "gateway-hours",
+             f"[network].nat_gateways {cfg.network.nat_gateways}: {n} x {hours:g} h", (("nat-gateway", n),)),
         Line("network", "NAT gateways: data processed", "nat:gb", cfg.cost.nat_processed_gb_per_month, "GB",
              "[cost].nat_processed_gb_per_month (ours)"),
         Line("network", f"NAT gateways' Elastic IPs: {n} public IPv4", "ipv4:hours", n * hours, "address-hours",
