@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 
@@ -30,7 +31,12 @@ def test_two_provisions_at_the_same_instant_leave_one_of_everything(tmp_path):
     # no sandbox yet: both start from nothing, server included
     try:
         runs = [start("provision", env=env) for _ in range(2)]
-        results = [(p.wait(timeout=300), *p.communicate()) for p in runs]
+        # Read both outputs as they come: a run whose pipe fills (the plan
+        # table alone is ~20 KB) blocks until it is read, so wait() first
+        # could wait forever.
+        with ThreadPoolExecutor(2) as pool:
+            outputs = list(pool.map(lambda p: p.communicate(timeout=300), runs))
+        results = [(p.returncode, out, err) for p, (out, err) in zip(runs, outputs)]
         codes = sorted(code for code, _, _ in results)
         assert codes == [0, 2], results
         refused = next(err for code, _, err in results if code == 2)
