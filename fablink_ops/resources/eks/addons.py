@@ -18,6 +18,7 @@ from ... import tags as tagging
 from ...config import AddonConfig
 from ...engine import CREATE, SKIP, WAIT, Change, Context, Diff
 from ...target import error_code
+from .. import kit
 from .common import Keys, Names, Out, _token, change, desired_tags, issues, maybe_update, tag_diffs, wait_update, waiter
 from .discover import Found
 
@@ -110,7 +111,7 @@ def addon(ctx: Context, names: Names, found: Found, spec: AddonConfig) -> Change
         diffs.append(Diff("service account role", current.get("serviceAccountRoleArn"), wanted_role or role_name))
     steps = []
     if diffs:
-        token = _token("eks-addon-update", arn, repr([sorted(d.to_json().items()) for d in diffs]))
+        token = kit.update_token(ctx, "eks-addon-update", arn, repr([sorted(d.to_json().items()) for d in diffs]))
 
         def update() -> None:
             kwargs = request()

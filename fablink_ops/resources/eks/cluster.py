@@ -18,6 +18,7 @@ from ... import tags as tagging
 from ...config import EKS_LOG_TYPES
 from ...engine import CREATE, REPLACE, SKIP, UPDATE, WAIT, Change, Context, Diff
 from ...errors import OpsError
+from ...patience import EKS_ROLE_PROPAGATION, retry_within
 from ...target import error_code
 from .. import kit
 from .common import NAME, Keys, Names, Out, _token, change, desired_tags, issues, maybe_update, minor, tag_diffs, wait_update, waiter
@@ -119,9 +120,9 @@ def _updates(ctx: Context, names: Names, cluster: dict) -> tuple[list[Diff], lis
     steps: list[Callable[[], Any]] = []
 
     def update_config(what: str, before: Any, **kwargs: Any) -> Callable[[], None]:
-        # The token covers one change from one state: a retried call (its
-        # answer lost) is the same update, not a second one.
-        token = _token("eks-config", cluster["arn"], what, repr(before), repr(sorted(kwargs.items())))
+        # The token covers one change from one state in this run: a retried
+        # call (its answer lost) is the same update; a later run's is new.
+        token = kit.update_token(ctx, "eks-config", cluster["arn"], what, repr(before), repr(sorted(kwargs.items())))
 
         def step() -> None:
             resp = eks.update_cluster_config(name=name, clientRequestToken=token, **kwargs)
@@ -179,8 +180,8 @@ def cluster(ctx: Context, names: Names, found: Found) -> Change:
         def create() -> str:
             subnet_ids = [ctx.output(f"subnet:{s}") for s in subnet_names]
             key_arn = ctx.output(names.key_arn_output)
-            try:
-                eks.create_cluster(
+            try:  # a role made moments ago is not assumable by EKS yet: EKS_ROLE_PROPAGATION's budget
+                retry_within(ctx, EKS_ROLE_PROPAGATION, lambda: eks.create_cluster(
                     name=name,
                     version=cfg.eks.version,
                     roleArn=ctx.output(Out.role_arn(names.cluster_role)),
@@ -190,7 +191,7 @@ def cluster(ctx: Context, names: Names, found: Found) -> Change:
                     encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": key_arn}}],
                     tags=desired_tags(cfg, name),
                     clientRequestToken=_token("eks-cluster", name, *subnet_ids, key_arn),
-                )
+                ))
             except ClientError as exc:  # created by a run whose answer was lost: wait for that one
                 if error_code(exc) != "ResourceInUseException":
                     raise
