@@ -51,6 +51,7 @@ def plan(ctx: Context) -> list[Change]:
         changes.append(launch_template.rollout(ctx, names, found, zone, template))
     changes += nodegroups.unmanaged(found)
     changes += [addons.addon(ctx, names, found, spec) for spec in cfg.eks.addons]
+    changes += access_entries.access_entries(ctx, names, found)
     return [c for c in changes if c is not None]
 
 

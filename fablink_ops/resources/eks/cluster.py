@@ -106,6 +106,9 @@ def _immutable(ctx: Context, names: Names, cluster: dict) -> list[Diff]:
     role = ctx.outputs.get(Out.role_arn(names.cluster_role))
     if role and cluster.get("roleArn") != role:
         diffs.append(Diff("role", cluster.get("roleArn"), role))
+    mode = (cluster.get("accessConfig") or {}).get("authenticationMode")
+    if mode in AUTH_MODE_ORDER and AUTH_MODE_ORDER.index(mode) > AUTH_MODE_ORDER.index(eks.authentication_mode):
+        diffs.append(Diff("authentication mode", mode, eks.authentication_mode))  # AWS never goes back
     key, wanted_key = _encryption_key(cluster), ctx.outputs.get(names.key_arn_output)
     if key and wanted_key and key != wanted_key:  # secrets encryption cannot be changed or removed once on
         diffs.append(Diff("secrets key", key, wanted_key))
@@ -146,6 +149,9 @@ def _updates(ctx: Context, names: Names, cluster: dict) -> tuple[list[Diff], lis
     if access_diffs:
         diffs += access_diffs
         steps.append(update_config("endpoint access", vpc, resourcesVpcConfig=want))
+    for diff, what, request in access_and_support(eks_cfg, cluster):
+        diffs.append(diff)
+        steps.append(update_config(what, diff.before, **request))
     if _encryption_key(cluster) is None:
         diffs.append(Diff("secrets encryption", None, names.key_alias))
 
@@ -166,6 +172,32 @@ def _updates(ctx: Context, names: Names, cluster: dict) -> tuple[list[Diff], lis
     if todo:
         steps.append(lambda: eks.tag_resource(resourceArn=cluster["arn"], tags=todo))
     return diffs, steps
+
+
+# authenticationMode only moves this way in AWS (UpdateClusterConfig refuses the reverse).
+AUTH_MODE_ORDER = ("CONFIG_MAP", "API_AND_CONFIG_MAP", "API")
+
+
+def access_config(eks_cfg: Any) -> dict[str, Any]:
+    return {"authenticationMode": eks_cfg.authentication_mode,
+            "bootstrapClusterCreatorAdminPermissions": eks_cfg.bootstrap_creator_admin}
+
+
+def access_and_support(eks_cfg: Any, cluster: dict) -> list[tuple[Diff, str, dict[str, Any]]]:
+    """Drift of the authentication mode and the support type: (diff, what, UpdateClusterConfig kwargs).
+
+    Compared only when the description reports them (AWS always does; moto
+    keeps neither, so the sandbox shows no drift here)."""
+    out = []
+    mode = (cluster.get("accessConfig") or {}).get("authenticationMode")
+    want = eks_cfg.authentication_mode
+    if mode and mode != want and AUTH_MODE_ORDER.index(mode) < AUTH_MODE_ORDER.index(want):
+        out.append((Diff("authentication mode", mode, want), "authentication mode", {"accessConfig": {"authenticationMode": want}}))
+    support = (cluster.get("upgradePolicy") or {}).get("supportType")
+    if support and support != eks_cfg.support_type:
+        out.append((Diff("support type", support, eks_cfg.support_type), "support type",
+                    {"upgradePolicy": {"supportType": eks_cfg.support_type}}))
+    return out
 
 
 def cluster(ctx: Context, names: Names, found: Found) -> Change:
@@ -189,6 +221,9 @@ def cluster(ctx: Context, names: Names, found: Found) -> Change:
                     kubernetesNetworkConfig={"serviceIpv4Cidr": cfg.eks.service_cidr, "ipFamily": "ipv4"},
                     logging=_logging(list(cfg.eks.log_types)),
                     encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": key_arn}}],
+                    # Explicit, not AWS's defaults (CONFIG_MAP with an invisible creator admin; EXTENDED support).
+                    accessConfig=access_config(cfg.eks),
+                    upgradePolicy={"supportType": cfg.eks.support_type},
                     tags=desired_tags(cfg, name),
                     clientRequestToken=_token("eks-cluster", name, *subnet_ids, key_arn),
                 ))
@@ -204,6 +239,8 @@ def cluster(ctx: Context, names: Names, found: Found) -> Change:
             Diff("log types", None, list(cfg.eks.log_types)),
             Diff("public access CIDRs", None, list(cfg.eks.admin_cidrs) or "public endpoint off"),
             Diff("secrets key", None, names.key_alias),
+            Diff("authentication mode", None, cfg.eks.authentication_mode),
+            Diff("support type", None, cfg.eks.support_type),
         ]
         return change(KIND, name, CREATE, diffs=diffs, needs=needs, run=create)
 
