@@ -713,14 +713,14 @@ def test_live_addons_are_created_with_network_policy_and_irsa_and_waited_for(cfg
     tags = {**cfg.base_tags("eks")}
     stub.add_response("create_addon", {"addon": {"addonName": "vpc-cni"}}, {
         "clusterName": names.cluster, "addonName": "vpc-cni", "resolveConflicts": "OVERWRITE",
-        "configurationValues": '{"enableNetworkPolicy": "true"}', "tags": {**tags, "Name": "vpc-cni"},
+        "configurationValues": '{"enableNetworkPolicy": "true"}', "tags": {**tags, "Name": "vpc-cni", addons.ALIGNED_TAG: "1.34"},
         "clientRequestToken": ANY,
     })
     stub.add_response("describe_addon", {"addon": {"addonName": "vpc-cni", "status": "CREATING", "addonArn": "arn:cni"}}, None)
     stub.add_response("describe_addon", {"addon": {"addonName": "vpc-cni", "status": "ACTIVE", "addonArn": "arn:cni"}}, None)
     stub.add_response("create_addon", {"addon": {"addonName": cw.name}}, {
         "clusterName": names.cluster, "addonName": cw.name, "resolveConflicts": "OVERWRITE",
-        "serviceAccountRoleArn": cw_role_arn, "tags": {**tags, "Name": cw.name}, "clientRequestToken": ANY,
+        "serviceAccountRoleArn": cw_role_arn, "tags": {**tags, "Name": cw.name, addons.ALIGNED_TAG: "1.34"}, "clientRequestToken": ANY,
     })
     stub.add_response("describe_addon", {"addon": {"addonName": cw.name, "status": "ACTIVE", "addonArn": "arn:cw"}}, None)
     with stub:
@@ -746,7 +746,7 @@ def test_live_addon_drift_is_updated_in_place(cfg):
     names = Names(cfg)
     ctx, stub = live_ctx(cfg)
     current = {"addonName": "vpc-cni", "status": "ACTIVE", "addonArn": "arn:cni", "addonVersion": "v1.19.0-eksbuild.1",
-               "configurationValues": "", "tags": {**cfg.base_tags("eks"), "Name": "vpc-cni"}}
+               "configurationValues": "", "tags": {**cfg.base_tags("eks"), "Name": "vpc-cni", addons.ALIGNED_TAG: "1.34"}}
     change = addons.addon(ctx, names, _addon_found(cfg, **{"vpc-cni": current}), cfg.eks.addons[0])
     assert change.action == UPDATE and [d.attribute for d in change.diffs] == ["configuration"]
     stub.add_response("update_addon", {"update": {"id": "u-3", "status": "InProgress"}}, {
@@ -1005,3 +1005,41 @@ def test_live_auth_mode_and_support_type_drift_is_updated_forward_only(cfg):
     assert mine == [("authentication mode", "CONFIG_MAP", "API_AND_CONFIG_MAP"), ("support type", "EXTENDED", "STANDARD")]
     back = _cluster_desc("ACTIVE", accessConfig={"authenticationMode": "API"})["cluster"]
     assert ("authentication mode", "API", "API_AND_CONFIG_MAP") in [(d.attribute, d.before, d.after) for d in cluster._immutable(ctx, names, back)]
+
+
+def test_live_unpinned_addons_follow_a_control_plane_upgrade_to_the_new_default(cfg):
+    """After the control plane goes 1.33 -> 1.34, an add-on without a pinned
+    version moves to AWS's default for 1.34 (never down), once: the tag
+    records the version it was aligned to, so the next plan reads nothing."""
+    names = Names(cfg)
+    ctx, stub = live_ctx(cfg)
+    ctx.set_output(Out.CLUSTER_ARN, _cluster_desc("ACTIVE")["cluster"]["arn"])
+    spec = cfg.eks.addons[0]
+    assert spec.version == ""  # the shipped config pins none
+    current = {"addonName": "vpc-cni", "status": "ACTIVE", "addonArn": "arn:cni", "addonVersion": "v1.18.3-eksbuild.1",
+               "configurationValues": '{"enableNetworkPolicy":"true"}',
+               "tags": {**cfg.base_tags("eks"), "Name": "vpc-cni", addons.ALIGNED_TAG: "1.33"}}
+    found = Found(cluster=_cluster_desc("ACTIVE", version="1.33")["cluster"], addons={"vpc-cni": current})
+    versions = {"addons": [{"addonName": "vpc-cni", "addonVersions": [
+        {"addonVersion": "v1.20.1-eksbuild.1", "compatibilities": [{"clusterVersion": "1.34", "defaultVersion": False}]},
+        {"addonVersion": "v1.19.6-eksbuild.2", "compatibilities": [{"clusterVersion": "1.34", "defaultVersion": True}]},
+    ]}]}
+    stub.add_response("describe_addon_versions", versions, {"addonName": "vpc-cni", "kubernetesVersion": "1.34"})
+    with stub:
+        planned = addons.addon(ctx, names, found, spec)
+    assert planned.action == UPDATE
+    assert ("version", "v1.18.3-eksbuild.1", "v1.19.6-eksbuild.2 (AWS's default for 1.34)") in [
+        (d.attribute, d.before, d.after) for d in planned.diffs]
+    assert "eks-version:fablink-cluster-prod" in planned.needs  # after the control plane's upgrade
+    stub.add_response("update_addon", {"update": {"id": "u-9", "status": "InProgress"}}, {
+        "clusterName": names.cluster, "addonName": "vpc-cni", "resolveConflicts": "OVERWRITE", "addonVersion": "v1.19.6-eksbuild.2",
+        "configurationValues": '{"enableNetworkPolicy": "true"}', "clientRequestToken": ANY})
+    stub.add_response("describe_update", {"update": {"id": "u-9", "status": "Successful"}}, None)
+    stub.add_response("tag_resource", {}, {"resourceArn": "arn:cni", "tags": {addons.ALIGNED_TAG: "1.34"}})
+    with stub:
+        apply([planned], ctx, concurrency=1)
+    stub.assert_no_pending_responses()
+
+    aligned = {**current, "addonVersion": "v1.19.6-eksbuild.2", "tags": {**current["tags"], addons.ALIGNED_TAG: "1.34"}}
+    converged = Found(cluster=_cluster_desc("ACTIVE", version="1.34")["cluster"], addons={"vpc-cni": aligned})
+    assert addons.addon(ctx, names, converged, spec).action == NOOP  # no DescribeAddonVersions: nothing stubbed

@@ -10,6 +10,7 @@ says so; the live path is tested with botocore's Stubber.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -19,8 +20,16 @@ from ...config import AddonConfig
 from ...engine import CREATE, SKIP, WAIT, Change, Context, Diff
 from ...target import error_code
 from .. import kit
+from .cluster import version_after_run
 from .common import Keys, Names, Out, _token, change, desired_tags, issues, maybe_update, tag_diffs, wait_update, waiter
 from .discover import Found
+
+# The Kubernetes version an unpinned add-on was last brought in line with.
+# A control-plane upgrade leaves add-ons at their old version (AWS never
+# upgrades them by itself); when this tag differs from the cluster's version,
+# the add-on is moved to AWS's default version for the new one. The tag
+# comes with DescribeAddon, so a no-op plan reads nothing more.
+ALIGNED_TAG = "fablink-ops/kubernetes-version"
 
 KIND = "eks-addon"
 ADDON_FAILED = {"CREATE_FAILED", "DEGRADED", "UPDATE_FAILED", "DELETING", "DELETE_FAILED"}
@@ -52,6 +61,34 @@ def _current_configuration(found: dict) -> dict:
         return {"(yaml)": text}
 
 
+def _version_key(version: str) -> tuple[int, ...]:
+    """'v1.19.0-eksbuild.2' -> (1, 19, 0, 2): add-on versions in order."""
+    return tuple(int(n) for n in re.findall(r"\d+", version or ""))
+
+
+def default_version(ctx: Context, addon_name: str, kubernetes_version: str) -> str | None:
+    """AWS's default version of an add-on for a Kubernetes version (DescribeAddonVersions)."""
+    listed = ctx.client("eks").paginate(
+        "describe_addon_versions", "addons", addonName=addon_name, kubernetesVersion=kubernetes_version)
+    for item in listed:
+        for version in item.get("addonVersions", []):
+            if any(c.get("defaultVersion") and c.get("clusterVersion") == kubernetes_version for c in version.get("compatibilities", [])):
+                return version["addonVersion"]
+    return None
+
+
+def wanted_version(ctx: Context, found: Found, spec: AddonConfig, current: dict | None, kubernetes_version: str) -> str:
+    """The pinned version, or, after a control-plane upgrade, AWS's default for the new version (never a downgrade)."""
+    if spec.version or current is None:
+        return spec.version
+    if (current.get("tags") or {}).get(ALIGNED_TAG) == kubernetes_version:
+        return ""
+    default = default_version(ctx, spec.name, kubernetes_version)
+    if default and _version_key(default) > _version_key(current.get("addonVersion", "")):
+        return default
+    return ""
+
+
 def addon(ctx: Context, names: Names, found: Found, spec: AddonConfig) -> Change:
     keys = Keys(names)
     role_name = names.addon_role(spec) if spec.service_account else None
@@ -64,15 +101,17 @@ def addon(ctx: Context, names: Names, found: Found, spec: AddonConfig) -> Change
             note="the sandbox (moto) cannot emulate EKS add-ons: not installed here; on --live it is installed and waited for",
         )
     eks = ctx.client("eks")
-    tags = desired_tags(ctx.cfg, spec.name)
+    kubernetes_version = version_after_run(ctx, found) or ctx.cfg.eks.version
+    tags = {**desired_tags(ctx.cfg, spec.name), ALIGNED_TAG: kubernetes_version}
     current = found.addons.get(spec.name)
+    version = wanted_version(ctx, found, spec, current, kubernetes_version)
 
     def request() -> dict[str, Any]:
         kwargs: dict[str, Any] = {"clusterName": names.cluster, "addonName": spec.name,
                                   # The cluster runs a self-managed VPC CNI from birth: adopt it, with our settings.
                                   "resolveConflicts": "OVERWRITE"}
-        if spec.version:
-            kwargs["addonVersion"] = spec.version
+        if version:
+            kwargs["addonVersion"] = version
         if spec.configuration:
             kwargs["configurationValues"] = _configuration(spec)
         if role_name:
@@ -102,8 +141,8 @@ def addon(ctx: Context, names: Names, found: Found, spec: AddonConfig) -> Change
 
     arn, status = current["addonArn"], current["status"]
     diffs = []
-    if spec.version and current.get("addonVersion") != spec.version:
-        diffs.append(Diff("version", current.get("addonVersion"), spec.version))
+    if version and current.get("addonVersion") != version:
+        diffs.append(Diff("version", current.get("addonVersion"), version + ("" if spec.version else f" (AWS's default for {kubernetes_version})")))
     if _current_configuration(current) != dict(spec.configuration):
         diffs.append(Diff("configuration", current.get("configurationValues") or None, _configuration(spec) or None))
     wanted_role = ctx.outputs.get(Out.role_arn(role_name)) if role_name else None
