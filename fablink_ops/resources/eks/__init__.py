@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ...engine import CREATE, Change, Context
 from .. import kms_key
-from . import addons, cluster, iam, launch_template, nodegroups
+from . import access_entries, addons, cluster, iam, launch_template, nodegroups
 from .common import NAME, Names
 from .discover import discover
 
