@@ -220,11 +220,13 @@ class Target:
             # Last: after botocore's own parameter handlers (Route 53 id
             # prefixes, idempotency tokens), so what is checked is what is sent.
             events.register_last("before-parameter-build", self.validator)
-        if isinstance(self.fidelity, FidelityLayer):
-            for event, handler in self.fidelity.hooks:
-                events.register(event, handler)
         for event, handler in self.hooks:
             events.register(event, handler)
+        if isinstance(self.fidelity, FidelityLayer):
+            # After the injected hooks: the layer plays AWS, so a test's crash
+            # or throttle (the client's side) comes first, as it would.
+            for event, handler in self.fidelity.hooks:
+                events.register(event, handler)
         return raw
 
     def account_id(self) -> str:
