@@ -7,6 +7,7 @@
     invoke access.review [--fail-on SEVERITY] [--live] [--json] [--config PATH]
     invoke backup.verify [--checks-only] [--only aurora|dynamodb] [--table NAME] [--row-counts] [--live] [--yes] [--json] [--config PATH]
     invoke backup.cleanup [--live] [--yes] [--json] [--config PATH]
+    invoke cost.report [--budget USD] [--live] [--json] [--config PATH]
     invoke test
 
 Every task exits with the code its command returns: 0 success (a runbook:
@@ -23,6 +24,7 @@ from invoke import Collection, Exit, task
 
 from fablink_ops import cli
 from fablink_ops.runbooks import access as access_runbook
+from fablink_ops.runbooks import cost as cost_runbook
 from fablink_ops.runbooks import failover as failover_runbook
 from fablink_ops.runbooks.backup import sweep as backup_sweep
 from fablink_ops.runbooks.backup import verify as backup_verify
@@ -41,6 +43,7 @@ HELP = {
     "only": "aurora or dynamodb: check and restore only that engine",
     "table": "one DynamoDB table of the config: check and restore only it",
     "row_counts": "live: also compare the row counts of [backup].row_count_tables over SQL (needs psycopg)",
+    "budget": "monthly budget in USD: exit 1 when the estimate exceeds it",
 }
 
 
@@ -116,6 +119,13 @@ def backup_cleanup_task(c, config="config/prod.toml", live=False, yes=False, jso
     _exit(cli.run(backup_sweep.command, opts))
 
 
+@task(name="report", help=_help("budget", "config", "live", "json"))
+def cost_report(c, budget=None, config="config/prod.toml", live=False, json=False):
+    """Monthly cost of the environment as configured, line by line, with the cost levers and usage; evidence in reports/."""
+    opts = cost_runbook.CostOptions(config=config, live=live, json=json, budget=budget)
+    _exit(cli.run(cost_runbook.command, opts))
+
+
 @task
 def test(c):
     """Run the test suite (parallel on all cores when pytest-xdist is installed)."""
@@ -141,4 +151,7 @@ backup = Collection("backup")
 backup.add_task(backup_verify_task)
 backup.add_task(backup_cleanup_task)
 
-ns = Collection(provision, plan, test, sandbox, drill, access, backup)
+cost = Collection("cost")
+cost.add_task(cost_report)
+
+ns = Collection(provision, plan, test, sandbox, drill, access, backup, cost)

@@ -303,6 +303,8 @@ def _plain(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
+        if value and abs(value) < 0.001:  # a price per request or per I/O: never "0"
+            return f"{value:.3g}"
         return f"{value:.3f}".rstrip("0").rstrip(".")
     if isinstance(value, (list, tuple)):
         return ", ".join(_plain(v) for v in value) or "—"

@@ -19,6 +19,7 @@ them, its checks and validator:
 - network.py, eks.py, aurora.py, dynamodb.py, edge.py, monitoring.py: one
   section each;
 - runbooks.py: [drill], [backup], [access], read by the runbooks;
+- cost.py: [cost], the assumptions of the cost report;
 - loader.py: the top-level ``Config``, ``load_config``, the generic builder and
   ``_validate``.
 
@@ -56,6 +57,7 @@ from .runbooks import (
     ALARM_NAME, BACKUP_RUN_SUFFIX, DB_CLUSTER_ID, DB_INSTANCE_CLASS, DYNAMODB_MAX_CONCURRENT_RESTORES, SQL_DATABASE,
     SQL_TABLE, AccessConfig, BackupConfig, DrillConfig, PasswordPolicyMinimums, Suppression, SuppressionsFile,
 )
+from .cost import CostConfig
 from .loader import DEFAULT_PATH, Config, _validate, load_config
 
 __all__ = [
@@ -68,7 +70,7 @@ __all__ = [
     "PG_PARAMETER", "PI_RETENTION_DAYS", "RDS_IDENTIFIER", "REGION", "RESERVED_MASTER_USERNAMES", "SG_DESCRIPTION",
     "SQL_DATABASE", "SQL_TABLE", "STAGE_NAME", "TAG_KEY", "TAG_VALUE", "WAF_NAME", "AccessConfig", "AddonConfig",
     "AlarmConfig", "AlarmsConfig", "ApiConfig", "AuroraConfig", "AuroraInstance", "BackupConfig", "ClusterParameter",
-    "Config", "DomainConfig", "DrillConfig", "DynamoDBConfig", "DynamoIndex", "DynamoTable", "EdgeConfig", "EksConfig",
+    "Config", "CostConfig", "DomainConfig", "DrillConfig", "DynamoDBConfig", "DynamoIndex", "DynamoTable", "EdgeConfig", "EksConfig",
     "EngineConfig", "HealthCheckConfig", "IngressRule", "IrsaConfig", "LoggingConfig", "MonitoringConfig",
     "NetworkConfig", "NodegroupConfig", "PasswordPolicyMinimums", "ProjectConfig", "RateLimitConfig",
     "SecurityGroupTier", "SlaConfig", "SubscriptionConfig", "Suppression", "SuppressionsFile", "WafConfig", "Zone",

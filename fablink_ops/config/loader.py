@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import ConfigError
 from .aurora import AuroraConfig, _validate_aurora
 from .checks import _fail
+from .cost import CostConfig, _validate_cost
 from .dynamodb import DynamoDBConfig, _validate_dynamodb
 from .edge import EdgeConfig, _validate_edge
 from .eks import EksConfig, _validate_eks
@@ -58,6 +59,7 @@ class Config:
     backup: BackupConfig
     edge: EdgeConfig
     monitoring: MonitoringConfig
+    cost: CostConfig
 
     @property
     def dynamodb_tables(self) -> list[str]:
@@ -238,3 +240,4 @@ def _validate(cfg: Config) -> None:
     _validate_backup(cfg)
     _validate_edge(cfg)
     _validate_monitoring(cfg)
+    _validate_cost(cfg)
