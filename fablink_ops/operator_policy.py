@@ -91,19 +91,23 @@ IMPLICIT: dict[str, str] = {
 PASS_ROLE_SERVICES = ("eks.amazonaws.com", "ec2.amazonaws.com", "monitoring.rds.amazonaws.com", "apigateway.amazonaws.com")
 
 
-def _http_methods() -> dict[str, str]:
-    model = botocore.session.get_session().get_service_model("apigateway")
+def _http_methods(service: str) -> dict[str, str]:
+    model = botocore.session.get_session().get_service_model(service)
     return {op: model.operation_model(op).http["method"] for op in model.operation_names}
 
 
-def action_of(call: str, _methods: dict[str, str] = {}) -> str:  # noqa: B006 - a cache on purpose
+def action_of(call: str, _methods: dict[str, dict[str, str]] = {}) -> str:  # noqa: B006 - a cache on purpose
     """'service:Operation' as the Meter counts it -> the IAM action that authorises it."""
     service, operation = call.split(":", 1)
-    if service == "apigateway":  # API Gateway's REST API is authorised by HTTP verb on resource paths
-        if not _methods:
-            _methods.update(_http_methods())
-        return f"apigateway:{_methods[operation]}"
+    if service in ("apigateway", "apigatewayv2"):  # API Gateway (REST and HTTP APIs) is authorised by HTTP verb
+        if service not in _methods:
+            _methods[service] = _http_methods(service)
+        return f"apigateway:{_methods[service][operation]}"
     return f"{IAM_PREFIX.get(service, service)}:{operation}"
+
+
+def actions(calls: Iterable[str], runbook_permissions: Iterable[str] = ()) -> set[str]:
+    return {action_of(c) for c in calls} | set(LIVE_ONLY) | set(IMPLICIT) | set(runbook_permissions)
 
 
 def source_calls(source: str, services: Iterable[str]) -> set[str]:
@@ -118,10 +122,6 @@ def source_calls(source: str, services: Iterable[str]) -> set[str]:
         client_names = {botocore.xform_name(op): op for op in model.operation_names}
         found |= {f"{service}:{client_names[n]}" for n in names & set(client_names)}
     return found
-
-
-def actions(calls: Iterable[str], runbook_permissions: Iterable[str] = ()) -> set[str]:
-    return {action_of(c) for c in calls} | set(LIVE_ONLY) | set(IMPLICIT) | set(runbook_permissions)
 
 
 def document(all_actions: set[str]) -> dict:
