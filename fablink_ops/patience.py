@@ -63,11 +63,12 @@ WAF_ASSOCIATION = Patience(
 )
 
 
-def retry_within(ctx: Context, patience: Patience, call: Callable[[], T], interval: float = 5.0) -> T:
+def retry_within(ctx: Context, patience: Patience, call: Callable[[], T], interval: float = 1.0) -> T:
     """``call()`` until it succeeds or fails otherwise than ``patience`` names, within its budget.
 
-    The waits grow from ``interval`` to 30 s (scaled by ``ctx.poll_scale`` as
-    every wait is), show as a wait to the operator, and stop on Ctrl-C.
+    The waits double from ``interval`` to 30 s (scaled by ``ctx.poll_scale`` as
+    every wait is: short first, as the condition often clears in seconds),
+    show as a wait to the operator, and stop on Ctrl-C.
     """
     start = ctx.clock()
     delay = interval * ctx.poll_scale
@@ -85,7 +86,7 @@ def retry_within(ctx: Context, patience: Patience, call: Callable[[], T], interv
                 handle = ctx.reporter.wait_started(f"{patience.what} ({error_code(exc)})", patience.budget_seconds)
             ctx.reporter.wait_progress(handle, error_code(exc), elapsed)
             ctx.sleep(min(delay, max(0.0, patience.budget_seconds - elapsed)))
-            delay = min(30.0 * ctx.poll_scale, delay * 1.5)
+            delay = min(30.0 * ctx.poll_scale, delay * 2)
             continue
         if handle is not None:
             ctx.reporter.wait_finished(handle, "done", ctx.clock() - start)
@@ -99,21 +100,25 @@ def tolerate_not_found(
 
     Right after a create, AWS may answer a describe of the new id with NotFound
     for a few seconds (DynamoDB's DescribeTable documents it; botocore's
-    TableExists and NatGatewayAvailable waiters retry it). Bounded: NotFound
-    for longer than ``grace_seconds`` since the first one is raised as it is.
+    TableExists and NatGatewayAvailable waiters retry it): polled again after
+    1 s, 2 s, 4 s... (the wait's own interval is for slow resources). Bounded:
+    NotFound for longer than ``grace_seconds`` since the first one is raised.
     """
     first: list[float] = []
 
     def wrapped() -> tuple[str, str]:
-        try:
-            return poll()
-        except ClientError as exc:
-            if error_code(exc) not in codes:
-                raise
-            if not first:
-                first.append(ctx.clock())
-            if ctx.clock() - first[0] > grace_seconds:
-                raise
-            return "not visible yet", ""
+        delay = 1.0 * ctx.poll_scale
+        while True:
+            try:
+                return poll()
+            except ClientError as exc:
+                if error_code(exc) not in codes:
+                    raise
+                if not first:
+                    first.append(ctx.clock())
+                if ctx.clock() - first[0] > grace_seconds or ctx.cancel.is_set():
+                    raise
+            ctx.sleep(delay)
+            delay = min(delay * 2, 15.0 * ctx.poll_scale)
 
     return wrapped
