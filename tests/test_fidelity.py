@@ -199,3 +199,12 @@ def test_a_drift_that_comes_back_is_corrected_again_not_a_reused_token(aws, eks_
         assert not audit_on()
         assert [c.name for c in run()] == [name]
         assert audit_on()
+
+
+def test_aws_creation_times_are_an_opt_in_part_of_the_layer(monkeypatch):
+    """The benchmark's latency model (fidelity/latency.py) joins the layer when asked: off by default."""
+    assert FidelityLayer().latency is None
+    monkeypatch.setenv("FABLINK_FIDELITY_LATENCY", "60")
+    layer = FidelityLayer()
+    assert layer.latency is not None and layer.latency.duration("nat-gateway") == 2.0
+    assert ("after-call", layer.latency._after_call) in layer.hooks

@@ -1,4 +1,4 @@
-"""Waiting and concurrency through the latency model (bench/latency.py).
+"""Waiting and concurrency through the latency model (fablink_ops/fidelity/latency.py).
 
 moto makes everything ready at once; the model makes slow resources read as
 still being created for a (scaled-down) time, so the waits, the dependency
@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from bench.latency import LatencyModel
+from fablink_ops.fidelity.latency import LatencyModel
 from fablink_ops.cli import plan_stages
 from fablink_ops.engine import apply
 from fablink_ops.errors import AwsError

@@ -23,7 +23,10 @@ drawn from a seeded generator.
 
 Environment: ``FABLINK_FIDELITY=off`` turns the layer off (debugging);
 ``FABLINK_FIDELITY_SEED`` seeds the random faults;
-``FABLINK_FIDELITY_5XX`` is the rate of random 5xx answers (default 0: off).
+``FABLINK_FIDELITY_5XX`` is the rate of random 5xx answers (default 0: off);
+``FABLINK_FIDELITY_LATENCY=N`` adds AWS's creation times, divided by N
+(``latency.py``, the model the benchmark and tests/test_speed.py use; off by
+default: the sandbox stays fast).
 
 The layer is client-side, so it applies to the tool's own calls, not to
 another program (the aws CLI) pointed at the sandbox server.
@@ -37,6 +40,7 @@ import threading
 from collections import Counter
 from typing import Any, Callable
 
+from .latency import LatencyModel
 from .rules import RULES, WINDOWS, Call, Rule
 
 __all__ = ["FidelityLayer", "enabled", "Call", "Rule", "RULES", "WINDOWS"]
@@ -76,14 +80,17 @@ class FidelityLayer:
         self.lock = threading.RLock()
         self.memory: dict[str, Any] = {}  # rules' state, by rule-chosen keys
         self.fired: Counter[str] = Counter()  # rule name -> answers it gave
+        scale = float(os.environ.get("FABLINK_FIDELITY_LATENCY", "0") or 0)
+        self.latency = LatencyModel(scale=scale) if scale > 0 else None
 
     @property
     def hooks(self) -> list[tuple[str, Callable[..., Any]]]:
-        return [
+        hooks = [
             ("before-parameter-build", self._keep_params),
             ("before-call", self._before_call),
             ("after-call", self._after_call),
         ]
+        return hooks + (self.latency.hooks if self.latency else [])
 
     # -- memory shared by the rules ------------------------------------------
 
