@@ -208,3 +208,18 @@ def test_aws_creation_times_are_an_opt_in_part_of_the_layer(monkeypatch):
     layer = FidelityLayer()
     assert layer.latency is not None and layer.latency.duration("nat-gateway") == 2.0
     assert ("after-call", layer.latency._after_call) in layer.hooks
+
+
+def test_random_server_errors_and_dropped_connections_are_retried_to_the_same_state(aws, cfg):
+    """The seeded 5xx / dropped-connection rule (off by default), at 5%, on a
+    network provision: the client's transient-error retries carry it through."""
+    target = Target("sandbox", REGION, boto_session(REGION), retry=FAST_RETRY)
+    target.fidelity = FidelityLayer(error_rate=0.05, seed=7, helper_client=target._helper_client)
+    ctx = Context(cfg, target, sleep=lambda s: None)
+    from fablink_ops.cli import plan_stages
+    from fablink_ops.engine import apply
+
+    apply(plan_stages(ctx, ["network"]), ctx, cfg.engine.concurrency)
+    assert target.fidelity.fired["server-errors"] > 0
+    again = Context(cfg, Target("sandbox", REGION, boto_session(REGION), retry=FAST_RETRY), sleep=lambda s: None)
+    assert [c for c in plan_stages(again, ["network"]) if c.action != "no change"] == []
