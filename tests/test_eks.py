@@ -959,6 +959,7 @@ def test_live_admins_get_access_entries_with_the_cluster_admin_policy(cfg):
     cfg = changed(cfg, admin_principal_arns=(ADMIN, OTHER_ADMIN))
     names = Names(cfg)
     ctx, stub = live_ctx(cfg)
+    ctx.set_output(Out.CLUSTER_ARN, _cluster_desc("ACTIVE")["cluster"]["arn"])
     found = Found(cluster=_cluster_desc("ACTIVE")["cluster"])
     cluster_only = {"clusterName": names.cluster}
     stub.add_response("list_access_entries", {"accessEntries": [OTHER_ADMIN, f"arn:aws:iam::{ACCOUNT}:role/creator"]}, cluster_only)
@@ -971,7 +972,8 @@ def test_live_admins_get_access_entries_with_the_cluster_admin_policy(cfg):
 
     policy = {"policyArn": access_entries.ADMIN_POLICY, "accessScope": {"type": "cluster"}}
     stub.add_response("create_access_entry", {"accessEntry": {"principalArn": ADMIN}}, {
-        **cluster_only, "principalArn": ADMIN, "type": "STANDARD", "tags": {**cfg.base_tags("eks"), "Name": "cluster-admin"}})
+        **cluster_only, "principalArn": ADMIN, "type": "STANDARD", "tags": {**cfg.base_tags("eks"), "Name": "cluster-admin"},
+        "clientRequestToken": ANY})
     stub.add_response("associate_access_policy", {"clusterName": names.cluster, "principalArn": ADMIN},
                       {**cluster_only, "principalArn": ADMIN, **policy})
     stub.add_response("associate_access_policy", {"clusterName": names.cluster, "principalArn": OTHER_ADMIN},

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from ...engine import CREATE, NOOP, SKIP, UPDATE, Change, Context, Diff
 from ...target import error_code
-from .common import Keys, Names, change, desired_tags
+from .common import Keys, Names, Out, _token, change, desired_tags
 from .discover import Found
 
 KIND = "eks-access-entry"
@@ -62,7 +62,8 @@ def _entry(ctx: Context, names: Names, arn: str, exists: bool) -> Change:
     def create() -> str:
         try:
             eks.create_access_entry(clusterName=names.cluster, principalArn=arn, type="STANDARD",
-                                    tags=desired_tags(ctx.cfg, "cluster-admin"))
+                                    tags=desired_tags(ctx.cfg, "cluster-admin"),
+                                    clientRequestToken=_token("eks-access-entry", ctx.output(Out.CLUSTER_ARN), arn))
         except ClientError as exc:  # made by a run whose answer was lost
             if error_code(exc) != "ResourceInUseException":
                 raise
