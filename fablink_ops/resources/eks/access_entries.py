@@ -16,7 +16,8 @@ from botocore.exceptions import ClientError
 
 from ...engine import CREATE, NOOP, SKIP, UPDATE, Change, Context, Diff
 from ...target import error_code
-from .common import Keys, Names, Out, _token, change, desired_tags
+from .. import kit
+from .common import Names, Out, change, desired_tags
 from .discover import Found
 
 KIND = "eks-access-entry"
@@ -46,7 +47,7 @@ def _is_admin(ctx: Context, names: Names, arn: str) -> bool:
 
 def _entry(ctx: Context, names: Names, arn: str, exists: bool) -> Change:
     eks = ctx.client("eks")
-    needs = (Keys(names).cluster,)  # the cluster's authentication mode admits access entries first
+    needs = (names.k_cluster,)  # the cluster's authentication mode admits access entries first
 
     def associate() -> str:
         # Idempotent: associating the same policy and scope again answers as the first time.
@@ -63,7 +64,7 @@ def _entry(ctx: Context, names: Names, arn: str, exists: bool) -> Change:
         try:
             eks.create_access_entry(clusterName=names.cluster, principalArn=arn, type="STANDARD",
                                     tags=desired_tags(ctx.cfg, "cluster-admin"),
-                                    clientRequestToken=_token("eks-access-entry", ctx.output(Out.CLUSTER_ARN), arn))
+                                    clientRequestToken=kit.request_token("eks-access-entry", ctx.output(Out.CLUSTER_ARN), arn))
         except ClientError as exc:  # made by a run whose answer was lost
             if error_code(exc) != "ResourceInUseException":
                 raise
