@@ -31,6 +31,9 @@ from tenacity import Retrying
 
 from . import adopt
 from .errors import AwsError, GuardError
+from .fidelity import FidelityLayer
+from .fidelity import enabled as fidelity_enabled
+from .validate import RequestValidator
 
 # Operation-name prefixes that only read. Anything else counts as a write.
 READ_PREFIXES = ("Describe", "List", "Get", "Lookup", "Search", "Scan", "Query", "BatchGet", "Head", "Select")
@@ -129,6 +132,10 @@ EVENTUAL_CONSISTENCY_MESSAGES = (
     # not propagated yet: "IAM role ARN value is invalid or does not include
     # the required permissions for: ENHANCED_MONITORING".
     ("InvalidParameterValue", "IAM role ARN value is invalid"),
+    # API Gateway, two writes on one REST API at once: "Unable to complete
+    # operation due to concurrent modification. Please try again later."
+    # Any other ConflictException is an answer (say, "already exists").
+    ("ConflictException", "concurrent modification"),
 )
 
 
@@ -193,8 +200,26 @@ class Target:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     meter: Meter = field(default_factory=Meter)
     hooks: list[Hook] = field(default_factory=list)
+    # The model constraints botocore skips (pattern, enum, max): checked on
+    # every request, sandbox and live alike, since AWS checks them (validate.py).
+    validator: RequestValidator | None = field(default_factory=RequestValidator)
+    # The sandbox answers as AWS does where moto does not (fidelity/): on by
+    # default for sandbox targets, None for live ones or FABLINK_FIDELITY=off.
+    fidelity: FidelityLayer | None | str = "auto"
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.fidelity == "auto":
+            self.fidelity = FidelityLayer(helper_client=self._helper_client) if (
+                self.mode == "sandbox" and fidelity_enabled()) else None
+
+    def _helper_client(self, service: str) -> Any:
+        """An unmetered, hook-free client to the same place: for what AWS does by itself (fidelity layer)."""
+        kwargs: dict[str, Any] = {"region_name": self.region}
+        if self.endpoint_url:
+            kwargs["endpoint_url"] = self.endpoint_url
+        return self.session.client(service, **kwargs)
 
     @property
     def is_live(self) -> bool:
@@ -236,8 +261,17 @@ class Target:
             f"before-call.{raw.meta.service_model.service_id.hyphenize()}.*",
             lambda model, **_: self.meter.record(service_name, model.name),
         )
+        if self.validator is not None:
+            # Last: after botocore's own parameter handlers (Route 53 id
+            # prefixes, idempotency tokens), so what is checked is what is sent.
+            events.register_last("before-parameter-build", self.validator)
         for event, handler in self.hooks:
             events.register(event, handler)
+        if isinstance(self.fidelity, FidelityLayer):
+            # After the injected hooks: the layer plays AWS, so a test's crash
+            # or throttle (the client's side) comes first, as it would.
+            for event, handler in self.fidelity.hooks:
+                events.register(event, handler)
         return raw
 
     def account_id(self) -> str:

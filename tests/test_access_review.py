@@ -686,3 +686,26 @@ def test_config_and_reports_resolve_from_the_project_root_wherever_started(tmp_p
     assert paths.config_path("other.toml") == Path("other.toml")  # --config wins over FABLINK_CONFIG
     monkeypatch.delenv("FABLINK_REPORTS_DIR")
     assert paths.reports_dir() == ROOT / "reports"
+
+
+def test_a_key_whose_policy_denies_describe_key_is_a_gap_and_the_review_goes_on(aws, cfg):
+    """Keys other teams own may deny us DescribeKey: that key is recorded as
+    not seen, and every other key is still reviewed (issue 14, item 12)."""
+    good_password_policy()
+    kms = client("kms")
+    theirs = kms.create_key(Description="another team's")["KeyMetadata"]
+    unrotated = kms.create_key(Description="ours, no rotation")["KeyMetadata"]
+
+    def deny_their_key(model, params, **_):
+        body = params.get("body") or b""
+        if model.name != "DescribeKey" or theirs["KeyId"].encode() not in (body if isinstance(body, bytes) else body.encode()):
+            return None
+        return (AWSResponse("https://denied.invalid", 400, {}, None),
+                {"Error": {"Code": "AccessDeniedException", "Message": "not authorized to perform kms:DescribeKey"},
+                 "ResponseMetadata": {"HTTPStatusCode": 400}})
+
+    run = review(cfg, hooks=[("before-call", deny_their_key)])
+    assert run.doc["verdict"] != "aborted", run.doc.get("reason")
+    assert ("kms.rotation", unrotated["Arn"]) in run.open()
+    gap = next(s for s in run.doc["steps"] if s["name"] == f"not seen: kms-key {theirs['KeyId']}@{REGION}")
+    assert gap["status"] == "skipped" and "AccessDeniedException" in gap["detail"]

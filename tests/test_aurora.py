@@ -489,13 +489,13 @@ def test_cluster_and_instance_found_creating_are_waited_for(cfg, aws):
 
 
 def _timed_stage(cfg, hide_writer_while_creating: bool = False):
-    """The stage alone through the latency model (bench/latency.py: a cluster
+    """The stage alone through the latency model (fablink_ops/fidelity/latency.py: a cluster
     5 minutes, an instance 10, here at 1:1200). Returns the model and when
     the writer became available. ``hide_writer_while_creating``: the cluster
     lists no writer until the writer is available (if that is what AWS does)."""
     import time
 
-    from bench.latency import LatencyModel
+    from fablink_ops.fidelity.latency import LatencyModel
 
     model = LatencyModel(scale=1200.0)
     writer = cfg.aurora.instances[0].identifier

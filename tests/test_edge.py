@@ -30,7 +30,10 @@ from .util import edited_config, plan_refused, provision
 REGION = "ap-northeast-2"
 # Writes of a clean edge provision (concurrency 1), checked by test_write_count
 # so the crash parametrisation below stays complete.
-EDGE_WRITES = 29
+# 29 writes, and the fidelity layer's answers a serial run meets: 4 creates
+# refused once as a concurrent modification, the WAF association twice
+# (the stage not yet visible to WAF).
+EDGE_WRITES = 35
 
 
 def client(service: str):
@@ -600,3 +603,41 @@ def test_full_provision_on_the_sandbox_twice(capsys):
         assert key not in json.dumps(first) and key not in json.dumps(second)
     finally:
         cli.run(cli.cmd_sandbox_down, cli.Options(config=str(CONFIG), json=True))
+
+
+# --------------------------------------------------------------------------
+# AWS's answers moto does not give (the fidelity layer, tests/test_fidelity.py)
+
+
+def test_concurrent_modification_and_waf_delay_are_waited_out_to_the_clean_state(cfg):
+    from fablink_ops.fidelity.rules import APIGW_CONFLICT, WAF_STAGE
+
+    expected = reference(cfg)
+    with mock_aws():
+        fast_network(cfg)
+        ctx, _, _ = run_edge(cfg)
+        fired = ctx.target.fidelity.fired
+        assert (fired[APIGW_CONFLICT], fired[WAF_STAGE]) == (4, 2)  # each path met its AWS answer
+        # the proxy resource, the stage, the plan's key, the mapping: all there
+        assert edge_inventory(REGION) == expected
+        apigw, names = client("apigateway"), EdgeNames(cfg)
+        plan_id = next(p["id"] for p in apigw.get_usage_plans()["items"] if p["name"] == names.usage_plan)
+        assert len(apigw.get_usage_plan_keys(usagePlanId=plan_id)["items"]) == 1
+        assert len(apigw.get_base_path_mappings(domainName=names.domain)["items"]) == 1
+
+
+def test_a_conflict_that_is_not_the_resource_existing_fails_the_run(cfg, aws):
+    """ConflictException is read as "a lost answer made it" only when a read
+    finds it: otherwise the run fails, never reports success without it."""
+    from botocore.awsrequest import AWSResponse
+
+    def refuse_key(model, **_):
+        if model.name != "CreateUsagePlanKey":
+            return None
+        return (AWSResponse("https://x.invalid", 409, {}, None),
+                {"Error": {"Code": "ConflictException", "Message": "Usage plan is in use by another key operation"},
+                 "ResponseMetadata": {"HTTPStatusCode": 409}})
+
+    fast_network(cfg)
+    with pytest.raises(OpsError, match="ConflictException"):
+        run_edge(cfg, [("before-call", refuse_key)])

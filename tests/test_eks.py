@@ -159,9 +159,13 @@ def eks_changes(changes):
 def test_provision_builds_the_design(aws, cfg):
     writes: list[tuple[str, str]] = []
 
+    create_cluster: dict = {}
+
     def record(model, params, **_):
         if model.name.startswith("Create"):
             writes.append((model.name, params.get("logGroupName") or params.get("name") or ""))
+        if model.name == "CreateCluster":
+            create_cluster.update(params)
 
     ctx, changes = provision(cfg, BOTH, hooks=[("before-parameter-build", record)])
     names = Names(cfg)
@@ -195,7 +199,10 @@ def test_provision_builds_the_design(aws, cfg):
     assert group["logGroupName"] == "/aws/eks/fablink-cluster-prod/cluster" and group["retentionInDays"] == 90
     assert writes.index(("CreateLogGroup", names.log_group)) < writes.index(("CreateCluster", names.cluster))
 
-    # the cluster
+    # the cluster: access entries and standard support asked for explicitly
+    # (moto keeps neither, so the request is what is checked)
+    assert create_cluster["accessConfig"] == {"authenticationMode": "API_AND_CONFIG_MAP", "bootstrapClusterCreatorAdminPermissions": True}
+    assert create_cluster["upgradePolicy"] == {"supportType": "STANDARD"}
     c = eks.describe_cluster(name=names.cluster)["cluster"]
     private = {z.az: ctx.output(f"subnet:{names.private_subnet(z)}") for z in cfg.network.zones}
     assert c["version"] == cfg.eks.version
@@ -231,7 +238,8 @@ def test_provision_builds_the_design(aws, cfg):
                ["launchTemplate"]["version"] == str(version["VersionNumber"]) for z in cfg.network.zones)
     data = version["LaunchTemplateData"]
     app_sg = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["fablink-prod-app"]}])["SecurityGroups"][0]
-    assert data["SecurityGroupIds"] == [app_sg["GroupId"]]  # + the cluster's group, which moto does not report
+    # + the cluster's group, which moto alone does not report (the fidelity layer does, as EKS)
+    assert sorted(data["SecurityGroupIds"]) == sorted([app_sg["GroupId"], ctx.output(Out.CLUSTER_SG)])
     assert data["BlockDeviceMappings"] == [{"DeviceName": "/dev/xvda", "Ebs": {
         "VolumeSize": 50, "VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True}}]
     assert data["MetadataOptions"]["HttpTokens"] == "required"
@@ -350,7 +358,7 @@ def test_no_op_plan_is_batched(aws, cfg):
 # --------------------------------------------------------------------------
 # crash-resume and throttling
 
-EKS_WRITES = 22  # checked by test_crash_points_cover_every_write
+EKS_WRITES = 24  # checked by test_crash_points_cover_every_write; 2 are CreateCluster refused while IAM propagates the role (fidelity layer)
 
 
 def test_crash_points_cover_every_write(clean):
@@ -428,7 +436,8 @@ def test_creating_cluster_found_on_rerun_is_waited_for(clean, aws, cfg):
     serial = _serial(cfg)
     provision(serial, ("network",))
     # the run dies right after CreateCluster, while AWS has the cluster CREATING
-    crash = CrashAtWrite(1 + clean["writes"].index("CreateCluster"), after=True)
+    # (the last CreateCluster: the earlier ones are refused while IAM propagates the role)
+    crash = CrashAtWrite(len(clean["writes"]) - clean["writes"][::-1].index("CreateCluster"), after=True)
     with pytest.raises(SimulatedCrash):
         provision(serial, ("eks",), hooks=crash.hooks)
     assert crash.crashed_on == "CreateCluster"
@@ -705,14 +714,14 @@ def test_live_addons_are_created_with_network_policy_and_irsa_and_waited_for(cfg
     tags = {**cfg.base_tags("eks")}
     stub.add_response("create_addon", {"addon": {"addonName": "vpc-cni"}}, {
         "clusterName": names.cluster, "addonName": "vpc-cni", "resolveConflicts": "OVERWRITE",
-        "configurationValues": '{"enableNetworkPolicy": "true"}', "tags": {**tags, "Name": "vpc-cni"},
+        "configurationValues": '{"enableNetworkPolicy": "true"}', "tags": {**tags, "Name": "vpc-cni", addons.ALIGNED_TAG: "1.34"},
         "clientRequestToken": ANY,
     })
     stub.add_response("describe_addon", {"addon": {"addonName": "vpc-cni", "status": "CREATING", "addonArn": "arn:cni"}}, None)
     stub.add_response("describe_addon", {"addon": {"addonName": "vpc-cni", "status": "ACTIVE", "addonArn": "arn:cni"}}, None)
     stub.add_response("create_addon", {"addon": {"addonName": cw.name}}, {
         "clusterName": names.cluster, "addonName": cw.name, "resolveConflicts": "OVERWRITE",
-        "serviceAccountRoleArn": cw_role_arn, "tags": {**tags, "Name": cw.name}, "clientRequestToken": ANY,
+        "serviceAccountRoleArn": cw_role_arn, "tags": {**tags, "Name": cw.name, addons.ALIGNED_TAG: "1.34"}, "clientRequestToken": ANY,
     })
     stub.add_response("describe_addon", {"addon": {"addonName": cw.name, "status": "ACTIVE", "addonArn": "arn:cw"}}, None)
     with stub:
@@ -738,7 +747,7 @@ def test_live_addon_drift_is_updated_in_place(cfg):
     names = Names(cfg)
     ctx, stub = live_ctx(cfg)
     current = {"addonName": "vpc-cni", "status": "ACTIVE", "addonArn": "arn:cni", "addonVersion": "v1.19.0-eksbuild.1",
-               "configurationValues": "", "tags": {**cfg.base_tags("eks"), "Name": "vpc-cni"}}
+               "configurationValues": "", "tags": {**cfg.base_tags("eks"), "Name": "vpc-cni", addons.ALIGNED_TAG: "1.34"}}
     change = addons.addon(ctx, names, _addon_found(cfg, **{"vpc-cni": current}), cfg.eks.addons[0])
     assert change.action == UPDATE and [d.attribute for d in change.diffs] == ["configuration"]
     stub.add_response("update_addon", {"update": {"id": "u-3", "status": "InProgress"}}, {
@@ -790,6 +799,9 @@ BAD = [
     ('service_account = "amazon-cloudwatch:cloudwatch-agent"', 'service_account = "cloudwatch-agent"', "eks.addons[1].service_account", "namespace:name"),
     ('name = "amazon-cloudwatch-observability"', 'name = "amazon-cloudwatch-observability-with-a-name-far-too-long"', "eks.addons[1].name", "IAM allows 64"),
     ('policy_arns = ["arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"]', 'policy_arns = ["CloudWatchAgentServerPolicy"]', "eks.addons[1].policy_arns[0]", "not an IAM policy ARN"),
+    ('authentication_mode = "API_AND_CONFIG_MAP"', 'authentication_mode = "CONFIG_MAP"', "eks.authentication_mode", "not one of API_AND_CONFIG_MAP, API"),
+    ('support_type = "STANDARD"', 'support_type = "standard"', "eks.support_type", "not one of STANDARD, EXTENDED"),
+    ("admin_principal_arns = []", 'admin_principal_arns = ["fablink-admin"]', "eks.admin_principal_arns[0]", "not a valid IAM role or user ARN"),
 ]
 
 
@@ -935,3 +947,106 @@ def test_live_node_groups_roll_to_a_new_template_version(cfg):
     # on the newest version already: nothing to do
     ng["launchTemplate"]["version"] = "3"
     assert lt_mod.rollout(ctx, names, found, zone, template) is None
+
+
+# --------------------------------------------------------------------------
+# access entries for the configured admins: live only (moto has no such API)
+
+
+ADMIN = f"arn:aws:iam::{ACCOUNT}:role/fablink-admin"
+OTHER_ADMIN = f"arn:aws:iam::{ACCOUNT}:user/ops"
+
+
+def test_live_admins_get_access_entries_with_the_cluster_admin_policy(cfg):
+    from fablink_ops.resources.eks import access_entries
+
+    cfg = changed(cfg, admin_principal_arns=(ADMIN, OTHER_ADMIN))
+    names = Names(cfg)
+    ctx, stub = live_ctx(cfg)
+    ctx.set_output(Out.CLUSTER_ARN, _cluster_desc("ACTIVE")["cluster"]["arn"])
+    found = Found(cluster=_cluster_desc("ACTIVE")["cluster"])
+    cluster_only = {"clusterName": names.cluster}
+    stub.add_response("list_access_entries", {"accessEntries": [OTHER_ADMIN, f"arn:aws:iam::{ACCOUNT}:role/creator"]}, cluster_only)
+    stub.add_response("list_associated_access_policies", {"clusterName": names.cluster, "principalArn": OTHER_ADMIN,
+                      "associatedAccessPolicies": []}, {**cluster_only, "principalArn": OTHER_ADMIN})
+    with stub:
+        planned = access_entries.access_entries(ctx, names, found)
+    assert [(c.name, c.action) for c in planned] == [(ADMIN, CREATE), (OTHER_ADMIN, UPDATE)]
+    assert all(c.needs == ("eks-cluster:fablink-cluster-prod",) for c in planned)
+
+    policy = {"policyArn": access_entries.ADMIN_POLICY, "accessScope": {"type": "cluster"}}
+    stub.add_response("create_access_entry", {"accessEntry": {"principalArn": ADMIN}}, {
+        **cluster_only, "principalArn": ADMIN, "type": "STANDARD", "tags": {**cfg.base_tags("eks"), "Name": "cluster-admin"},
+        "clientRequestToken": ANY})
+    stub.add_response("associate_access_policy", {"clusterName": names.cluster, "principalArn": ADMIN},
+                      {**cluster_only, "principalArn": ADMIN, **policy})
+    stub.add_response("associate_access_policy", {"clusterName": names.cluster, "principalArn": OTHER_ADMIN},
+                      {**cluster_only, "principalArn": OTHER_ADMIN, **policy})
+    with stub:
+        apply(planned, ctx, concurrency=1)
+    stub.assert_no_pending_responses()
+
+    stub.add_response("list_access_entries", {"accessEntries": [ADMIN]}, cluster_only)
+    stub.add_response("list_associated_access_policies", {"clusterName": names.cluster, "principalArn": ADMIN,
+                      "associatedAccessPolicies": [{**policy, "associatedAt": "2026-01-01T00:00:00Z", "modifiedAt": "2026-01-01T00:00:00Z"}]},
+                      {**cluster_only, "principalArn": ADMIN})
+    with stub:
+        again = access_entries.access_entries(ctx, names, found)[0]
+    assert again.action == NOOP
+
+
+def test_access_entries_are_skipped_in_the_sandbox_saying_so(aws, cfg):
+    from fablink_ops.resources.eks import access_entries
+
+    cfg = changed(cfg, admin_principal_arns=(ADMIN,))
+    [entry] = access_entries.access_entries(make_ctx(cfg), Names(cfg), Found())
+    assert entry.action == SKIP and "moto" in entry.note and "--live" in entry.note
+
+
+def test_live_auth_mode_and_support_type_drift_is_updated_forward_only(cfg):
+    names = Names(cfg)
+    ctx, stub = live_ctx(cfg)
+    desc = _cluster_desc("ACTIVE", accessConfig={"authenticationMode": "CONFIG_MAP"}, upgradePolicy={"supportType": "EXTENDED"})["cluster"]
+    diffs, _ = cluster._updates(ctx, names, desc)
+    mine = [(d.attribute, d.before, d.after) for d in diffs if d.attribute in ("authentication mode", "support type")]
+    assert mine == [("authentication mode", "CONFIG_MAP", "API_AND_CONFIG_MAP"), ("support type", "EXTENDED", "STANDARD")]
+    back = _cluster_desc("ACTIVE", accessConfig={"authenticationMode": "API"})["cluster"]
+    assert ("authentication mode", "API", "API_AND_CONFIG_MAP") in [(d.attribute, d.before, d.after) for d in cluster._immutable(ctx, names, back)]
+
+
+def test_live_unpinned_addons_follow_a_control_plane_upgrade_to_the_new_default(cfg):
+    """After the control plane goes 1.33 -> 1.34, an add-on without a pinned
+    version moves to AWS's default for 1.34 (never down), once: the tag
+    records the version it was aligned to, so the next plan reads nothing."""
+    names = Names(cfg)
+    ctx, stub = live_ctx(cfg)
+    ctx.set_output(Out.CLUSTER_ARN, _cluster_desc("ACTIVE")["cluster"]["arn"])
+    spec = cfg.eks.addons[0]
+    assert spec.version == ""  # the shipped config pins none
+    current = {"addonName": "vpc-cni", "status": "ACTIVE", "addonArn": "arn:cni", "addonVersion": "v1.18.3-eksbuild.1",
+               "configurationValues": '{"enableNetworkPolicy":"true"}',
+               "tags": {**cfg.base_tags("eks"), "Name": "vpc-cni", addons.ALIGNED_TAG: "1.33"}}
+    found = Found(cluster=_cluster_desc("ACTIVE", version="1.33")["cluster"], addons={"vpc-cni": current})
+    versions = {"addons": [{"addonName": "vpc-cni", "addonVersions": [
+        {"addonVersion": "v1.20.1-eksbuild.1", "compatibilities": [{"clusterVersion": "1.34", "defaultVersion": False}]},
+        {"addonVersion": "v1.19.6-eksbuild.2", "compatibilities": [{"clusterVersion": "1.34", "defaultVersion": True}]},
+    ]}]}
+    stub.add_response("describe_addon_versions", versions, {"addonName": "vpc-cni", "kubernetesVersion": "1.34"})
+    with stub:
+        planned = addons.addon(ctx, names, found, spec)
+    assert planned.action == UPDATE
+    assert ("version", "v1.18.3-eksbuild.1", "v1.19.6-eksbuild.2 (AWS's default for 1.34)") in [
+        (d.attribute, d.before, d.after) for d in planned.diffs]
+    assert "eks-version:fablink-cluster-prod" in planned.needs  # after the control plane's upgrade
+    stub.add_response("update_addon", {"update": {"id": "u-9", "status": "InProgress"}}, {
+        "clusterName": names.cluster, "addonName": "vpc-cni", "resolveConflicts": "OVERWRITE", "addonVersion": "v1.19.6-eksbuild.2",
+        "configurationValues": '{"enableNetworkPolicy": "true"}', "clientRequestToken": ANY})
+    stub.add_response("describe_update", {"update": {"id": "u-9", "status": "Successful"}}, None)
+    stub.add_response("tag_resource", {}, {"resourceArn": "arn:cni", "tags": {addons.ALIGNED_TAG: "1.34"}})
+    with stub:
+        apply([planned], ctx, concurrency=1)
+    stub.assert_no_pending_responses()
+
+    aligned = {**current, "addonVersion": "v1.19.6-eksbuild.2", "tags": {**current["tags"], addons.ALIGNED_TAG: "1.34"}}
+    converged = Found(cluster=_cluster_desc("ACTIVE", version="1.34")["cluster"], addons={"vpc-cni": aligned})
+    assert addons.addon(ctx, names, converged, spec).action == NOOP  # no DescribeAddonVersions: nothing stubbed

@@ -26,6 +26,8 @@ K8S_NAME = _pattern(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", 63, "Kubernetes name (RFC 
 K8S_LABEL_KEY = _pattern(r"(?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?", 316, "Kubernetes label key")
 EKS_ADDON_NAME = _pattern(r"[a-z0-9][a-z0-9-]*", 100, "EKS add-on name")
 DB_USER = _pattern(r"[a-z_][a-z0-9_]*", 63, "PostgreSQL user name")
+# An IAM role or user that may be given an EKS access entry.
+IAM_PRINCIPAL = _pattern(r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+", 2048, "IAM role or user ARN")
 
 
 def _k8s_version(value: str) -> str | None:
@@ -90,6 +92,18 @@ class EksConfig:
     cluster_wait_minutes: float = check(_positive)
     nodegroup_wait_minutes: float = check(_positive)
     addon_wait_minutes: float = check(_positive)
+    # How Kubernetes authenticates IAM principals. API_AND_CONFIG_MAP or API
+    # (access entries); CONFIG_MAP, the default of an API-created cluster, is
+    # refused: its admin is the invisible creator. One-way in AWS: CONFIG_MAP
+    # -> API_AND_CONFIG_MAP -> API.
+    authentication_mode: str = check(_one_of("API_AND_CONFIG_MAP", "API"))
+    # Whether the principal creating the cluster gets an admin access entry.
+    bootstrap_creator_admin: bool
+    # STANDARD: the cluster is upgraded at the end of standard support;
+    # EXTENDED (AWS's default) bills extended support instead.
+    support_type: str = check(_one_of("STANDARD", "EXTENDED"))
+    # IAM principals given cluster-admin access entries (AmazonEKSClusterAdminPolicy).
+    admin_principal_arns: tuple[str, ...]
     nodegroups: NodegroupConfig
     irsa: IrsaConfig
     addons: tuple[AddonConfig, ...] = ()
@@ -125,6 +139,10 @@ def _validate_eks(cfg: Config) -> None:
             raise _fail(file, f"eks.log_types[{i}]", f"{log_type!r} is not one of {', '.join(EKS_LOG_TYPES)}")
     if len(set(eks.log_types)) != len(eks.log_types):
         raise _fail(file, "eks.log_types", "a log type is listed twice")
+    for i, arn in enumerate(eks.admin_principal_arns):
+        problem = IAM_PRINCIPAL(arn)
+        if problem:
+            raise _fail(file, f"eks.admin_principal_arns[{i}]", problem)
     if not eks.allowed_instance_types:
         raise _fail(file, "eks.allowed_instance_types", "at least one instance type is required")
     _validate_nodegroups(cfg)

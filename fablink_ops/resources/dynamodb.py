@@ -43,6 +43,7 @@ from .. import tags as tagging
 from ..config import Config, DynamoIndex, DynamoTable
 from ..engine import CREATE, NOOP, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Change, Context, Diff, change_key, wait_for
 from ..errors import OpsError
+from ..patience import PITR_ENABLING, retry_within, tolerate_not_found
 from ..target import error_code
 from . import kms_key, shared
 
@@ -213,7 +214,9 @@ def wait_table(ctx: Context, name: str, key_being_fixed: bool = False) -> dict:
         return status, ""
 
     failed = TABLE_FAILED - {"INACCESSIBLE_ENCRYPTION_CREDENTIALS"} if key_being_fixed else TABLE_FAILED
-    wait_for(ctx, f"DynamoDB table {name}", poll, {"ACTIVE"}, failed, _budget(ctx.cfg.dynamodb.table_wait_minutes))
+    # Right after CreateTable, DescribeTable may answer ResourceNotFoundException (its API reference).
+    wait_for(ctx, f"DynamoDB table {name}", tolerate_not_found(ctx, poll, ("ResourceNotFoundException",)), {"ACTIVE"}, failed,
+             _budget(ctx.cfg.dynamodb.table_wait_minutes))
     return last["table"]
 
 
@@ -435,8 +438,9 @@ def _in_place(ctx: Context, t: DynamoTable, f: FoundTable) -> tuple[list[Diff], 
         if pitr_status != "ENABLED":
             diffs.append(Diff("point-in-time recovery", pitr_status, "ENABLED"))
         diffs.append(Diff("recovery period days", period, dyn.recovery_period_days))
-        steps.append(lambda: ddb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
-            "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": dyn.recovery_period_days}))
+        steps.append(lambda: retry_within(ctx, PITR_ENABLING, lambda: ddb.update_continuous_backups(
+            TableName=name, PointInTimeRecoverySpecification={
+                "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": dyn.recovery_period_days})))
 
     ttl_diff, ttl_step, ttl_note = _ttl(ctx, t, f.ttl)
     if ttl_diff:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
@@ -109,6 +110,24 @@ def request_token(*parts: str, alphanumeric: bool = False) -> str:
     """
     hashed = hashlib.sha256("|".join(parts).encode()).hexdigest()
     return hashed[:32] if alphanumeric else "fablink-" + hashed[:48]
+
+
+RUN_NONCE = "run:update-token-nonce"
+
+
+def update_token(ctx: Context, *parts: str) -> str:
+    """An idempotency token for an update: the same within one run, new in the next.
+
+    Within a run it makes a retried call (its answer lost) the same update.
+    Across runs it must differ: AWS answers a token it has seen with the
+    earlier update and changes nothing, so a drift that comes back to the
+    same state would be "corrected" by a silent no-op, run after run
+    (issue 14, item 9). Creates keep ``request_token``: across runs, that a
+    crashed run's create is found again is the point.
+    """
+    with ctx._lock:
+        nonce = ctx.outputs.setdefault(RUN_NONCE, uuid.uuid4().hex)
+    return request_token(*parts, nonce)
 
 
 def partition(region: str) -> str:

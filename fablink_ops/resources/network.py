@@ -26,6 +26,7 @@ from . import kit, shared
 from ..config import Config, SecurityGroupTier, Zone
 from ..engine import CREATE, REPLACE, UPDATE, WAIT, Change, Context, Diff, change_key, wait_for
 from ..errors import OpsError
+from ..patience import tolerate_not_found
 
 NAME = "network"
 
@@ -436,7 +437,9 @@ def _nat(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
                 return "pending", ""
             return gws[0]["State"], gws[0].get("FailureMessage", "")
 
-        wait_for(ctx, f"NAT gateway {name} ({nat_id})", poll, {"available"}, {"failed", "deleting", "deleted"}, budget)
+        # A new NAT gateway's id may read NatGatewayNotFound for a moment (botocore's NatGatewayAvailable waiter retries it).
+        wait_for(ctx, f"NAT gateway {name} ({nat_id})", tolerate_not_found(ctx, poll, ("NatGatewayNotFound",)), {"available"},
+                 {"failed", "deleting", "deleted"}, budget)
         return nat_id
 
     if nat is None:

@@ -8,6 +8,8 @@ never printed or recorded by this tool: operators read it from AWS.
 
 from __future__ import annotations
 
+from typing import Any
+
 from botocore.exceptions import ClientError
 
 from ... import tags as tagging
@@ -90,10 +92,11 @@ def _usage_plan(ctx: Context, names: EdgeNames, found: Found) -> Change:
     shown = f"{throttle['rateLimit']}/s ({rate.requests_per_minute}/min), burst {throttle['burstLimit']}"
 
     def attach_key(plan_id: str) -> None:
+        key_id = ctx.output(Out.API_KEY)
         try:
-            apigw.create_usage_plan_key(usagePlanId=plan_id, keyId=ctx.output(Out.API_KEY), keyType="API_KEY")
-        except ClientError as exc:  # attached by a run whose answer was lost
-            if error_code(exc) != "ConflictException":
+            apigw.create_usage_plan_key(usagePlanId=plan_id, keyId=key_id, keyType="API_KEY")
+        except ClientError as exc:  # attached by a run whose answer was lost? Only a read says so.
+            if error_code(exc) != "ConflictException" or not _plan_has_key(apigw, plan_id, key_id):
                 raise
 
     plan_ = found.usage_plan
@@ -140,3 +143,13 @@ def _usage_plan(ctx: Context, names: EdgeNames, found: Found) -> Change:
     if missing:
         steps.append(lambda: apigw.tag_resource(resourceArn=apigw_arn(ctx.cfg.project.region, f"/usageplans/{plan_id}"), tags=missing))
     return maybe_update("usage-plan", name, plan_id, diffs, steps, needs, note=shown)
+
+
+def _plan_has_key(apigw: Any, plan_id: str, key_id: str) -> bool:
+    try:
+        apigw.get_usage_plan_key(usagePlanId=plan_id, keyId=key_id)
+    except ClientError as exc:
+        if error_code(exc) == "NotFoundException":
+            return False
+        raise
+    return True

@@ -184,11 +184,13 @@ def _proxy_resource(ctx: Context, names: EdgeNames, found: Found) -> Change:
         api_id = ctx.output(Out.REST_API)
         try:
             rid = apigw.create_resource(restApiId=api_id, parentId=ctx.output(Out.REST_API_ROOT), pathPart="{proxy+}")["id"]
-        except ClientError as exc:  # created by a run whose answer was lost
+        except ClientError as exc:  # created by a run whose answer was lost? Only a read says so.
             if error_code(exc) != "ConflictException":
                 raise
             items = apigw.paginate("get_resources", "items", restApiId=api_id)
-            rid = next(r["id"] for r in items if r.get("path") == PROXY_PATH)
+            rid = next((r["id"] for r in items if r.get("path") == PROXY_PATH), None)
+            if rid is None:  # a conflict of another kind: AWS's answer as it is
+                raise
         ctx.set_output(names.k_proxy, rid)
         return rid
 

@@ -12,6 +12,8 @@ domain's regional endpoint (a CNAME, or an alias record); the plan shows it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from botocore.exceptions import ClientError
 
 from ... import tags as tagging
@@ -235,8 +237,8 @@ def _mapping(ctx: Context, names: EdgeNames, found: Found) -> Change:
             kwargs = {"basePath": ctx.cfg.edge.domain.base_path} if ctx.cfg.edge.domain.base_path else {}
             try:
                 apigw.create_base_path_mapping(domainName=names.domain, restApiId=ctx.output(Out.REST_API), stage=names.stage, **kwargs)
-            except ClientError as exc:  # created by a run whose answer was lost
-                if error_code(exc) != "ConflictException":
+            except ClientError as exc:  # created by a run whose answer was lost? Only a read says so.
+                if error_code(exc) != "ConflictException" or not _mapping_exists(apigw, names.domain, base):
                     raise
             return name
 
@@ -256,3 +258,13 @@ def _mapping(ctx: Context, names: EdgeNames, found: Found) -> Change:
 
     return maybe_update("base-path-mapping", name, name, [Diff("stage", f"{current.get('restApiId')}/{current.get('stage')}", f"{names.api}/{names.stage}")],
                         [repoint], needs)
+
+
+def _mapping_exists(apigw: Any, domain: str, base_path: str) -> bool:
+    try:
+        apigw.get_base_path_mapping(domainName=domain, basePath=base_path)
+    except ClientError as exc:
+        if error_code(exc) == "NotFoundException":
+            return False
+        raise
+    return True

@@ -301,8 +301,8 @@ def _create_stage(ctx: Context, names: EdgeNames, desired_tags: dict[str, str]) 
             tracingEnabled=want["tracingEnabled"], tags=desired_tags,
             description="FabLink production (fablink-ops)",
         )
-    except ClientError as exc:  # created by a run whose answer was lost
-        if error_code(exc) != "ConflictException":
+    except ClientError as exc:  # created by a run whose answer was lost? Only a read says so.
+        if error_code(exc) != "ConflictException" or not _stage_exists(apigw, api_id, name):
             raise
         _repoint(ctx, name, deployment_id, digest)
     # Logging and method settings cannot be given to CreateStage.
@@ -321,3 +321,13 @@ def _repoint(ctx: Context, stage: str, deployment_id: str, digest: str) -> str:
     )
     return f"{stage} -> deployment {deployment_id}"
 
+
+
+def _stage_exists(apigw: Any, api_id: str, name: str) -> bool:
+    try:
+        apigw.get_stage(restApiId=api_id, stageName=name)
+    except ClientError as exc:
+        if error_code(exc) == "NotFoundException":
+            return False
+        raise
+    return True

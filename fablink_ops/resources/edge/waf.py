@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from ... import tags as tagging
 from ...engine import CREATE, NOOP, UPDATE, Change, Context, Diff
 from ...errors import OpsError
+from ...patience import WAF_ASSOCIATION, retry_within
 from ...target import error_code
 from .common import EdgeNames, Found, Out, change, maybe_update, tags
 
@@ -125,7 +126,8 @@ def _web_acl(ctx: Context, names: EdgeNames, found: Found) -> Change:
     name = names.waf
     rules = desired_rules(ctx, names)
     visibility = _visibility(_metric(name))
-    description = f"{names.api}: AWS managed rules and a per-IP rate limit (fablink-ops)"
+    # wafv2 allows no parentheses in a description (its model pattern; moto accepts them).
+    description = f"{names.api}: AWS managed rules and a per-IP rate limit, by fablink-ops"
     acl = found.web_acl
     if acl is None:
 
@@ -180,7 +182,8 @@ def _association(ctx: Context, names: EdgeNames, found: Found) -> Change:
     def associate() -> str:
         stage_arn = ctx.output(Out.STAGE_ARN)
         # Idempotent; replaces another web ACL's association if there is one.
-        waf.associate_web_acl(WebACLArn=ctx.output(Out.WEB_ACL_ARN), ResourceArn=stage_arn)
+        # WAF sees a new stage only after a while (minutes): WAF_ASSOCIATION's budget.
+        retry_within(ctx, WAF_ASSOCIATION, lambda: waf.associate_web_acl(WebACLArn=ctx.output(Out.WEB_ACL_ARN), ResourceArn=stage_arn))
         return stage_arn
 
     action = CREATE if not current else UPDATE

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ...engine import Change, Context
 from .. import kms_key
-from . import addons, cluster, iam, launch_template, nodegroups
+from . import access_entries, addons, cluster, iam, launch_template, nodegroups
 from .common import NAME, Names
 from .discover import discover
 
@@ -50,5 +50,6 @@ def plan(ctx: Context) -> list[Change]:
         changes.append(launch_template.rollout(ctx, names, found, zone, template, upgrade))
     changes += nodegroups.unmanaged(found)
     changes += [addons.addon(ctx, names, found, spec) for spec in cfg.eks.addons]
+    changes += access_entries.access_entries(ctx, names, found)
     return [c for c in changes if c is not None]
 

@@ -10,6 +10,7 @@ says so; the live path is tested with botocore's Stubber.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -19,8 +20,15 @@ from ...engine import CREATE, SKIP, WAIT, Change, Context, Diff
 from ...target import error_code
 from .. import kit
 from .common import Names, Out, change, desired_tags, issues, maybe_update, wait_update, waiter
-from .cluster import after_version_change
+from .cluster import after_version_change, version_after_run
 from .discover import Found
+
+# The Kubernetes version an unpinned add-on was last brought in line with.
+# A control-plane upgrade leaves add-ons at their old version (AWS never
+# upgrades them by itself); when this tag differs from the cluster's version,
+# the add-on is moved to AWS's default version for the new one. The tag
+# comes with DescribeAddon, so a no-op plan reads nothing more.
+ALIGNED_TAG = "fablink-ops/kubernetes-version"
 
 KIND = "eks-addon"
 ADDON_FAILED = {"CREATE_FAILED", "DEGRADED", "UPDATE_FAILED", "DELETING", "DELETE_FAILED"}
@@ -52,6 +60,34 @@ def _current_configuration(found: dict) -> dict:
         return {"(yaml)": text}
 
 
+def _version_key(version: str) -> tuple[int, ...]:
+    """'v1.19.0-eksbuild.2' -> (1, 19, 0, 2): add-on versions in order."""
+    return tuple(int(n) for n in re.findall(r"\d+", version or ""))
+
+
+def default_version(ctx: Context, addon_name: str, kubernetes_version: str) -> str | None:
+    """AWS's default version of an add-on for a Kubernetes version (DescribeAddonVersions)."""
+    listed = ctx.client("eks").paginate(
+        "describe_addon_versions", "addons", addonName=addon_name, kubernetesVersion=kubernetes_version)
+    for item in listed:
+        for version in item.get("addonVersions", []):
+            if any(c.get("defaultVersion") and c.get("clusterVersion") == kubernetes_version for c in version.get("compatibilities", [])):
+                return version["addonVersion"]
+    return None
+
+
+def wanted_version(ctx: Context, found: Found, spec: AddonConfig, current: dict | None, kubernetes_version: str) -> str:
+    """The pinned version, or, after a control-plane upgrade, AWS's default for the new version (never a downgrade)."""
+    if spec.version or current is None:
+        return spec.version
+    if (current.get("tags") or {}).get(ALIGNED_TAG) == kubernetes_version:
+        return ""
+    default = default_version(ctx, spec.name, kubernetes_version)
+    if default and _version_key(default) > _version_key(current.get("addonVersion", "")):
+        return default
+    return ""
+
+
 def addon(ctx: Context, names: Names, found: Found, spec: AddonConfig) -> Change:
     role_name = names.addon_role(spec) if spec.service_account else None
     needs = (names.k_cluster, *after_version_change(ctx, names, found), *(names.k_nodegroup(z) for z in ctx.cfg.network.zones))
@@ -62,24 +98,31 @@ def addon(ctx: Context, names: Names, found: Found, spec: AddonConfig) -> Change
             KIND, spec.name, SKIP,
             note="the sandbox (moto) cannot emulate EKS add-ons: not installed here; on --live it is installed and waited for",
         )
+    kubernetes_version = version_after_run(ctx, found) or ctx.cfg.eks.version
     current = found.addons.get(spec.name)
+    version = wanted_version(ctx, found, spec, current, kubernetes_version)
     if current is None:
         diffs = [Diff("version", None, spec.version or "AWS default for the cluster")]
         if spec.configuration:
             diffs.append(Diff("configuration", None, _configuration(spec)))
         if role_name:
             diffs.append(Diff("service account role", None, role_name))
-        return change(KIND, spec.name, CREATE, diffs=diffs, needs=needs, run=lambda: _create_addon(ctx, names, spec, role_name))
-    return _existing_addon(ctx, names, spec, role_name, current, needs)
+        return change(KIND, spec.name, CREATE, diffs=diffs, needs=needs,
+                      run=lambda: _create_addon(ctx, names, spec, role_name, kubernetes_version))
+    return _existing_addon(ctx, names, spec, role_name, current, needs, version, kubernetes_version)
 
 
-def _request(ctx: Context, names: Names, spec: AddonConfig, role_name: str | None) -> dict[str, Any]:
+def _tags(ctx: Context, spec: AddonConfig, kubernetes_version: str) -> dict[str, str]:
+    return {**desired_tags(ctx.cfg, spec.name), ALIGNED_TAG: kubernetes_version}
+
+
+def _request(ctx: Context, names: Names, spec: AddonConfig, role_name: str | None, version: str = "") -> dict[str, Any]:
     """CreateAddon/UpdateAddon's arguments, built when the change runs (the role's ARN may be new)."""
     kwargs: dict[str, Any] = {"clusterName": names.cluster, "addonName": spec.name,
                               # The cluster runs a self-managed VPC CNI from birth: adopt it, with our settings.
                               "resolveConflicts": "OVERWRITE"}
-    if spec.version:
-        kwargs["addonVersion"] = spec.version
+    if version or spec.version:
+        kwargs["addonVersion"] = version or spec.version
     if spec.configuration:
         kwargs["configurationValues"] = _configuration(spec)
     if role_name:
@@ -87,10 +130,10 @@ def _request(ctx: Context, names: Names, spec: AddonConfig, role_name: str | Non
     return kwargs
 
 
-def _create_addon(ctx: Context, names: Names, spec: AddonConfig, role_name: str | None) -> str:
+def _create_addon(ctx: Context, names: Names, spec: AddonConfig, role_name: str | None, kubernetes_version: str) -> str:
     try:
         ctx.client("eks").create_addon(
-            **_request(ctx, names, spec, role_name), tags=desired_tags(ctx.cfg, spec.name),
+            **_request(ctx, names, spec, role_name), tags=_tags(ctx, spec, kubernetes_version),
             clientRequestToken=kit.request_token("eks-addon", ctx.output(Out.CLUSTER_ARN), spec.name),
         )
     except ClientError as exc:  # created by a run whose answer was lost: wait for that one
@@ -99,12 +142,13 @@ def _create_addon(ctx: Context, names: Names, spec: AddonConfig, role_name: str 
     return wait_active(ctx, names, spec.name)["addonArn"]
 
 
-def _existing_addon(ctx: Context, names: Names, spec: AddonConfig, role_name: str | None, current: dict, needs: tuple[str, ...]) -> Change:
+def _existing_addon(ctx: Context, names: Names, spec: AddonConfig, role_name: str | None, current: dict,  # noqa: PLR0913
+                    needs: tuple[str, ...], version: str, kubernetes_version: str) -> Change:
     eks = ctx.client("eks")
     arn, status = current["addonArn"], current["status"]
     diffs = []
-    if spec.version and current.get("addonVersion") != spec.version:
-        diffs.append(Diff("version", current.get("addonVersion"), spec.version))
+    if version and current.get("addonVersion") != version:
+        diffs.append(Diff("version", current.get("addonVersion"), version + ("" if spec.version else f" (AWS's default for {kubernetes_version})")))
     if _current_configuration(current) != dict(spec.configuration):
         diffs.append(Diff("configuration", current.get("configurationValues") or None, _configuration(spec) or None))
     wanted_role = ctx.outputs.get(Out.role_arn(role_name)) if role_name else None
@@ -112,17 +156,17 @@ def _existing_addon(ctx: Context, names: Names, spec: AddonConfig, role_name: st
         diffs.append(Diff("service account role", current.get("serviceAccountRoleArn"), wanted_role or role_name))
     steps = []
     if diffs:
-        token = kit.request_token("eks-addon-update", arn, repr([sorted(d.to_json().items()) for d in diffs]))
+        token = kit.update_token(ctx, "eks-addon-update", arn, repr([sorted(d.to_json().items()) for d in diffs]))
 
         def update() -> None:
-            kwargs = _request(ctx, names, spec, role_name)
+            kwargs = _request(ctx, names, spec, role_name, version)
             if not spec.configuration:
                 kwargs["configurationValues"] = ""  # back to the add-on's defaults
             resp = eks.update_addon(**kwargs, clientRequestToken=token)
             wait_update(ctx, f"add-on {spec.name}", resp.get("update"), _budget(ctx), addonName=spec.name)
 
         steps.append(update)
-    tag_diffs, tag_steps = kit.tag_drift(current.get("tags") or {}, desired_tags(ctx.cfg, spec.name),
+    tag_diffs, tag_steps = kit.tag_drift(current.get("tags") or {}, _tags(ctx, spec, kubernetes_version),
                                          lambda todo: eks.tag_resource(resourceArn=arn, tags=todo))
     diffs, steps = diffs + tag_diffs, steps + tag_steps
     if status in ADDON_BUSY:

@@ -18,6 +18,7 @@ from ... import tags as tagging
 from ...config import EKS_LOG_TYPES
 from ...engine import CREATE, REPLACE, SKIP, UPDATE, WAIT, Change, Context, Diff, change_key
 from ...errors import OpsError
+from ...patience import EKS_ROLE_PROPAGATION, retry_within
 from ...target import error_code
 from .. import kit
 from .common import NAME, Names, Out, change, desired_tags, issues, maybe_update, minor, wait_update, waiter
@@ -105,6 +106,9 @@ def _immutable(ctx: Context, names: Names, cluster: dict) -> list[Diff]:
     role = ctx.outputs.get(Out.role_arn(names.cluster_role))
     if role and cluster.get("roleArn") != role:
         diffs.append(Diff("role", cluster.get("roleArn"), role))
+    mode = (cluster.get("accessConfig") or {}).get("authenticationMode")
+    if mode in AUTH_MODE_ORDER and AUTH_MODE_ORDER.index(mode) > AUTH_MODE_ORDER.index(eks.authentication_mode):
+        diffs.append(Diff("authentication mode", mode, eks.authentication_mode))  # AWS never goes back
     key, wanted_key = _encryption_key(cluster), ctx.outputs.get(names.key_arn_output)
     if key and wanted_key and key != wanted_key:  # secrets encryption cannot be changed or removed once on
         diffs.append(Diff("secrets key", key, wanted_key))
@@ -119,9 +123,9 @@ def _updates(ctx: Context, names: Names, cluster: dict) -> tuple[list[Diff], lis
     steps: list[Callable[[], Any]] = []
 
     def update_config(what: str, before: Any, **kwargs: Any) -> Callable[[], None]:
-        # The token covers one change from one state: a retried call (its
-        # answer lost) is the same update, not a second one.
-        token = kit.request_token("eks-config", cluster["arn"], what, repr(before), repr(sorted(kwargs.items())))
+        # The token covers one change from one state in this run: a retried
+        # call (its answer lost) is the same update; a later run's is new.
+        token = kit.update_token(ctx, "eks-config", cluster["arn"], what, repr(before), repr(sorted(kwargs.items())))
 
         def step() -> None:
             resp = eks.update_cluster_config(name=name, clientRequestToken=token, **kwargs)
@@ -145,6 +149,9 @@ def _updates(ctx: Context, names: Names, cluster: dict) -> tuple[list[Diff], lis
     if access_diffs:
         diffs += access_diffs
         steps.append(update_config("endpoint access", vpc, resourcesVpcConfig=want))
+    for diff, what, request in access_and_support(eks_cfg, cluster):
+        diffs.append(diff)
+        steps.append(update_config(what, diff.before, **request))
     if _encryption_key(cluster) is None:
         diffs.append(Diff("secrets encryption", None, names.key_alias))
 
@@ -167,6 +174,32 @@ def _updates(ctx: Context, names: Names, cluster: dict) -> tuple[list[Diff], lis
     return diffs, steps
 
 
+# authenticationMode only moves this way in AWS (UpdateClusterConfig refuses the reverse).
+AUTH_MODE_ORDER = ("CONFIG_MAP", "API_AND_CONFIG_MAP", "API")
+
+
+def access_config(eks_cfg: Any) -> dict[str, Any]:
+    return {"authenticationMode": eks_cfg.authentication_mode,
+            "bootstrapClusterCreatorAdminPermissions": eks_cfg.bootstrap_creator_admin}
+
+
+def access_and_support(eks_cfg: Any, cluster: dict) -> list[tuple[Diff, str, dict[str, Any]]]:
+    """Drift of the authentication mode and the support type: (diff, what, UpdateClusterConfig kwargs).
+
+    Compared only when the description reports them (AWS always does; moto
+    keeps neither, so the sandbox shows no drift here)."""
+    out = []
+    mode = (cluster.get("accessConfig") or {}).get("authenticationMode")
+    want = eks_cfg.authentication_mode
+    if mode and mode != want and AUTH_MODE_ORDER.index(mode) < AUTH_MODE_ORDER.index(want):
+        out.append((Diff("authentication mode", mode, want), "authentication mode", {"accessConfig": {"authenticationMode": want}}))
+    support = (cluster.get("upgradePolicy") or {}).get("supportType")
+    if support and support != eks_cfg.support_type:
+        out.append((Diff("support type", support, eks_cfg.support_type), "support type",
+                    {"upgradePolicy": {"supportType": eks_cfg.support_type}}))
+    return out
+
+
 def cluster(ctx: Context, names: Names, found: Found) -> Change:
     cfg = ctx.cfg
     subnet_names = _subnet_names(ctx, names)
@@ -179,6 +212,8 @@ def cluster(ctx: Context, names: Names, found: Found) -> Change:
             Diff("log types", None, list(cfg.eks.log_types)),
             Diff("public access CIDRs", None, list(cfg.eks.admin_cidrs) or "public endpoint off"),
             Diff("secrets key", None, names.key_alias),
+            Diff("authentication mode", None, cfg.eks.authentication_mode),
+            Diff("support type", None, cfg.eks.support_type),
         ]
         return change(KIND, names.cluster, CREATE, diffs=diffs, needs=needs, run=lambda: _create_cluster(ctx, names, subnet_names))
     return _existing_cluster(ctx, names, found.cluster, needs)
@@ -188,8 +223,8 @@ def _create_cluster(ctx: Context, names: Names, subnet_names: list[str]) -> str:
     cfg, name = ctx.cfg, names.cluster
     subnet_ids = [ctx.output(f"subnet:{s}") for s in subnet_names]
     key_arn = ctx.output(names.key_arn_output)
-    try:
-        ctx.client("eks").create_cluster(
+    try:  # a role made moments ago is not assumable by EKS yet: EKS_ROLE_PROPAGATION's budget
+        retry_within(ctx, EKS_ROLE_PROPAGATION, lambda: ctx.client("eks").create_cluster(
             name=name,
             version=cfg.eks.version,
             roleArn=ctx.output(Out.role_arn(names.cluster_role)),
@@ -197,9 +232,12 @@ def _create_cluster(ctx: Context, names: Names, subnet_names: list[str]) -> str:
             kubernetesNetworkConfig={"serviceIpv4Cidr": cfg.eks.service_cidr, "ipFamily": "ipv4"},
             logging=_logging(list(cfg.eks.log_types)),
             encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": key_arn}}],
+            # Explicit, not AWS's defaults (CONFIG_MAP with an invisible creator admin; EXTENDED support).
+            accessConfig=access_config(cfg.eks),
+            upgradePolicy={"supportType": cfg.eks.support_type},
             tags=desired_tags(cfg, name),
             clientRequestToken=kit.request_token("eks-cluster", name, *subnet_ids, key_arn),
-        )
+        ))
     except ClientError as exc:  # created by a run whose answer was lost: wait for that one
         if error_code(exc) != "ResourceInUseException":
             raise

@@ -94,13 +94,14 @@ def _updates(ctx: Context, names: Names, zone: Zone, ng: dict) -> tuple[list[Dif
         diffs += [Diff(f"label {k}", current_labels[k], None) for k in remove]
         request["labels"] = {**({"addOrUpdateLabels": add} if add else {}), **({"removeLabels": remove} if remove else {})}
     update_config = ng.get("updateConfig") or AWS_DEFAULT_UPDATE_CONFIG
-    if update_config != {"maxUnavailable": cfg.max_unavailable}:
+    # Only the key we set: AWS also reports updateStrategy (DEFAULT), which we leave alone.
+    if update_config.get("maxUnavailable") != cfg.max_unavailable:
         diffs.append(Diff("max unavailable", update_config, cfg.max_unavailable))
         request["updateConfig"] = {"maxUnavailable": cfg.max_unavailable}
     steps: list[Callable[[], Any]] = []
     if request:
         # One call for all of them: a node group takes one update at a time.
-        token = kit.request_token("eks-nodegroup-config", ng["nodegroupArn"], repr(sorted(request.items())),
+        token = kit.update_token(ctx, "eks-nodegroup-config", ng["nodegroupArn"], repr(sorted(request.items())),
                        repr((scaling, current_labels, update_config)))
 
         def configure() -> None:

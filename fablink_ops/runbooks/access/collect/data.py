@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+from botocore.exceptions import ClientError
+
 from ....engine import Context
-from ..models import DbCluster, KmsKey, Table, Topic
+from ....target import error_code
+from ..models import DbCluster, Gap, KmsKey, Table, Topic
 from .common import Piece, each
 
 RDS_PERMISSIONS = ("rds:DescribeDBClusters",)
@@ -56,6 +59,19 @@ def collect_kms(ctx: Context, region: str) -> Piece:
     aws_managed = {a["TargetKeyId"] for a in kms.paginate("list_aliases", "Aliases")
                    if a.get("TargetKeyId") and a["AliasName"].startswith("alias/aws/")}
 
+    gaps: list[Gap] = []
+
+    def describe_or_gap(item: dict) -> KmsKey | None:
+        # A key's own policy may deny us (keys other teams own): that key is
+        # a gap of the review, the others are still reviewed (issue 14, item 12).
+        try:
+            return describe(item)
+        except ClientError as exc:
+            if error_code(exc) != "AccessDeniedException":
+                raise
+            gaps.append(Gap(f"kms-key {item['KeyId']}@{region}", f"its key policy denies us: {error_code(exc)}"))
+            return None
+
     def describe(item: dict) -> KmsKey:
         m = kms.describe_key(KeyId=item["KeyId"])["KeyMetadata"]
         manager = "AWS" if m["KeyId"] in aws_managed else m.get("KeyManager", "")
@@ -69,7 +85,8 @@ def collect_kms(ctx: Context, region: str) -> Piece:
             key = KmsKey(key.id, key.arn, key.region, key.manager, key.spec, key.origin, key.state, enabled)
         return key
 
-    return {"keys": each(kms.paginate("list_keys", "Keys"), describe)}
+    keys = [k for k in each(kms.paginate("list_keys", "Keys"), describe_or_gap) if k is not None]
+    return {"keys": keys, **({"gaps": gaps} if gaps else {})}
 
 
 def collect_sns(ctx: Context, region: str) -> Piece:

@@ -1,0 +1,141 @@
+"""The IAM policy an operator needs to run fablink-ops against AWS (--live).
+
+Derived, not hand-kept: the actions are
+- the API calls a full provision makes (the Meter counts them, "service:Operation"),
+  turned into IAM actions (API Gateway's REST API is authorised by HTTP verb);
+- the calls the code can make that a fresh provision does not (drift
+  corrections: UpdateClusterConfig, RevokeSecurityGroupIngress, ...), found in
+  the source: every boto3 method name written in fablink_ops/ that is an
+  operation of a service the tool uses (a name several services share, such
+  as tag_resource, is granted on each of them: a little more than needed);
+- the calls only a live run makes (moto lacks the API: add-ons, access
+  entries, ...), listed in LIVE_ONLY with where they are made;
+- the runbooks' declared PERMISSIONS (each runbook's tests check its list);
+- the permissions AWS checks without an API call of ours (IMPLICIT, each
+  with why): iam:PassRole, service-linked roles, tag-on-create, KMS grants,
+  Secrets Manager for RDS's managed master password, WAF on API Gateway.
+
+docs/operator-policy.json is the document; tests/test_operator_policy.py
+regenerates it from a full sandbox provision and fails when it differs:
+
+    FABLINK_WRITE_POLICY=1 python -m pytest -q tests/test_operator_policy.py
+
+Resource "*": the tool finds resources by name and tag, and creates them
+with names from the config; scope it further per account if you must (the
+PassRole statement is already limited to the services that take our roles).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable
+
+import botocore
+import botocore.session
+
+# botocore service name -> IAM action prefix, where they differ.
+IAM_PREFIX = {
+    "elbv2": "elasticloadbalancing",
+    "resourcegroupstaggingapi": "tag",
+    "accessanalyzer": "access-analyzer",
+}
+
+# Calls only a live run makes: moto lacks the API, so a sandbox provision never does.
+LIVE_ONLY: dict[str, str] = {
+    "eks:DescribeAddon": "resources/eks/discover.py: add-ons",
+    "eks:CreateAddon": "resources/eks/addons.py",
+    "eks:UpdateAddon": "resources/eks/addons.py",
+    "eks:DescribeAddonVersions": "resources/eks/addons.py: the default version after an upgrade",
+    "eks:DescribeUpdate": "waits for cluster, node group and add-on updates",
+    "eks:UpdateClusterVersion": "resources/eks/cluster.py: upgrades",
+    "eks:UpdateNodegroupVersion": "resources/eks/nodegroups.py: upgrades and launch template roll-outs",
+    "eks:ListAccessEntries": "resources/eks/access_entries.py",
+    "eks:CreateAccessEntry": "resources/eks/access_entries.py",
+    "eks:AssociateAccessPolicy": "resources/eks/access_entries.py",
+    "eks:ListAssociatedAccessPolicies": "resources/eks/access_entries.py",
+    "acm:DescribeCertificate": "resources/edge/domain.py: the certificate's validation record and wait",
+    "apigateway:PATCH": "resources/edge/domain.py: UpdateDomainName (moto lacks it)",
+}
+
+# Checked by AWS without an API call of ours.
+IMPLICIT: dict[str, str] = {
+    "iam:PassRole": "EKS (cluster, node, IRSA roles), RDS (Enhanced Monitoring role), API Gateway (its CloudWatch role)",
+    "iam:CreateServiceLinkedRole": "first EKS cluster / node group, RDS, ELB, NAT gateway in an account make their service-linked roles",
+    "ec2:CreateTags": "TagSpecifications in an EC2 create call is authorised as ec2:CreateTags",
+    "elasticloadbalancing:AddTags": "Tags in CreateLoadBalancer / CreateTargetGroup",
+    "eks:TagResource": "tags in CreateCluster / CreateNodegroup / CreateAddon",
+    "dynamodb:TagResource": "Tags in CreateTable",
+    "rds:AddTagsToResource": "Tags in RDS create calls",
+    "logs:TagResource": "tags in CreateLogGroup",
+    "kms:TagResource": "Tags in CreateKey",
+    "iam:TagRole": "Tags in CreateRole",
+    "iam:TagOpenIDConnectProvider": "Tags in CreateOpenIDConnectProvider",
+    "sns:TagResource": "Tags in CreateTopic",
+    "wafv2:TagResource": "Tags in CreateWebACL",
+    "acm:AddTagsToCertificate": "Tags in RequestCertificate",
+    "kms:CreateGrant": "EKS secrets encryption, Aurora storage, DynamoDB tables with our customer managed keys",
+    "kms:DescribeKey": "services check our keys before using them",
+    "kms:GenerateDataKey": "Secrets Manager (RDS's managed master password) encrypts under the key",
+    "kms:Decrypt": "as above, and restores of encrypted backups",
+    "secretsmanager:CreateSecret": "RDS ManageMasterUserPassword creates the master password's secret as the caller",
+    "secretsmanager:TagResource": "as above",
+    "secretsmanager:RotateSecret": "as above: RDS turns rotation on",
+    "apigateway:SetWebACL": "wafv2:AssociateWebACL on an API Gateway stage",
+    "ec2:CreateVpcEndpointServiceConfiguration": "CreateVpcLink (API Gateway makes an endpoint service for the NLB as the caller)",
+    "ec2:DescribeVpcEndpointServiceConfigurations": "CreateVpcLink, as above",
+    "ec2:ModifyVpcEndpointServicePermissions": "CreateVpcLink, as above",
+    "ec2:DeleteVpcEndpointServiceConfigurations": "CreateVpcLink, as above (on failure)",
+    "ec2:RunInstances": "CreateNodegroup with a launch template is authorised against the template's contents",
+}
+
+PASS_ROLE_SERVICES = ("eks.amazonaws.com", "ec2.amazonaws.com", "monitoring.rds.amazonaws.com", "apigateway.amazonaws.com")
+
+
+def _http_methods(service: str) -> dict[str, str]:
+    model = botocore.session.get_session().get_service_model(service)
+    return {op: model.operation_model(op).http["method"] for op in model.operation_names}
+
+
+def action_of(call: str, _methods: dict[str, dict[str, str]] = {}) -> str:  # noqa: B006 - a cache on purpose
+    """'service:Operation' as the Meter counts it -> the IAM action that authorises it."""
+    service, operation = call.split(":", 1)
+    if service in ("apigateway", "apigatewayv2"):  # API Gateway (REST and HTTP APIs) is authorised by HTTP verb
+        if service not in _methods:
+            _methods[service] = _http_methods(service)
+        return f"apigateway:{_methods[service][operation]}"
+    return f"{IAM_PREFIX.get(service, service)}:{operation}"
+
+
+def actions(calls: Iterable[str], runbook_permissions: Iterable[str] = ()) -> set[str]:
+    return {action_of(c) for c in calls} | set(LIVE_ONLY) | set(IMPLICIT) | set(runbook_permissions)
+
+
+def source_calls(source: str, services: Iterable[str]) -> set[str]:
+    """'service:Operation' for every boto3 method name in ``source`` that is an operation of one of ``services``."""
+    import re
+
+    names = set(re.findall(r"[.\"']([a-z][a-z0-9_]+)[(\"']", source))
+    session = botocore.session.get_session()
+    found = set()
+    for service in services:
+        model = session.get_service_model(service)
+        client_names = {botocore.xform_name(op): op for op in model.operation_names}
+        found |= {f"{service}:{client_names[n]}" for n in names & set(client_names)}
+    return found
+
+
+def document(all_actions: set[str]) -> dict:
+    """The policy: every action but iam:PassRole on "*", PassRole only to the services that take our roles."""
+    plain = sorted(a for a in all_actions if a != "iam:PassRole")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "FablinkOps", "Effect": "Allow", "Action": plain, "Resource": "*"},
+            {"Sid": "PassOurRoles", "Effect": "Allow", "Action": "iam:PassRole", "Resource": "*",
+             "Condition": {"StringEquals": {"iam:PassedToService": list(PASS_ROLE_SERVICES)}}},
+        ],
+    }
+
+
+def render(doc: dict) -> str:
+    return json.dumps(doc, indent=2) + "\n"

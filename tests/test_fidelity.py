@@ -1,0 +1,225 @@
+"""The fidelity layer makes moto answer as AWS does, and the tool copes with each answer.
+
+Each test runs a stage through the layer's rule (on by default on every
+sandbox target, the tests' included) and asserts the rule really answered,
+so it would fail on code that does not handle that AWS behaviour.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import pytest
+
+from fablink_ops.errors import OpsError
+from fablink_ops.fidelity import FidelityLayer, enabled
+from fablink_ops.fidelity.rules import (
+    APIGW_CONFLICT, DDB_NOT_FOUND, IAM_EKS, NAT_NOT_FOUND, PITR, RULES, WAF_STAGE, WINDOWS,
+)
+from fablink_ops.patience import EKS_ROLE_PROPAGATION, PITR_ENABLING, WAF_ASSOCIATION, retry_within
+from fablink_ops.target import Target
+from fablink_ops.engine import Context
+
+from .conftest import FAST_RETRY, boto_session, make_ctx
+from .util import provision
+
+REGION = "ap-northeast-2"
+
+
+class FakeClock:
+    """ctx.clock and ctx.sleep: sleeping advances the clock, so a budget of minutes passes at once."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.001)
+
+
+def _ctx_with(cfg, windows: dict[str, int], clock: FakeClock | None = None) -> Context:
+    target = Target("sandbox", REGION, boto_session(REGION), retry=FAST_RETRY)
+    target.fidelity = FidelityLayer(windows=windows, helper_client=target._helper_client)
+    clock = clock or FakeClock()
+    return Context(cfg, target, clock=clock.clock, sleep=clock.sleep)
+
+
+def test_every_rule_names_where_aws_documents_it():
+    assert all(r.link for r in RULES)
+    documented = [r for r in RULES if not r.link.startswith("(records")]
+    assert all(r.link.startswith("https://") for r in documented), [r.name for r in documented]
+    assert set(WINDOWS) <= {r.name for r in RULES}
+
+
+def test_the_layer_is_on_by_default_in_the_sandbox_off_live_and_off_by_switch(monkeypatch):
+    session = boto_session(REGION)
+    assert isinstance(Target("sandbox", REGION, session).fidelity, FidelityLayer)
+    assert Target("live", REGION, session).fidelity is None
+    monkeypatch.setenv("FABLINK_FIDELITY", "off")
+    assert not enabled() and Target("sandbox", REGION, session).fidelity is None
+
+
+# ----- items 3 and 8: DynamoDB NotFound after create, PITR enabling --------
+
+
+def test_tables_are_waited_for_through_not_found_and_pitr_through_a_long_refusal(aws, cfg):
+    """DescribeTable answers NotFound right after CreateTable, and
+    UpdateContinuousBackups is refused more times than the client's own
+    retries (8) allow: only a budget in minutes gets through."""
+    ctx = _ctx_with(cfg, {DDB_NOT_FOUND: 1, PITR: 12})
+    from fablink_ops.cli import plan_stages
+    from fablink_ops.engine import apply
+
+    apply(plan_stages(ctx, ["dynamodb"]), ctx, cfg.engine.concurrency)
+    fired = ctx.target.fidelity.fired
+    assert fired[DDB_NOT_FOUND] == len(cfg.dynamodb.tables)
+    assert fired[PITR] == 12 * len(cfg.dynamodb.tables)
+    ddb = boto_session(REGION).client("dynamodb", region_name=REGION)
+    for table in cfg.dynamodb.tables:
+        backups = ddb.describe_continuous_backups(TableName=table.name)["ContinuousBackupsDescription"]
+        assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+def test_a_budget_ends_with_aws_error_not_forever(aws, cfg):
+    clock = FakeClock()
+    ctx = _ctx_with(cfg, {}, clock)
+    calls = itertools.count()
+
+    def refused():
+        next(calls)
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": "ContinuousBackupsUnavailableException", "Message": "later"}}, "UpdateContinuousBackups")
+
+    with pytest.raises(Exception, match="ContinuousBackupsUnavailableException"):
+        retry_within(ctx, PITR_ENABLING, refused)
+    assert PITR_ENABLING.budget_seconds <= clock.now < PITR_ENABLING.budget_seconds + 31
+    assert WAF_ASSOCIATION.budget_seconds == 300 and EKS_ROLE_PROPAGATION.budget_seconds == 120
+
+
+# ----- item 4: NAT gateway NotFound after create -----------------------------
+
+
+def test_nat_gateways_are_waited_for_through_not_found(aws, cfg):
+    ctx, _ = provision(cfg, ("network",))
+    assert ctx.target.fidelity.fired[NAT_NOT_FOUND] == len(cfg.network.zones)
+    nats = boto_session(REGION).client("ec2", region_name=REGION).describe_nat_gateways()["NatGateways"]
+    assert sorted(n["State"] for n in nats) == ["available"] * len(cfg.network.zones)
+
+
+# ----- EKS: items 2, 7, 9 and the cluster security group ---------------------
+
+
+@pytest.fixture
+def eks_moto(monkeypatch):
+    from .test_eks import _moto_env
+
+    _moto_env(monkeypatch)
+
+
+def test_eks_cluster_is_created_through_iam_propagation_and_its_security_group_reaches_the_nodes(aws, eks_moto, cfg):
+    from .test_eks import _bare_network
+
+    network = _bare_network(cfg)
+    target = Target("sandbox", REGION, boto_session(REGION), retry=FAST_RETRY)
+    clock = FakeClock()
+    ctx = Context(cfg, target, clock=clock.clock, sleep=clock.sleep)
+    ctx.outputs.update(network)
+    from fablink_ops.engine import apply
+    from fablink_ops.resources import eks as eks_stage
+
+    apply(eks_stage.plan(ctx), ctx, cfg.engine.concurrency)
+    assert target.fidelity.fired[IAM_EKS] == WINDOWS[IAM_EKS]  # refused twice, then made
+    cluster = boto_session(REGION).client("eks", region_name=REGION).describe_cluster(name=cfg.project.cluster_name)["cluster"]
+    assert cluster["status"] == "ACTIVE"
+    # The launch template lists EKS's cluster group, as on AWS (moto alone reports none).
+    ec2 = boto_session(REGION).client("ec2", region_name=REGION)
+    from fablink_ops.resources.eks.common import Names
+
+    data = ec2.describe_launch_template_versions(LaunchTemplateName=Names(cfg).launch_template, Versions=["$Latest"])[
+        "LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    cluster_sg = target.fidelity.recall(f"cluster-sg:{cfg.project.cluster_name}")
+    assert cluster_sg and cluster_sg in data["SecurityGroupIds"] and len(data["SecurityGroupIds"]) == 2
+
+    # A second run, its own Target (as every CLI run): nothing to do, although
+    # DescribeNodegroup now reports updateConfig.updateStrategy (item 7).
+    again = Context(cfg, Target("sandbox", REGION, boto_session(REGION), retry=FAST_RETRY), sleep=lambda s: None)
+    again.outputs.update(network)
+    changes = eks_stage.plan(again)
+    assert [c.key for c in changes if c.action not in ("no change", "skipped")] == []
+
+
+def test_a_role_never_assumable_fails_after_the_two_minute_budget(aws, eks_moto, cfg):
+    from .test_eks import _bare_network
+    from fablink_ops.engine import apply
+    from fablink_ops.resources import eks as eks_stage
+
+    clock = FakeClock()
+    ctx = _ctx_with(cfg, {IAM_EKS: 10**6}, clock)
+    ctx.outputs.update(_bare_network(cfg))
+    with pytest.raises(OpsError, match="could not be assumed"):
+        apply(eks_stage.plan(ctx), ctx, cfg.engine.concurrency)
+    assert EKS_ROLE_PROPAGATION.budget_seconds <= clock.now < EKS_ROLE_PROPAGATION.budget_seconds + 60
+
+
+def test_a_drift_that_comes_back_is_corrected_again_not_a_reused_token(aws, eks_moto, cfg):
+    """AWS answers a clientRequestToken it has seen with the earlier update and
+    changes nothing (the layer does the same): the update token of one run
+    must not be the next run's (item 9)."""
+    from .test_eks import _bare_network
+    from fablink_ops.engine import apply
+    from fablink_ops.resources import eks as eks_stage
+
+    network = _bare_network(cfg)
+    target = Target("sandbox", REGION, boto_session(REGION), retry=FAST_RETRY)  # one layer: it remembers the tokens
+
+    def run() -> list:
+        ctx = Context(cfg, target, sleep=lambda s: None)
+        ctx.outputs.update(network)
+        changes = eks_stage.plan(ctx)
+        apply(changes, ctx, cfg.engine.concurrency)
+        return [c for c in changes if c.action == "update"]
+
+    run()
+    eks = boto_session(REGION).client("eks", region_name=REGION)
+    name = cfg.project.cluster_name
+
+    def drift() -> None:
+        eks.update_cluster_config(name=name, logging={"clusterLogging": [{"types": ["audit"], "enabled": False}]})
+
+    def audit_on() -> bool:
+        entries = eks.describe_cluster(name=name)["cluster"]["logging"]["clusterLogging"]
+        return any("audit" in e["types"] and e["enabled"] for e in entries)
+
+    for _ in range(2):  # the same drift, twice: the second correction must happen too
+        drift()
+        assert not audit_on()
+        assert [c.name for c in run()] == [name]
+        assert audit_on()
+
+
+def test_aws_creation_times_are_an_opt_in_part_of_the_layer(monkeypatch):
+    """The benchmark's latency model (fidelity/latency.py) joins the layer when asked: off by default."""
+    assert FidelityLayer().latency is None
+    monkeypatch.setenv("FABLINK_FIDELITY_LATENCY", "60")
+    layer = FidelityLayer()
+    assert layer.latency is not None and layer.latency.duration("nat-gateway") == 2.0
+    assert ("after-call", layer.latency._after_call) in layer.hooks
+
+
+def test_random_server_errors_and_dropped_connections_are_retried_to_the_same_state(aws, cfg):
+    """The seeded 5xx / dropped-connection rule (off by default), at 5%, on a
+    network provision: the client's transient-error retries carry it through."""
+    target = Target("sandbox", REGION, boto_session(REGION), retry=FAST_RETRY)
+    target.fidelity = FidelityLayer(error_rate=0.05, seed=7, helper_client=target._helper_client)
+    ctx = Context(cfg, target, sleep=lambda s: None)
+    from fablink_ops.cli import plan_stages
+    from fablink_ops.engine import apply
+
+    apply(plan_stages(ctx, ["network"]), ctx, cfg.engine.concurrency)
+    assert target.fidelity.fired["server-errors"] > 0
+    again = Context(cfg, Target("sandbox", REGION, boto_session(REGION), retry=FAST_RETRY), sleep=lambda s: None)
+    assert [c for c in plan_stages(again, ["network"]) if c.action != "no change"] == []
