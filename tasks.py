@@ -212,6 +212,12 @@ def backup_cleanup_task(c, config=None, live=False, yes=False, json=False):
     _exit(cli.run(backup_sweep.command, opts))
 
 
+@task(help=_help("stage", "config", "live", "json"))
+def output(c, stage=None, config=None, live=False, json=False):
+    """What the environment is, read from AWS: ids and endpoints per stage, and the operator steps still due."""
+    _exit(cli.run(cli.cmd_output, cli.Options(config=config, live=live, json=json, stage=stage)))
+
+
 @task(help=_help("json"))
 def version(c, json=False):
     """The tool's version and git commit."""
@@ -270,4 +276,4 @@ reports = Collection("reports")
 reports.add_task(reports_list)
 reports.add_task(reports_trend)
 
-ns = Collection(provision, plan, destroy, unlock, version, test, sandbox, drill, access, backup, cost, reports)
+ns = Collection(provision, plan, output, destroy, unlock, version, test, sandbox, drill, access, backup, cost, reports)

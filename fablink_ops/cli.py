@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.markup import escape
 
-from . import interrupts, ownership, paths, provenance, reports_index, sandbox, trend
+from . import interrupts, outputs, ownership, paths, provenance, reports_index, sandbox, trend
 from .config import load_config
 from .engine import BLOCKED, NOOP, REPLACE, Change, Context, Progress, apply, has_changes
 from .errors import FAILED, GuardError, OpsError
@@ -228,6 +228,24 @@ def _document(command: str, s: Session, stages: list[str], changes: list[Change]
 
 
 # ----- what the tool is, what it did
+
+
+def cmd_output(opts: Options) -> int:
+    """What the environment is, read from AWS: ids and endpoints per stage, and
+    the operator steps still due. Reads only (a plan's discovery)."""
+    stages = select_stages(opts.stage)
+    s = open_session(opts)
+    ctx = Context(s.cfg, s.target)
+    plan_stages(ctx, stages)
+    doc = {"environment": s.cfg.project.environment_name, "target": s.target.mode, **outputs.document(ctx, stages),
+           "operator_steps": list(ctx.operator_steps)}
+    if opts.json:
+        print_json(doc)
+        return 0
+    for line in outputs.lines({k: v for k, v in doc.items() if k != "operator_steps"}):
+        s.console.print(line, markup=False)
+    _show_operator_steps(s, ctx.operator_steps)
+    return 0
 
 
 def cmd_version(opts: Options) -> int:

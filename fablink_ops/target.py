@@ -15,6 +15,7 @@ profile, config file or credentials file, whatever the environment holds.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import uuid
 from collections import Counter
@@ -462,5 +463,18 @@ def guard_live(target: Target, account_id: str, region: str) -> str:
 def wrap_aws_error(exc: BaseException, doing: str) -> AwsError:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
-        return AwsError(f"{doing}: {err.get('Code', 'Error')}: {err.get('Message', str(exc))}")
-    return AwsError(f"{doing}: {exc}")
+        operation = getattr(exc, "operation_name", "") or "the call"
+        message = _one_line(str(err.get("Message", str(exc))), operation, exc.response)
+        return AwsError(f"{doing}: {err.get('Code', 'Error')}: {message}")
+    return AwsError(f"{doing}: {_one_line(str(exc), 'the call', {})}")
+
+
+def _one_line(message: str, operation: str, response: dict[str, Any]) -> str:
+    """An error is one line (issue 18). An emulator (or a proxy) that answers
+    with an HTML page would otherwise put the page's markup on the console."""
+    if re.search(r"<\s*(!doctype|html|body|head)\b", message, re.IGNORECASE):
+        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode", "?")
+        title = re.search(r"<title>(.*?)</title>", message, re.IGNORECASE | re.DOTALL)
+        what = f" ({' '.join(title.group(1).split())})" if title else ""
+        return f"{operation} was answered with an HTML error page, HTTP {status}{what}, not an AWS error"
+    return " ".join(message.split())

@@ -98,3 +98,50 @@ def test_documents_diff_key_by_key():
     assert text.count("→") == 8 and text.endswith("… and 4 more in body")
     assert diff_text("cidr", None, "10.0.0.0/16") == "cidr: — → 10.0.0.0/16"
     assert diff_text("subnets", ["a", "b"], ["a", "c"]) == "subnets: a, b → a, c"
+
+
+def test_an_html_error_page_is_one_line_naming_the_call():
+    from botocore.exceptions import ClientError
+
+    from fablink_ops.target import wrap_aws_error
+
+    page = "<!DOCTYPE html>\n<html><head><title>500 Internal Server Error</title></head>\n<body><h1>Internal Server Error</h1>\n<pre>Traceback ...</pre></body></html>"
+    exc = ClientError({"Error": {"Code": "500", "Message": page}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "DescribeVpcs")
+    text = wrap_aws_error(exc, "plan").message
+    assert text == "plan: 500: DescribeVpcs was answered with an HTML error page, HTTP 500 (500 Internal Server Error), not an AWS error"
+    plain = ClientError({"Error": {"Code": "Throttling", "Message": "Rate\nexceeded"}}, "DescribeVpcs")
+    assert wrap_aws_error(plain, "plan").message == "plan: Throttling: Rate exceeded"
+
+
+def test_a_node_groups_desired_size_is_shown_as_the_autoscalers(cfg):
+    from fablink_ops.resources.eks.nodegroups import _not_managed
+    from tests.conftest import make_ctx
+
+    ctx = make_ctx(cfg)
+    assert _not_managed(ctx, {"scalingConfig": {"desiredSize": cfg.eks.nodegroups.desired_size}}) == []
+    (note,) = _not_managed(ctx, {"scalingConfig": {"desiredSize": 5}})
+    assert note.startswith(f"desired size 5 (config {cfg.eks.nodegroups.desired_size}): the autoscaler's, not managed here")
+
+
+def test_output_reads_what_exists_and_says_what_does_not(aws, cfg, monkeypatch, capsys):
+    import json
+
+    from fablink_ops import cli
+    from fablink_ops.output import make_console as console
+    from tests.conftest import make_target
+    from tests.util import provision
+
+    _, changes = provision(cfg, stages=("network", "dynamodb"))
+    monkeypatch.setattr(cli, "open_session", lambda opts: cli.Session(opts, cfg, make_target(cfg), console(opts.json)))
+    assert cli.run(cli.cmd_output, cli.Options(json=True)) == 0
+    doc = json.loads(capsys.readouterr().out)
+    vpc = next(c for c in changes if c.kind == "vpc")
+    assert doc["network"]["vpc"].startswith("vpc-") and doc["network"]["vpc_cidr"] == cfg.network.vpc_cidr
+    assert sorted(doc["network"]["subnets"]) == sorted(f"fablink-prod-{t}-{z.suffix}" for z in cfg.network.zones for t in ("public", "private"))
+    assert sorted(doc["dynamodb"]["tables"]) == sorted(t.name for t in cfg.dynamodb.tables)
+    assert doc["eks"]["arn"] is None and doc["edge"]["nlb_dns"] is None  # not built: said, not invented
+    assert doc["monitoring"]["alarm_topics"]["critical"].endswith(":fablink-prod-alarms-critical")
+    assert vpc.action == "create"
+    assert cli.run(cli.cmd_output, cli.Options()) == 0
+    text = capsys.readouterr().out
+    assert f"network.vpc: {doc['network']['vpc']}" in text and "eks.arn: (not built yet)" in text

@@ -193,8 +193,20 @@ def _existing_nodegroup(ctx: Context, names: Names, zone: Zone, current: dict, n
 
         return change(KIND, name, WAIT, diffs=diffs, resource_id=arn, needs=needs, run=wait_then_update,
                       note=f"{status}: apply waits for it to be ACTIVE")
-    note = f"DEGRADED: {why}" if status == "DEGRADED" else ""
-    return maybe_update(KIND, name, arn, diffs, steps, needs, note=note)
+    notes = [f"DEGRADED: {why}"] if status == "DEGRADED" else []
+    notes += _not_managed(ctx, current)
+    return maybe_update(KIND, name, arn, diffs, steps, needs, note="; ".join(notes))
+
+
+def _not_managed(ctx: Context, current: dict) -> list[str]:
+    """What differs from the config on purpose, said rather than hidden
+    behind "no change" (issue 18): the desired size belongs to whoever scales
+    the group (the cluster autoscaler) once it exists."""
+    desired = (current.get("scalingConfig") or {}).get("desiredSize")
+    wanted = ctx.cfg.eks.nodegroups.desired_size
+    if desired is None or desired == wanted:
+        return []
+    return [f"desired size {desired} (config {wanted}): the autoscaler's, not managed here; only kept within min/max"]
 
 
 def nodegroup_version(ctx: Context, names: Names, found: Found, zone: Zone, cluster_after: str | None) -> Change | None:
@@ -222,7 +234,8 @@ def nodegroup_version(ctx: Context, names: Names, found: Found, zone: Zone, clus
         return step
 
     return change("nodegroup-version", name, UPDATE, diffs=diffs, resource_id=arn, run=upgrade,
-                  needs=(*after_version_change(ctx, names, found), names.k_nodegroup(zone)))
+                  needs=(*after_version_change(ctx, names, found), names.k_nodegroup(zone)),
+                  note=f"rolls every node of the group, {ctx.cfg.eks.nodegroups.max_unavailable} at a time")
 
 
 def unmanaged(found: Found) -> list[Change]:
