@@ -56,6 +56,11 @@ def _no_real_aws(monkeypatch, tmp_path):
     # Evidence under the test's current directory (the runbook tests chdir to
     # tmp_path), never the checkout's reports/; and no operator's default config.
     monkeypatch.setenv("FABLINK_REPORTS_DIR", "reports")
+    # pytest-xdist's workers export COLUMNS=80, and the tool's width follows
+    # COLUMNS (issue 18): the commands a test runs get the width of a log, as
+    # in CI, not of xdist's pretend terminal.
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
     monkeypatch.delenv("FABLINK_CONFIG", raising=False)
 
 

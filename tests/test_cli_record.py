@@ -70,7 +70,14 @@ def test_the_console_summary_counts_what_was_applied(aws, cfg, monkeypatch, caps
 
 def test_plan_and_provision_refuse_another_environments_resources(aws, cfg, monkeypatch, capsys, tmp_path):
     provision(cfg)
-    staging_path = edited_config(tmp_path, 'environment = "prod"', 'environment = "staging"')
+    # A hand-made copy of prod.toml with its names written out and only the
+    # environment changed: the names still say fablink-prod.
+    from .conftest import CONFIG as PROD
+
+    text = PROD.read_text().replace("{prefix}", "fablink-prod").replace("{name}-cluster-{environment}", "fablink-cluster-prod")
+    text = text.replace('"{environment}"', '"prod"').replace("FabLink {environment}", "FabLink prod")
+    staging_path = tmp_path / "copy.toml"
+    staging_path.write_text(text.replace('environment = "prod"', 'environment = "staging"', 1))
     staging = load_config(staging_path)
     _in_process_cli(monkeypatch, staging)
     for command in (cli.cmd_plan, cli.cmd_provision):

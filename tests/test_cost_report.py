@@ -201,7 +201,7 @@ def test_spot_node_groups_are_priced_at_the_assumed_discount_and_the_lever_warns
 
 def test_one_nat_applies_to_non_production_only(cfg):
     book = snapshot_book(cfg)
-    staging = dataclasses.replace(cfg, project=dataclasses.replace(cfg.project, environment="staging"))
+    staging = dataclasses.replace(cfg, project=dataclasses.replace(cfg.project, environment="staging", production=False))
     lv = levers.single_nat(staging, book)
     assert lv.applies and lv.saving_usd > 0
     # 2 NAT gateways and their addresses saved, less the other AZs' traffic crossing to the one left.

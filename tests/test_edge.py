@@ -492,7 +492,8 @@ def test_live_certificate_prints_the_record_and_waits_for_issued(cfg):
     with acm:
         assert change.run() == CERT_ARN
         acm.assert_no_pending_responses()
-    assert said == [f"certificate api.fablink.com: create this DNS record to validate it: {RECORD['Name']} CNAME {RECORD['Value']}"]
+    assert said == [f"operator step: create the DNS record {RECORD['Name']} CNAME {RECORD['Value']} (validates the certificate of api.fablink.com)"]
+    assert ctx.operator_steps == [said[0].removeprefix("operator step: ")]  # repeated at the end of provision
 
 
 def test_live_certificate_failure_names_the_record(cfg):

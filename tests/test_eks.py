@@ -793,7 +793,7 @@ BAD = [
     ('service_cidr = "172.20.0.0/16"', 'service_cidr = "10.20.0.0/16"', "eks.service_cidr", "overlaps the VPC"),
     ('service_cidr = "172.20.0.0/16"', 'service_cidr = "100.64.0.0/16"', "eks.service_cidr", "/12 to /24"),
     ('log_types = ["api", "audit"', 'log_types = ["api", "kubelet"', "eks.log_types[1]", "not one of"),
-    ('data_key_aliases = ["alias/fablink-prod-aurora"]', 'data_key_aliases = ["alias/aws/rds"]', "eks.irsa.data_key_aliases[0]", "customer-managed"),
+    ('data_key_aliases = ["alias/{prefix}-aurora"]', 'data_key_aliases = ["alias/aws/rds"]', "eks.irsa.data_key_aliases[0]", "customer-managed"),
     ("cluster_wait_minutes = 30", "cluster_wait_minutes = 0", "eks.cluster_wait_minutes", "greater than 0"),
     ('ami_type = "AL2023_x86_64_STANDARD"', 'ami_type = "WINDOWS"', "eks.nodegroups.ami_type", "not one of"),
     ('service_account = "amazon-cloudwatch:cloudwatch-agent"', 'service_account = "cloudwatch-agent"', "eks.addons[1].service_account", "namespace:name"),

@@ -96,8 +96,7 @@ MAX_CONFIG_BYTES = 1024 * 1024
 def load_config(path: str | Path = DEFAULT_PATH) -> Config:
     """Read, type-check and validate a config file. Raises ConfigError."""
     path = Path(path)
-    data = layering.resolve_extends(_parse(path), path, _parse)
-    return config_from_data(layering.expand(data, str(path)), str(path))
+    return config_from_data(layering.resolve_extends(_parse(path), path, _parse), str(path))
 
 
 def _parse(path: Path) -> dict[str, Any]:
@@ -112,7 +111,9 @@ def _parse(path: Path) -> dict[str, Any]:
 
 
 def config_from_data(data: dict[str, Any], path: str) -> Config:
-    """Type-check and validate parsed TOML (``path`` names it in errors)."""
+    """Expand the name placeholders, then type-check and validate parsed TOML
+    (``path`` names it in errors)."""
+    data = layering.expand(data, path)
     config = _build(Config, {"path": path, **data}, "", path)
     config = _with_suppressions_file(config)
     _validate(config)

@@ -185,6 +185,8 @@ def _cluster_security_group(layer: "FidelityLayer", call: Call) -> None:
     vpc_config = cluster.setdefault("resourcesVpcConfig", {})
     if vpc_config.get("clusterSecurityGroupId"):
         return
+    if not vpc_config.get("vpcId") and not vpc_config.get("subnetIds"):
+        return  # an answer with no VPC (a stubbed test's): nothing to place the group in
     vpc_config["clusterSecurityGroupId"] = _ensure_cluster_group(layer, cluster["name"], vpc_config)
 
 
