@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -12,21 +11,12 @@ from fablink_ops.config import load_config
 from fablink_ops.runbooks.backup import sweep, verify
 
 from .conftest import CONFIG
-from .util import assert_config_error
+from .util import assert_config_error, with_section_key
 
 
 def backup_section(text: str, key: str, value: str | None) -> str:
     """prod.toml with one [backup] key set to a raw TOML value (None: removed)."""
-    head, sep, section = text.partition("\n[backup]\n")
-    assert sep
-    line = re.compile(rf"^{re.escape(key)} = .*$", re.M)
-    if value is None:
-        section = line.sub("", section)
-    elif line.search(section):
-        section = line.sub(lambda _: f"{key} = {value}", section)
-    else:
-        section = f"{key} = {value}\n" + section
-    return head + sep + section
+    return with_section_key(text, "backup", key, value)
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 
 import pytest
 
@@ -11,21 +10,12 @@ from fablink_ops.config import load_config
 from fablink_ops.runbooks import failover
 
 from .conftest import CONFIG
-from .util import assert_config_error
+from .util import assert_config_error, with_section_key
 
 
 def drill_section(text: str, key: str, value: str | None) -> str:
     """prod.toml with one [drill] key set to a raw TOML value (None: removed)."""
-    head, sep, drill = text.partition("\n[drill]\n")
-    assert sep
-    line = re.compile(rf"^{re.escape(key)} = .*$", re.M)
-    if value is None:
-        drill = line.sub("", drill)
-    elif line.search(drill):
-        drill = line.sub(lambda _: f"{key} = {value}", drill)
-    else:
-        drill = f"{key} = {value}\n" + drill
-    return head + sep + drill
+    return with_section_key(text, "drill", key, value)
 
 
 @pytest.mark.parametrize(

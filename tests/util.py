@@ -68,3 +68,20 @@ def plan_refused(path, monkeypatch, capsys, stage: str | None = None) -> str:
     assert reached == []  # every AWS call goes through one of them
     assert code == 2
     return capsys.readouterr().err
+
+
+def with_section_key(text: str, section: str, key: str, value: str | None) -> str:
+    """Config text with one key of ``[section]`` set to a raw TOML value
+    (None: removed; added at the section's top when absent)."""
+    import re
+
+    head, sep, body = text.partition(f"\n[{section}]\n")
+    assert sep, section
+    line = re.compile(rf"^{re.escape(key)} = .*$", re.M)
+    if value is None:
+        body = line.sub("", body)
+    elif line.search(body):
+        body = line.sub(lambda _: f"{key} = {value}", body)
+    else:
+        body = f"{key} = {value}\n" + body
+    return head + sep + body
