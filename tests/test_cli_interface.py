@@ -145,3 +145,33 @@ def test_output_reads_what_exists_and_says_what_does_not(aws, cfg, monkeypatch, 
     assert cli.run(cli.cmd_output, cli.Options()) == 0
     text = capsys.readouterr().out
     assert f"network.vpc: {doc['network']['vpc']}" in text and "eks.arn: (not built yet)" in text
+
+
+def test_readme_lists_every_task_and_the_options_it_names_exist():
+    """README's tasks table and the code agree (issue 18: it listed --yes for
+    tasks that reject it, and a config file that did not exist)."""
+    import re
+
+    from tests.conftest import ROOT
+
+    tasks = importlib.import_module("tasks")
+    readme = (ROOT / "README.md").read_text()
+    table = [line for line in readme.splitlines() if line.startswith("| `invoke ")]
+    listed = {}
+    for line in table:  # a row may name several tasks: `invoke sandbox.up` / `sandbox.down`
+        for name in re.findall(r"`(?:invoke )?([a-z][\w]*(?:\.[\w]+)?)[^`]*`", re.split(r"(?<!\\)\|", line)[1]):
+            listed[name] = line
+    by_name = {}
+    for task in _all_tasks(tasks.ns):
+        by_name[task.name] = task
+    names = set(tasks.ns.task_names) - {"reports"}  # reports.list's alias
+    for name in names:
+        short = name.removesuffix(".list") if name.endswith(".list") else name
+        assert short in listed or name in listed, f"{name} is not in README's tasks table"
+    for name, line in listed.items():
+        task = tasks.ns[name if name in tasks.ns.task_names else f"{name}.list"]
+        flags = {f"--{a.name.replace('_', '-')}" for a in task.get_arguments()}
+        for flag in re.findall(r"--[a-z][a-z-]*", re.split(r"(?<!\\)\|", line)[1]):
+            assert flag in flags, f"README's {name} row names {flag}, which the task does not take"
+    for path in re.findall(r"`(config/[\w.]+\.toml)`", readme):
+        assert (ROOT / path).is_file(), path

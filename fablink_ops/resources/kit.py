@@ -180,7 +180,7 @@ def role_drift(ctx: Context, role: dict, trust: dict, trust_label: str, tags: di
     if isinstance(current_trust, str):
         current_trust = json.loads(current_trust)
     if current_trust != trust:
-        diffs.append(Diff("trust policy", "differs", trust_label))
+        diffs.append(Diff("trust policy", current_trust, trust))  # shown key by key in the plan ({trust_label})
         steps.append(lambda: iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust)))
     tag_diffs, tag_steps = tag_drift(
         tagging.from_list(role.get("Tags")), tags, lambda todo: iam.tag_role(RoleName=name, Tags=tagging.to_list(todo))

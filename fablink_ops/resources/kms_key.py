@@ -228,7 +228,7 @@ def _key_drift(ctx: Context, spec: KeySpec, found: FoundKey) -> tuple[list[Diff]
         diffs.append(Diff("rotation", "off", "on (yearly)"))
         steps.append(lambda: kms.enable_key_rotation(KeyId=key_id))
     if spec.policy is not None and found.policy != spec.policy:
-        diffs.append(Diff("key policy", "differs", spec.policy_label or "ours"))
+        diffs.append(Diff("key policy", found.policy, spec.policy))  # shown key by key in the plan
         steps.append(lambda: kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(spec.policy)))
     if meta.get("Description", "") != spec.description:
         diffs.append(Diff("description", meta.get("Description", ""), spec.description))

@@ -107,5 +107,6 @@ def plan(ctx: Context, names: MonitoringNames, found: Found) -> list[Change]:
 
     if found.dashboard is None:
         return [change("dashboard", names.dashboard, CREATE, diffs=[Diff("widgets", None, len(wanted["widgets"]))], run=put)]
-    diffs = [Diff("body", "differs", "generated from config")] if found.dashboard != wanted else []
+    # Both bodies in the diff: the plan shows the widgets' keys that differ, not "differs" (issue 18).
+    diffs = [Diff("body", found.dashboard, wanted)] if found.dashboard != wanted else []
     return [maybe_update("dashboard", names.dashboard, names.dashboard, diffs, [put])]
