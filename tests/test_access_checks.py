@@ -384,3 +384,43 @@ def test_only_rotatable_keys_are_asked_to_rotate():
             KmsKey("k4", "arn:k4", "r", "CUSTOMER", "SYMMETRIC_DEFAULT", "AWS_KMS", "PendingDeletion", None),
             KmsKey("k5", "arn:k5", "r", "AWS", "SYMMETRIC_DEFAULT", "AWS_KMS", "Enabled", None)]
     assert found(inventory(keys=keys)) == {("kms.rotation", "arn:k1")}
+
+
+# --------------------------------------------------------------------------
+# account audit controls
+
+from fablink_ops.runbooks.access.models import AuditServices, Trail  # noqa: E402
+
+TRAIL = Trail("org", "arn:aws:cloudtrail:ap-northeast-2:853963783084:trail/org", "ap-northeast-2", True, True, "arn:key", True)
+ALL_ON = AuditServices("ap-northeast-2", True, True, True)
+
+
+def test_one_good_multi_region_trail_listed_by_every_region_is_enough():
+    shadow = dataclasses.replace(TRAIL)  # the same ARN, as a second region lists it
+    services = [ALL_ON, dataclasses.replace(ALL_ON, region="ap-northeast-1")]
+    assert found(inventory(trails=[TRAIL, shadow], audit_services=services)) == set()
+
+
+@pytest.mark.parametrize("change, checks", [
+    (dict(logging=False), {"cloudtrail.multi_region_trail"}),  # stopped: records nothing
+    (dict(multi_region=False), {"cloudtrail.multi_region_trail"}),
+    (dict(log_file_validation=False), {"cloudtrail.log_file_validation"}),
+    (dict(kms_key=""), {"cloudtrail.encryption"}),
+])
+def test_trail_weaknesses(change, checks):
+    got = found(inventory(trails=[dataclasses.replace(TRAIL, **change)], audit_services=[ALL_ON]))
+    assert {c for c, _ in got} == checks
+
+
+def test_regional_services_each_a_finding_per_region():
+    off = AuditServices("ap-northeast-1", False, False, False)
+    got = found(inventory(trails=[TRAIL], audit_services=[ALL_ON, off]))
+    where = f"{ACCOUNT}@ap-northeast-1"
+    assert got == {("guardduty.enabled", where), ("config.recording", where), ("securityhub.enabled", where)}
+    severity = {c.id: c.severity for c in CHECKS}
+    assert (severity["cloudtrail.multi_region_trail"], severity["guardduty.enabled"]) == ("high", "high")
+
+
+def test_an_audit_collector_that_read_nothing_claims_no_missing_trail():
+    # no AuditServices: the collector failed everywhere (its step says so), not "the account has no trail"
+    assert found(inventory(trails=[], audit_services=[])) == set()

@@ -261,6 +261,34 @@ class Analyzers:
 
 
 # --------------------------------------------------------------------------
+# account audit controls
+
+
+@dataclass(frozen=True)
+class Trail:
+    """A CloudTrail trail as one region lists it (shadow copies of
+    multi-region trails included: the same ARN from every region)."""
+
+    name: str
+    arn: str
+    home_region: str
+    multi_region: bool
+    log_file_validation: bool
+    kms_key: str  # "" when the log files are encrypted with S3's own key only
+    logging: bool  # GetTrailStatus IsLogging: a stopped trail records nothing
+
+
+@dataclass(frozen=True)
+class AuditServices:
+    """The regional audit services, on or off in one region."""
+
+    region: str
+    guardduty: bool  # an ENABLED detector
+    config_recording: bool  # a configuration recorder that is recording
+    security_hub: bool
+
+
+# --------------------------------------------------------------------------
 # everything the review saw
 
 
@@ -293,6 +321,8 @@ class Inventory:
     keys: list[KmsKey] = field(default_factory=list)
     topics: list[Topic] = field(default_factory=list)
     log_groups: list[LogGroup] = field(default_factory=list)
+    trails: list[Trail] = field(default_factory=list)
+    audit_services: list[AuditServices] = field(default_factory=list)
     analyzers: list[Analyzers] = field(default_factory=list)
     analyzer_findings: list[AnalyzerFinding] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
