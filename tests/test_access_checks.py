@@ -424,3 +424,17 @@ def test_regional_services_each_a_finding_per_region():
 def test_an_audit_collector_that_read_nothing_claims_no_missing_trail():
     # no AuditServices: the collector failed everywhere (its step says so), not "the account has no trail"
     assert found(inventory(trails=[], audit_services=[])) == set()
+
+
+def test_rds_event_subscriptions_cover_a_cluster_by_id_by_type_or_all():
+    from fablink_ops.runbooks.access.models import DbCluster, RdsEventSubscription
+
+    r = "ap-northeast-2"
+    clusters = [DbCluster(n, f"arn:{n}", r, "aurora-postgresql", True, True, True, 30) for n in ("a", "b", "c", "d")]
+    subs = [RdsEventSubscription("by-id", r, "db-cluster", ("a",), ("failover", "failure", "maintenance"), True),
+            RdsEventSubscription("every-cluster-elsewhere", "us-east-1", "db-cluster", (), (), True),  # another region
+            RdsEventSubscription("everything", r, "", ("b",), (), True),  # no type, no categories: all of b's events
+            RdsEventSubscription("failover-only", r, "db-cluster", ("c",), ("failover",), True),
+            RdsEventSubscription("off", r, "db-cluster", ("d",), (), False)]
+    assert found(inventory(db_clusters=clusters, rds_event_subscriptions=subs)) == {
+        ("rds.event_subscription", "arn:c"), ("rds.event_subscription", "arn:d")}

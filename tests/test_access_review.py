@@ -274,7 +274,15 @@ def seed(keep: dict) -> set[tuple[str, str]]:
     rds.create_db_cluster(DBClusterIdentifier="designed-aurora", Engine="aurora-postgresql", MasterUsername="fablink",
                           MasterUserPassword="not-a-secret-1", StorageEncrypted=True, EnableIAMDatabaseAuthentication=True,
                           DeletionProtection=True, BackupRetentionPeriod=30)
-    expected |= {(c, plain) for c in ("rds.encryption", "rds.iam_auth", "rds.deletion_protection", "rds.backup_retention")}
+    expected |= {(c, plain) for c in ("rds.encryption", "rds.iam_auth", "rds.deletion_protection", "rds.backup_retention",
+                                      "rds.event_subscription")}
+    # the designed cluster's failover and failure events reach a topic; a disabled one and a maintenance-only one do not count
+    rds.create_event_subscription(SubscriptionName="designed-events", SnsTopicArn=f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts",
+                                  SourceType="db-cluster", SourceIds=["designed-aurora"], EventCategories=["failover", "failure"], Enabled=True)
+    rds.create_event_subscription(SubscriptionName="plain-maintenance", SnsTopicArn=f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts",
+                                  SourceType="db-cluster", SourceIds=["plain-aurora"], EventCategories=["maintenance"], Enabled=True)
+    rds.create_event_subscription(SubscriptionName="plain-off", SnsTopicArn=f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts",
+                                  SourceType="db-cluster", SourceIds=["plain-aurora"], Enabled=False)
 
     unrotated = kms.create_key(Description="no rotation")["KeyMetadata"]
     rotated = kms.create_key(Description="rotated")["KeyMetadata"]

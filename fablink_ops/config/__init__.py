@@ -51,7 +51,8 @@ from .edge import (
     DomainConfig, EdgeConfig, HealthCheckConfig, RateLimitConfig, WafConfig,
 )
 from .monitoring import (
-    ALARM_TOPICS, DASHBOARD_NAME, METRIC_NAMESPACE, AlarmConfig, AlarmsConfig, MonitoringConfig, SubscriptionConfig,
+    ALARM_TOPICS, DASHBOARD_NAME, METRIC_NAMESPACE, RDS_EVENT_CATEGORIES, AlarmConfig, AlarmsConfig, MonitoringConfig, RdsEventsConfig,
+    SubscriptionConfig,
 )
 from .runbooks import (
     ALARM_NAME, BACKUP_RUN_SUFFIX, DB_CLUSTER_ID, DB_INSTANCE_CLASS, DYNAMODB_MAX_CONCURRENT_RESTORES, SQL_DATABASE,
@@ -73,7 +74,7 @@ __all__ = [
     "Config", "CostConfig", "DomainConfig", "DrillConfig", "DynamoDBConfig", "DynamoIndex", "DynamoTable", "EdgeConfig", "EksConfig",
     "EngineConfig", "HealthCheckConfig", "IngressRule", "IrsaConfig", "LoggingConfig", "MonitoringConfig",
     "NetworkConfig", "NodegroupConfig", "PasswordPolicyMinimums", "ProjectConfig", "RateLimitConfig",
-    "SecurityGroupTier", "SlaConfig", "SubscriptionConfig", "Suppression", "SuppressionsFile", "WafConfig", "Zone",
+    "RDS_EVENT_CATEGORIES", "RdsEventsConfig", "SecurityGroupTier", "SlaConfig", "SubscriptionConfig", "Suppression", "SuppressionsFile", "WafConfig", "Zone",
     "check", "dynamodb_regions", "load_config", "window_minutes",
     # Not public, but tests run the cross-value checks on a modified Config.
     "_validate",

@@ -92,6 +92,7 @@ class Found:
     dashboard: dict | None = None  # the parsed body
     metric_filters: dict[str, dict] = field(default_factory=dict)
     log_groups: dict[str, dict] = field(default_factory=dict)
+    rds_events: dict[str, dict] = field(default_factory=dict)  # RDS event subscriptions by name
 
 
 def change(kind: str, name: str, action: str, **kwargs: Any) -> Change:

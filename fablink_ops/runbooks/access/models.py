@@ -202,6 +202,20 @@ class DbCluster:
 
 
 @dataclass(frozen=True)
+class RdsEventSubscription:
+    name: str
+    region: str
+    source_type: str  # "" : every source type
+    source_ids: tuple[str, ...]  # (): every source of the type
+    categories: tuple[str, ...]  # (): every category
+    enabled: bool
+
+    def covers(self, source_type: str, source_id: str, categories: tuple[str, ...]) -> bool:
+        return (self.enabled and self.source_type in ("", source_type) and (not self.source_ids or source_id in self.source_ids)
+                and (not self.categories or set(categories) <= set(self.categories)))
+
+
+@dataclass(frozen=True)
 class Table:
     name: str
     arn: str
@@ -317,6 +331,7 @@ class Inventory:
     vpc_links: list[VpcLink] = field(default_factory=list)
     api_stages: list[ApiStage] = field(default_factory=list)
     db_clusters: list[DbCluster] = field(default_factory=list)
+    rds_event_subscriptions: list[RdsEventSubscription] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     keys: list[KmsKey] = field(default_factory=list)
     topics: list[Topic] = field(default_factory=list)

@@ -47,6 +47,20 @@ def rds_backup_retention(inv: Inventory, s: Settings) -> Iterator[Hit]:
                    f"aws rds modify-db-cluster --db-cluster-identifier {c.id} --backup-retention-period {want} --apply-immediately")
 
 
+# What must reach someone when it happens to a cluster (issue 17; the
+# monitoring stage's [[monitoring.rds_events]] sends more).
+CLUSTER_EVENTS = ("failover", "failure")
+
+
+def rds_event_subscription(inv: Inventory, s: Settings) -> Iterator[Hit]:
+    for c in inv.db_clusters:
+        subs = [e for e in inv.rds_event_subscriptions if e.region == c.region]
+        if not any(e.covers("db-cluster", c.id, CLUSTER_EVENTS) for e in subs):
+            yield (c.arn, f"{c.engine} cluster {c.id}: no enabled RDS event subscription sends its {' and '.join(CLUSTER_EVENTS)} events",
+                   f"aws rds create-event-subscription --subscription-name <name> --sns-topic-arn <topic> --source-type db-cluster "
+                   f"--source-ids {c.id} --event-categories {' '.join(CLUSTER_EVENTS)} --region {c.region}")
+
+
 def dynamodb_pitr(inv: Inventory, s: Settings) -> Iterator[Hit]:
     for t in inv.tables:
         if not t.pitr:
@@ -91,6 +105,7 @@ CHECKS = (
     Check("rds.iam_auth", MEDIUM, "Aurora/RDS clusters without IAM authentication", rds_iam_auth),
     Check("rds.deletion_protection", MEDIUM, "Aurora/RDS clusters without deletion protection", rds_deletion_protection),
     Check("rds.backup_retention", MEDIUM, "Aurora/RDS backup retention below config", rds_backup_retention),
+    Check("rds.event_subscription", MEDIUM, "Aurora/RDS clusters whose failover and failure events reach no one", rds_event_subscription),
     Check("dynamodb.pitr", MEDIUM, "DynamoDB tables without point-in-time recovery", dynamodb_pitr),
     Check("dynamodb.deletion_protection", MEDIUM, "DynamoDB tables without deletion protection", dynamodb_deletion_protection),
     Check("dynamodb.customer_key", MEDIUM, "DynamoDB tables without a customer managed key", dynamodb_customer_key),

@@ -116,7 +116,7 @@ _LABELS = {
     "vpc_links": "VPC links", "api_stages": "API stages", "db_clusters": "DB clusters", "tables": "tables",
     "keys": "KMS keys", "topics": "topics", "log_groups": "log groups", "analyzers": "analyzer regions",
     "analyzer_findings": "active Access Analyzer findings", "trails": "CloudTrail trails",
-    "audit_services": "audit service regions",
+    "audit_services": "audit service regions", "rds_event_subscriptions": "RDS event subscriptions",
 }
 
 
