@@ -56,7 +56,7 @@ from .monitoring import (
 )
 from .runbooks import (
     ALARM_NAME, BACKUP_RUN_SUFFIX, DB_CLUSTER_ID, DB_INSTANCE_CLASS, DYNAMODB_MAX_CONCURRENT_RESTORES, SQL_DATABASE,
-    SQL_TABLE, AccessConfig, BackupConfig, DrillConfig, PasswordPolicyMinimums, Suppression, SuppressionsFile,
+    SQL_TABLE, VAULT_LOCK_MODES, AccessConfig, BackupConfig, BackupPlanConfig, DrillConfig, PasswordPolicyMinimums, Suppression, SuppressionsFile,
 )
 from .cost import CostConfig
 from .loader import DEFAULT_PATH, Config, _validate, load_config
@@ -70,7 +70,7 @@ __all__ = [
     "K8S_NAME", "KMS_ALIAS", "LOG_GROUP_NAME", "METRIC_NAMESPACE", "NAME_PREFIX", "NLB_NAME", "PG_IDENTIFIER",
     "PG_PARAMETER", "PI_RETENTION_DAYS", "RDS_IDENTIFIER", "REGION", "RESERVED_MASTER_USERNAMES", "SG_DESCRIPTION",
     "SQL_DATABASE", "SQL_TABLE", "STAGE_NAME", "TAG_KEY", "TAG_VALUE", "WAF_NAME", "AccessConfig", "AddonConfig",
-    "AlarmConfig", "AlarmsConfig", "ApiConfig", "AuroraConfig", "AuroraInstance", "BackupConfig", "ClusterParameter",
+    "AlarmConfig", "AlarmsConfig", "ApiConfig", "AuroraConfig", "AuroraInstance", "BackupConfig", "BackupPlanConfig", "ClusterParameter",
     "Config", "CostConfig", "DomainConfig", "DrillConfig", "DynamoDBConfig", "DynamoIndex", "DynamoTable", "EdgeConfig", "EksConfig",
     "EngineConfig", "HealthCheckConfig", "IngressRule", "IrsaConfig", "LoggingConfig", "MonitoringConfig",
     "NetworkConfig", "NodegroupConfig", "PasswordPolicyMinimums", "ProjectConfig", "RateLimitConfig",

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import aurora, dynamodb, edge, eks, monitoring, network
+from . import aurora, backup, dynamodb, edge, eks, monitoring, network
 
 # Design doc, "What to consider when building production", 1. Build order;
 # monitoring last because it watches what the others built.
-STAGE_ORDER: tuple[str, ...] = ("network", "eks", "aurora", "dynamodb", "edge", "monitoring")
+# backup after them: its plan covers the data stages' resources (by ARN).
+STAGE_ORDER: tuple[str, ...] = ("network", "eks", "aurora", "dynamodb", "edge", "monitoring", "backup")
 
 STAGES: dict[str, ModuleType | None] = {
     "network": network,
@@ -22,6 +23,7 @@ STAGES: dict[str, ModuleType | None] = {
     "dynamodb": dynamodb,
     "edge": edge,
     "monitoring": monitoring,
+    "backup": backup,
 }
 
 # What each stage needs to exist before it can be built.
@@ -34,6 +36,8 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     # By name only: alarms and the dashboard refer to the other stages'
     # resources through config names, so nothing has to exist first.
     "monitoring": (),
+    # The plan's selection names the cluster and tables by ARN: nothing first.
+    "backup": (),
 }
 
 
