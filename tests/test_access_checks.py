@@ -438,3 +438,18 @@ def test_rds_event_subscriptions_cover_a_cluster_by_id_by_type_or_all():
             RdsEventSubscription("off", r, "db-cluster", ("d",), (), False)]
     assert found(inventory(db_clusters=clusters, rds_event_subscriptions=subs)) == {
         ("rds.event_subscription", "arn:c"), ("rds.event_subscription", "arn:d")}
+
+
+def test_backup_plan_coverage_by_arn_pattern_exclusion_and_tag():
+    from fablink_ops.runbooks.access.models import BackupSelection, DbCluster
+
+    r = "ap-northeast-2"
+    clusters = [DbCluster("db", "arn:aws:rds:r:1:cluster:db", r, "aurora-postgresql", True, True, True, 30)]
+    tables = [Table(n, f"arn:aws:dynamodb:r:1:table/{n}", r, True, True, "k") for n in ("a", "b", "tmp-c")]
+    sels = [BackupSelection("p", "s", r, ("arn:aws:rds:r:1:cluster:db", "arn:aws:dynamodb:r:1:table/*"), ("arn:aws:dynamodb:r:1:table/tmp-*",), False)]
+    inv = inventory(db_clusters=clusters, tables=tables, backup_selections=sels, backup_regions=[r])
+    assert {x for x in found(inv) if x[0] == "backup.plan_coverage"} == {("backup.plan_coverage", "arn:aws:dynamodb:r:1:table/tmp-c")}
+    # a selection by tag is not expanded: its region counts as covered; a region not read claims nothing
+    tagged = BackupSelection("p", "t", r, (), (), True)
+    assert not {x for x in found(dataclasses.replace(inv, backup_selections=[tagged])) if x[0] == "backup.plan_coverage"}
+    assert not {x for x in found(dataclasses.replace(inv, backup_selections=[], backup_regions=[])) if x[0] == "backup.plan_coverage"}

@@ -395,11 +395,12 @@ def test_a_clean_account_has_no_findings(aws, cfg):
     # what the sandbox cannot show is said, not passed over in silence
     not_evaluated = run.doc["measurements"]["not_evaluated"]
     assert set(not_evaluated) == {"iam.root_access_keys", "iam.root_mfa", "iam.root_recent_use",
-                                  "accessanalyzer.external_access", "accessanalyzer.enabled"}
+                                  "accessanalyzer.external_access", "accessanalyzer.enabled", "backup.plan_coverage"}
+    assert "moto 5.2 lacks AWS Backup selections" in not_evaluated["backup.plan_coverage"]
     assert "moto does not model the root user" in not_evaluated["iam.root_mfa"]
     assert "moto lacks IAM Access Analyzer" in not_evaluated["accessanalyzer.external_access"]
     skipped = {s["name"] for s in run.doc["steps"] if s["status"] == "skipped"}
-    assert skipped == {"not seen: root", f"collect: accessanalyzer in {REGION}", "suppressions"}
+    assert skipped == {"not seen: root", f"collect: accessanalyzer in {REGION}", f"collect: backup in {REGION}", "suppressions"}
 
 
 def test_access_keys_in_use_and_recent_passwords_are_not_findings(aws, cfg):
@@ -619,6 +620,34 @@ def test_live_access_analyzer_findings(cfg):
     inv = Inventory(ACCOUNT, (REGION,), analyzers=piece["analyzers"])
     findings, _ = evaluate(inv, Settings(cfg.access, 90, ACCOUNT, datetime(2031, 3, 1, tzinfo=timezone.utc)))
     assert [(f.check, f.resource) for f in findings] == [("accessanalyzer.enabled", f"{ACCOUNT}:{REGION}")]
+
+
+def test_live_backup_plan_coverage(cfg):
+    """moto 5.2 has no AWS Backup selections: the live collector is fed AWS's
+    answers; a table outside every selection is a finding, the rest are not."""
+    from fablink_ops.runbooks.access.collect import backup as backup_collector
+    from fablink_ops.runbooks.access.models import DbCluster, Table
+
+    ctx = live_ctx(cfg)
+    backup = ctx.target.client("backup", REGION)
+    cluster = f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:fablink-prod-aurora"
+    table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/"
+    when = datetime(2031, 1, 1)
+    with Stubber(backup.raw) as stub:
+        stub.add_response("list_backup_plans", {"BackupPlansList": [{"BackupPlanId": "p-1", "BackupPlanName": "fablink-prod-daily",
+                                                                      "BackupPlanArn": "arn:aws:backup:x", "VersionId": "v"}]})
+        stub.add_response("list_backup_selections", {"BackupSelectionsList": [
+            {"SelectionId": "s-1", "SelectionName": "fablink-data", "BackupPlanId": "p-1", "CreationDate": when}]}, {"BackupPlanId": "p-1"})
+        stub.add_response("get_backup_selection", {"BackupPlanId": "p-1", "SelectionId": "s-1", "BackupSelection": {
+            "SelectionName": "fablink-data", "IamRoleArn": f"arn:aws:iam::{ACCOUNT}:role/fablink-prod-backup",
+            "Resources": [cluster, table + "fablink-prod-sessions"]}}, {"BackupPlanId": "p-1", "SelectionId": "s-1"})
+        piece = backup_collector.collect(ctx, REGION)
+        stub.assert_no_pending_responses()
+    inv = Inventory(ACCOUNT, (REGION,), db_clusters=[DbCluster("fablink-prod-aurora", cluster, REGION, "aurora-postgresql", True, True, True, 30)],
+                    tables=[Table(n, table + n, REGION, True, True, "k") for n in ("fablink-prod-sessions", "fablink-prod-cache")], **piece)
+    findings, not_evaluated = evaluate(inv, Settings(cfg.access, 90, ACCOUNT, datetime(2031, 3, 1, tzinfo=timezone.utc)))
+    assert "backup.plan_coverage" not in not_evaluated
+    assert [(f.check, f.resource) for f in findings if f.check == "backup.plan_coverage"] == [("backup.plan_coverage", table + "fablink-prod-cache")]
 
 
 def test_more_regions_are_reviewed_when_configured(aws, cfg):

@@ -7,6 +7,8 @@ service models): checks never call AWS, so each one is a plain function of an
 
 from __future__ import annotations
 
+import fnmatch
+
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -216,6 +218,23 @@ class RdsEventSubscription:
 
 
 @dataclass(frozen=True)
+class BackupSelection:
+    """One selection of an AWS Backup plan: the ARNs (or ARN patterns with *)
+    it covers, those it leaves out, and whether it also selects by tag."""
+
+    plan: str
+    name: str
+    region: str
+    resources: tuple[str, ...]
+    not_resources: tuple[str, ...]
+    by_tag: bool
+
+    def covers(self, arn: str) -> bool:
+        excluded = any(fnmatch.fnmatchcase(arn, p) for p in self.not_resources)
+        return not excluded and any(fnmatch.fnmatchcase(arn, p) for p in self.resources)
+
+
+@dataclass(frozen=True)
 class Table:
     name: str
     arn: str
@@ -332,6 +351,8 @@ class Inventory:
     api_stages: list[ApiStage] = field(default_factory=list)
     db_clusters: list[DbCluster] = field(default_factory=list)
     rds_event_subscriptions: list[RdsEventSubscription] = field(default_factory=list)
+    backup_selections: list[BackupSelection] = field(default_factory=list)
+    backup_regions: list[str] = field(default_factory=list)  # where the selections were read (the coverage check judges these)
     tables: list[Table] = field(default_factory=list)
     keys: list[KmsKey] = field(default_factory=list)
     topics: list[Topic] = field(default_factory=list)
