@@ -3,6 +3,7 @@
     invoke provision [--stage S] [--live] [--yes] [--json] [--config PATH]
     invoke plan [--stage S] [--detailed-exitcode] [--json] [--live] [--config PATH]
     invoke sandbox.up | sandbox.down | sandbox.status
+    invoke unlock [--live] [--yes] [--json] [--config PATH]
     invoke drill.failover [--to INSTANCE] [--failback] [--live] [--yes] [--json] [--config PATH]
     invoke access.review [--fail-on SEVERITY] [--live] [--json] [--config PATH]
     invoke backup.verify [--checks-only] [--only aurora|dynamodb] [--table NAME] [--row-counts] [--live] [--yes] [--json] [--config PATH]
@@ -17,7 +18,11 @@ guard refusal (nothing changed).
 
 from __future__ import annotations
 
-import importlib.util
+from fablink_ops import interrupts  # first: a Ctrl-C while the rest loads is ours, exit 130
+
+interrupts.install()
+
+import importlib.util  # noqa: E402
 import sys
 
 from invoke import Collection, Exit, task
@@ -69,6 +74,13 @@ def plan(c, stage=None, config="config/prod.toml", live=False, json=False, detai
     """Show what provision would do. Read-only: no AWS write, ever."""
     opts = cli.Options(config=config, live=live, json=json, stage=stage, detailed_exitcode=detailed_exitcode)
     _exit(cli.run(cli.cmd_plan, opts))
+
+
+@task(help=_help("config", "live", "yes", "json"))
+def unlock(c, config="config/prod.toml", live=False, yes=False, json=False):
+    """Remove the environment's run lock when its holder is known dead (typed confirmation)."""
+    opts = cli.Options(config=config, live=live, yes=yes, json=json)
+    _exit(cli.run(cli.cmd_unlock, opts))
 
 
 @task(name="up", help=_help("config", "json"))
@@ -129,6 +141,7 @@ def cost_report(c, budget=None, config="config/prod.toml", live=False, json=Fals
 @task
 def test(c):
     """Run the test suite (parallel on all cores when pytest-xdist is installed)."""
+    interrupts.running()  # Ctrl-C: Invoke's runner stops pytest and reports it, as before
     args = [sys.executable, "-m", "pytest", "-q"]
     if importlib.util.find_spec("xdist") is not None:
         args += ["-n", "auto"]
@@ -154,4 +167,4 @@ backup.add_task(backup_cleanup_task)
 cost = Collection("cost")
 cost.add_task(cost_report)
 
-ns = Collection(provision, plan, test, sandbox, drill, access, backup, cost)
+ns = Collection(provision, plan, unlock, test, sandbox, drill, access, backup, cost)

@@ -16,10 +16,11 @@ from typing import Any, Callable
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
-from . import sandbox
+from . import interrupts, sandbox
 from .config import Config, load_config
 from .engine import BLOCKED, NOOP, REPLACE, Change, Context, apply, block_dependents, has_changes
 from .errors import FAILED, USAGE, GuardError, OpsError
+from .lock import Holder, RunLock, lock_target, take, unlock
 from .output import ConsoleReporter, calls_line, counts, counts_line, make_console, plan_table, print_json
 from .resources import REQUIRES, STAGE_ORDER, STAGES
 from .target import RetryPolicy, Target, guard_live, live_target, sandbox_target, wrap_aws_error
@@ -49,15 +50,19 @@ class Session:
 
 def run(command: Callable[[Options], int], opts: Options, stdin_isatty: Callable[[], bool] | None = None) -> int:
     """Run a command with the one-error-line contract."""
+    interrupts.running()
     try:
-        return command(opts)
+        try:
+            return command(opts)
+        finally:
+            interrupts.done()  # from here a Ctrl-C changes nothing (interrupts.py)
     except OpsError as exc:
         return _fail(opts, exc.message, exc.exit_code)
     except (ClientError, BotoCoreError) as exc:
         err = wrap_aws_error(exc, "AWS")
         return _fail(opts, err.message, err.exit_code)
     except KeyboardInterrupt:
-        return _fail(opts, "interrupted: run the same command again to resume; nothing will be created twice", 130)
+        return _fail(opts, interrupts.RESUME, 130)
 
 
 def _fail(opts: Options, message: str, code: int, printed: bool = False) -> int:
@@ -201,6 +206,23 @@ def cmd_provision(opts: Options) -> int:
     ctx = _context(s)
     started = time.monotonic()
     changes = plan_stages(ctx, stages)
+    held = take_run_lock(s, "provision") if has_changes(changes) or any(c.run for c in changes) else None
+    try:
+        # Under the lock, plan again: a run that held it before us may have
+        # made what our first plan wanted to create (CreateVpc has no token).
+        return _provision(s, stages, ctx, plan_stages(ctx, stages) if held else changes, started)
+    finally:
+        if held:
+            held.release()
+
+
+def take_run_lock(s: Session, command: str) -> RunLock:
+    """The environment's run lock (fablink_ops/lock.py), or GuardError (exit 2)."""
+    return take(s.target, s.cfg.project, command, s.identity, say=lambda text: s.console.print(text, markup=False))
+
+
+def _provision(s: Session, stages: list[str], ctx: Context, changes: list[Change], started: float) -> int:
+    opts = s.opts
     if not opts.json:
         _show_plan(s, changes)
     applied: list[tuple[Change, str | None]] = []
@@ -216,6 +238,7 @@ def cmd_provision(opts: Options) -> int:
     s.document["applied"] = [dict(c.to_json(), detail=d) for c, d in applied]
     s.document["seconds"] = round(time.monotonic() - started, 2)
     replace = [c for c in changes if c.action in (REPLACE, BLOCKED)]
+    interrupts.done()  # the work is over: a Ctrl-C while reporting it keeps the exit code
     if error:
         s.document.update(result="error", error=error.message)
     elif replace:
@@ -312,3 +335,32 @@ def _say(opts: Options, document: dict[str, Any], text: str) -> None:
         print_json(document)
     else:
         Console(highlight=False).print(text)
+
+
+# ----- the run lock
+
+
+def cmd_unlock(opts: Options) -> int:
+    """Remove the environment's run lock, for a holder known to be dead.
+
+    Always a typed confirmation (sandbox too: removing a live run's lock is
+    how two runs come to create the same VPC), unless --yes."""
+    s = open_session(opts)
+    name = s.cfg.project.environment_name
+
+    def confirm(holder: Holder) -> None:
+        s.console.print(f"{name} is locked by {holder.describe()}.", markup=False)
+        if opts.yes:
+            return
+        if not sys.stdin.isatty():
+            raise GuardError("refusing: removing the lock needs confirmation; no terminal to ask on, and no --yes given")
+        s.console.print(f"Only if that run is dead: type [bold]{name}[/] to remove its lock:")
+        s.console.print("> ", end="")
+        answer = sys.stdin.readline().strip()
+        if answer != name:
+            raise GuardError(f"refusing: confirmation {answer!r} does not match {name!r}; the lock is kept")
+
+    removed = unlock(lock_target(s.target), name, confirm)
+    text = f"removed the lock of {removed.describe()}" if removed else f"{name} is not locked"
+    _say(opts, {"unlocked": bool(removed), "holder": removed.who if removed else None}, text)
+    return 0

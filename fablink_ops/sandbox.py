@@ -21,11 +21,13 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .errors import OpsError
 
 START_BUDGET_SECONDS = 30.0
+SAY_BUSY_AFTER_SECONDS = 3.0
+BUSY_BUDGET_SECONDS = 300.0  # a busy server answers after its current request; five minutes is no longer busy
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,44 @@ def _alive(pid: int) -> bool:
 def running() -> SandboxInfo | None:
     """The running sandbox, or None. Never starts one."""
     info = _read_state()
-    if info and _alive(info.pid) and _responds(info.port):
+    if info and _ours(info.pid) and _responds(info.port):
         return info
     return None
+
+
+def _ours(pid: int) -> bool:
+    """The recorded pid is alive and still our server (not a pid reused by
+    another process after a reboot). Where /proc is missing, alive is enough."""
+    if not _alive(pid):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()
+    except OSError:
+        return True
+    return b"moto_server" in cmdline
+
+
+def _wait_for_recorded(info: SandboxInfo, say: Callable[[str], None]) -> bool:
+    """The recorded server lives: wait for it to answer (busy, not dead: moto
+    answers one request at a time, and a cold EC2 request holds it over a
+    second). True once it answers; False if it died meanwhile. Never gives up
+    on a live server by starting another: that one would be empty, and the
+    old one, holding everything, would run on unreachable."""
+    started = time.monotonic()
+    timeout = SAY_BUSY_AFTER_SECONDS  # the first look: a few seconds, then say why we wait
+    while _ours(info.pid):
+        if _responds(info.port, timeout=timeout):
+            return True
+        if timeout == SAY_BUSY_AFTER_SECONDS:
+            say(f"sandbox: the server (pid {info.pid}) is busy; waiting for it to answer")
+            timeout = 30.0  # it answers after its current request: stay in its queue
+        if time.monotonic() - started > BUSY_BUDGET_SECONDS:
+            raise OpsError(f"the sandbox server (pid {info.pid}) is running but has not answered for "
+                           f"{BUSY_BUDGET_SECONDS:.0f}s: invoke sandbox.down, then run again (its state is lost)")
+        time.sleep(0.2)
+    return False
 
 
 def _free_port() -> int:
@@ -100,11 +137,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def ensure_running(account_id: str) -> tuple[SandboxInfo, bool]:
+def ensure_running(account_id: str, say: Callable[[str], None] | None = None) -> tuple[SandboxInfo, bool]:
     """Start the sandbox unless it runs. Returns (info, started_now)."""
+    say = say or (lambda text: print(text, file=sys.stderr, flush=True))
     with _locked():
-        info = running()
-        if info:
+        info = _read_state()
+        if info and _wait_for_recorded(info, say):
             return info, False
         port = _free_port()
         log = open(state_dir() / "moto-server.log", "ab")
@@ -127,6 +165,10 @@ def ensure_running(account_id: str) -> tuple[SandboxInfo, bool]:
             env=env,
             start_new_session=True,  # outlives this command; stopped by sandbox.down
         )
+        # Recorded at once: a command interrupted while the server starts
+        # leaves it recorded, and the next one waits for it, never starting another.
+        info = SandboxInfo(pid=proc.pid, port=port, started_at=time.time(), account_id=account_id)
+        _state_file().write_text(json.dumps(asdict(info)))
         deadline = time.monotonic() + START_BUDGET_SECONDS
         while not _responds(port, timeout=0.5):
             if proc.poll() is not None:
@@ -135,8 +177,6 @@ def ensure_running(account_id: str) -> tuple[SandboxInfo, bool]:
                 proc.terminate()
                 raise OpsError(f"the sandbox did not answer within {START_BUDGET_SECONDS:.0f}s: see {state_dir() / 'moto-server.log'}")
             time.sleep(0.1)
-        info = SandboxInfo(pid=proc.pid, port=port, started_at=time.time(), account_id=account_id)
-        _state_file().write_text(json.dumps(asdict(info)))
         return info, True
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -23,19 +24,25 @@ from typing import Any, Callable
 import boto3
 import botocore.session
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
+from botocore.exceptions import (ClientError, ConnectTimeoutError, EndpointConnectionError, HTTPClientError, NoCredentialsError,
+                                 NoRegionError, ProxyConnectionError)
 from tenacity import retry_if_exception, stop_after_attempt, wait_random_exponential
 from tenacity import Retrying
 
+from . import adopt
 from .errors import AwsError, GuardError
 
 # Operation-name prefixes that only read. Anything else counts as a write.
 READ_PREFIXES = ("Describe", "List", "Get", "Lookup", "Search", "Scan", "Query", "BatchGet", "Head", "Select")
 
-# Error codes that mean "try again later": throttling, plus the codes AWS
-# returns while a just-created resource has not propagated yet (eventual
-# consistency). Collected from amazon.aws module_utils/retries.py and the EC2
-# API docs: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/query-api-troubleshooting.html
+# --------------------------------------------------------------------------
+# What is retried. One table per reason, each with its source; ``classify``
+# says which reason an error falls under, ``_retryable`` decides by it.
+#
+# THROTTLING: the request was refused, not carried out: retried for reads and
+# writes. botocore/retries/standard.py (ThrottledRetryableChecker), amazon.aws
+# module_utils/retries.py, the EC2 API docs:
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/query-api-troubleshooting.html
 THROTTLING_CODES = frozenset(
     {
         "Throttling",
@@ -44,16 +51,53 @@ THROTTLING_CODES = frozenset(
         "RequestThrottledException",
         "RequestThrottled",
         "RequestLimitExceeded",
+        "EC2ThrottledException",
         "TooManyRequestsException",
         "SlowDown",
         "PriorRequestNotComplete",
         "ProvisionedThroughputExceededException",
         "RequestLimitExceededException",
-        "ServiceUnavailable",
-        "InternalError",
-        "InternalFailure",
+        "BandwidthLimitExceeded",
     }
 )
+# TRANSIENT: a server-side failure (HTTP 500/502/503/504 whatever the code, or
+# one of these codes). The request may or may not have been carried out:
+# retried for reads; for writes see ``Client`` (read before retry). Codes:
+# botocore/retries/standard.py (TransientRetryableChecker), botocore/data/
+# _retry.json ("general": 500/502/503/504), and each service's error shapes:
+# EC2 Unavailable/InternalError, IAM ServiceFailure, EKS ServerException and
+# ServiceUnavailableException, API Gateway ServiceUnavailableException,
+# DynamoDB InternalServerError, KMS KMSInternalException, WAFv2
+# WAFInternalErrorException, ACM/others InternalFailure/InternalServiceFault.
+TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
+TRANSIENT_CODES = frozenset(
+    {
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "Unavailable",
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "InternalServerErrorException",
+        "InternalServiceError",
+        "InternalServiceErrorException",
+        "InternalServiceFault",
+        "ServiceFailure",
+        "ServerException",
+        "KMSInternalException",
+        "WAFInternalErrorException",
+    }
+)
+# Transport errors: the answer never came (connection reset or closed, read
+# timeout): the request may have been carried out, as for TRANSIENT.
+AMBIGUOUS_TRANSPORT = (HTTPClientError,)  # ReadTimeoutError, ConnectionClosedError
+# The connection was never made: the request did not reach AWS, a retry is safe.
+NOT_SENT_TRANSPORT = (EndpointConnectionError, ConnectTimeoutError, ProxyConnectionError)
+
+THROTTLED, TRANSIENT, NOT_SENT, EVENTUAL = "throttled", "transient", "not-sent", "eventual"
+
 # Retried on writes only: a write that names an id we just created may arrive
 # before that id is visible everywhere. On a read the same code is an answer.
 EVENTUAL_CONSISTENCY_CODES = frozenset(
@@ -170,13 +214,14 @@ class Target:
                 self._clients[key] = Client(self._raw_client(service, region), self)
             return self._clients[key]
 
-    def _raw_client(self, service: str, region: str | None = None) -> Any:
+    def _raw_client(self, service: str, region: str | None = None, connect_timeout: float = 10,
+                    read_timeout: float = 60) -> Any:
         cfg = BotoConfig(
             region_name=region or self.region,
             retries={"total_max_attempts": 1, "mode": "standard"},
             max_pool_connections=32,
-            connect_timeout=10,
-            read_timeout=60,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
         )
         kwargs: dict[str, Any] = {"config": cfg}
         if self.endpoint_url:
@@ -219,9 +264,43 @@ class Client:
             return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            return self._target_retrying(is_write(operation))(attr, *args, **kwargs)
+            if not is_write(operation):
+                return self._target_retrying(False)(attr, *args, **kwargs)
+            return self._write(operation, attr, args, self._with_token(operation, kwargs))
 
         return call
+
+    def _write(self, operation: str, attr: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
+        """A write, retried by our policy. After a failure that may have been
+        carried out (TRANSIENT), a token-less create first looks for what it
+        made (adopt.FINDERS) and returns that instead of creating again."""
+        finder = adopt.FINDERS.get((self.raw.meta.service_model.service_name, operation))
+        ambiguous = False
+
+        def attempt() -> Any:
+            nonlocal ambiguous
+            if ambiguous and finder is not None:
+                found = finder(self, kwargs)
+                if found is not None:
+                    return found
+            try:
+                return attr(*args, **kwargs)
+            except Exception as exc:
+                ambiguous = ambiguous or classify(exc) == TRANSIENT
+                raise
+
+        return self._target_retrying(True)(attempt)
+
+    def _with_token(self, operation: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """One idempotency token for every attempt of a call. botocore fills a
+        missing token member with a fresh uuid per call, so each of our retries
+        would carry a new one and AWS would carry out each: a duplicate."""
+        shape = self.raw.meta.service_model.operation_model(operation).input_shape
+        if shape is None:
+            return kwargs
+        missing = [name for name, member in shape.members.items()
+                   if member.metadata.get("idempotencyToken") and name not in kwargs]
+        return {**kwargs, **{name: str(uuid.uuid4()) for name in missing}} if missing else kwargs
 
     def paginate(self, method: str, result_key: str, **kwargs: Any) -> list[Any]:
         def collect() -> list[Any]:
@@ -242,16 +321,37 @@ class Client:
         )
 
 
-def _retryable(exc: BaseException, write: bool) -> bool:
+def classify(exc: BaseException) -> str | None:
+    """Why ``exc`` may be retried (THROTTLED, TRANSIENT, NOT_SENT, EVENTUAL), or None."""
+    if isinstance(exc, NOT_SENT_TRANSPORT):
+        return NOT_SENT
+    if isinstance(exc, AMBIGUOUS_TRANSPORT):
+        return TRANSIENT
+    if not isinstance(exc, ClientError):
+        return None
     code = error_code(exc)
     if code in THROTTLING_CODES:
-        return True
-    if write and code in EVENTUAL_CONSISTENCY_CODES:
-        return True
-    if write and isinstance(exc, ClientError):
-        message = exc.response.get("Error", {}).get("Message", "")
-        return any(code == c and fragment in message for c, fragment in EVENTUAL_CONSISTENCY_MESSAGES)
-    return False
+        return THROTTLED
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if code in TRANSIENT_CODES or status in TRANSIENT_STATUS:
+        return TRANSIENT
+    if code in EVENTUAL_CONSISTENCY_CODES:
+        return EVENTUAL
+    message = exc.response.get("Error", {}).get("Message", "")
+    if any(code == c and fragment in message for c, fragment in EVENTUAL_CONSISTENCY_MESSAGES):
+        return EVENTUAL
+    return None
+
+
+def _retryable(exc: BaseException, write: bool) -> bool:
+    """Reads: whatever is not an answer. Writes: also the eventual-consistency
+    codes (on a read, NotFound is the answer). A write's TRANSIENT failure is
+    retried here too; ``Client`` first reads for what a token-less create may
+    have made (adopt.py) and makes retried calls carry one token throughout."""
+    kind = classify(exc)
+    if kind == EVENTUAL:
+        return write
+    return kind is not None
 
 
 # --------------------------------------------------------------------------
@@ -296,16 +396,26 @@ def live_target(config_region: str, retry: RetryPolicy | None = None) -> Target:
     return Target("live", region, session, retry=retry or RetryPolicy())
 
 
+GUARD_CONNECT_SECONDS = 3.0
+GUARD_READ_SECONDS = 5.0  # GetCallerIdentity answers in milliseconds
+
+
 def guard_live(target: Target, account_id: str, region: str) -> str:
     """Refuse a live run aimed at the wrong account or region. Returns the caller ARN."""
     if target.region != region:
         raise GuardError(f"refusing: the AWS region is {target.region} but the config is for {region}")
+    # The first call: short timeouts and no retry, so an unreachable endpoint
+    # or network (a black hole swallows packets: no error, only silence) is a
+    # refusal within seconds, not a 60 s read timeout, retried.
+    sts = target._raw_client("sts", connect_timeout=GUARD_CONNECT_SECONDS, read_timeout=GUARD_READ_SECONDS)
     try:
-        identity = target.client("sts").get_caller_identity()
+        identity = sts.get_caller_identity()
     except NoCredentialsError:
         raise GuardError("refusing: no AWS credentials found (standard credential chain)") from None
-    except EndpointConnectionError as exc:
-        raise GuardError(f"refusing: cannot reach STS: {exc}") from None
+    except (EndpointConnectionError, ConnectTimeoutError, HTTPClientError) as exc:
+        raise GuardError(f"refusing: cannot reach AWS STS at {sts.meta.endpoint_url} within "
+                         f"{GUARD_CONNECT_SECONDS + GUARD_READ_SECONDS:.0f}s ({type(exc).__name__}); "
+                         "check the network, AWS_ENDPOINT_URL and AWS_REGION") from None
     except ClientError as exc:
         raise GuardError(f"refusing: cannot confirm the AWS account: {error_code(exc)}: {exc}") from None
     if identity["Account"] != account_id:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from fablink_ops.target import is_write
 
@@ -87,3 +88,59 @@ class Throttle:
             "ResponseMetadata": {"HTTPStatusCode": 400},
         }
         return http, parsed
+
+
+class LostAnswer:
+    """The first call of each named operation is carried out by AWS, but its
+    answer is lost: a read timeout, or an HTTP 500 (AWS did the work and then
+    failed). What the fault-injection proxy of issue 20 did."""
+
+    def __init__(self, operations: tuple[str, ...], how: str = "timeout"):
+        self.pending = set(operations)
+        self.how = how
+        self.lost: list[str] = []
+        self._lock = threading.Lock()
+
+    @property
+    def hooks(self):
+        return [("after-call", self._handler)]
+
+    def _handler(self, model, **_):
+        with self._lock:
+            hit = model.name in self.pending
+            self.pending.discard(model.name)
+            if hit:
+                self.lost.append(model.name)
+        if not hit:
+            return
+        if self.how == "timeout":
+            raise ReadTimeoutError(endpoint_url="https://lost.invalid")
+        raise ClientError({"Error": {"Code": "InternalFailure", "Message": "lost"}, "ResponseMetadata": {"HTTPStatusCode": 500}},
+                          model.name)
+
+
+class ServerErrors:
+    """The first ``times`` calls of each named operation are answered with a
+    server error, not carried out (the request never reached the backend)."""
+
+    def __init__(self, errors: dict[str, tuple[str, int]], times: int = 2):
+        self.errors = errors
+        self.left = {name: times for name in errors}
+        self.answered: list[str] = []
+        self._lock = threading.Lock()
+
+    @property
+    def hooks(self):
+        return [("before-call", self._handler)]
+
+    def _handler(self, model, **_):
+        with self._lock:
+            hit = self.left.get(model.name, 0) > 0
+            if hit:
+                self.left[model.name] -= 1
+                self.answered.append(model.name)
+        if not hit:
+            return None
+        code, status = self.errors[model.name]
+        http = AWSResponse("https://failing.invalid", status, {}, None)
+        return http, {"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": status}}

@@ -156,3 +156,34 @@ def test_live_sweep_without_confirmation_deletes_nothing(sources, monkeypatch):
 def test_the_rule_for_a_temporary(cfg, name, tags, why):
     assert why in cleanup.refusal(cfg, name, tags)
     assert cleanup.refusal(cfg, f"{PREFIX}-x", {"temporary": "true", "ManagedBy": "fablink-ops", "backup-run": "r"}) is None
+
+
+def test_a_restore_killed_before_its_tagging_is_recognised_and_swept(sources):
+    """Issue 20 item 7: RestoreTableToPointInTime takes no tags, so a run killed
+    between it and TagResource leaves an untagged full copy. Its name (the
+    runbook's pattern for a table of this config) and DynamoDB's RestoreSummary
+    (a source table of this environment) make it a temporary; its run id gives
+    its expiry. A look-alike restored from another table stays refused."""
+    cfg = sources
+    ddb = client("dynamodb")
+    old_run = f"{(WALL - timedelta(hours=cfg.backup.expiry_hours + 1)):%Y%m%d%H%M%S}-dead"
+    new_run = f"{(WALL - timedelta(hours=1)):%Y%m%d%H%M%S}-beef"
+    expired = cleanup.table_name(cfg, old_run, SESSIONS)
+    fresh = cleanup.table_name(cfg, new_run, SESSIONS)
+    for name in (expired, fresh):
+        ddb.restore_table_to_point_in_time(SourceTableName=SESSIONS, TargetTableName=name, UseLatestRestorableTime=True)
+    ddb.create_table(TableName="other-team-sessions", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}], KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}])
+    ddb.update_continuous_backups(TableName="other-team-sessions", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    lookalike = cleanup.table_name(cfg, f"{(WALL - timedelta(hours=9)):%Y%m%d%H%M%S}-abcd", ACTIVITIES)
+    ddb.restore_table_to_point_in_time(SourceTableName="other-team-sessions", TargetTableName=lookalike, UseLatestRestorableTime=True)
+
+    run = run_sweep(cfg)
+
+    found = run.doc["measurements"]["candidates"]
+    assert found[expired]["result"] == "deleted"
+    assert found[fresh]["result"] == "not expired"
+    assert found[lookalike]["result"] == "refused" and found[lookalike]["detail"] == "not tagged temporary=true"
+    assert "a restore killed before its tagging" in step(run.doc, f"recognised: DynamoDB table {expired}")["detail"]
+    assert expired not in ddb.list_tables()["TableNames"] and lookalike in ddb.list_tables()["TableNames"]
+    assert_production_intact(cfg)

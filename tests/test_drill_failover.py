@@ -18,13 +18,14 @@ from fablink_ops import cli
 from fablink_ops.output import make_console
 from fablink_ops.report import iso
 from fablink_ops.runbooks import failover
-from fablink_ops.runbooks.failover import LOCK_TAG, FailoverOptions
+from fablink_ops import lock
+from fablink_ops.runbooks.failover import FailoverOptions
 from fablink_ops.runbooks.probe import Prober
 from fablink_ops.target import Target
 
 from .conftest import CONFIG, make_target
 from .timeline import (INSTANT, WALL, DelayedFailover, FakeClock, StatusOverride, Timeline, cluster_tags, make_alarms,
-                       make_cluster, set_alarm, tag_cluster, writer)
+                       make_cluster, set_alarm, writer)
 
 OPERATOR = "arn:aws:iam::853963783084:user/operator"
 
@@ -78,6 +79,23 @@ def drill(cfg, layer=None, clock=None, live=False, yes=True, to=None, failback=F
     return Run(code, doc, md, target, clock)
 
 
+def run_lock(cfg) -> lock.Holder | None:
+    return lock.read(make_target(cfg), cfg.project.environment_name)
+
+
+def other_holder(cfg, command="provision", clock=None, lease=600.0) -> lock.RunLock:
+    """Another run holding the environment's lock (killed: it renews no more)."""
+    held = lock.RunLock(make_target(cfg), cfg.project.environment_name, cfg.project.name, command, lease=lease,
+                        **({"clock": clock} if clock else {}))
+    held.acquire()
+    held._stop.set()
+    return held
+
+
+def held_during_failover(layer) -> list[str]:
+    return [h.command for h in layer.locks_seen]
+
+
 def step(doc, name) -> dict:
     matches = [s for s in doc["steps"] if s["name"] == name]
     assert len(matches) == 1, [s["name"] for s in doc["steps"]]
@@ -120,8 +138,8 @@ def test_measured_rto_equals_the_modelled_one(cfg, cluster, timeline, interval):
     assert max(run.clock.slept) <= top and max(run.clock.slept) > interval
     # AWS state: the writer moved; the lock was held during the failover and is gone now
     assert writer(cfg.drill.aurora_cluster) == cluster[1]
-    assert any(run.doc["measurements"]["drill_id"] in tags.get(LOCK_TAG, "") for tags in layer.tags_seen)
-    assert LOCK_TAG not in cluster_tags(cfg.drill.aurora_cluster)
+    assert held_during_failover(layer) == ["drill.failover"]
+    assert run_lock(cfg) is None
     assert step(run.doc, "lock released")["status"] == "ok"
     assert step(run.doc, "failover: observed")["status"] == "ok"
 
@@ -134,7 +152,7 @@ def test_over_the_rto_budget_fails(cfg, cluster):
     assert run.doc["verdict"] == "fail"
     assert "after 75.0s (budget 60s, exceeded)" in run.doc["reason"]
     assert step(run.doc, "failover: observed")["status"] == "failed"
-    assert LOCK_TAG not in cluster_tags(cfg.drill.aurora_cluster)
+    assert run_lock(cfg) is None
 
 
 def test_not_back_to_full_strength_within_the_observe_budget_fails(cfg, cluster):
@@ -148,7 +166,7 @@ def test_not_back_to_full_strength_within_the_observe_budget_fails(cfg, cluster)
     assert leg["new_writer_seconds"] is not None and leg["all_members_available_seconds"] is None
     # the budget bounds the observation
     assert run.clock.now - 1000.0 <= 90.0
-    assert LOCK_TAG not in cluster_tags(cfg.drill.aurora_cluster)
+    assert run_lock(cfg) is None
 
 
 # --------------------------------------------------------------------------
@@ -170,8 +188,8 @@ def _member_not_available(cfg):
 def _lock_held(cfg):
     make_cluster(cfg.drill.aurora_cluster)
     make_alarms(cfg.drill.stop_alarms, "OK")
-    tag_cluster(cfg.drill.aurora_cluster, LOCK_TAG, f"drill-other until {iso(WALL + timedelta(minutes=5))}")
-    return None, "preflight: lock free", "drill drill-other holds the lock until 2030-01-02T03:09:05.000Z"
+    other_holder(cfg, "drill.failover")
+    return None, "preflight: lock free", "locked by "
 
 
 def _stop_alarm_in_alarm(cfg):
@@ -233,36 +251,34 @@ def test_to_must_name_an_available_reader(cfg, cluster):
 
 
 def test_a_stale_lock_is_taken_over(cfg, cluster):
-    stale = f"drill-killed until {iso(WALL - timedelta(minutes=1))}"
-    tag_cluster(cfg.drill.aurora_cluster, LOCK_TAG, stale)
+    other_holder(cfg, "drill.failover", clock=lambda: 1_000_000.0, lease=60)  # killed long ago
     layer = DelayedFailover(FakeClock(), INSTANT)
     run = drill(cfg, layer)
 
     assert run.code == 0, run.doc["reason"]
     assert "will be taken over" in step(run.doc, "preflight: lock free")["detail"]
     acquired = step(run.doc, "lock acquired")["detail"]
-    assert "stale lock of drill drill-killed" in acquired and acquired.endswith("taken over")
-    ours = run.doc["measurements"]["drill_id"]
-    expiry = iso(WALL + timedelta(minutes=cfg.drill.lock_expiry_minutes))
-    assert any(tags.get(LOCK_TAG) == f"{ours} until {expiry}" for tags in layer.tags_seen)
-    assert LOCK_TAG not in cluster_tags(cfg.drill.aurora_cluster)
+    assert "took over the stale lock of" in acquired and "drill.failover" in acquired
+    assert held_during_failover(layer) == ["drill.failover"]
+    assert run_lock(cfg) is None
 
 
-def test_a_lock_taken_by_another_drill_at_the_same_moment_aborts(cfg, cluster):
-    """Two drills writing the tag at once: the one whose write is not read back aborts,
-    and leaves the other's lock alone."""
-    other = f"drill-other until {iso(WALL + timedelta(minutes=30))}"
+def test_two_drills_at_the_same_moment_one_holds_the_lock(cfg, cluster):
+    """Another run takes the lock between our preflight and our lock (issue 14,
+    item 13: the tag lock let both drills hold it): we abort and leave its lock."""
+    other: list[lock.RunLock] = []
 
     def racer(model, **_):
-        if model.name == "AddTagsToResource":
-            tag_cluster(cfg.drill.aurora_cluster, LOCK_TAG, other)
+        if model.name == "DescribeAlarms" and not other:
+            other.append(other_holder(cfg, "drill.failover"))
 
-    run = drill(cfg, hooks=[("after-call.rds", racer)])
+    run = drill(cfg, hooks=[("after-call.cloudwatch", racer)])
     assert run.code == 1 and run.doc["verdict"] == "aborted"
-    assert "another drill wrote the lock at the same moment" in run.doc["reason"]
-    assert step(run.doc, "lock released")["status"] == "skipped"
-    assert cluster_tags(cfg.drill.aurora_cluster)[LOCK_TAG] == other
+    assert "lock: fablink-prod is locked by" in run.doc["reason"] and "drill.failover" in run.doc["reason"]
+    assert not any(s["name"] == "lock released" for s in run.doc["steps"])
+    assert run_lock(cfg).run_id == other[0].run_id
     assert writer(cfg.drill.aurora_cluster) == cluster[0]
+    assert run.target.meter.writes == 0
 
 
 # --------------------------------------------------------------------------
@@ -283,7 +299,7 @@ def test_failback_is_a_second_measured_failover(cfg, cluster):
     assert writer(cfg.drill.aurora_cluster) == cluster[0]
     assert run.target.meter.calls["rds:FailoverDBCluster"] == 2
     assert run.doc["reason"].startswith("failover: new writer") and "; failback: new writer" in run.doc["reason"]
-    assert LOCK_TAG not in cluster_tags(cfg.drill.aurora_cluster)
+    assert run_lock(cfg) is None
     # every call the drill made is an IAM permission it declares
     used = set(run.target.meter.calls)
     assert used <= set(failover.PERMISSIONS), used - set(failover.PERMISSIONS)
@@ -329,7 +345,7 @@ def test_a_stop_alarm_firing_mid_drill_stops_it(cfg, cluster):
     leg = run.doc["measurements"]["failover"]
     assert leg["requested_at"] and leg["new_writer_seconds"] is None
     assert step(run.doc, "lock released")["status"] == "ok"
-    assert LOCK_TAG not in cluster_tags(cfg.drill.aurora_cluster)
+    assert run_lock(cfg) is None
 
 
 def test_ctrl_c_mid_drill_releases_the_lock_and_leaves_evidence(cfg, cluster):
@@ -346,7 +362,7 @@ def test_ctrl_c_mid_drill_releases_the_lock_and_leaves_evidence(cfg, cluster):
     observed = step(run.doc, "failover: observed")
     assert observed["status"] == "failed" and observed["detail"] == "interrupted by the operator (Ctrl-C)"
     assert step(run.doc, "lock released")["status"] == "ok"
-    assert LOCK_TAG not in cluster_tags(cfg.drill.aurora_cluster)
+    assert run_lock(cfg) is None
     assert run.doc["finished"]
 
 
@@ -361,7 +377,7 @@ def test_an_aws_error_when_acting_aborts_and_releases_the_lock(cfg, cluster):
     assert run.code == 1 and run.doc["verdict"] == "aborted"
     assert "InvalidDBClusterStateFault: cluster is busy" in run.doc["reason"]
     assert step(run.doc, "failover: requested")["status"] == "failed"
-    assert LOCK_TAG not in cluster_tags(cfg.drill.aurora_cluster)
+    assert run_lock(cfg) is None
 
 
 # --------------------------------------------------------------------------
@@ -448,7 +464,7 @@ def test_live_without_confirmation_is_refused_before_any_write(cfg, cluster, mon
     assert run.doc is None  # refused: nothing was done, no evidence
     assert run.target.meter.writes == 0
     assert writer(cfg.drill.aurora_cluster) == cluster[0]
-    assert LOCK_TAG not in cluster_tags(cfg.drill.aurora_cluster)
+    assert run_lock(cfg) is None
 
 
 class Terminal(io.StringIO):
@@ -499,7 +515,7 @@ def test_evidence_files_and_json_stdout(cfg, cluster, capsys):
         assert stamp.fullmatch(s["started"]) and stamp.fullmatch(s["finished"]) and s["started"] <= s["finished"]
         assert s["status"] in ("ok", "skipped") and s["detail"]
     assert doc["verdict"] == "pass" and doc["reason"]
-    assert doc["calls"]["writes"] == 4  # lock, failover, failback, unlock
+    assert doc["calls"]["writes"] == 2  # failover, failback (the run lock has its own meter: fablink_ops/lock.py)
     assert set(doc["measurements"]) >= {"cluster", "drill_id", "rto_budget_seconds", "original_writer", "failover", "failback"}
 
     md = run.md

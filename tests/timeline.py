@@ -73,13 +73,22 @@ class DelayedFailover:
         self.requests: list[tuple[float, str | None]] = []  # (when, the writer before it)
         self.last_writer: str | None = None
         self.tags_seen: list[dict[str, str]] = []
+        self.locks_seen: list = []  # the environment's run lock when the failover was requested
 
     @property
     def hooks(self):
         return [("after-call.rds.FailoverDBCluster", self._requested)]
 
-    def _requested(self, **_):
+    def _requested(self, context=None, **_):
         self.requests.append((self.clock.monotonic(), self.last_writer))
+        self.locks_seen.append(self.lock_holder())
+
+    def lock_holder(self):
+        """Read with a client of our own: the run lock item of fablink-prod."""
+        from fablink_ops import lock
+        from .state import client
+        item = client("dynamodb", "ap-northeast-2").get_item(TableName=lock.TABLE, Key={lock.KEY: {"S": "fablink-prod"}})
+        return lock.Holder.from_item(item["Item"]) if "Item" in item else None
 
     def wrap(self, real: Callable[[], ClusterView | None]) -> "DelayedFailover":
         self.real = real

@@ -56,6 +56,29 @@ def _between(low: int, high: int) -> Callable[[int], str | None]:
     return check
 
 
+# Every number of the config, whatever its key: finite (TOML has nan and inf),
+# not negative (no value here is), and no larger than the 32-bit integers
+# AWS's APIs take (the largest documented value here is WAF's rate limit,
+# 2e9). Durations, by their key's unit, at most what any wait or budget here
+# needs: beyond that a timedelta overflows a datetime (OverflowError).
+MAX_NUMBER = 2**31 - 1
+DURATION_LIMITS = (("_seconds", 86_400, "one day"), ("_minutes", 10_080, "one week"), ("_hours", 168, "one week"),
+                   ("_days", 3_653, "ten years"))
+
+
+def number_bounds(key: str, value: int | float) -> str | None:
+    if value != value or value in (float("inf"), float("-inf")):
+        return f"must be a finite number, got {value}"
+    if value < 0:
+        return f"must not be negative, got {value}"
+    if value > MAX_NUMBER:
+        return f"must be at most {MAX_NUMBER}, got {value:.6g}"
+    for suffix, limit, what in DURATION_LIMITS:
+        if key.endswith(suffix) and value > limit:
+            return f"must be at most {limit} ({what}), got {value:g}"
+    return None
+
+
 def check(fn: Callable[[Any], str | None], **kwargs: Any) -> Any:
     """A dataclass field carrying a per-value check."""
     return field(metadata={"check": fn}, **kwargs)

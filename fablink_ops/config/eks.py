@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .checks import _cidr, _fail, _one_of, _pattern, _positive, check
+from .checks import _between, _cidr, _fail, _one_of, _pattern, _positive, check
 
 if TYPE_CHECKING:
     from .loader import Config
@@ -44,10 +44,12 @@ class NodegroupConfig:
     instance_types: tuple[str, ...]
     ami_type: str = check(_one_of(*EKS_AMI_TYPES))
     capacity_type: str = check(_one_of("ON_DEMAND", "SPOT"))
-    disk_size_gib: int = check(_positive)
+    disk_size_gib: int = check(_between(1, 16384))  # an EBS gp2/gp3 volume: 16 TiB at most
     min_size: int
     desired_size: int
-    max_size: int
+    # Amazon EKS service quotas: 450 nodes per managed node group
+    # (https://docs.aws.amazon.com/eks/latest/userguide/service-quotas.html).
+    max_size: int = check(_between(1, 450))
     max_unavailable: int
     security_group_tier: str  # network.security_groups tier the nodes (and so the pods) join
     zone_label: str = check(K8S_LABEL_KEY)

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .aurora import AuroraConfig, _validate_aurora
-from .checks import _fail
+from .checks import _fail, number_bounds
 from .cost import CostConfig, _validate_cost
 from .dynamodb import DynamoDBConfig, _validate_dynamodb
 from .edge import EdgeConfig, _validate_edge
@@ -84,26 +84,45 @@ class Config:
 # loading
 
 
+# A config is a few kilobytes; anything over this is not one (--config
+# /dev/zero would otherwise be read until memory runs out).
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
 def load_config(path: str | Path = DEFAULT_PATH) -> Config:
     """Read, type-check and validate a config file. Raises ConfigError."""
     path = Path(path)
+    raw = _read_bounded(path)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        # utf-8-sig: a byte-order mark (some Windows editors write one) is accepted.
+        data = tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
-    data = {"path": str(path), **data}
-    config = _build(Config, data, "", str(path))
+    return config_from_data(data, str(path))
+
+
+def config_from_data(data: dict[str, Any], path: str) -> Config:
+    """Type-check and validate parsed TOML (``path`` names it in errors)."""
+    config = _build(Config, {"path": path, **data}, "", path)
     config = _with_suppressions_file(config)
     _validate(config)
     return config
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes, refused past MAX_CONFIG_BYTES before reading more."""
+    try:
+        with open(path, "rb") as file:
+            raw = file.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB: not a config file")
+    return raw
 
 
 def _read_toml(path: Path, named_by: str, key: str) -> dict:
@@ -112,7 +131,7 @@ def _read_toml(path: Path, named_by: str, key: str) -> dict:
     except OSError as exc:
         raise _fail(named_by, key, f"cannot read {path}: {exc.strerror}") from None
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
@@ -173,17 +192,24 @@ def _build(tp: Any, value: Any, key: str, file: str) -> Any:
                 raise _fail(file, sub, f"missing key ({_type_name(hints[name])} expected)")
             built = _build(hints[name], value[name], sub, file)
             check_fn = f.metadata.get("check")
-            if check_fn is not None:
-                problem = check_fn(built)
-                if problem:
-                    raise _fail(file, sub, problem)
+            problem = check_fn(built) if check_fn is not None else None
+            # then the bounds every number has (the field's own check speaks first)
+            if not problem and hints[name] in (int, float):
+                problem = number_bounds(sub, built)
+            if problem:
+                raise _fail(file, sub, problem)
             kwargs[name] = built
         return tp(**kwargs)
     if origin is tuple:
         if not isinstance(value, list):
             raise _fail(file, key, f"expected {_type_name(tp)}, got {value!r}")
         item_tp = typing.get_args(tp)[0]
-        return tuple(_build(item_tp, item, f"{key}[{i}]", file) for i, item in enumerate(value))
+        items = tuple(_build(item_tp, item, f"{key}[{i}]", file) for i, item in enumerate(value))
+        for i, item in enumerate(items):
+            problem = number_bounds(key, item) if item_tp in (int, float) else None
+            if problem:
+                raise _fail(file, f"{key}[{i}]", problem)
+        return items
     if origin is dict:
         if not isinstance(value, dict):
             raise _fail(file, key, f"expected a table, got {value!r}")

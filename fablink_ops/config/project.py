@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .checks import REGION, _fail, _one_of, _pattern, _positive, check
+from .checks import REGION, _between, _fail, _one_of, _pattern, _positive, check
 
 if TYPE_CHECKING:
     from .loader import Config
@@ -73,8 +73,10 @@ class SlaConfig:
 class EngineConfig:
     """Ours: how the tool talks to AWS."""
 
-    concurrency: int = check(_positive)
-    max_attempts: int = check(_positive)
+    # More threads than the clients' connection pool (target.py,
+    # max_pool_connections=32) only queue for a connection.
+    concurrency: int = check(_between(1, 32))
+    max_attempts: int = check(_between(1, 20))
     backoff_base_seconds: float = check(_positive)
     backoff_max_seconds: float = check(_positive)
     nat_gateway_wait_minutes: float = check(_positive)

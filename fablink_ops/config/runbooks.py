@@ -44,8 +44,8 @@ class DrillConfig:
     # Alarms that stop the drill when they are in ALARM (before it acts) or
     # go into ALARM (while it observes). Each must exist.
     stop_alarms: tuple[str, ...] = ()
-    # The drill's lock (a tag on the cluster) expires after this, so a killed
-    # drill never blocks the next one for long.
+    # The lease of the drill's run lock (fablink_ops/lock.py): a killed drill
+    # blocks the next run no longer than this.
     lock_expiry_minutes: float = check(_positive, default=40.0)
     # Poll while waiting for the new writer: this is the resolution of the
     # measured RTO. Afterwards the interval grows up to the maximum.
@@ -191,7 +191,8 @@ class BackupConfig:
     sample_size: int = check(_positive, default=1_000)
     # The source keeps changing after the restore point, so a live comparison
     # allows this share of the compared keys (or rows) to differ.
-    count_tolerance_percent: float = 0.0
+    count_tolerance_percent: float = check(lambda v: None if 0 <= v < 100 else f"{v:g}: give a percentage from 0 up to (not including) 100",
+                                           default=0.0)
     # Poll the restores this often: the resolution of the measured RTO.
     poll_interval_seconds: float = check(_positive, default=30.0)
     # Wait budgets: past them a restore fails (and is deleted all the same).
@@ -249,8 +250,6 @@ def _validate_backup(cfg: Config) -> None:
     if b.sample_size > b.exact_count_limit:
         raise _fail(file, "backup.sample_size",
                     f"{b.sample_size} exceeds backup.exact_count_limit ({b.exact_count_limit}): below the limit every key is compared anyway")
-    if not 0 <= b.count_tolerance_percent < 100:
-        raise _fail(file, "backup.count_tolerance_percent", f"{b.count_tolerance_percent:g}: give a percentage from 0 up to (not including) 100")
     shortest = min(b.aurora_cluster_wait_minutes, b.aurora_instance_wait_minutes, b.dynamodb_restore_wait_minutes, b.cleanup_wait_minutes)
     if b.poll_interval_seconds >= shortest * 60:
         raise _fail(file, "backup.poll_interval_seconds",

@@ -24,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.markup import escape
 
+from .. import lock as run_lock
 from ..cli import Options, Session, open_session
 from ..engine import Context
 from ..errors import GuardError, OpsError
@@ -44,6 +45,7 @@ def execute(
     sleep: Callable[[float], None] = time.sleep,
     wall: datetime | None = None,
     reports_dir: Path | str = DEFAULT_DIRECTORY,
+    lock: bool = False,
 ) -> int:
     """Run a runbook body and leave its evidence. Returns the exit code.
 
@@ -54,6 +56,20 @@ def execute(
     refused) propagates: exit 2, nothing was done.
     """
     s = session or open_session(opts)  # a bad config or a guard refusal stops here: exit 2
+    # A runbook that acts holds the environment's run lock throughout (another
+    # holder: GuardError, exit 2, nothing done, no evidence). The drill takes
+    # it itself, after its read-only preflight.
+    held = run_lock.take(s.target, s.cfg.project, runbook, s.identity,
+                         say=lambda text: s.console.print(text, markup=False)) if lock else None
+    try:
+        return _execute(s, opts, runbook, body, parameters, clock, sleep, wall, reports_dir)
+    finally:
+        if held is not None:
+            held.release()
+
+
+def _execute(s: Session, opts: Options, runbook: str, body: Body, parameters: dict[str, Any], clock: Callable[[], float],
+             sleep: Callable[[float], None], wall: datetime | None, reports_dir: Path | str) -> int:
     ctx = Context(s.cfg, s.target, reporter=ConsoleReporter(s.console), clock=clock, sleep=sleep)
     report = Report(
         runbook,

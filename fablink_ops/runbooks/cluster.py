@@ -2,25 +2,25 @@
 
 ``describe_cluster`` reads the cluster by its identifier (two calls: the
 cluster, then its instances in one filtered describe) into a small model.
-The lock is one tag on the cluster, ``fablink-ops:drill-lock = <drill id>
-until <UTC expiry>``: it needs no table or state file, shows in the console
-next to the cluster, and expires by itself when a drill is killed.
+The drill's lock is the environment's run lock (fablink_ops/lock.py): one
+operator acting on the environment at a time, taken atomically, expiring by
+itself when a drill is killed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+import time
 from typing import Callable
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from ..engine import Context
-from ..errors import OpsError
-from ..report import FAILED_STEP, OK, SKIPPED, Aborted, Report, iso
-from ..target import error_code, wrap_aws_error
+from .. import lock
+from ..errors import GuardError
+from ..report import FAILED_STEP, OK, Aborted, Report
+from ..target import error_code
 
-LOCK_TAG = "fablink-ops:drill-lock"
 AVAILABLE = "available"
 
 # --------------------------------------------------------------------------
@@ -144,92 +144,51 @@ def other_az_readers(view: ClusterView) -> list[Member]:
 
 
 # --------------------------------------------------------------------------
-# the lock: one cluster tag, "<drill id> until <UTC expiry>"
+# the lock: the environment's run lock (fablink_ops/lock.py)
+#
+# It was a tag on the cluster, written then read back: two drills starting in
+# the same second could both hold it (issue 14, item 13). The run lock is a
+# conditional write, so exactly one of them wins; and a provision, a backup
+# restore or a second drill cannot act on the environment during a drill.
 
 
-@dataclass(frozen=True)
-class Lock:
-    drill_id: str
-    expires: datetime
-
-    def text(self) -> str:
-        return f"{self.drill_id} until {iso(self.expires)}"
-
-    @classmethod
-    def parse(cls, text: str) -> "Lock | None":
-        drill_id, sep, expiry = text.partition(" until ")
-        if not sep or not drill_id:
-            return None
-        try:
-            return cls(drill_id, datetime.fromisoformat(expiry.replace("Z", "+00:00")))
-        except ValueError:
-            return None
+def lock_state(ctx: Context) -> tuple[bool, str]:
+    """(free to take?, detail). Read-only: one consistent GetItem."""
+    holder = lock.read(lock.lock_target(ctx.target), ctx.cfg.project.environment_name)
+    if holder is None:
+        return True, "no run holds the environment's lock"
+    if holder.expired(time.time()):
+        return True, f"stale lock of {holder.describe()} will be taken over"
+    return False, f"locked by {holder.describe()}"
 
 
-def lock_state(view: ClusterView, now: datetime, drill_id: str = "") -> tuple[bool, str]:
-    """(free to take?, detail)."""
-    text = view.tags.get(LOCK_TAG)
-    if text is None:
-        return True, "no drill holds the lock"
-    held = Lock.parse(text)
-    if held is None:
-        return False, (f"the lock tag {LOCK_TAG} reads {text!r}, which is not a drill lock; "
-                       "if no drill is running, remove the tag and run again")
-    if held.drill_id == drill_id:
-        return True, "the lock is ours"
-    if held.expires > now:
-        return False, f"drill {held.drill_id} holds the lock until {iso(held.expires)}"
-    return True, f"stale lock of drill {held.drill_id} (expired {iso(held.expires)}) will be taken over"
-
-
-def acquire_lock(ctx: Context, report: Report, describe: Describe, arn: str, drill_id: str) -> Lock:
-    """Write our lock tag, then read it back.
-
-    Tags are not compare-and-swap: two drills starting in the same second
-    could both write; the read-back makes the later writer win and the other
-    abort. Good enough for people starting drills by hand, not a mutex.
-    """
-    cfg = ctx.cfg.drill
+def acquire_lock(ctx: Context, report: Report, identity: str) -> lock.RunLock:
+    """Take the run lock for the drill, or Aborted naming its holder."""
+    cfg = ctx.cfg
+    said: list[str] = []
+    held = lock.RunLock(lock.lock_target(ctx.target), cfg.project.environment_name, cfg.project.name, "drill.failover",
+                        identity=identity, lease=cfg.drill.lock_expiry_minutes * 60, say=said.append)
     with report.step("lock acquired") as step:
-        view = require(describe(), ctx)
-        now = report.moment()
-        free, detail = lock_state(view, now, drill_id)
-        if not free:
-            raise Aborted(f"lock: {detail}")
-        mine = Lock(drill_id, now + timedelta(minutes=cfg.lock_expiry_minutes))
-        ctx.client("rds").add_tags_to_resource(ResourceName=arn, Tags=[{"Key": LOCK_TAG, "Value": mine.text()}])
-        back = require(describe(), ctx).tags.get(LOCK_TAG)
-        if back != mine.text():
-            raise Aborted(f"lock: another drill wrote the lock at the same moment ({back!r}); run again later")
-        taken = f"; {detail}".replace("will be taken over", "taken over") if "stale" in detail else ""
-        step.detail = f"{LOCK_TAG} = {mine.text()}{taken}"
-        return mine
+        try:
+            held.acquire()
+        except GuardError as exc:
+            raise Aborted(f"lock: {exc.message.removeprefix('refusing: ')}") from None
+        step.detail = f"{lock.TABLE}: {cfg.project.environment_name} held by {held.who}" + "".join(f"; {s}" for s in said)
+    return held
 
 
-def release_lock(ctx: Context, report: Report, describe: Describe, arn: str, drill_id: str) -> bool:
-    """Remove our lock tag if it is still ours. Never raises: the evidence must
-    be written whatever happens here. Returns False if the lock may remain."""
+def release_lock(ctx: Context, report: Report, held: lock.RunLock) -> bool:
+    """Release our lock. Never raises: the evidence must be written whatever
+    happens here. Returns False if the lock may remain (until its lease)."""
     started = ctx.clock()
-    try:
-        view = describe()
-        text = view.tags.get(LOCK_TAG) if view else None
-        held = Lock.parse(text) if text else None
-        if held is None or held.drill_id != drill_id:
-            report.record("lock released", SKIPPED, f"not ours to release (the tag reads {text!r})" if text else "no lock to release", started)
-            return True
-        ctx.client("rds").remove_tags_from_resource(ResourceName=arn, TagKeys=[LOCK_TAG])
-        report.record("lock released", OK, f"removed {LOCK_TAG} from {view.id}", started)
-        return True
-    except (OpsError, ClientError, BotoCoreError) as exc:
-        message = exc.message if isinstance(exc, OpsError) else wrap_aws_error(exc, "release").message
-        report.record(
-            "lock released", FAILED_STEP,
-            f"{message}; the lock expires by itself, or remove it: aws rds remove-tags-from-resource "
-            f"--resource-name {arn} --tag-keys {LOCK_TAG}",
-            started,
-        )
+    said: list[str] = []
+    held.say = said.append
+    held.release()
+    if said:
+        report.record("lock released", FAILED_STEP, f"{said[0]}; or, once sure no drill runs: invoke unlock", started)
         return False
-
+    report.record("lock released", OK, f"released {ctx.cfg.project.environment_name} in {lock.TABLE}", started)
+    return True
 
 
 def require(view: ClusterView | None, ctx: Context) -> ClusterView:

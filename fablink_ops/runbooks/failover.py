@@ -13,8 +13,9 @@ runbooks/failover-drill.md.
 2. Confirm (live): the operator types the cluster's name, or gave --yes.
    Then, live only, one TCP connect to the cluster endpoint decides whether
    the clients' view can be measured from this host.
-3. Lock: a tag on the cluster naming the drill and an expiry, so a killed
-   drill blocks the next one only until then (an expired lock is taken over).
+3. Lock: the environment's run lock (fablink_ops/lock.py), naming the
+   drill; a killed drill blocks the next one only until its lease ends (an
+   expired lock is taken over).
 4. Act: FailoverDBCluster to --to, or by default to the available reader
    with the best promotion tier in another AZ.
 5. Observe: poll at a short interval until a different writer is reported
@@ -43,8 +44,8 @@ from ..config import DrillConfig
 from ..engine import Context
 from ..report import FAIL, FAILED_STEP, OK, PASS, SKIPPED, Aborted, Report
 from . import execute
-from .cluster import (AVAILABLE, LOCK_TAG, ClusterView, Describe, Member, acquire_lock, choose_target, describe_cluster,
-                      lock_state, other_az_readers, release_lock, require)
+from .cluster import (AVAILABLE, ClusterView, Describe, Member, acquire_lock, choose_target, describe_cluster, lock_state,
+                      other_az_readers, release_lock, require)
 from .probe import Prober
 
 RUNBOOK = "drill.failover"
@@ -56,8 +57,14 @@ PERMISSIONS = (
     "rds:DescribeDBClusters",
     "rds:DescribeDBInstances",
     "rds:FailoverDBCluster",
-    "rds:AddTagsToResource",
-    "rds:RemoveTagsFromResource",
+    # the run lock (fablink_ops/lock.py)
+    "dynamodb:DescribeTable",
+    "dynamodb:CreateTable",
+    "dynamodb:TagResource",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
     "cloudwatch:DescribeAlarms",
     "sts:GetCallerIdentity",
 )
@@ -102,7 +109,7 @@ class Plan:
     target: Member  # the instance to promote
 
 
-def preflight(ctx: Context, report: Report, describe: Describe, to: str | None, drill_id: str) -> Plan:
+def preflight(ctx: Context, report: Report, describe: Describe, to: str | None) -> Plan:
     """Read-only checks, each a step. Any failure: Aborted, before anything is done."""
     cfg = ctx.cfg.drill
     name = cfg.aurora_cluster
@@ -147,7 +154,7 @@ def preflight(ctx: Context, report: Report, describe: Describe, to: str | None, 
         report.record("preflight: failover target", SKIPPED, "no candidate (see the check above)", started)
     else:
         check("failover target", False, why)
-    free, detail = lock_state(view, report.moment(), drill_id)
+    free, detail = lock_state(ctx)
     check("lock free", free, detail)
     if cfg.stop_alarms:
         states = alarm_states(ctx, cfg.stop_alarms)
@@ -348,7 +355,7 @@ def run(
 
     if not ctx.target.is_live:
         report.measure("note", "sandbox: moto fails over at once, so these times measure the tool, not Aurora")
-    plan = preflight(ctx, report, describe, to, drill_id)
+    plan = preflight(ctx, report, describe, to)
     report.measure("original_writer", plan.source.id)
 
     confirm(
@@ -362,8 +369,9 @@ def run(
 
     legs: list[Leg] = []
     lock_released = True
+    held = None
     try:
-        acquire_lock(ctx, report, describe, plan.view.arn, drill_id)
+        held = acquire_lock(ctx, report, report.operator)
         if prober is not None:
             prober.start()
         first = Leg("failover", plan.source, plan.target, probe=probe_note)
@@ -389,12 +397,13 @@ def run(
         # Runs after the except above too: the lock goes whatever happened.
         if prober is not None:
             prober.stop()
-        lock_released = release_lock(ctx, report, describe, plan.view.arn, drill_id)
+        if held is not None:
+            lock_released = release_lock(ctx, report, held)
 
     results = [judge(leg, cfg) for leg in legs]
     reason = "; ".join(f"{leg.label}: {text}" for leg, (_, text) in zip(legs, results))
     if not lock_released:
-        reason += f"; the lock {LOCK_TAG} could not be removed (see the step)"
+        reason += "; the run lock could not be released (see the step)"
     report.conclude(PASS if all(ok for ok, _ in results) else FAIL, reason)
 
 

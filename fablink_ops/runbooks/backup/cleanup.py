@@ -24,9 +24,10 @@ tagged with their expiry, for ``backup.cleanup``.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -107,6 +108,28 @@ def refusal(cfg: Config, name: str, tags: dict[str, str]) -> str | None:
     if not tags.get(RUN_TAG):
         return f"no {RUN_TAG} tag"
     return None
+
+
+def restored_untagged(cfg: Config, name: str, table: dict) -> dict[str, str] | None:
+    """The tags a DynamoDB temporary would carry (never written: the sweep
+    decides by them), for one killed between its
+    restore and its tagging (RestoreTableToPointInTime takes no tags), or None.
+
+    It is recognised by two facts only backup.verify produces together: the
+    name is ``<prefix>-<run id>-<table>`` (table_name) for a table of this
+    config, and DynamoDB's own RestoreSummary names that table of this
+    account and region as its source. The run id starts with the run's UTC
+    start, so its expiry is the one the run would have tagged."""
+    match = re.fullmatch(rf"{re.escape(cfg.backup.temporary_prefix)}-((\d{{14}})-[0-9a-f]{{4}})-(.+)", name)
+    if not match:
+        return None
+    source_arn = (table.get("RestoreSummary") or {}).get("SourceTableArn", "")
+    source = re.fullmatch(rf"arn:[a-z-]+:dynamodb:{re.escape(cfg.project.region)}:{cfg.project.account_id}:table/(.+)", source_arn)
+    ours = {t.name for t in cfg.dynamodb.tables}
+    if not source or source[1] not in ours or table_name(cfg, match[1], source[1]) != name:
+        return None
+    started = datetime.strptime(match[2], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+    return temporary_tags(cfg, name, match[1], started + timedelta(hours=cfg.backup.expiry_hours))
 
 
 def expiry(tags: dict[str, str]) -> datetime | None:

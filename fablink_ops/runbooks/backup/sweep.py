@@ -10,6 +10,9 @@ candidate, whatever its tags. Each candidate is then:
 - refused when it is not a temporary by the rule of cleanup.refusal (tagged
   temporary=true, ManagedBy=fablink-ops, with a run id) or has no readable
   expiry: left alone, and the verdict is fail so a person looks at it;
+  except a DynamoDB table restored by a run killed before it could tag it:
+  recognised by cleanup.restored_untagged (name and RestoreSummary), tagged
+  as the temporary it is, then treated like the others;
 - left alone when it has not expired yet: a run may still be using it;
 - deleted when it has expired (deletion protection turned off first if on).
 
@@ -32,7 +35,8 @@ from ...engine import Context
 from ...report import FAIL, FAILED_STEP, OK, PASS, SKIPPED, Report, iso
 from ...target import error_code
 from .. import execute
-from .cleanup import AURORA, CLEAN, TABLE, Temporary, delete_all, expiry, refusal, under_prefix
+from .cleanup import (AURORA, CLEAN, TABLE, TEMPORARY_TAG, Temporary, delete_all, expiry, refusal, restored_untagged,
+                      under_prefix)
 
 RUNBOOK = "backup.cleanup"
 
@@ -42,6 +46,7 @@ class Candidate:
     temporary: Temporary
     tags: dict[str, str]
     status: str
+    untagged: bool = False  # a restore killed before its tagging, recognised by name and RestoreSummary
 
 
 def discover(ctx: Context) -> list[Candidate]:
@@ -61,7 +66,8 @@ def discover(ctx: Context) -> list[Candidate]:
                 continue  # deleted since the listing
             raise
         tags = tagging.from_list(ddb.paginate("list_tags_of_resource", "Tags", ResourceArn=table["TableArn"]))
-        found.append(Candidate(Temporary(TABLE, name), tags, table.get("TableStatus", "")))
+        recognised = restored_untagged(cfg, name, table) if TEMPORARY_TAG not in tags else None
+        found.append(Candidate(Temporary(TABLE, name), recognised or tags, table.get("TableStatus", ""), untagged=bool(recognised)))
     return sorted(found, key=lambda c: (c.temporary.kind, c.temporary.name))
 
 
@@ -81,6 +87,10 @@ def run(ctx: Context, report: Report, confirm: Callable[[str, str], None]) -> No
         until = expiry(c.tags)
         if why is None and until is None:
             why = f"its expires tag {c.tags.get('expires')!r} is not a UTC time"
+        if c.untagged and not why:
+            report.record(f"recognised: {t.label()}", OK,
+                          f"untagged, but named as a temporary of run {c.tags.get('backup-run')} and restored from a table of "
+                          f"this environment (RestoreSummary): a restore killed before its tagging; expires {iso(until)}", started)
         if why:
             refused.append(t.name)
             results[t.name] = {"kind": t.kind, "result": "refused", "detail": why}
@@ -97,7 +107,10 @@ def run(ctx: Context, report: Report, confirm: Callable[[str, str], None]) -> No
         confirm(cfg.project.environment_name,
                 f"This DELETES {len(expired)} expired temporar{'y' if len(expired) == 1 else 'ies'} of backup.verify in the LIVE account "
                 f"{cfg.project.account_id}: {', '.join(t.name for t in expired)}. Type [bold]{cfg.project.environment_name}[/] to go ahead:")
-        cleanup = delete_all(ctx, expired, cfg.backup.cleanup_wait_minutes * 60)
+        # A recognised untagged restore is tagged as the temporary it is
+        # before deleting, so the one rule (refusal) decides for it too.
+        recognised = {c.temporary: c.tags for c in candidates if c.untagged}
+        cleanup = delete_all(ctx, expired, cfg.backup.cleanup_wait_minutes * 60, adopt=recognised.get)
         for o in cleanup.outcomes:
             results[o.temporary.name] = o.to_json()
             report.record(f"delete: {o.temporary.label()}", OK if o.result in CLEAN else FAILED_STEP, f"{o.result}: {o.detail}", started)
@@ -135,4 +148,4 @@ def command(
     def body(ctx: Context, report: Report, s: Session) -> None:
         run(ctx, report, lambda expected, prompt: confirm_live(s, expected, prompt))
 
-    return execute(opts, RUNBOOK, body, parameters, session=session, clock=clock, sleep=sleep, wall=wall)
+    return execute(opts, RUNBOOK, body, parameters, session=session, clock=clock, sleep=sleep, wall=wall, lock=True)

@@ -480,4 +480,5 @@ def command(
         run(ctx, report, lambda expected, prompt: confirm_live(s, expected, prompt), covered,
             checks_only=opts.checks_only, row_counts=opts.row_counts, run_id=run_id, connect=connect)
 
-    return execute(opts, RUNBOOK, body, parameters, session=session, clock=clock, sleep=sleep, wall=wall)
+    return execute(opts, RUNBOOK, body, parameters, session=session, clock=clock, sleep=sleep, wall=wall,
+                   lock=not opts.checks_only)  # restores act: one operator at a time
