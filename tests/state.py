@@ -65,7 +65,10 @@ def network_inventory(region: str) -> dict[str, list]:
                 out.append((p.get("FromPort"), r["CidrIp"]))
             for r in p.get("UserIdGroupPairs", []):
                 out.append((p.get("FromPort"), n(r["GroupId"])))
-        return tuple(sorted(out))
+        for p in sg.get("IpPermissionsEgress", []):
+            for r in p.get("IpRanges", []):
+                out.append(("out", p.get("IpProtocol"), p.get("FromPort"), r["CidrIp"]))
+        return tuple(sorted(out, key=str))
 
     roles = []
     for role in iam.list_roles()["Roles"]:

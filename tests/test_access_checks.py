@@ -453,3 +453,14 @@ def test_backup_plan_coverage_by_arn_pattern_exclusion_and_tag():
     tagged = BackupSelection("p", "t", r, (), (), True)
     assert not {x for x in found(dataclasses.replace(inv, backup_selections=[tagged])) if x[0] == "backup.plan_coverage"}
     assert not {x for x in found(dataclasses.replace(inv, backup_selections=[], backup_regions=[])) if x[0] == "backup.plan_coverage"}
+
+
+def test_default_security_groups_with_rules_in_used_vpcs():
+    groups = [SecurityGroup("sg-d1", "arn:d1", "default", "vpc-a", "r", (Permission("-1", None, None, ()),), 1),
+              SecurityGroup("sg-d2", "arn:d2", "default", "vpc-a2", "r", (), 1),  # egress only: still a finding
+              SecurityGroup("sg-d3", "arn:d3", "default", "vpc-b", "r", (Permission("-1", None, None, ()),), 1),  # unused VPC
+              SecurityGroup("sg-d4", "arn:d4", "default", "vpc-c", "r", (), 0),  # stripped
+              SecurityGroup("sg-x", "arn:x", "app", "vpc-a", "r", (), 1)]  # not a default group
+    vpcs = [dataclasses.replace(VPC, id=i, arn=f"arn:{i}", flow_logs=("fl",), in_use=i != "vpc-b") for i in ("vpc-a", "vpc-a2", "vpc-b", "vpc-c")]
+    assert {x for x in found(inventory(security_groups=groups, vpcs=vpcs)) if x[0] == "ec2.default_security_group"} == {
+        ("ec2.default_security_group", "arn:d1"), ("ec2.default_security_group", "arn:d2")}

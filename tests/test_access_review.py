@@ -216,6 +216,13 @@ def seed(keep: dict) -> set[tuple[str, str]]:
     ec2.create_network_interface(SubnetId=logged_subnet)
     ec2.create_flow_logs(ResourceIds=[logged], ResourceType="VPC", TrafficType="ALL", LogGroupName="/flow",
                          DeliverLogsPermissionArn=arn("role", "flow"))
+    # default security groups: AWS's rules in the first VPC (a finding), stripped in the logged one
+    def default_group(v: str) -> dict:
+        return ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [v]}, {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]
+
+    stripped = default_group(logged)
+    ec2.revoke_security_group_egress(GroupId=stripped["GroupId"], IpPermissions=stripped["IpPermissionsEgress"])
+    expected.add(("ec2.default_security_group", f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/{default_group(vpc)['GroupId']}"))
 
     def group(name: str, *rules: dict) -> str:
         gid = ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]

@@ -345,7 +345,7 @@ def cfg_module():
 
 # A clean network provision makes this many writes; the test below asserts it,
 # so the parametrisation cannot silently fall behind the stage.
-NETWORK_WRITES = 42
+NETWORK_WRITES = 43  # +1: the default group's egress revoked (moto gives a new VPC's default group no ingress self-rule; AWS does: 2 writes there)
 
 
 def test_the_crash_points_cover_every_write(clean_state):
@@ -384,3 +384,37 @@ def test_throttling_beyond_the_retry_budget_stops_with_one_aws_error(aws, cfg):
     with pytest.raises(ClientError, match="Throttling"):
         network.plan(ctx)
     assert target.meter.calls["ec2:DescribeVpcs"] == 3
+
+
+# --------------------------------------------------------------------------
+# the VPC's default security group (issue 17 item 2)
+
+
+def _default_group(ec2, vpc_id: str) -> dict:
+    return ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]
+
+
+def test_the_default_security_group_is_stripped_and_kept_stripped(aws, cfg):
+    ctx, changes = provision(cfg)
+    [strip] = [c for c in changes if c.kind == "default-security-group"]
+    assert strip.action == "update" and strip.needs == ("vpc:fablink-prod-vpc",)
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc_id = ctx.output("vpc")
+    group = _default_group(ec2, vpc_id)
+    assert group["IpPermissions"] == [] and group["IpPermissionsEgress"] == []
+    # the account's own default VPC is not ours: left as AWS made it
+    other = next(v for v in ec2.describe_vpcs()["Vpcs"] if v["VpcId"] != vpc_id)
+    assert _default_group(ec2, other["VpcId"])["IpPermissionsEgress"]
+
+    # someone restores AWS's default rules: drift, shown and corrected
+    ec2.authorize_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[
+        {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": group["GroupId"]}]}])
+    ec2.authorize_security_group_egress(GroupId=group["GroupId"], IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    _, again = plan(cfg)
+    [drift] = pending(again)
+    assert drift.kind == "default-security-group" and drift.diffs[0].before == ["all itself", "out: all 0.0.0.0/0"]
+    provision(cfg)
+    group = _default_group(ec2, vpc_id)
+    assert group["IpPermissions"] == [] and group["IpPermissionsEgress"] == []
+    ctx, _ = provision(cfg)
+    assert ctx.target.meter.writes == 0

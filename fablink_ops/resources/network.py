@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import tags as tagging
-from . import kit, shared
+from . import default_sg, kit, shared
 from ..config import Config, SecurityGroupTier, Zone
 from ..engine import CREATE, REPLACE, UPDATE, WAIT, Change, Context, Diff, wait_for
 from ..errors import OpsError
@@ -241,6 +241,7 @@ def plan(ctx: Context) -> list[Change]:
         changes.append(_endpoint(ctx, names, found, service))
     for tier in cfg.network.security_groups:
         changes.append(_security_group(ctx, names, found, tier))
+    changes.append(default_sg.change(ctx, NAME, names.vpc, found.security_groups.get(default_sg.DEFAULT) if found.vpc else None))
     return changes
 
 

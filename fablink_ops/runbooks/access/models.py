@@ -136,6 +136,11 @@ class SecurityGroup:
     vpc_id: str
     region: str
     ingress: tuple[Permission, ...] = ()
+    egress_rules: int = 0  # IpPermissionsEgress entries
+
+    @property
+    def is_default(self) -> bool:
+        return self.name == "default"  # AWS's group of every VPC; no other group may take the name
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ def _group(g: dict, region: str, part: str) -> SecurityGroup:
         )
         for p in g.get("IpPermissions", [])
     )
-    return SecurityGroup(g["GroupId"], arn, g.get("GroupName", ""), g.get("VpcId", ""), region, ingress)
+    return SecurityGroup(g["GroupId"], arn, g.get("GroupName", ""), g.get("VpcId", ""), region, ingress, len(g.get("IpPermissionsEgress", [])))
 
 
 def collect_eks(ctx: Context, region: str) -> Piece:
