@@ -464,3 +464,19 @@ def test_default_security_groups_with_rules_in_used_vpcs():
     vpcs = [dataclasses.replace(VPC, id=i, arn=f"arn:{i}", flow_logs=("fl",), in_use=i != "vpc-b") for i in ("vpc-a", "vpc-a2", "vpc-b", "vpc-c")]
     assert {x for x in found(inventory(security_groups=groups, vpcs=vpcs)) if x[0] == "ec2.default_security_group"} == {
         ("ec2.default_security_group", "arn:d1"), ("ec2.default_security_group", "arn:d2")}
+
+
+def test_gateway_endpoint_policies():
+    import json as _json
+
+    from fablink_ops.runbooks.access.models import Endpoint
+
+    full = _json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]})
+    scoped = _json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]})
+    conditioned = _json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*",
+                                              "Condition": {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}}}]})
+    eps = [Endpoint("e1", "arn:e1", "r", "vpc-a", "com.amazonaws.r.s3", full), Endpoint("e2", "arn:e2", "r", "vpc-a", "com.amazonaws.r.s3", scoped),
+           Endpoint("e3", "arn:e3", "r", "vpc-a", "com.amazonaws.r.dynamodb", conditioned),
+           Endpoint("e4", "arn:e4", "r", "vpc-b", "com.amazonaws.r.s3", full)]  # an unused VPC
+    vpcs = [dataclasses.replace(VPC, id=i, arn=f"arn:{i}", flow_logs=("fl",), in_use=i == "vpc-a") for i in ("vpc-a", "vpc-b")]
+    assert {x for x in found(inventory(endpoints=eps, vpcs=vpcs)) if x[0] == "ec2.endpoint_policy"} == {("ec2.endpoint_policy", "arn:e1")}

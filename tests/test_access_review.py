@@ -223,6 +223,11 @@ def seed(keep: dict) -> set[tuple[str, str]]:
     stripped = default_group(logged)
     ec2.revoke_security_group_egress(GroupId=stripped["GroupId"], IpPermissions=stripped["IpPermissionsEgress"])
     expected.add(("ec2.default_security_group", f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/{default_group(vpc)['GroupId']}"))
+    # gateway endpoints: AWS's full-access default in the first VPC (a finding), a scoped policy in the logged one
+    open_ep = ec2.create_vpc_endpoint(VpcEndpointType="Gateway", VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3")["VpcEndpoint"]["VpcEndpointId"]
+    ec2.create_vpc_endpoint(VpcEndpointType="Gateway", VpcId=logged, ServiceName=f"com.amazonaws.{REGION}.s3", PolicyDocument=doc(
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::prod-ap-northeast-2-starport-layer-bucket/*"}))
+    expected.add(("ec2.endpoint_policy", f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc-endpoint/{open_ep}"))
 
     def group(name: str, *rules: dict) -> str:
         gid = ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]

@@ -20,6 +20,7 @@ from .state import network_inventory
 from .util import pending, plan, provision
 
 REGION = "ap-northeast-2"
+ACCOUNT = "853963783084"
 
 
 def ec2():
@@ -416,5 +417,37 @@ def test_the_default_security_group_is_stripped_and_kept_stripped(aws, cfg):
     provision(cfg)
     group = _default_group(ec2, vpc_id)
     assert group["IpPermissions"] == [] and group["IpPermissionsEgress"] == []
+    ctx, _ = provision(cfg)
+    assert ctx.target.meter.writes == 0
+
+
+# --------------------------------------------------------------------------
+# the gateway endpoints' policies (issue 17 item 1)
+
+
+def test_gateway_endpoint_policies_restrict_to_our_tables_and_the_bootstrap_buckets(aws, cfg):
+    import json
+
+    ctx, _ = provision(cfg)
+    ec2 = boto3.client("ec2", region_name=REGION)
+    eps = {e["ServiceName"].rsplit(".", 1)[-1]: e for e in ec2.describe_vpc_endpoints(
+        Filters=[{"Name": "vpc-id", "Values": [ctx.output("vpc")]}])["VpcEndpoints"]}
+    ddb = json.loads(eps["dynamodb"]["PolicyDocument"])["Statement"]
+    assert len(ddb) == 1 and ddb[0]["Principal"] == "*" and ddb[0]["Condition"] == {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}}
+    tables = {f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{t.name}" for t in cfg.dynamodb.tables}
+    assert {r for r in ddb[0]["Resource"] if "/index/" not in r and "/stream/" not in r} == tables and len(tables) == 6
+    assert "*" not in ddb[0]["Action"] and "dynamodb:DeleteTable" not in ddb[0]["Action"] and "dynamodb:GetItem" in ddb[0]["Action"]
+    s3 = json.loads(eps["s3"]["PolicyDocument"])["Statement"]
+    assert s3[0]["Action"] == ["s3:GetObject"]
+    assert s3[0]["Resource"] == ["arn:aws:s3:::prod-ap-northeast-2-starport-layer-bucket/*", "arn:aws:s3:::al2023-repos-ap-northeast-2-*/*"]
+
+    # someone puts AWS's default (full access) back: drift, corrected
+    full = json.dumps({"Version": "2008-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]})
+    ec2.modify_vpc_endpoint(VpcEndpointId=eps["s3"]["VpcEndpointId"], PolicyDocument=full)
+    _, again = plan(cfg)
+    [drift] = pending(again)
+    assert drift.key == "vpc-endpoint:fablink-prod-s3-endpoint" and [d.attribute for d in drift.diffs] == ["policy"]
+    provision(cfg)
+    assert json.loads(ec2.describe_vpc_endpoints(VpcEndpointIds=[eps["s3"]["VpcEndpointId"]])["VpcEndpoints"][0]["PolicyDocument"])["Statement"] == s3
     ctx, _ = provision(cfg)
     assert ctx.target.meter.writes == 0

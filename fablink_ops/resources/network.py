@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import tags as tagging
-from . import default_sg, kit, shared
+from . import default_sg, endpoint_policy, kit, shared
 from ..config import Config, SecurityGroupTier, Zone
 from ..engine import CREATE, REPLACE, UPDATE, WAIT, Change, Context, Diff, wait_for
 from ..errors import OpsError
@@ -710,6 +710,7 @@ def _endpoint(ctx: Context, names: Names, found: Found, service: str) -> Change:
     rt_names = [names.private_rt(z) for z in cfg.network.zones]
     needs = ("vpc:" + names.vpc, *(f"route-table:{n}" for n in rt_names))
     service_name = f"com.amazonaws.{cfg.project.region}.{service}"
+    policy = endpoint_policy.desired(cfg, service)
     ep = found.endpoints.get(service)
     if ep is None:
 
@@ -722,10 +723,12 @@ def _endpoint(ctx: Context, names: Names, found: Found, service: str) -> Change:
                 RouteTableIds=[ctx.output(f"route-table:{n}") for n in rt_names],
                 TagSpecifications=tagging.ec2_spec("vpc-endpoint", desired_tags),
                 ClientToken=_token("endpoint", vpc_id, service),
+                PolicyDocument=json.dumps(policy),
             )["VpcEndpoint"]["VpcEndpointId"]
             return ep_id
 
-        return _change("vpc-endpoint", name, CREATE, diffs=[Diff("route tables", None, rt_names)], needs=needs, run=create)
+        diffs = [Diff("route tables", None, rt_names), Diff("policy", None, endpoint_policy.label(service))]
+        return _change("vpc-endpoint", name, CREATE, diffs=diffs, needs=needs, run=create)
     ep_id = ep["VpcEndpointId"]
     current_rts = set(ep.get("RouteTableIds", []))
     wanted_known = {ctx.outputs.get(f"route-table:{n}") for n in rt_names}
@@ -745,6 +748,9 @@ def _endpoint(ctx: Context, names: Names, found: Found, service: str) -> Change:
             ctx.client("ec2").modify_vpc_endpoint(**kwargs)
 
         steps.append(fix_rts)
+    if endpoint_policy.current(ep) != policy:
+        diffs.append(Diff("policy", "differs" if ep.get("PolicyDocument") else None, endpoint_policy.label(service)))
+        steps.append(lambda: ctx.client("ec2").modify_vpc_endpoint(VpcEndpointId=ep_id, PolicyDocument=json.dumps(policy)))
     current = tagging.from_list(ep.get("Tags"))
     todo = tagging.missing(current, desired_tags)
     diffs += kit.tag_diff(current, desired_tags)

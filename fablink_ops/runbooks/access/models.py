@@ -155,6 +155,18 @@ class Vpc:
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """A gateway VPC endpoint (S3, DynamoDB) and its policy document (JSON text)."""
+
+    id: str
+    arn: str
+    region: str
+    vpc_id: str
+    service: str
+    policy: str
+
+
+@dataclass(frozen=True)
 class EksCluster:
     name: str
     arn: str
@@ -350,6 +362,7 @@ class Inventory:
     iam: IamState = field(default_factory=IamState)
     security_groups: list[SecurityGroup] = field(default_factory=list)
     vpcs: list[Vpc] = field(default_factory=list)
+    endpoints: list[Endpoint] = field(default_factory=list)
     clusters: list[EksCluster] = field(default_factory=list)
     load_balancers: list[LoadBalancer] = field(default_factory=list)
     vpc_links: list[VpcLink] = field(default_factory=list)

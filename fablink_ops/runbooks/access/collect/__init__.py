@@ -118,7 +118,7 @@ _LABELS = {
     "keys": "KMS keys", "topics": "topics", "log_groups": "log groups", "analyzers": "analyzer regions",
     "analyzer_findings": "active Access Analyzer findings", "trails": "CloudTrail trails",
     "audit_services": "audit service regions", "rds_event_subscriptions": "RDS event subscriptions",
-    "backup_selections": "AWS Backup selections", "backup_regions": "region(s) read",
+    "backup_selections": "AWS Backup selections", "endpoints": "gateway endpoints", "backup_regions": "region(s) read",
 }
 
 
