@@ -28,6 +28,7 @@ import sys
 from invoke import Collection, Exit, task
 
 from fablink_ops import cli
+from fablink_ops.resources import STAGE_NAMES
 from fablink_ops.runbooks import access as access_runbook
 from fablink_ops.runbooks import cost as cost_runbook
 from fablink_ops.runbooks import failover as failover_runbook
@@ -39,7 +40,7 @@ HELP = {
     "live": "act on real AWS (standard credential chain) instead of the local sandbox",
     "yes": "live mode: skip the typed confirmation",
     "json": "print exactly one JSON document on stdout",
-    "stage": "one stage: network, eks, aurora, dynamodb, edge, monitoring (default: all implemented)",
+    "stage": f"one stage: {', '.join(STAGE_NAMES)} (default: all, in build order)",
     "detailed_exitcode": "exit 0 when nothing would change, 2 when changes are pending, 1 on error",
     "to": "the instance to promote (default: the available reader with the best promotion tier in another AZ)",
     "failback": "afterwards, fail back to the original writer (a second measured failover)",

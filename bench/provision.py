@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.latency import LatencyModel  # noqa: E402
-from fablink_ops.cli import plan_stages, select_stages  # noqa: E402
+from fablink_ops.stages import plan_stages, select_stages  # noqa: E402
 from fablink_ops.config import load_config  # noqa: E402
 from fablink_ops.engine import CREATE, WAIT, Change, Context, apply  # noqa: E402
 from fablink_ops.target import RetryPolicy, sandbox_target  # noqa: E402

@@ -9,43 +9,23 @@ from __future__ import annotations
 
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
 from . import interrupts, sandbox
-from .config import Config, load_config
-from .engine import BLOCKED, NOOP, REPLACE, Change, Context, apply, block_dependents, has_changes
-from .errors import FAILED, USAGE, GuardError, OpsError
+from .config import load_config
+from .engine import BLOCKED, NOOP, REPLACE, Change, Context, apply, has_changes
+from .errors import FAILED, GuardError, OpsError
 from .lock import Holder, RunLock, lock_target, take, unlock
-from .output import ConsoleReporter, calls_line, counts, counts_line, make_console, plan_table, print_json
-from .resources import REQUIRES, STAGE_ORDER, STAGES
-from .target import RetryPolicy, Target, guard_live, live_target, sandbox_target, wrap_aws_error
+from .output import ConsoleReporter, calls_line, counts, counts_line, plan_table, print_json
+from .resources import BY_NAME
+from .session import Options, Session, confirm_live, open_session
+from .stages import plan_stages, select_stages, unconverged
+from .target import sandbox_target, wrap_aws_error
 
-
-@dataclass
-class Options:
-    config: str = "config/prod.toml"
-    live: bool = False
-    yes: bool = False
-    json: bool = False
-    stage: str | None = None
-    detailed_exitcode: bool = False
-
-
-@dataclass
-class Session:
-    """What one command works with: config, target, console, and its JSON document."""
-
-    opts: Options
-    cfg: Config
-    target: Target
-    console: Console
-    document: dict[str, Any] = field(default_factory=dict)
-    identity: str = ""
+__all__ = ["Options", "Session", "confirm_live", "open_session", "plan_stages", "select_stages", "run"]
 
 
 def run(command: Callable[[Options], int], opts: Options, stdin_isatty: Callable[[], bool] | None = None) -> int:
@@ -77,106 +57,17 @@ def _fail(opts: Options, message: str, code: int, printed: bool = False) -> int:
 
 
 # --------------------------------------------------------------------------
-# selecting stages and targets
-
-
-def select_stages(stage: str | None) -> list[str]:
-    """The stages a command covers, in build order. Unknown or unimplemented: exit 2."""
-    if stage is None:
-        return [s for s in STAGE_ORDER if STAGES[s] is not None]
-    if stage not in STAGES:
-        raise OpsError(f"unknown stage {stage!r}: choose one of {', '.join(STAGE_ORDER)}", USAGE)
-    if STAGES[stage] is None:
-        raise OpsError(f"stage {stage} is not implemented yet: implemented stages are {', '.join(s for s in STAGE_ORDER if STAGES[s])}", USAGE)
-    return [stage]
-
-
-def open_session(opts: Options) -> Session:
-    # Config first: a bad file stops here, before any AWS call or sandbox start.
-    cfg = load_config(opts.config)
-    console = make_console(opts.json)
-    retry = RetryPolicy(cfg.engine.max_attempts, cfg.engine.backoff_base_seconds, cfg.engine.backoff_max_seconds)
-    if opts.live:
-        target = live_target(cfg.project.region, retry)
-        identity = guard_live(target, cfg.project.account_id, cfg.project.region)
-        console.print(f"[bold red]LIVE[/] account {cfg.project.account_id}, region {target.region}, as {identity}")
-    else:
-        info, started = sandbox.ensure_running(cfg.project.account_id)
-        target = sandbox_target(info.endpoint_url, cfg.project.region, retry)
-        identity = "sandbox"
-        verb = "started" if started else "using"
-        console.print(f"[cyan]sandbox[/]: {verb} the local moto server at {info.endpoint_url} (never real AWS; --live for that)")
-    return Session(opts, cfg, target, console, identity=identity)
+# plan and provision
 
 
 def _context(s: Session) -> Context:
     return Context(s.cfg, s.target, reporter=ConsoleReporter(s.console))
 
 
-def plan_stages(ctx: Context, stages: list[str]) -> list[Change]:
-    """Plan the selected stages in build order, after checking prerequisites.
-
-    A prerequisite outside the selection must already exist: its plan is read
-    (which also records its resource ids for the selected stages to use) and
-    must have nothing left to create.
-    """
-    checked: set[str] = set()
-    for stage in stages:
-        for need in REQUIRES[stage]:
-            if need in stages or need in checked:
-                continue
-            module = STAGES[need]
-            if module is None or not module.ready(ctx):
-                raise OpsError(f"stage {stage} needs {need}: run invoke provision --stage {need}", USAGE)
-            checked.add(need)
-    # Stages that others build on are planned first (their discovery records
-    # the ids the others' plans compare with); the rest are read concurrently.
-    # The plan keeps the build order whatever order the reads finish in.
-    first = [s for s in stages if any(s in REQUIRES[o] for o in stages if o != s)]
-    rest = [s for s in stages if s not in first]
-    plans: dict[str, list[Change]] = {s: STAGES[s].plan(ctx) for s in first}  # type: ignore[union-attr]
-    if rest:
-        with ThreadPoolExecutor(max_workers=len(rest), thread_name_prefix="plan") as pool:
-            futures = {s: pool.submit(STAGES[s].plan, ctx) for s in rest}  # type: ignore[union-attr]
-            plans.update({s: f.result() for s, f in futures.items()})
-    changes: list[Change] = []
-    seen: set[str] = set()
-    for stage in stages:
-        for change in plans[stage]:
-            # One resource, one change: where two stages touch the same
-            # resource (the Aurora log group: the aurora stage creates it, the
-            # monitoring stage needs it for its metric filter and creates it
-            # when planned alone), the earlier stage in build order owns it.
-            if change.key in seen:
-                continue
-            seen.add(change.key)
-            changes.append(change)
-    return block_dependents(changes)
-
-
 def _confirm(s: Session, changes: list[Change]) -> None:
     """Live writes need the operator to type the environment's name (or --yes)."""
     name = s.cfg.project.environment_name
     confirm_live(s, name, f"These changes go to the LIVE account {s.cfg.project.account_id}. Type [bold]{name}[/] to apply:")
-
-
-def confirm_live(s: Session, expected: str, prompt: str) -> None:
-    """In live mode without --yes, the operator must type ``expected``.
-
-    Nothing to confirm in the sandbox. No terminal to ask on, or another
-    answer: GuardError (exit 2), before anything is changed.
-    """
-    if not s.target.is_live or s.opts.yes:
-        return
-    if not sys.stdin.isatty():
-        raise GuardError("refusing: live changes need confirmation; no terminal to ask on, and no --yes given")
-    s.console.print(prompt)
-    # The prompt goes where the human output goes (stderr with --json), so
-    # stdout keeps exactly one JSON document.
-    s.console.print("> ", end="")
-    answer = sys.stdin.readline().strip()
-    if answer != expected:
-        raise GuardError(f"refusing: confirmation {answer!r} does not match {expected!r}; nothing was changed")
 
 
 # --------------------------------------------------------------------------
@@ -225,39 +116,56 @@ def _provision(s: Session, stages: list[str], ctx: Context, changes: list[Change
     opts = s.opts
     if not opts.json:
         _show_plan(s, changes)
-    applied: list[tuple[Change, str | None]] = []
-    error: OpsError | None = None
-    if has_changes(changes) or any(c.run for c in changes):
-        _confirm(s, changes)
-        s.console.print("applying…")
-        try:
-            applied = apply(changes, ctx, s.cfg.engine.concurrency)
-        except OpsError as exc:
-            error = exc
+    applied, error = _apply(s, ctx, changes)
+    # "done" means converged, verified: after writing, plan again (reads only).
+    left = _verify(s, stages) if applied and error is None else []
     s.document = _document("provision", s, stages, changes)
     s.document["applied"] = [dict(c.to_json(), detail=d) for c, d in applied]
     s.document["seconds"] = round(time.monotonic() - started, 2)
     replace = [c for c in changes if c.action in (REPLACE, BLOCKED)]
     interrupts.done()  # the work is over: a Ctrl-C while reporting it keeps the exit code
-    if error:
-        s.document.update(result="error", error=error.message)
-    elif replace:
-        s.document.update(result="incomplete", error=_replace_message(replace))
-    else:
-        s.document["result"] = "ok"
+    if applied and error is None:
+        s.document["unconverged"] = [c.to_json() for c in left]
+    failure = error.message if error else _unconverged_message(left) if left else _replace_message(replace) if replace else ""
+    s.document["result"] = "error" if error or left else "incomplete" if replace else "ok"
+    if failure:
+        s.document["error"] = failure
     if opts.json:
         print_json(s.document)
     else:
-        written = len(applied)
+        verb = "stopped" if error else "not converged" if left else "done"
         s.console.print(
-            f"[bold]{'done' if not error else 'stopped'}[/]: {written} of {sum(1 for c in changes if c.run)} changes applied "
+            f"[bold]{verb}[/]: "
+            f"{len(applied)} of {sum(1 for c in changes if c.run)} changes applied "
             f"({counts_line(changes)}) in {s.document['seconds']:.1f}s. {calls_line(s.target.meter)}"
         )
-    if error:
-        return _fail(opts, error.message, error.exit_code, printed=True)
-    if replace:
-        return _fail(opts, _replace_message(replace), FAILED, printed=True)
+    if failure:
+        return _fail(opts, failure, error.exit_code if error else FAILED, printed=True)
     return 0
+
+
+def _apply(s: Session, ctx: Context, changes: list[Change]) -> tuple[list[tuple[Change, str | None]], OpsError | None]:
+    """Confirm (live), then apply. Returns what was applied and the error that stopped it, if any."""
+    if not (has_changes(changes) or any(c.run for c in changes)):
+        return [], None
+    _confirm(s, changes)
+    s.console.print("applying…")
+    try:
+        return apply(changes, ctx, s.cfg.engine.concurrency), None
+    except OpsError as exc:
+        return [], exc
+
+
+def _verify(s: Session, stages: list[str]) -> list[Change]:
+    """Plan again on fresh reads (what was read before the writes is stale);
+    what still shows a create or an update did not converge."""
+    s.console.print("verifying: planning again…")
+    return unconverged(Context(s.cfg, s.target), stages)
+
+
+def _unconverged_message(left: list[Change]) -> str:
+    names = ", ".join(f"{c.kind} {c.name} ({c.action})" for c in left)
+    return f"not converged: {len(left)} resource(s) still differ from the config after the apply: {names}; run the same command again, or see the plan"
 
 
 def _replace_message(unconverged: list[Change]) -> str:
@@ -315,7 +223,7 @@ def cmd_sandbox_status(opts: Options) -> int:
     uptime = time.time() - info.started_at
     stages: dict[str, dict[str, int]] = {}
     for stage in select_stages(None):
-        changes = STAGES[stage].plan(ctx)  # type: ignore[union-attr]
+        changes = BY_NAME[stage].plan(ctx)
         exist = sum(1 for c in changes if c.action != "create")
         stages[stage] = {"exist": exist, "desired": len(changes)}
     lines = [f"sandbox: running at {info.endpoint_url} (pid {info.pid}), up {_duration(uptime)}"]

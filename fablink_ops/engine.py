@@ -49,6 +49,12 @@ class Diff:
         return {"attribute": self.attribute, "before": self.before, "after": self.after}
 
 
+def change_key(kind: str, name: str) -> str:
+    """The one spelling of a change's key ("kind:name"): what ``needs``
+    lists and what stages' Names expose as ``k_*``."""
+    return f"{kind}:{name}"
+
+
 @dataclass
 class Change:
     stage: str
@@ -63,7 +69,7 @@ class Change:
 
     @property
     def key(self) -> str:
-        return f"{self.kind}:{self.name}"
+        return change_key(self.kind, self.name)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -176,15 +182,6 @@ class Context:
             return value
 
 
-class Stage(Protocol):
-    NAME: str
-    REQUIRES: tuple[str, ...]
-
-    def plan(self, ctx: Context) -> list[Change]: ...
-
-    def ready(self, ctx: Context) -> bool: ...
-
-
 def block_dependents(changes: list[Change]) -> list[Change]:
     """Mark every change that needs (directly or not) a replace-required one.
 
@@ -208,10 +205,6 @@ def block_dependents(changes: list[Change]) -> list[Change]:
                 c.note = f"waits for {root.kind} {root.name}" + (", which needs replacing" if root.action == REPLACE else ", blocked too")
                 grew = True
     return changes
-
-
-def pending(changes: list[Change]) -> list[Change]:
-    return [c for c in changes if c.action in PENDING_ACTIONS or (c.action == WAIT)]
 
 
 def has_changes(changes: list[Change]) -> bool:
@@ -267,6 +260,7 @@ def apply(changes: list[Change], ctx: Context, concurrency: int) -> list[tuple[C
                             failure, failed_change = exc, change
                         continue
                     finished.add(change.key)
+                    detail = _operator_detail(detail)
                     done.append((change, detail))
                     ctx.reporter.applied(change, detail)
         except KeyboardInterrupt:
@@ -280,6 +274,13 @@ def apply(changes: list[Change], ctx: Context, concurrency: int) -> list[tuple[C
     if waiting_on:  # only when needs form a cycle: a programming error in a stage
         raise OpsError(f"internal: dependency cycle among {', '.join(sorted(waiting_on))}")
     return done
+
+
+def _operator_detail(detail: object) -> str | None:
+    """What a run returned, if it is the short text meant for the operator.
+    A run that ends in a boto3 call may hand back its response (a dict with
+    ResponseMetadata): that never reaches the console or --json."""
+    return detail if isinstance(detail, str) and detail else None
 
 
 def _as_ops_error(exc: BaseException, doing: str) -> BaseException:

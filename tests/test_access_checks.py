@@ -69,6 +69,13 @@ def test_check_ids_are_unique_and_well_formed():
         assert check.severity in ("critical", "high", "medium", "low")
 
 
+def test_the_config_validates_suppressions_against_exactly_the_catalogue_s_ids():
+    # config/ keeps its own list (it imports nothing of the runbooks): the two agree.
+    from fablink_ops.config.check_ids import ACCESS_CHECK_IDS
+
+    assert ACCESS_CHECK_IDS == CHECK_IDS
+
+
 # --------------------------------------------------------------------------
 # policy grammar
 

@@ -437,6 +437,22 @@ def test_cli_provision_of_a_replace_required_cluster_exits_1(cfg, aws, monkeypat
     assert code == 1 and "need replacing" in err and f"db-cluster {CLUSTER}" in err
 
 
+@pytest.mark.parametrize("as_json", [True, False])
+def test_a_tag_only_update_never_shows_aws_s_raw_response(cfg, aws, monkeypatch, capsys, as_json):
+    # AddTagsToResource answers {'ResponseMetadata': ...}; the run's detail is
+    # what the operator reads (console and --json), never that.
+    provision(cfg, BOTH)
+    rds().remove_tags_from_resource(ResourceName=f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:{CLUSTER}", TagKeys=["Owner"])
+    _in_process_cli(monkeypatch, cfg)
+    code = cli.run(cli.cmd_provision, cli.Options(config=str(CONFIG), stage="aurora", json=as_json))
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "ResponseMetadata" not in out + err and "HTTPHeaders" not in out + err
+    if as_json:
+        [applied] = json.loads(out)["applied"]
+        assert (applied["kind"], applied["name"], applied["detail"]) == ("db-cluster", CLUSTER, None)
+
+
 # --------------------------------------------------------------------------
 # waits: an interrupted run resumes; budgets; terminal states fail fast
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 
 from fablink_ops import sandbox
-from fablink_ops.cli import plan_stages
+from fablink_ops.stages import plan_stages
 from fablink_ops.config import load_config
 from fablink_ops.engine import Context, apply
 from fablink_ops.target import sandbox_target

@@ -183,3 +183,30 @@ def _toml(value) -> str:
 def test_detailed_exitcode_reports_an_error_as_1_not_2(tmp_path, capsys, no_aws_calls):
     path = write(tmp_path, replace("retention_days = 90", "retention_days = -1"))
     assert cli.run(cli.cmd_plan, cli.Options(config=str(path), detailed_exitcode=True)) == 1
+
+
+# --------------------------------------------------------------------------
+# one value, one place: a copy in another section must equal its owner
+
+
+@pytest.mark.parametrize("section, key, old, new, owner", [
+    ("monitoring", "aurora_cluster", 'aurora_cluster = "fablink-prod-aurora"', 'aurora_cluster = "other"', "aurora.cluster_identifier"),
+    ("drill", "aurora_cluster", 'aurora_cluster = "fablink-prod-aurora"', 'aurora_cluster = "other"', "aurora.cluster_identifier"),
+    ("backup", "aurora_cluster", 'aurora_cluster = "fablink-prod-aurora"', 'aurora_cluster = "other"', "aurora.cluster_identifier"),
+    ("aurora", "cluster_identifier", 'cluster_identifier = "fablink-prod-aurora"', 'cluster_identifier = "renamed"', None),
+    ("backup", "expected_retention_days", "expected_retention_days = 30", "expected_retention_days = 7", "aurora.backup_retention_days"),
+])
+def test_a_copy_that_differs_from_its_owner_is_refused_naming_both_keys(tmp_path, monkeypatch, capsys, section, key, old, new, owner):
+    from .util import plan_refused
+
+    text = CONFIG.read_text()
+    start = text.index(f"\n[{section}]")
+    end = text.index(old, start) if owner else start
+    path = tmp_path / "prod.toml"
+    path.write_text(text[:end] + text[end:].replace(old, new, 1))
+    err = plan_refused(path, monkeypatch, capsys)  # exit 2, before any AWS call
+    assert err.count("\n") == 1
+    if owner:  # the copy is named first, then the key that owns the value
+        assert f"{section}.{key}: " in err and f"differs from {owner}" in err, err
+    else:  # renaming the owner alone: the first copy is named against it
+        assert "monitoring.aurora_cluster: 'fablink-prod-aurora' differs from aurora.cluster_identifier ('renamed')" in err, err

@@ -245,8 +245,10 @@ def test_budget_over_fails_with_exit_1_and_under_passes(aws, cfg):
 
 def _refused(monkeypatch, capsys, opts) -> str:
     reached = []
-    monkeypatch.setattr(cli.sandbox, "ensure_running", lambda *a, **k: reached.append("sandbox"))
-    monkeypatch.setattr(cli, "live_target", lambda *a, **k: reached.append("live"))
+    from fablink_ops import session
+
+    monkeypatch.setattr(session.sandbox, "ensure_running", lambda *a, **k: reached.append("sandbox"))
+    monkeypatch.setattr(session, "live_target", lambda *a, **k: reached.append("live"))
     code = cli.run(cost.command, opts)
     assert reached == [] and code == 2
     assert not Path("reports").exists()

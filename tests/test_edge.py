@@ -10,7 +10,7 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from fablink_ops import cli
-from fablink_ops.cli import plan_stages
+from fablink_ops.stages import plan_stages
 from fablink_ops.config import load_config
 from fablink_ops.engine import CREATE, UPDATE, WAIT, Context, apply
 from fablink_ops.errors import ConfigError, OpsError
@@ -18,7 +18,7 @@ from fablink_ops.resources import edge
 from fablink_ops.resources.edge import api as edge_api
 from fablink_ops.resources.edge import domain as edge_domain
 from fablink_ops.resources.edge import stage as edge_stage
-from fablink_ops.resources.edge.common import DEFINITION_VARIABLE, DEPLOYMENT_PREFIX, EdgeNames, Found
+from fablink_ops.resources.edge.common import DEFINITION_VARIABLE, DEPLOYMENT_PREFIX, EdgeNames, Found, Out
 from fablink_ops.resources.network import Names as NetworkNames
 from fablink_ops.target import Client, Target
 
@@ -490,7 +490,7 @@ def test_live_certificate_prints_the_record_and_waits_for_issued(cfg):
 
 def test_live_certificate_failure_names_the_record(cfg):
     ctx, stubs = live_ctx(cfg, "acm")
-    ctx.set_output("certificate-arn", CERT_ARN)
+    ctx.set_output(Out.CERTIFICATE_ARN, CERT_ARN)
     acm = stubs["acm"]
     acm.add_response("describe_certificate", _cert("PENDING_VALIDATION"), {"CertificateArn": CERT_ARN})
     failed = _cert("VALIDATION_TIMED_OUT")
@@ -517,7 +517,7 @@ def test_live_pending_certificate_is_a_wait_with_the_record(cfg):
 def test_live_vpc_link_waits_for_available_and_fails_fast_with_the_reason(cfg):
     names = EdgeNames(cfg)
     ctx, stubs = live_ctx(cfg, "apigateway")
-    ctx.set_output("nlb-arn", "arn:nlb")
+    ctx.set_output(Out.NLB_ARN, "arn:nlb")
     apigw = stubs["apigateway"]
     apigw.add_response("create_vpc_link", {"id": "vl1", "status": "PENDING"}, {"name": names.vpc_link, "description": ANY, "targetArns": ["arn:nlb"], "tags": ANY})
     apigw.add_response("get_vpc_link", {"id": "vl1", "status": "PENDING"}, {"vpcLinkId": "vl1"})
@@ -527,7 +527,7 @@ def test_live_vpc_link_waits_for_available_and_fails_fast_with_the_reason(cfg):
         assert change.run() == "vl1"
         apigw.assert_no_pending_responses()
     ctx, stubs = live_ctx(cfg, "apigateway")
-    ctx.set_output("vpc-link", "vl2")
+    ctx.set_output(Out.VPC_LINK, "vl2")
     stubs["apigateway"].add_response("get_vpc_link", {"id": "vl2", "status": "FAILED", "statusMessage": "NLB ARN is malformed"}, {"vpcLinkId": "vl2"})
     with stubs["apigateway"], pytest.raises(OpsError) as err:
         edge_api._wait_link(ctx, names)
@@ -537,7 +537,7 @@ def test_live_vpc_link_waits_for_available_and_fails_fast_with_the_reason(cfg):
 def test_live_account_role_waits_for_iam_propagation(cfg):
     ctx, stubs = live_ctx(cfg, "apigateway")
     role_arn = "arn:aws:iam::853963783084:role/fablink-prod-apigateway-cloudwatch"
-    ctx.set_output("apigw-role-arn", role_arn)
+    ctx.set_output(Out.APIGW_ROLE_ARN, role_arn)
     apigw = stubs["apigateway"]
     ops = {"patchOperations": [{"op": "replace", "path": "/cloudwatchRoleArn", "value": role_arn}]}
     apigw.add_client_error("update_account", "BadRequestException",
@@ -552,7 +552,7 @@ def test_live_account_role_waits_for_iam_propagation(cfg):
 
 def test_live_domain_drift_is_patched(cfg):
     ctx, stubs = live_ctx(cfg, "apigateway")
-    ctx.set_output("certificate-arn", CERT_ARN)
+    ctx.set_output(Out.CERTIFICATE_ARN, CERT_ARN)
     found = Found(domain={"domainName": "api.fablink.com", "endpointConfiguration": {"types": ["REGIONAL"]}, "securityPolicy": "TLS_1_0",
                           "regionalCertificateArn": CERT_ARN, "regionalDomainName": "d-1.execute-api", "tags": edge.common.tags(cfg, "api.fablink.com")})
     stubs["apigateway"].add_response("update_domain_name", {"domainName": "api.fablink.com"},

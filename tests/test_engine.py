@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-import types
 
 import pytest
 from botocore.exceptions import ClientError
 
-from fablink_ops import cli
+from fablink_ops import stages
+from fablink_ops.resources import BY_NAME, Stage
 from fablink_ops.engine import CREATE, NOOP, Change, apply
 from fablink_ops.errors import AwsError, OpsError
 
@@ -81,10 +81,9 @@ def test_a_failure_starts_nothing_new_lets_running_work_finish_and_reports_one_e
 
 
 def test_a_stage_whose_prerequisite_is_absent_says_which_command_to_run(cfg, aws, monkeypatch):
-    fake = types.SimpleNamespace(NAME="eks", REQUIRES=("network",), plan=lambda ctx: [], ready=lambda ctx: True)
-    monkeypatch.setitem(cli.STAGES, "eks", fake)
+    monkeypatch.setitem(BY_NAME, "eks", Stage("eks", ("network",), lambda ctx: []))
     with pytest.raises(OpsError) as err:
-        cli.plan_stages(make_ctx(cfg), ["eks"])
+        stages.plan_stages(make_ctx(cfg), ["eks"])
     assert str(err.value) == "stage eks needs network: run invoke provision --stage network"
     assert err.value.exit_code == 2
 
@@ -99,21 +98,16 @@ def test_a_stage_with_its_prerequisite_in_place_is_planned(cfg, aws, monkeypatch
         seen["vpc"] = ctx.outputs.get("vpc")  # the prerequisite's ids are known
         return [change("x")]
 
-    fake = types.SimpleNamespace(NAME="eks", REQUIRES=("network",), plan=plan, ready=lambda ctx: True)
-    monkeypatch.setitem(cli.STAGES, "eks", fake)
-    changes = cli.plan_stages(make_ctx(cfg), ["eks"])
+    monkeypatch.setitem(BY_NAME, "eks", Stage("eks", ("network",), plan))
+    changes = stages.plan_stages(make_ctx(cfg), ["eks"])
     assert [c.name for c in changes] == ["x"]
     assert seen["vpc"].startswith("vpc-")
 
 
-def test_unknown_and_unimplemented_stages_are_usage_errors(monkeypatch):
+def test_an_unknown_stage_is_a_usage_error():
     with pytest.raises(OpsError) as err:
-        cli.select_stages("netwerk")
+        stages.select_stages("netwerk")
     assert err.value.exit_code == 2 and "choose one of network, eks" in str(err.value)
-    monkeypatch.setitem(cli.STAGES, "monitoring", None)
-    with pytest.raises(OpsError, match="stage monitoring is not implemented yet") as err:
-        cli.select_stages("monitoring")
-    assert err.value.exit_code == 2
 
 
 def test_ctrl_c_stops_waits_in_other_threads(cfg):

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnec
 
 from fablink_ops import adopt
 from fablink_ops.target import NOT_SENT, THROTTLED, TRANSIENT, classify
-from fablink_ops.resources import STAGE_ORDER
+from fablink_ops.resources import STAGE_NAMES as STAGE_ORDER
 
 from .conftest import make_target
 from .faults import LostAnswer, ServerErrors

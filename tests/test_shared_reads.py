@@ -9,7 +9,7 @@ from collections import Counter
 import boto3
 import pytest
 
-from fablink_ops.cli import select_stages
+from fablink_ops.stages import select_stages
 from fablink_ops.engine import Context
 from fablink_ops.resources import shared
 

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from bench.latency import LatencyModel
-from fablink_ops.cli import plan_stages
+from fablink_ops.stages import plan_stages
 from fablink_ops.engine import apply
 from fablink_ops.errors import AwsError
 

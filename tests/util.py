@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fablink_ops.cli import plan_stages
+from fablink_ops.stages import plan_stages
 from fablink_ops.engine import Change, Context, apply
 
 from .conftest import make_ctx
@@ -56,11 +56,11 @@ def plan_refused(path, monkeypatch, capsys, stage: str | None = None) -> str:
     """`plan` with the config at ``path`` through the CLI: exit 2 before any
     AWS call (neither the sandbox nor a live target is reached). Returns
     what it wrote on stderr."""
-    from fablink_ops import cli
+    from fablink_ops import cli, session
 
     reached = []
-    monkeypatch.setattr(cli.sandbox, "ensure_running", lambda *a, **k: reached.append("sandbox"))
-    monkeypatch.setattr(cli, "live_target", lambda *a, **k: reached.append("live"))
+    monkeypatch.setattr(session.sandbox, "ensure_running", lambda *a, **k: reached.append("sandbox"))
+    monkeypatch.setattr(session, "live_target", lambda *a, **k: reached.append("live"))
     code = cli.run(cli.cmd_plan, cli.Options(config=str(path), stage=stage))
     assert reached == []  # every AWS call goes through one of them
     assert code == 2

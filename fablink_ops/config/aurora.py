@@ -185,6 +185,3 @@ def _validate_aurora_instances(cfg: Config) -> None:
     if any(inst.promotion_tier <= writer.promotion_tier for inst in a.instances[1:]):
         raise _fail(file, "aurora.instances[0].promotion_tier",
                     "the first instance is the writer: its promotion tier must be lower than every reader's")
-    # The failover drill finds the cluster by its own key: both must name the same one.
-    if cfg.drill.aurora_cluster != a.cluster_identifier:
-        raise _fail(file, "drill.aurora_cluster", f"{cfg.drill.aurora_cluster!r} is not the Aurora cluster {a.cluster_identifier!r} (aurora.cluster_identifier)")

@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import ConfigError
 from .aurora import AuroraConfig, _validate_aurora
 from .checks import _fail, number_bounds
+from .copies import _validate_copies
 from .cost import CostConfig, _validate_cost
 from .dynamodb import DynamoDBConfig, _validate_dynamodb
 from .edge import EdgeConfig, _validate_edge
@@ -267,3 +268,5 @@ def _validate(cfg: Config) -> None:
     _validate_edge(cfg)
     _validate_monitoring(cfg)
     _validate_cost(cfg)
+    # Last: each section's own values are valid, so a difference is a copy that drifted.
+    _validate_copies(cfg)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
+from .check_ids import ACCESS_CHECK_IDS
 from .checks import KMS_ALIAS, REGION, _fail, _one_of, _pattern, _positive, check
 
 if TYPE_CHECKING:
@@ -360,14 +361,10 @@ def _validate_access(cfg: Config) -> None:
 
 
 def _validate_suppressions(file: str, prefix: str, entries: tuple[Suppression, ...]) -> None:
-    # Imported here: the check catalogue lives with the access review, which
-    # imports the CLI, which imports this module.
-    from ..runbooks.access.checks import CHECK_IDS
-
     for i, sup in enumerate(entries):
         key = f"{prefix}[{i}]"
-        if sup.check not in CHECK_IDS:
-            near = difflib.get_close_matches(sup.check, CHECK_IDS, n=1)
+        if sup.check not in ACCESS_CHECK_IDS:
+            near = difflib.get_close_matches(sup.check, ACCESS_CHECK_IDS, n=1)
             hint = f" (did you mean '{near[0]}'?)" if near else ""
             raise _fail(file, f"{key}.check", f"{sup.check!r} is not a check id of the access review{hint}")
         if not sup.resource.strip() or not sup.resource.strip("*? "):

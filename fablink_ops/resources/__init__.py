@@ -1,45 +1,55 @@
-"""The stages, in the design document's build order.
+"""The stage registry: every stage, in the design document's build order.
 
-Each implemented stage is a module with NAME, REQUIRES, ``plan(ctx)`` and
-``ready(ctx)``. A stage named here but not yet implemented maps to None, and
-the CLI says so plainly rather than pretending.
+This list is the one place stage names come from: the CLI's ``--stage``, the
+tasks' help text, the benchmark and the orchestration (fablink_ops/stages.py)
+all derive them from ``STAGES``.
+
+A stage is a package or module with ``NAME`` (its Stage tag) and
+``plan(ctx) -> list[Change]`` (discover, then one Change per resource; see
+README "Developing" for the skeleton). What it needs to exist first is said
+here, once.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
+from dataclasses import dataclass
+from typing import Callable
 
+from ..engine import CREATE, Change, Context
 from . import aurora, backup, dynamodb, edge, eks, monitoring, network
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    # Stages that must exist before this one can be built (their discovery
+    # records the ids this one's plan compares with and its runs use).
+    requires: tuple[str, ...]
+    plan: Callable[[Context], list[Change]]
+
+    def ready(self, ctx: Context) -> bool:
+        """Whether the stages that build on this one can: nothing left to create."""
+        return all(c.action != CREATE for c in self.plan(ctx))
+
 
 # Design doc, "What to consider when building production", 1. Build order;
 # monitoring last because it watches what the others built.
-# backup after them: its plan covers the data stages' resources (by ARN).
-STAGE_ORDER: tuple[str, ...] = ("network", "eks", "aurora", "dynamodb", "edge", "monitoring", "backup")
-
-STAGES: dict[str, ModuleType | None] = {
-    "network": network,
-    "eks": eks,
-    "aurora": aurora,
-    "dynamodb": dynamodb,
-    "edge": edge,
-    "monitoring": monitoring,
-    "backup": backup,
-}
-
-# What each stage needs to exist before it can be built.
-REQUIRES: dict[str, tuple[str, ...]] = {
-    "network": (),
-    "eks": ("network",),
-    "aurora": ("network",),
-    "dynamodb": (),
-    "edge": ("network",),
+STAGES: tuple[Stage, ...] = (
+    Stage(network.NAME, (), network.plan),
+    Stage(eks.NAME, (network.NAME,), eks.plan),
+    Stage(aurora.NAME, (network.NAME,), aurora.plan),
+    # No network: DynamoDB is a regional service reached through the network
+    # stage's gateway endpoint.
+    Stage(dynamodb.NAME, (), dynamodb.plan),
+    Stage(edge.NAME, (network.NAME,), edge.plan),
     # By name only: alarms and the dashboard refer to the other stages'
-    # resources through config names, so nothing has to exist first.
-    "monitoring": (),
-    # The plan's selection names the cluster and tables by ARN: nothing first.
-    "backup": (),
-}
+    # resources through config names, so nothing has to exist first (alarms
+    # wait in INSUFFICIENT_DATA for their metrics).
+    Stage(monitoring.NAME, (), monitoring.plan),
+    # Last: its plan covers the data stages' cluster and tables, by ARN only
+    # (a selection may name what does not exist yet), so nothing first.
+    Stage(backup.NAME, (), backup.plan),
+)
 
-
-def implemented() -> list[str]:
-    return [name for name in STAGE_ORDER if STAGES[name] is not None]
+STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)
+BY_NAME: dict[str, Stage] = {s.name: s for s in STAGES}

@@ -41,13 +41,12 @@ from botocore.exceptions import ClientError
 
 from .. import tags as tagging
 from ..config import Config, DynamoIndex, DynamoTable
-from ..engine import CREATE, NOOP, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Change, Context, Diff, wait_for
+from ..engine import CREATE, NOOP, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Change, Context, Diff, change_key, wait_for
 from ..errors import OpsError
 from ..target import error_code
 from . import kms_key, shared
 
 NAME = "dynamodb"
-REQUIRES: tuple[str, ...] = ()
 
 TABLE, INDEX, REPLICA = "dynamodb-table", "dynamodb-index", "dynamodb-replica"
 STREAM_VIEW = "NEW_AND_OLD_IMAGES"  # what global tables replicate from
@@ -146,9 +145,6 @@ def plan(ctx: Context) -> list[Change]:
         changes.append(_change(TABLE, name, UNMANAGED, note="not in config/prod.toml: shown, left alone"))
     return changes
 
-
-def ready(ctx: Context) -> bool:
-    return all(c.action != CREATE for c in plan(ctx))
 
 
 def _change(kind: str, name: str, action: str, **kwargs: Any) -> Change:
@@ -540,7 +536,7 @@ def _index(ctx: Context, t: DynamoTable, f: FoundTable, ix: DynamoIndex) -> Chan
 
 def _replica(ctx: Context, t: DynamoTable, f: FoundTable | None, region: str) -> Change:
     name = f"{t.name}@{region}"
-    needs = (f"{TABLE}:{t.name}", _key_change(ctx, region))
+    needs = (change_key(TABLE, t.name), _key_change(ctx, region))
     if not ctx.target.is_live:
         return _change(REPLICA, name, SKIP, note=(
             "the sandbox (moto 5.2) does not implement global table replicas: UpdateTable ReplicaUpdates is accepted "

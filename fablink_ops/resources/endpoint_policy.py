@@ -18,6 +18,7 @@ import json
 from typing import Any
 
 from ..config import Config
+from .kit import partition
 
 # Item and table reads/writes the backend does; no CreateTable, DeleteTable,
 # UpdateTable, backups or exports through the endpoint.
@@ -28,12 +29,8 @@ DYNAMODB_ACTIONS = (
 )
 
 
-def _partition(region: str) -> str:
-    return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
-
-
 def desired(cfg: Config, service: str) -> dict[str, Any]:
-    p, region, account = _partition(cfg.project.region), cfg.project.region, cfg.project.account_id
+    p, region, account = partition(cfg.project.region), cfg.project.region, cfg.project.account_id
     only_us = {"StringEquals": {"aws:PrincipalAccount": account}}
     if service == "dynamodb":
         tables = [f"arn:{p}:dynamodb:{region}:{account}:table/{t.name}" for t in cfg.dynamodb.tables]

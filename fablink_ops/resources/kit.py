@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -22,6 +23,7 @@ from ..target import error_code
 from . import shared
 
 Step = Callable[[], Any]
+F = TypeVar("F")
 
 
 def change(stage: str, kind: str, name: str, action: str, **kwargs: Any) -> Change:
@@ -62,27 +64,60 @@ def sequence(*steps: Step | None) -> Callable[[], str | None] | None:
 
 
 def maybe_update(
-    stage: str, kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list[Step], needs: tuple[str, ...] = (), note: str = ""
+    stage: str, kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list[Step | None], needs: tuple[str, ...] = (), note: str = ""
 ) -> Change:
     if not diffs:
         return change(stage, kind, name, NOOP, resource_id=resource_id, needs=needs, note=note)
     return change(stage, kind, name, UPDATE, diffs=diffs, run=sequence(*steps), resource_id=resource_id, needs=needs, note=note)
 
 
-def request_token(*parts: str) -> str:
+@dataclass(frozen=True)
+class StageKit:
+    """The helpers above bound to one stage's name: each stage's common
+    module makes one (``change``, ``maybe_update``, ``tags``)."""
+
+    stage: str
+
+    def change(self, kind: str, name: str, action: str, **kwargs: Any) -> Change:
+        return change(self.stage, kind, name, action, **kwargs)
+
+    def maybe_update(
+        self, kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list[Step | None], needs: tuple[str, ...] = (), note: str = ""
+    ) -> Change:
+        return maybe_update(self.stage, kind, name, resource_id, diffs, steps, needs, note)
+
+    def tags(self, cfg: Config, name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return desired_tags(cfg, self.stage, name, extra)
+
+
+def discover_parts(ctx: Context, names: Any, found: F, parts: tuple[Any, ...]) -> F:
+    """A packaged stage's discovery: each part module's ``discover(ctx,
+    names, found)`` fills the one snapshot, in order."""
+    for part in parts:
+        part.discover(ctx, names, found)
+    return found
+
+
+def request_token(*parts: str, alphanumeric: bool = False) -> str:
     """A deterministic idempotency token (ClientToken, clientRequestToken):
     the same inputs, the same token.
 
     Built from the ids the resource hangs on, so a resumed run reuses it
     (AWS returns the resource the crashed run created) while a rebuilt
-    environment, with new ids, gets a fresh one.
+    environment, with new ids, gets a fresh one. ``alphanumeric``: 32 word
+    characters, for ACM's IdempotencyToken (pattern \\w+, at most 32).
     """
-    return "fablink-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:48]
+    hashed = hashlib.sha256("|".join(parts).encode()).hexdigest()
+    return hashed[:32] if alphanumeric else "fablink-" + hashed[:48]
 
 
-def token(*parts: str, length: int = 32) -> str:
-    """A deterministic idempotency token (alphanumeric: ACM allows only \\w)."""
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:length]
+def partition(region: str) -> str:
+    """The ARN partition of a region (AWS managed policy ARNs carry it)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
 
 
 def digest(value: Any, length: int = 16) -> str:

@@ -34,7 +34,7 @@ from botocore.exceptions import ClientError
 from ..engine import CREATE, NOOP, REPLACE, UPDATE, Change, Context, Diff
 from ..errors import OpsError
 from ..target import error_code
-from . import shared
+from . import kit, shared
 
 ALIAS_TAG = "Alias"  # the tag that carries a key's intended alias
 GONE_STATES = ("PendingDeletion", "PendingReplicaDeletion")
@@ -158,40 +158,19 @@ def _find_by_tag(ctx: Context, alias: str, region: str) -> dict | None:
 def change(ctx: Context, spec: KeySpec, found: FoundKey) -> Change:
     region, home = found.region, ctx.cfg.project.region
     name = change_name(spec.alias, region, home)
-    kms = _kms(ctx, region)
-    out = output_key(spec.alias, region)
-    desired_tags = spec.desired_tags()
 
     def make(action: str, **kwargs) -> Change:
         return Change(stage=spec.stage, kind="kms-key", name=name, action=action, **kwargs)
 
     meta = found.metadata
     if meta is None:
-
-        def create() -> str:
-            # The default key policy (the account may use the key through
-            # IAM) is what DynamoDB needs: it uses the key through grants it
-            # makes on the caller's behalf, which IAM policies then govern.
-            policy = {"Policy": json.dumps(spec.policy)} if spec.policy is not None else {}
-            meta = kms.create_key(
-                Description=spec.description,
-                KeyUsage="ENCRYPT_DECRYPT",
-                KeySpec="SYMMETRIC_DEFAULT",
-                Tags=_to_kms_tags(desired_tags),
-                **policy,
-            )["KeyMetadata"]
-            ctx.set_output(out, meta["Arn"])
-            kms.create_alias(AliasName=spec.alias, TargetKeyId=meta["KeyId"])
-            kms.enable_key_rotation(KeyId=meta["KeyId"])
-            return meta["Arn"]
-
         return make(
             CREATE,
             diffs=[Diff("alias", None, spec.alias), Diff("rotation", None, "on (yearly)"), Diff("region", None, region)]
             + ([Diff("key policy", None, spec.policy_label or "ours")] if spec.policy is not None else []),
-            run=create,
+            run=lambda: _create_key(ctx, spec, region),
         )
-    key_id, arn = meta["KeyId"], meta["Arn"]
+    arn = meta["Arn"]
     if meta.get("KeySpec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT" or meta.get("KeyUsage") != "ENCRYPT_DECRYPT":
         return make(
             REPLACE, resource_id=arn,
@@ -204,8 +183,37 @@ def change(ctx: Context, spec: KeySpec, found: FoundKey) -> Change:
             REPLACE, resource_id=arn, diffs=[Diff("state", state, "Enabled")],
             note=f"the key is {state}, which this tool cannot correct; nothing was changed",
         )
+    diffs, steps = _key_drift(ctx, spec, found)
+    if not diffs:
+        return make(NOOP, resource_id=arn)
+    return make(UPDATE, diffs=diffs, run=kit.sequence(*steps, lambda: arn), resource_id=arn)
+
+
+def _create_key(ctx: Context, spec: KeySpec, region: str) -> str:
+    kms = _kms(ctx, region)
+    # The default key policy (the account may use the key through
+    # IAM) is what DynamoDB needs: it uses the key through grants it
+    # makes on the caller's behalf, which IAM policies then govern.
+    policy = {"Policy": json.dumps(spec.policy)} if spec.policy is not None else {}
+    meta = kms.create_key(
+        Description=spec.description,
+        KeyUsage="ENCRYPT_DECRYPT",
+        KeySpec="SYMMETRIC_DEFAULT",
+        Tags=_to_kms_tags(spec.desired_tags()),
+        **policy,
+    )["KeyMetadata"]
+    ctx.set_output(output_key(spec.alias, region), meta["Arn"])
+    kms.create_alias(AliasName=spec.alias, TargetKeyId=meta["KeyId"])
+    kms.enable_key_rotation(KeyId=meta["KeyId"])
+    return meta["Arn"]
+
+
+def _key_drift(ctx: Context, spec: KeySpec, found: FoundKey) -> tuple[list[Diff], list[kit.Step]]:
+    """What differs on an existing, usable key, and the writes that correct it."""
+    kms, meta = _kms(ctx, found.region), found.metadata or {}
+    key_id, state = meta["KeyId"], meta.get("KeyState", "Enabled")
     diffs: list[Diff] = []
-    steps: list = []
+    steps: list[kit.Step] = []
     if state != "Enabled":
         diffs.append(Diff("state", state, "Enabled"))
         if state == "PendingDeletion":
@@ -225,16 +233,5 @@ def change(ctx: Context, spec: KeySpec, found: FoundKey) -> Change:
     if meta.get("Description", "") != spec.description:
         diffs.append(Diff("description", meta.get("Description", ""), spec.description))
         steps.append(lambda: kms.update_key_description(KeyId=key_id, Description=spec.description))
-    todo = {k: v for k, v in desired_tags.items() if found.tags.get(k) != v}
-    diffs += [Diff(f"tag {k}", found.tags.get(k), v) for k, v in sorted(todo.items())]
-    if todo:
-        steps.append(lambda: kms.tag_resource(KeyId=key_id, Tags=_to_kms_tags(todo)))
-    if not diffs:
-        return make(NOOP, resource_id=arn)
-
-    def update() -> str:
-        for step in steps:
-            step()
-        return arn
-
-    return make(UPDATE, diffs=diffs, run=update, resource_id=arn)
+    tag_diffs, tag_steps = kit.tag_drift(found.tags, spec.desired_tags(), lambda todo: kms.tag_resource(KeyId=key_id, Tags=_to_kms_tags(todo)))
+    return diffs + tag_diffs, steps + tag_steps

@@ -24,11 +24,10 @@ from typing import Any
 from .. import tags as tagging
 from . import default_sg, endpoint_policy, kit, shared
 from ..config import Config, SecurityGroupTier, Zone
-from ..engine import CREATE, REPLACE, UPDATE, WAIT, Change, Context, Diff, wait_for
+from ..engine import CREATE, REPLACE, UPDATE, WAIT, Change, Context, Diff, change_key, wait_for
 from ..errors import OpsError
 
 NAME = "network"
-REQUIRES: tuple[str, ...] = ()
 
 DEFAULT_ROUTE = "0.0.0.0/0"
 NAT_LIVE_STATES = ("pending", "available")
@@ -84,6 +83,20 @@ class Names:
 
     def security_group(self, tier: str) -> str:
         return f"{self.prefix}-{tier}"
+
+    # Change keys ("kind:name") that dependents list in ``needs``.
+    @property
+    def k_vpc(self) -> str:
+        return change_key("vpc", self.vpc)
+
+    def k_subnet(self, tier: str, zone: Zone) -> str:
+        return change_key("subnet", self.subnet(tier, zone))
+
+    def k_private_rt(self, zone: Zone) -> str:
+        return change_key("route-table", self.private_rt(zone))
+
+    def k_security_group(self, tier: str) -> str:
+        return change_key("security-group", self.security_group(tier))
 
 
 FLOW_LOG_POLICY_NAME = "deliver-flow-logs"
@@ -245,10 +258,6 @@ def plan(ctx: Context) -> list[Change]:
     return changes
 
 
-def ready(ctx: Context) -> bool:
-    """Whether the stages that build on the network can: every planned resource exists."""
-    return all(c.action not in (CREATE,) for c in plan(ctx))
-
 
 def _change(kind: str, name: str, action: str, **kwargs: Any) -> Change:
     return Change(stage=NAME, kind=kind, name=name, action=action, **kwargs)
@@ -256,12 +265,13 @@ def _change(kind: str, name: str, action: str, **kwargs: Any) -> Change:
 
 
 
-def _ec2_tag_run(ctx: Context, resource_id_key: str | None, resource_id: str, todo: dict[str, str]):
-    def run() -> None:
-        rid = ctx.output(resource_id_key) if resource_id_key else resource_id
-        ctx.client("ec2").create_tags(Resources=[rid], Tags=tagging.to_list(todo))
-
-    return run
+def _ec2_tag_drift(ctx: Context, resource: dict, resource_id: str, desired: dict[str, str]) -> tuple[list[Diff], list[kit.Step]]:
+    """kit.tag_drift for an EC2 resource: its describe lists its Tags, and
+    one CreateTags sets ours."""
+    ec2 = ctx.client("ec2")
+    return kit.tag_drift(
+        tagging.from_list(resource.get("Tags")), desired, lambda todo: ec2.create_tags(Resources=[resource_id], Tags=tagging.to_list(todo))
+    )
 
 
 
@@ -304,10 +314,8 @@ def _vpc(ctx: Context, names: Names, found: Found) -> Change:
             steps.append(
                 lambda k=api_key: ctx.client("ec2").modify_vpc_attribute(VpcId=vpc_id, **{k: {"Value": True}})
             )
-    todo = tagging.missing(tagging.from_list(vpc.get("Tags")), desired_tags)
-    diffs += kit.tag_diff(tagging.from_list(vpc.get("Tags")), desired_tags)
-    if todo:
-        steps.append(_ec2_tag_run(ctx, None, vpc_id, todo))
+    tag_diffs, tag_steps = _ec2_tag_drift(ctx, vpc, vpc_id, desired_tags)
+    diffs, steps = diffs + tag_diffs, steps + tag_steps
     return kit.maybe_update(NAME, "vpc", names.vpc, vpc_id, diffs, steps)
 
 
@@ -326,7 +334,7 @@ def _subnet(ctx: Context, names: Names, found: Found, zone: Zone, tier: str) -> 
         cfg, NAME, name, {role_tag: "1", f"kubernetes.io/cluster/{cfg.project.cluster_name}": "shared", "Tier": tier}
     )
     subnet = found.subnets.get(name)
-    needs = ("vpc:" + names.vpc,)
+    needs = (names.k_vpc,)
     if subnet is None:
 
         def create() -> str:
@@ -347,10 +355,8 @@ def _subnet(ctx: Context, names: Names, found: Found, zone: Zone, tier: str) -> 
             "subnet", name, REPLACE, diffs=immutable, resource_id=subnet_id,
             note="a subnet's CIDR and AZ cannot change; nothing was changed",
         )
-    current = tagging.from_list(subnet.get("Tags"))
-    todo = tagging.missing(current, desired_tags)
-    steps = [_ec2_tag_run(ctx, None, subnet_id, todo)] if todo else []
-    return kit.maybe_update(NAME, "subnet", name, subnet_id, kit.tag_diff(current, desired_tags), steps, needs)
+    diffs, steps = _ec2_tag_drift(ctx, subnet, subnet_id, desired_tags)
+    return kit.maybe_update(NAME, "subnet", name, subnet_id, diffs, steps, needs)
 
 
 # ----- internet gateway
@@ -359,7 +365,7 @@ def _subnet(ctx: Context, names: Names, found: Found, zone: Zone, tier: str) -> 
 def _igw(ctx: Context, names: Names, found: Found) -> Change:
     desired_tags = kit.desired_tags(ctx.cfg, NAME, names.igw)
     igw = found.igw
-    needs = ("vpc:" + names.vpc,)
+    needs = (names.k_vpc,)
 
     def attach(igw_id_key: str = "igw") -> None:
         ctx.client("ec2").attach_internet_gateway(InternetGatewayId=ctx.output(igw_id_key), VpcId=ctx.output("vpc"))
@@ -387,11 +393,8 @@ def _igw(ctx: Context, names: Names, found: Found) -> Change:
     if not attached:
         diffs.append(Diff("attached to", None, names.vpc))
         steps.append(attach)
-    current = tagging.from_list(igw.get("Tags"))
-    todo = tagging.missing(current, desired_tags)
-    diffs += kit.tag_diff(current, desired_tags)
-    if todo:
-        steps.append(_ec2_tag_run(ctx, None, igw_id, todo))
+    tag_diffs, tag_steps = _ec2_tag_drift(ctx, igw, igw_id, desired_tags)
+    diffs, steps = diffs + tag_diffs, steps + tag_steps
     return kit.maybe_update(NAME, "internet-gateway", names.igw, igw_id, diffs, steps, needs)
 
 
@@ -412,10 +415,8 @@ def _eip(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
             return alloc
 
         return _change("elastic-ip", name, CREATE, run=create)
-    current = tagging.from_list(eip.get("Tags"))
-    todo = tagging.missing(current, desired_tags)
-    steps = [_ec2_tag_run(ctx, None, eip["AllocationId"], todo)] if todo else []
-    return kit.maybe_update(NAME, "elastic-ip", name, eip["AllocationId"], kit.tag_diff(current, desired_tags), steps)
+    diffs, steps = _ec2_tag_drift(ctx, eip, eip["AllocationId"], desired_tags)
+    return kit.maybe_update(NAME, "elastic-ip", name, eip["AllocationId"], diffs, steps)
 
 
 def _nat(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
@@ -423,7 +424,7 @@ def _nat(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
     public_subnet = names.subnet("public", zone)
     desired_tags = kit.desired_tags(ctx.cfg, NAME, name)
     nat = found.nats.get(name)
-    needs = (f"elastic-ip:{name}", f"subnet:{public_subnet}")
+    needs = (change_key("elastic-ip", name), change_key("subnet", public_subnet))
     budget = ctx.cfg.engine.nat_gateway_wait_minutes * 60
 
     def wait(nat_id_key: str = f"nat:{name}") -> str:
@@ -463,15 +464,12 @@ def _nat(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
             "nat-gateway", name, REPLACE, diffs=[Diff("subnet", nat["SubnetId"], subnet_id or public_subnet)],
             resource_id=nat_id, note="a NAT gateway cannot move subnets; nothing was changed",
         )
-    current = tagging.from_list(nat.get("Tags"))
-    todo = tagging.missing(current, desired_tags)
+    diffs, steps = _ec2_tag_drift(ctx, nat, nat_id, desired_tags)
     if nat["State"] == "pending":
         return _change(
-            "nat-gateway", name, WAIT, resource_id=nat_id, needs=needs, note="still being created by AWS",
-            run=kit.sequence(_ec2_tag_run(ctx, None, nat_id, todo) if todo else None, wait),
+            "nat-gateway", name, WAIT, resource_id=nat_id, needs=needs, note="still being created by AWS", run=kit.sequence(*steps, wait),
         )
-    steps = [_ec2_tag_run(ctx, None, nat_id, todo)] if todo else []
-    return kit.maybe_update(NAME, "nat-gateway", name, nat_id, kit.tag_diff(current, desired_tags), steps, needs)
+    return kit.maybe_update(NAME, "nat-gateway", name, nat_id, diffs, steps, needs)
 
 
 # ----- route tables
@@ -534,11 +532,8 @@ def _route_table(
     rt_id = rt["RouteTableId"]
     ctx.set_output(rt_key, rt_id)
     diffs, steps = route_and_associations(rt_key, rt)
-    current = tagging.from_list(rt.get("Tags"))
-    todo = tagging.missing(current, desired_tags)
-    diffs += kit.tag_diff(current, desired_tags)
-    if todo:
-        steps.append(_ec2_tag_run(ctx, None, rt_id, todo))
+    tag_diffs, tag_steps = _ec2_tag_drift(ctx, rt, rt_id, desired_tags)
+    diffs, steps = diffs + tag_diffs, steps + tag_steps
     return kit.maybe_update(NAME, "route-table", name, rt_id, diffs, steps, needs)
 
 
@@ -556,14 +551,14 @@ def _associate(ctx: Context, found: Found, rt_id: str, subnet_id: str) -> None:
 def _public_route_table(ctx: Context, names: Names, found: Found) -> Change:
     zones = ctx.cfg.network.zones
     subnets = [names.subnet("public", z) for z in zones]
-    needs = ("vpc:" + names.vpc, "internet-gateway:" + names.igw, *(f"subnet:{s}" for s in subnets))
+    needs = (names.k_vpc, change_key("internet-gateway", names.igw), *(change_key("subnet", s) for s in subnets))
     return _route_table(ctx, found, names.public_rt, subnets, "igw", "igw", names.igw, needs)
 
 
 def _private_route_table(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
     subnet = names.subnet("private", zone)
     nat = names.nat(zone)
-    needs = ("vpc:" + names.vpc, f"nat-gateway:{nat}", f"subnet:{subnet}")
+    needs = (names.k_vpc, change_key("nat-gateway", nat), change_key("subnet", subnet))
     return _route_table(ctx, found, names.private_rt(zone), [subnet], "nat", f"nat:{nat}", nat, needs)
 
 
@@ -643,7 +638,7 @@ def _flow_log(ctx: Context, names: Names, found: Found) -> Change:
     net = ctx.cfg.network
     name = names.flow_log
     desired_tags = kit.desired_tags(ctx.cfg, NAME, name)
-    needs = ("vpc:" + names.vpc, f"log-group:{names.flow_log_group}", f"iam-role:{names.flow_log_role}")
+    needs = (names.k_vpc, change_key("log-group", names.flow_log_group), change_key("iam-role", names.flow_log_role))
     ours = [f for f in found.flow_logs if tagging.from_list(f.get("Tags")).get("Name") == name]
     desired = {
         "traffic": net.flow_logs_traffic,
@@ -694,10 +689,8 @@ def _flow_log(ctx: Context, names: Names, found: Found) -> Change:
 
         return _change("flow-log", name, UPDATE, diffs=diffs, needs=needs, run=recreate, resource_id=current["FlowLogId"],
                        note="flow logs cannot be modified: a new one is created before the old one is deleted")
-    cur_tags = tagging.from_list(current.get("Tags"))
-    todo = tagging.missing(cur_tags, desired_tags)
-    steps = [_ec2_tag_run(ctx, None, current["FlowLogId"], todo)] if todo else []
-    return kit.maybe_update(NAME, "flow-log", name, current["FlowLogId"], kit.tag_diff(cur_tags, desired_tags), steps, needs)
+    diffs, steps = _ec2_tag_drift(ctx, current, current["FlowLogId"], desired_tags)
+    return kit.maybe_update(NAME, "flow-log", name, current["FlowLogId"], diffs, steps, needs)
 
 
 # ----- gateway endpoints
@@ -708,7 +701,7 @@ def _endpoint(ctx: Context, names: Names, found: Found, service: str) -> Change:
     name = names.endpoint(service)
     desired_tags = kit.desired_tags(cfg, NAME, name)
     rt_names = [names.private_rt(z) for z in cfg.network.zones]
-    needs = ("vpc:" + names.vpc, *(f"route-table:{n}" for n in rt_names))
+    needs = (names.k_vpc, *(change_key("route-table", n) for n in rt_names))
     service_name = f"com.amazonaws.{cfg.project.region}.{service}"
     policy = endpoint_policy.desired(cfg, service)
     ep = found.endpoints.get(service)
@@ -751,11 +744,8 @@ def _endpoint(ctx: Context, names: Names, found: Found, service: str) -> Change:
     if endpoint_policy.current(ep) != policy:
         diffs.append(Diff("policy", "differs" if ep.get("PolicyDocument") else None, endpoint_policy.label(service)))
         steps.append(lambda: ctx.client("ec2").modify_vpc_endpoint(VpcEndpointId=ep_id, PolicyDocument=json.dumps(policy)))
-    current = tagging.from_list(ep.get("Tags"))
-    todo = tagging.missing(current, desired_tags)
-    diffs += kit.tag_diff(current, desired_tags)
-    if todo:
-        steps.append(_ec2_tag_run(ctx, None, ep_id, todo))
+    tag_diffs, tag_steps = _ec2_tag_drift(ctx, ep, ep_id, desired_tags)
+    diffs, steps = diffs + tag_diffs, steps + tag_steps
     return kit.maybe_update(NAME, "vpc-endpoint", name, ep_id, diffs, steps, needs)
 
 
@@ -799,36 +789,11 @@ def _permission(rule: tuple, description: str = "") -> dict:
 
 
 def _security_group(ctx: Context, names: Names, found: Found, tier: SecurityGroupTier) -> Change:
-    cfg = ctx.cfg
     name = names.security_group(tier.tier)
-    desired_tags = kit.desired_tags(cfg, NAME, name, {"Tier": tier.tier})
+    desired_tags = kit.desired_tags(ctx.cfg, NAME, name, {"Tier": tier.tier})
     group = found.security_groups.get(name)
     referenced = sorted({r.group for r in tier.ingress if r.group and r.group != tier.tier})
-    needs = ("vpc:" + names.vpc, *(f"security-group:{names.security_group(g)}" for g in referenced))
-
-    def desired_rules(resolve: bool) -> dict[tuple, str]:
-        """Rule -> description. Unresolvable references (not yet created) get a placeholder."""
-        out = {}
-        for rule in tier.ingress:
-            if rule.group:
-                gid = ctx.output(f"sg:{rule.group}") if resolve else ctx.outputs.get(f"sg:{rule.group}", f"({names.security_group(rule.group)})")
-                out[_rule_key(rule.port, "group", gid)] = rule.description
-            else:
-                cidr = (ctx.output("vpc_cidr") if resolve else ctx.outputs.get("vpc_cidr", cfg.network.vpc_cidr)) if rule.cidr == "vpc" else rule.cidr
-                out[_rule_key(rule.port, "cidr", cidr)] = rule.description
-        return out
-
-    def show(rule: tuple) -> str:
-        proto, lo, hi, kind, value = rule
-        ports = "all" if proto == "-1" else (f"{lo}" if lo == hi else f"{lo}-{hi}")
-        return f"{proto}/{ports} from {value}"
-
-    def authorize(group_id_key: str, rules: dict[tuple, str]) -> None:
-        if rules:
-            ctx.client("ec2").authorize_security_group_ingress(
-                GroupId=ctx.output(group_id_key), IpPermissions=[_permission(r, d) for r, d in sorted(rules.items())]
-            )
-
+    needs = (names.k_vpc, *(names.k_security_group(g) for g in referenced))
     sg_key = f"sg:{tier.tier}"
     if group is None:
 
@@ -840,12 +805,12 @@ def _security_group(ctx: Context, names: Names, found: Found, tier: SecurityGrou
                 TagSpecifications=tagging.ec2_spec("security-group", desired_tags),
             )["GroupId"]
             ctx.set_output(sg_key, group_id)
-            authorize(sg_key, desired_rules(resolve=True))
+            _authorize(ctx, sg_key, _desired_rules(ctx, names, tier, resolve=True))
             return group_id
 
-        planned = desired_rules(resolve=False)
+        planned = _desired_rules(ctx, names, tier, resolve=False)
         return _change(
-            "security-group", name, CREATE, diffs=[Diff("ingress", None, show(r)) for r in sorted(planned)], needs=needs, run=create
+            "security-group", name, CREATE, diffs=[Diff("ingress", None, _show_rule(r)) for r in sorted(planned)], needs=needs, run=create
         )
     group_id = group["GroupId"]
     if group.get("Description") != tier.description:
@@ -854,20 +819,43 @@ def _security_group(ctx: Context, names: Names, found: Found, tier: SecurityGrou
             resource_id=group_id, note="a security group's description cannot change; nothing was changed",
         )
     current = _current_rules(group)
-    wanted = desired_rules(resolve=False)
+    wanted = _desired_rules(ctx, names, tier, resolve=False)
     add = {r: d for r, d in wanted.items() if r not in current}
     remove = sorted(current - set(wanted))
-    diffs = [Diff("ingress", None, show(r)) for r in sorted(add)] + [Diff("ingress", show(r), None) for r in remove]
+    diffs = [Diff("ingress", None, _show_rule(r)) for r in sorted(add)] + [Diff("ingress", _show_rule(r), None) for r in remove]
     steps = []
     if add:
-        steps.append(lambda: authorize(sg_key, {r: d for r, d in desired_rules(resolve=True).items() if r not in current}))
+        steps.append(lambda: _authorize(ctx, sg_key, {r: d for r, d in _desired_rules(ctx, names, tier, resolve=True).items() if r not in current}))
     if remove:
         steps.append(
             lambda: ctx.client("ec2").revoke_security_group_ingress(GroupId=group_id, IpPermissions=[_permission(r) for r in remove])
         )
-    cur_tags = tagging.from_list(group.get("Tags"))
-    todo = tagging.missing(cur_tags, desired_tags)
-    diffs += kit.tag_diff(cur_tags, desired_tags)
-    if todo:
-        steps.append(_ec2_tag_run(ctx, None, group_id, todo))
+    tag_diffs, tag_steps = _ec2_tag_drift(ctx, group, group_id, desired_tags)
+    diffs, steps = diffs + tag_diffs, steps + tag_steps
     return kit.maybe_update(NAME, "security-group", name, group_id, diffs, steps, needs)
+
+
+def _desired_rules(ctx: Context, names: Names, tier: SecurityGroupTier, resolve: bool) -> dict[tuple, str]:
+    """Rule -> description. Unresolvable references (not yet created) get a placeholder."""
+    out = {}
+    for rule in tier.ingress:
+        if rule.group:
+            gid = ctx.output(f"sg:{rule.group}") if resolve else ctx.outputs.get(f"sg:{rule.group}", f"({names.security_group(rule.group)})")
+            out[_rule_key(rule.port, "group", gid)] = rule.description
+        else:
+            cidr = (ctx.output("vpc_cidr") if resolve else ctx.outputs.get("vpc_cidr", ctx.cfg.network.vpc_cidr)) if rule.cidr == "vpc" else rule.cidr
+            out[_rule_key(rule.port, "cidr", cidr)] = rule.description
+    return out
+
+
+def _show_rule(rule: tuple) -> str:
+    proto, lo, hi, kind, value = rule
+    ports = "all" if proto == "-1" else (f"{lo}" if lo == hi else f"{lo}-{hi}")
+    return f"{proto}/{ports} from {value}"
+
+
+def _authorize(ctx: Context, group_id_key: str, rules: dict[tuple, str]) -> None:
+    if rules:
+        ctx.client("ec2").authorize_security_group_ingress(
+            GroupId=ctx.output(group_id_key), IpPermissions=[_permission(r, d) for r, d in sorted(rules.items())]
+        )

@@ -18,14 +18,14 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypedDict
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.markup import escape
 
 from .. import lock as run_lock
-from ..cli import Options, Session, open_session
+from ..session import Options, Session, open_session
 from ..engine import Context
 from ..errors import GuardError, OpsError
 from ..output import ConsoleReporter, print_json
@@ -33,6 +33,17 @@ from ..report import ABORTED, DEFAULT_DIRECTORY, FAILED_STEP, OK, PASS, SKIPPED,
 from ..target import wrap_aws_error
 
 Body = Callable[[Context, Report, Session], None]
+
+
+class Frame(TypedDict, total=False):
+    """What a runbook's ``command`` passes through to ``execute`` unchanged:
+    an already open session, the clocks and the wall time (tests set them;
+    the tasks leave the defaults)."""
+
+    session: Session | None
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+    wall: datetime | None
 
 
 def execute(

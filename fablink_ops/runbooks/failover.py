@@ -36,14 +36,13 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Unpack
 
-from ..cli import Options, Session, confirm_live
+from ..session import Options, Session, confirm_live
 from ..config import DrillConfig
 from ..engine import Context
 from ..report import FAIL, FAILED_STEP, OK, PASS, SKIPPED, Aborted, Report
-from . import execute
+from . import Frame, execute
 from .cluster import (AVAILABLE, ClusterView, Describe, Member, acquire_lock, choose_target, describe_cluster, lock_state,
                       other_az_readers, release_lock, require)
 from .probe import Prober
@@ -157,22 +156,26 @@ def preflight(ctx: Context, report: Report, describe: Describe, to: str | None) 
     free, detail = lock_state(ctx)
     check("lock free", free, detail)
     if cfg.stop_alarms:
-        states = alarm_states(ctx, cfg.stop_alarms)
-        missing = [a for a in cfg.stop_alarms if a not in states]
-        fired = firing(states)
-        if missing:
-            check("stop alarms quiet", False,
-                  f"stop alarm(s) missing: {', '.join(missing)} (create them with the monitoring stage, or correct [drill].stop_alarms)")
-        elif fired:
-            check("stop alarms quiet", False, f"in ALARM: {', '.join(fired)}")
-        else:
-            check("stop alarms quiet", True, ", ".join(f"{n}: {s}" for n, (s, _) in sorted(states.items())))
+        check("stop alarms quiet", *_stop_alarms_quiet(ctx))
     else:
         report.record("preflight: stop alarms quiet", SKIPPED, "no stop alarms configured ([drill].stop_alarms): nothing stops the drill early", started)
     if problems:
         raise Aborted("preflight failed: " + "; ".join(problems))
     assert writer is not None and target is not None
     return Plan(view, writer, target)
+
+
+def _stop_alarms_quiet(ctx: Context) -> tuple[bool, str]:
+    """Whether every stop alarm exists and none is in ALARM, and what was found."""
+    stop_alarms = ctx.cfg.drill.stop_alarms
+    states = alarm_states(ctx, stop_alarms)
+    missing = [a for a in stop_alarms if a not in states]
+    fired = firing(states)
+    if missing:
+        return False, f"stop alarm(s) missing: {', '.join(missing)} (create them with the monitoring stage, or correct [drill].stop_alarms)"
+    if fired:
+        return False, f"in ALARM: {', '.join(fired)}"
+    return True, ", ".join(f"{n}: {s}" for n, (s, _) in sorted(states.items()))
 
 
 # --------------------------------------------------------------------------
@@ -367,6 +370,20 @@ def run(
     # After the confirmation: a refused drill has not even resolved the endpoint.
     prober, probe_note = _endpoint_probe(ctx, report, plan.view, prober_factory)
 
+    legs, lock_released = _legs(ctx, report, describe, plan, drill_id, failback, prober, probe_note)
+    results = [judge(leg, cfg) for leg in legs]
+    reason = "; ".join(f"{leg.label}: {text}" for leg, (_, text) in zip(legs, results))
+    if not lock_released:
+        reason += "; the run lock could not be released (see the step)"
+    report.conclude(PASS if all(ok for ok, _ in results) else FAIL, reason)
+
+
+def _legs(
+    ctx: Context, report: Report, describe: Describe, plan: Plan, drill_id: str, failback: bool, prober: Prober | None, probe_note: str,
+) -> tuple[list[Leg], bool]:
+    """Take the lock, fail over (and back), release the lock whatever
+    happened. Returns the legs observed and whether the lock was removed."""
+    cfg = ctx.cfg.drill
     legs: list[Leg] = []
     lock_released = True
     held = None
@@ -399,12 +416,7 @@ def run(
             prober.stop()
         if held is not None:
             lock_released = release_lock(ctx, report, held)
-
-    results = [judge(leg, cfg) for leg in legs]
-    reason = "; ".join(f"{leg.label}: {text}" for leg, (_, text) in zip(legs, results))
-    if not lock_released:
-        reason += "; the run lock could not be released (see the step)"
-    report.conclude(PASS if all(ok for ok, _ in results) else FAIL, reason)
+    return legs, lock_released
 
 
 def _endpoint_probe(ctx: Context, report: Report, view: ClusterView, factory: ProberFactory | None) -> tuple[Prober | None, str]:
@@ -446,12 +458,9 @@ def _confirmation_detail(ctx: Context, report: Report) -> str:
 
 def command(
     opts: FailoverOptions,
-    session: Session | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    wall: datetime | None = None,
     wrap: Callable[[Describe], Describe] | None = None,
     prober_factory: ProberFactory | None = None,
+    **frame: Unpack[Frame],
 ) -> int:
     """Exit 0 pass, 1 fail or aborted, 2 invalid config or guard refusal."""
     to = opts.to or None
@@ -461,4 +470,4 @@ def command(
         run(ctx, report, lambda expected, prompt: confirm_live(s, expected, prompt),
             to=to, failback=opts.failback, wrap=wrap, prober_factory=prober_factory)
 
-    return execute(opts, RUNBOOK, body, parameters, session=session, clock=clock, sleep=sleep, wall=wall)
+    return execute(opts, RUNBOOK, body, parameters, **frame)

@@ -19,7 +19,7 @@ and never carried out.
 
 from __future__ import annotations
 
-from ...engine import CREATE, Change, Context
+from ...engine import Change, Context
 from .. import kms_key
 from . import cluster as _cluster
 from . import instances as _instances
@@ -27,9 +27,7 @@ from . import support as _support
 from .common import NAME, Names
 from .discover import discover
 
-REQUIRES: tuple[str, ...] = ("network",)
-
-__all__ = ["NAME", "REQUIRES", "plan", "ready"]
+__all__ = ["NAME", "plan"]
 
 
 def plan(ctx: Context) -> list[Change]:
@@ -46,7 +44,3 @@ def plan(ctx: Context) -> list[Change]:
     changes += _instances.instances(ctx, names, found)
     return changes
 
-
-def ready(ctx: Context) -> bool:
-    """True when everything of the stage exists (nothing left to create)."""
-    return all(c.action != CREATE for c in plan(ctx))

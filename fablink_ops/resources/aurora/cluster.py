@@ -17,7 +17,8 @@ from botocore.exceptions import ClientError
 from ... import tags as tagging
 from ...engine import CREATE, NOOP, REPLACE, UPDATE, WAIT, Change, Context, Diff, wait_for
 from ...target import error_code
-from .common import CLUSTER_ARN, ENGINE, Found, Names, change, desired_tags, rds_tag_step, sequence, tag_diffs
+from .. import kit
+from .common import CLUSTER_ARN, ENGINE, Found, Names, change, desired_tags, rds_tag_step
 
 # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/accessing-monitoring.html#Aurora.Status
 CLUSTER_FAILED = {"failed", "inaccessible-encryption-credentials", "inaccessible-encryption-credentials-recoverable",
@@ -127,66 +128,64 @@ def _minor_upgrade(ctx: Context, cluster: dict) -> Diff | None:
 
 
 def cluster(ctx: Context, names: Names, found: Found) -> Change:
-    a = ctx.cfg.aurora
-    rds = ctx.client("rds")
-    identifier = names.cluster
-    tags = desired_tags(ctx.cfg, identifier)
-    log_groups = tuple(f"log-group:{names.log_group(t)}" for t in a.log_exports)
-    needs = (
-        names.key_change, f"db-subnet-group:{names.subnet_group}", f"db-cluster-parameter-group:{names.parameter_group}",
-        f"security-group:{names.security_group}", *log_groups,
-    )
-    current = found.cluster
-    if current is None:
-
-        def create() -> str:
-            key_arn = ctx.output(names.key_output)
-            try:
-                created = rds.create_db_cluster(
-                    DBClusterIdentifier=identifier,
-                    Engine=ENGINE,
-                    EngineVersion=a.engine_version,
-                    DatabaseName=a.database_name,
-                    MasterUsername=a.master_username,
-                    # RDS generates the password and keeps it in Secrets Manager.
-                    ManageMasterUserPassword=True,
-                    MasterUserSecretKmsKeyId=key_arn,
-                    Port=a.port,
-                    DBSubnetGroupName=names.subnet_group,
-                    VpcSecurityGroupIds=[ctx.output(names.sg_output)],
-                    DBClusterParameterGroupName=names.parameter_group,
-                    StorageEncrypted=True,
-                    KmsKeyId=key_arn,
-                    BackupRetentionPeriod=a.backup_retention_days,
-                    PreferredBackupWindow=a.backup_window,
-                    PreferredMaintenanceWindow=a.maintenance_window,
-                    EnableIAMDatabaseAuthentication=a.iam_database_authentication,
-                    DeletionProtection=a.deletion_protection,
-                    CopyTagsToSnapshot=a.copy_tags_to_snapshot,
-                    EnableCloudwatchLogsExports=list(a.log_exports),
-                    Tags=tagging.to_list(tags),
-                )["DBCluster"]
-                ctx.set_output(CLUSTER_ARN, created["DBClusterArn"])
-            except ClientError as exc:  # created by a run whose answer was lost
-                if error_code(exc) != "DBClusterAlreadyExistsFault":
-                    raise
-            wait_cluster(ctx, identifier)
-            return identifier
-
-        return change("db-cluster", identifier, CREATE, needs=needs, run=create, diffs=[
+    log_groups = tuple(names.k_log_group(t) for t in ctx.cfg.aurora.log_exports)
+    needs = (names.k_key, names.k_subnet_group, names.k_parameter_group, names.k_security_group, *log_groups)
+    if found.cluster is None:
+        a = ctx.cfg.aurora
+        return change("db-cluster", names.cluster, CREATE, needs=needs, run=lambda: _create_cluster(ctx, names), diffs=[
             Diff("engine", None, f"{ENGINE} {a.engine_version}"),
             Diff("storage encrypted", None, names.key_alias),
             Diff("master password", None, "managed by Secrets Manager"),
             Diff("backup retention days", None, a.backup_retention_days),
             Diff("deletion protection", None, a.deletion_protection),
         ])
+    return _existing_cluster(ctx, names, found.cluster, needs)
 
-    arn = current["DBClusterArn"]
+
+def _create_cluster(ctx: Context, names: Names) -> str:
+    a, identifier = ctx.cfg.aurora, names.cluster
+    key_arn = ctx.output(names.key_output)
+    try:
+        created = ctx.client("rds").create_db_cluster(
+            DBClusterIdentifier=identifier,
+            Engine=ENGINE,
+            EngineVersion=a.engine_version,
+            DatabaseName=a.database_name,
+            MasterUsername=a.master_username,
+            # RDS generates the password and keeps it in Secrets Manager.
+            ManageMasterUserPassword=True,
+            MasterUserSecretKmsKeyId=key_arn,
+            Port=a.port,
+            DBSubnetGroupName=names.subnet_group,
+            VpcSecurityGroupIds=[ctx.output(names.sg_output)],
+            DBClusterParameterGroupName=names.parameter_group,
+            StorageEncrypted=True,
+            KmsKeyId=key_arn,
+            BackupRetentionPeriod=a.backup_retention_days,
+            PreferredBackupWindow=a.backup_window,
+            PreferredMaintenanceWindow=a.maintenance_window,
+            EnableIAMDatabaseAuthentication=a.iam_database_authentication,
+            DeletionProtection=a.deletion_protection,
+            CopyTagsToSnapshot=a.copy_tags_to_snapshot,
+            EnableCloudwatchLogsExports=list(a.log_exports),
+            Tags=tagging.to_list(desired_tags(ctx.cfg, identifier)),
+        )["DBCluster"]
+        ctx.set_output(CLUSTER_ARN, created["DBClusterArn"])
+    except ClientError as exc:  # created by a run whose answer was lost
+        if error_code(exc) != "DBClusterAlreadyExistsFault":
+            raise
+    wait_cluster(ctx, identifier)
+    return identifier
+
+
+def _existing_cluster(ctx: Context, names: Names, current: dict, needs: tuple[str, ...]) -> Change:
+    identifier = names.cluster
+    tags = desired_tags(ctx.cfg, identifier)
     immutable = _immutable(ctx, names, current)
     diffs, modify, warnings = _mutable(ctx, names, current)
     minor = _minor_upgrade(ctx, current)
     current_tags = tagging.from_list(current.get("TagList"))
-    diffs += tag_diffs(current_tags, tags)
+    diffs += kit.tag_diff(current_tags, tags)
     if immutable:
         return change(
             "db-cluster", identifier, REPLACE, resource_id=identifier, diffs=immutable + diffs,
@@ -194,37 +193,41 @@ def cluster(ctx: Context, names: Names, found: Found) -> Change:
                  "Nothing was changed, not even the in-place differences listed",
         )
 
-    def apply_modify() -> None:
-        if not modify:
-            return
-        args = dict(modify)
-        if "VpcSecurityGroupIds" in args:
-            args["VpcSecurityGroupIds"] = [ctx.output(names.sg_output)]
-        if "MasterUserSecretKmsKeyId" in args:
-            args["MasterUserSecretKmsKeyId"] = ctx.output(names.key_output)
-        for text in warnings:
-            ctx.reporter.warn(f"DB cluster {identifier}: {text}")
-        rds.modify_db_cluster(DBClusterIdentifier=identifier, ApplyImmediately=True, **args)
-
     def upgrade() -> None:
         # A minor upgrade restarts the instances: left to the maintenance window.
-        rds.modify_db_cluster(DBClusterIdentifier=identifier, EngineVersion=a.engine_version, ApplyImmediately=False)
+        ctx.client("rds").modify_db_cluster(DBClusterIdentifier=identifier, EngineVersion=ctx.cfg.aurora.engine_version, ApplyImmediately=False)
 
-    tag_step = rds_tag_step(ctx, arn, current_tags, tags)
     notes = list(warnings)
     if minor:
         diffs.append(minor)
         notes.append("the minor version upgrade is applied in the maintenance window")
-    writes: list[Callable[[], Any] | None] = [apply_modify if modify else None, upgrade if minor else None, tag_step]
+    writes: list[Callable[[], Any] | None] = [
+        (lambda: _modify_cluster(ctx, names, modify, warnings)) if modify else None,
+        upgrade if minor else None,
+        rds_tag_step(ctx, current["DBClusterArn"], current_tags, tags),
+    ]
     status = current["Status"]
     if status == "creating" or status in CLUSTER_FAILED:
         # A run interrupted while AWS builds the cluster: wait for it, then
         # make any correction.
         return change("db-cluster", identifier, WAIT, resource_id=identifier, diffs=diffs, needs=needs,
-                      run=sequence(lambda: wait_cluster(ctx, identifier), *writes), note=f"status {status}")
+                      run=kit.sequence(lambda: wait_cluster(ctx, identifier), *writes), note=f"status {status}")
     if not diffs:
         return change("db-cluster", identifier, NOOP, resource_id=identifier, needs=needs)
     # Modifications need an available cluster (e.g. not mid-backup or mid-modify).
     pre = None if status in CLUSTER_READY else (lambda: wait_cluster(ctx, identifier))
     return change("db-cluster", identifier, UPDATE, diffs=diffs, needs=needs, resource_id=identifier,
-                  run=sequence(pre, *writes), note="; ".join(notes))
+                  run=kit.sequence(pre, *writes), note="; ".join(notes))
+
+
+def _modify_cluster(ctx: Context, names: Names, modify: dict[str, Any], warnings: list[str]) -> None:
+    """One ModifyDBCluster for the in-place differences; ids created in this
+    run (the security group, the key) are read when it runs."""
+    args = dict(modify)
+    if "VpcSecurityGroupIds" in args:
+        args["VpcSecurityGroupIds"] = [ctx.output(names.sg_output)]
+    if "MasterUserSecretKmsKeyId" in args:
+        args["MasterUserSecretKmsKeyId"] = ctx.output(names.key_output)
+    for text in warnings:
+        ctx.reporter.warn(f"DB cluster {names.cluster}: {text}")
+    ctx.client("rds").modify_db_cluster(DBClusterIdentifier=names.cluster, ApplyImmediately=True, **args)

@@ -8,13 +8,13 @@ are unique per account and region; the KMS key by its alias (kms_key.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 from ... import tags as tagging
 from ...config import Config
-from ...engine import NOOP, UPDATE, Change, Context, Diff
+from ...engine import Context, change_key
 from ...errors import OpsError
-from .. import kms_key, network
+from .. import kit, kms_key, network
 
 NAME = "aurora"
 ENGINE = "aurora-postgresql"
@@ -83,19 +83,34 @@ class Names:
 
     # Change keys ("kind:name") that dependents list in ``needs``.
     @property
-    def key_change(self) -> str:
+    def k_key(self) -> str:
         return kms_key.change_key(self.key_alias, self.cfg.project.region, self.cfg.project.region)
 
     @property
-    def role_change(self) -> str:
-        return f"iam-role:{self.monitoring_role}"
+    def k_role(self) -> str:
+        return change_key("iam-role", self.monitoring_role)
 
     @property
-    def cluster_change(self) -> str:
-        return f"db-cluster:{self.cluster}"
+    def k_subnet_group(self) -> str:
+        return change_key("db-subnet-group", self.subnet_group)
 
-    def instance_change(self, identifier: str) -> str:
-        return f"db-instance:{identifier}"
+    @property
+    def k_parameter_group(self) -> str:
+        return change_key("db-cluster-parameter-group", self.parameter_group)
+
+    @property
+    def k_security_group(self) -> str:
+        return network.Names(self.cfg).k_security_group(self.cfg.aurora.security_group_tier)
+
+    def k_log_group(self, log_type: str) -> str:
+        return change_key("log-group", self.log_group(log_type))
+
+    @property
+    def k_cluster(self) -> str:
+        return change_key("db-cluster", self.cluster)
+
+    def k_instance(self, identifier: str) -> str:
+        return change_key("db-instance", identifier)
 
 
 @dataclass
@@ -113,38 +128,8 @@ class Found:
     instances: dict[str, dict] = field(default_factory=dict)  # the cluster's, by identifier
 
 
-def change(kind: str, name: str, action: str, **kwargs: Any) -> Change:
-    return Change(stage=NAME, kind=kind, name=name, action=action, **kwargs)
-
-
-def desired_tags(cfg: Config, name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    out = cfg.base_tags(NAME)
-    out["Name"] = name
-    out.update(extra or {})
-    return out
-
-
-def tag_diffs(current: dict[str, str], desired: dict[str, str]) -> list[Diff]:
-    return [Diff(f"tag {k}", current.get(k), v) for k, v in sorted(tagging.missing(current, desired).items())]
-
-
-def sequence(*steps: Callable[[], Any] | None) -> Callable[[], str | None] | None:
-    """One run made of several write steps, skipping the None ones."""
-    real = [s for s in steps if s is not None]
-
-    def run() -> str | None:
-        detail = None
-        for step in real:
-            detail = step() or detail
-        return detail
-
-    return run if real else None
-
-
-def maybe_update(kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list, needs: tuple[str, ...] = (), note: str = "") -> Change:
-    if not diffs:
-        return change(kind, name, NOOP, resource_id=resource_id, needs=needs)
-    return change(kind, name, UPDATE, diffs=diffs, run=sequence(*steps), resource_id=resource_id, needs=needs, note=note)
+_KIT = kit.StageKit(NAME)
+change, maybe_update, desired_tags = _KIT.change, _KIT.maybe_update, _KIT.tags
 
 
 def rds_tag_step(ctx: Context, arn: str, current: dict[str, str], desired: dict[str, str]) -> Callable[[], None] | None:
@@ -152,15 +137,6 @@ def rds_tag_step(ctx: Context, arn: str, current: dict[str, str], desired: dict[
     if not todo:
         return None
     return lambda: ctx.client("rds").add_tags_to_resource(ResourceName=arn, Tags=tagging.to_list(todo))
-
-
-def partition(region: str) -> str:
-    """The ARN partition of a region (AWS managed policy ARNs carry it)."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 def one(items: list[dict], kind: str, key: str) -> dict | None:

@@ -25,7 +25,8 @@ from ...engine import CREATE, NOOP, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Chan
 from ...errors import OpsError
 from ...target import error_code
 from .cluster import last_event
-from .common import ENGINE, ROLE_ARN, Found, Names, change, desired_tags, rds_tag_step, sequence, tag_diffs
+from .. import kit
+from .common import ENGINE, ROLE_ARN, Found, Names, change, desired_tags, rds_tag_step
 
 # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/accessing-monitoring.html#Overview.DBInstance.Status
 INSTANCE_FAILED = {
@@ -133,9 +134,9 @@ def _instance(ctx: Context, names: Names, found: Found, inst: AuroraInstance, wr
     a = ctx.cfg.aurora
     rds = ctx.client("rds")
     identifier = inst.identifier
-    needs: tuple[str, ...] = (names.cluster_change, names.key_change, names.role_change)
+    needs: tuple[str, ...] = (names.k_cluster, names.k_key, names.k_role)
     if identifier != writer_id and writer_id not in found.instances:
-        needs += (names.instance_change(writer_id),)  # the writer is created first
+        needs += (names.k_instance(writer_id),)  # the writer is created first
     current = found.instances.get(identifier)
     if current is None:
         # (If the cluster needs replacing, the engine blocks this: no instance
@@ -179,26 +180,49 @@ def _instance(ctx: Context, names: Names, found: Found, inst: AuroraInstance, wr
 def _writer_ready(ctx: Context, names: Names, writer_id: str) -> Change:
     """The new writer's wait for "available", apart from its creation so that
     the readers need not wait for it."""
-    return change("db-instance-ready", writer_id, WAIT, needs=(names.instance_change(writer_id),),
+    return change("db-instance-ready", writer_id, WAIT, needs=(names.k_instance(writer_id),),
                   diffs=[Diff("status", None, "available")], run=lambda: wait_instance(ctx, writer_id),
                   note="the readers are added as soon as the cluster lists this writer")
 
 
 def _existing(ctx: Context, names: Names, inst: AuroraInstance, current: dict, needs: tuple[str, ...]) -> Change:
-    a = ctx.cfg.aurora
-    rds = ctx.client("rds")
     identifier = inst.identifier
     status = current["DBInstanceStatus"]
     if status == "deleting":
         return change("db-instance", identifier, SKIP, resource_id=identifier,
                       note="being deleted (not by this tool); re-run once it is gone to create it again")
     key_arn = ctx.outputs.get(names.key_output)
-    pi_reported = "PerformanceInsightsEnabled" in current
     immutable = []
     if current.get("AvailabilityZone") != inst.az:
         immutable.append(Diff("az", current.get("AvailabilityZone"), inst.az))
     if current.get("PerformanceInsightsEnabled") and current.get("PerformanceInsightsKMSKeyId") != key_arn:
         immutable.append(Diff("Performance Insights KMS key", current.get("PerformanceInsightsKMSKeyId"), key_arn or f"({names.key_alias})"))
+    diffs, modify = _instance_drift(ctx, names, inst, current)
+    current_tags = tagging.from_list(current.get("TagList"))
+    tags = desired_tags(ctx.cfg, identifier)
+    diffs += kit.tag_diff(current_tags, tags)
+    if immutable:
+        return change("db-instance", identifier, REPLACE, resource_id=identifier, diffs=immutable + diffs,
+                      note="an instance cannot move AZ, and its Performance Insights key cannot change once set: "
+                           "add a new instance and retire this one by hand. Nothing was changed")
+    resize = "DBInstanceClass" in modify
+    writes = [(lambda: _modify_instance(ctx, names, identifier, modify)) if modify else None,
+              rds_tag_step(ctx, current["DBInstanceArn"], current_tags, tags)]
+    note = CLASS_WARNING if resize else ""
+    if status == "creating" or status in INSTANCE_FAILED:
+        return change("db-instance", identifier, WAIT, resource_id=identifier, diffs=diffs, needs=needs,
+                      run=kit.sequence(lambda: wait_instance(ctx, identifier), *writes), note=f"status {status}" + (f"; {note}" if note else ""))
+    if not diffs:
+        return change("db-instance", identifier, NOOP, resource_id=identifier, needs=needs)
+    pre = None if status in INSTANCE_READY else (lambda: wait_instance(ctx, identifier))
+    return change("db-instance", identifier, UPDATE, resource_id=identifier, diffs=diffs, needs=needs,
+                  run=kit.sequence(pre, *writes), note=note)
+
+
+def _instance_drift(ctx: Context, names: Names, inst: AuroraInstance, current: dict) -> tuple[list[Diff], dict[str, Any]]:
+    """(diffs, ModifyDBInstance arguments) for what can change in place; an
+    argument that is None is an id read when the change runs."""
+    a = ctx.cfg.aurora
     diffs: list[Diff] = []
     modify: dict[str, Any] = {}
 
@@ -217,7 +241,7 @@ def _existing(ctx: Context, names: Names, inst: AuroraInstance, current: dict, n
                           f"{a.monitoring_interval_seconds}s, {role_arn or names.monitoring_role}"))
         # RDS wants the two together.
         modify.update(MonitoringInterval=a.monitoring_interval_seconds, MonitoringRoleArn=None)
-    if pi_reported or ctx.target.is_live:  # moto does not report it: see the SKIP in instances()
+    if "PerformanceInsightsEnabled" in current or ctx.target.is_live:  # moto does not report it: see the SKIP in instances()
         if not current.get("PerformanceInsightsEnabled"):
             diffs.append(Diff("Performance Insights", False, names.key_alias))
             modify.update(EnablePerformanceInsights=True, PerformanceInsightsKMSKeyId=None,
@@ -226,34 +250,20 @@ def _existing(ctx: Context, names: Names, inst: AuroraInstance, current: dict, n
             diffs.append(Diff("Performance Insights retention days", current.get("PerformanceInsightsRetentionPeriod"),
                               a.performance_insights_retention_days))
             modify.update(EnablePerformanceInsights=True, PerformanceInsightsRetentionPeriod=a.performance_insights_retention_days)
-    current_tags = tagging.from_list(current.get("TagList"))
-    tags = desired_tags(ctx.cfg, identifier)
-    diffs += tag_diffs(current_tags, tags)
-    if immutable:
-        return change("db-instance", identifier, REPLACE, resource_id=identifier, diffs=immutable + diffs,
-                      note="an instance cannot move AZ, and its Performance Insights key cannot change once set: "
-                           "add a new instance and retire this one by hand. Nothing was changed")
-    resize = "DBInstanceClass" in modify
+    return diffs, modify
 
-    def apply_modify() -> None:
-        args = dict(modify)
-        if "MonitoringRoleArn" in args:
-            args["MonitoringRoleArn"] = ctx.output(ROLE_ARN)
-        if args.get("PerformanceInsightsKMSKeyId", "") is None:
-            args["PerformanceInsightsKMSKeyId"] = ctx.output(names.key_output)
-        if resize:
-            ctx.reporter.warn(f"DB instance {identifier}: {CLASS_WARNING}")
-        rds.modify_db_instance(DBInstanceIdentifier=identifier, ApplyImmediately=True, **args)
-        if resize:
-            wait_instance(ctx, identifier, a.instance_class)
 
-    writes = [apply_modify if modify else None, rds_tag_step(ctx, current["DBInstanceArn"], current_tags, tags)]
-    note = CLASS_WARNING if resize else ""
-    if status == "creating" or status in INSTANCE_FAILED:
-        return change("db-instance", identifier, WAIT, resource_id=identifier, diffs=diffs, needs=needs,
-                      run=sequence(lambda: wait_instance(ctx, identifier), *writes), note=f"status {status}" + (f"; {note}" if note else ""))
-    if not diffs:
-        return change("db-instance", identifier, NOOP, resource_id=identifier, needs=needs)
-    pre = None if status in INSTANCE_READY else (lambda: wait_instance(ctx, identifier))
-    return change("db-instance", identifier, UPDATE, resource_id=identifier, diffs=diffs, needs=needs,
-                  run=sequence(pre, *writes), note=note)
+def _modify_instance(ctx: Context, names: Names, identifier: str, modify: dict[str, Any]) -> None:
+    """One ModifyDBInstance; a class change restarts the instance, so it is
+    announced and waited for (the next instance restarts only after)."""
+    args = dict(modify)
+    if "MonitoringRoleArn" in args:
+        args["MonitoringRoleArn"] = ctx.output(ROLE_ARN)
+    if args.get("PerformanceInsightsKMSKeyId", "") is None:
+        args["PerformanceInsightsKMSKeyId"] = ctx.output(names.key_output)
+    resize = "DBInstanceClass" in args
+    if resize:
+        ctx.reporter.warn(f"DB instance {identifier}: {CLASS_WARNING}")
+    ctx.client("rds").modify_db_instance(DBInstanceIdentifier=identifier, ApplyImmediately=True, **args)
+    if resize:
+        wait_instance(ctx, identifier, ctx.cfg.aurora.instance_class)

@@ -9,16 +9,16 @@ from botocore.exceptions import ClientError
 
 from ... import tags as tagging
 from .. import kit
-from ...engine import CREATE, REPLACE, Change, Context, Diff
+from ...engine import CREATE, REPLACE, Change, Context, Diff, change_key
 from ...target import error_code
-from .common import NAME, ROLE_ARN, Found, Names, change, desired_tags, maybe_update, partition, rds_tag_step, tag_diffs
+from .common import NAME, ROLE_ARN, Found, Names, change, desired_tags, maybe_update, rds_tag_step
 
 # ----- Enhanced Monitoring role
 # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_Monitoring.OS.Enabling.html
 
 
 def monitoring_policy_arn(region: str) -> str:
-    return f"arn:{partition(region)}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+    return f"arn:{kit.partition(region)}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 
 
 def monitoring_trust(ctx: Context) -> dict:
@@ -80,7 +80,7 @@ def subnet_group(ctx: Context, names: Names, found: Found) -> Change:
     rds = ctx.client("rds")
     tags = desired_tags(ctx.cfg, name)
     subnets = names.private_subnets
-    needs = tuple(f"subnet:{s}" for s in subnets)
+    needs = tuple(change_key("subnet", s) for s in subnets)
     description = f"FabLink Aurora PostgreSQL: the private subnets of {ctx.cfg.network.vpc_name}"
 
     def subnet_ids() -> list[str]:
@@ -113,7 +113,7 @@ def subnet_group(ctx: Context, names: Names, found: Found) -> Change:
     if current != sorted(wanted):
         diffs.append(Diff("subnets", current, subnets))
         steps.append(lambda: rds.modify_db_subnet_group(DBSubnetGroupName=name, DBSubnetGroupDescription=description, SubnetIds=subnet_ids()))
-    diffs += tag_diffs(found.subnet_group_tags, tags)
+    diffs += kit.tag_diff(found.subnet_group_tags, tags)
     steps.append(rds_tag_step(ctx, group["DBSubnetGroupArn"], found.subnet_group_tags, tags))
     return maybe_update("db-subnet-group", name, name, diffs, steps, needs)
 
@@ -178,6 +178,6 @@ def parameter_group(ctx: Context, names: Names, found: Found) -> Change:
             todo[param] = (value, method)
             diffs.append(Diff(param, current, value))
     steps: list = [(lambda: _modify_parameters(ctx, name, todo)) if todo else None]
-    diffs += tag_diffs(found.parameter_group_tags, tags)
+    diffs += kit.tag_diff(found.parameter_group_tags, tags)
     steps.append(rds_tag_step(ctx, group["DBClusterParameterGroupArn"], found.parameter_group_tags, tags))
     return maybe_update("db-cluster-parameter-group", name, name, diffs, steps)

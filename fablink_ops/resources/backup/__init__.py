@@ -14,15 +14,13 @@ ListBackupSelections (+ GetBackupSelection for ours).
 
 from __future__ import annotations
 
-from ...engine import CREATE, Change, Context
+from ...engine import Change, Context
 from .. import kms_key, shared
 from . import plans as _plan
 from . import vault as _vault
 from .common import NAME, SELECTION, Found, Names
 
-REQUIRES: tuple[str, ...] = ()
-
-__all__ = ["NAME", "REQUIRES", "plan", "ready"]
+__all__ = ["NAME", "plan"]
 
 
 def discover(ctx: Context, names: Names) -> Found:
@@ -54,7 +52,3 @@ def plan(ctx: Context) -> list[Change]:
         _plan.plan(ctx, names, found),
         _plan.selection(ctx, names, found),
     ]
-
-
-def ready(ctx: Context) -> bool:
-    return all(c.action != CREATE for c in plan(ctx))

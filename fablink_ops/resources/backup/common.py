@@ -8,6 +8,7 @@ from typing import Any
 from ...config import BackupPlanConfig, Config
 from ...engine import Change, Diff
 from .. import kit, kms_key
+from ..kit import partition
 
 NAME = "backup"
 SELECTION = "fablink-data"  # ours: the one selection of the plan
@@ -16,10 +17,6 @@ ROLE_ARN = "backup-role-arn"
 PLAN_ID = "backup-plan-id"
 INLINE_POLICY = "backup-fablink-data"
 
-
-
-def partition(region: str) -> str:
-    return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ def plan(ctx: Context, names: Names, found: Found) -> Change:
 
         def create() -> str:
             answer = backup.create_backup_plan(BackupPlan=body, BackupPlanTags=want_tags,
-                                               CreatorRequestId=kit.token(ctx.cfg.project.account_id, name))
+                                               CreatorRequestId=kit.request_token(ctx.cfg.project.account_id, name))
             ctx.set_output(PLAN_ID, answer["BackupPlanId"])
             return answer["BackupPlanArn"]
 
@@ -85,7 +85,7 @@ def selection(ctx: Context, names: Names, found: Found) -> Change:
 
     def create() -> str:
         return backup.create_backup_selection(
-            BackupPlanId=ctx.output(PLAN_ID), CreatorRequestId=kit.token(ctx.cfg.project.account_id, name, *want),
+            BackupPlanId=ctx.output(PLAN_ID), CreatorRequestId=kit.request_token(ctx.cfg.project.account_id, name, *want),
             BackupSelection={"SelectionName": SELECTION, "IamRoleArn": ctx.output(ROLE_ARN), "Resources": want},
         )["SelectionId"]
 

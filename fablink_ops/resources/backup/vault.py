@@ -126,7 +126,7 @@ def vault(ctx: Context, names: Names, found: Found) -> Change:
             # CreatorRequestId: a retried create returns the vault it made.
             return backup.create_backup_vault(
                 BackupVaultName=name, BackupVaultTags=want_tags, EncryptionKeyArn=ctx.output(key_out),
-                CreatorRequestId=kit.token(ctx.cfg.project.account_id, name),
+                CreatorRequestId=kit.request_token(ctx.cfg.project.account_id, name),
             )["BackupVaultArn"]
 
         return change("backup-vault", name, CREATE, diffs=[Diff("encryption", None, names.key_alias)], needs=(names.k_key,), run=create)

@@ -24,24 +24,21 @@ its tags in the create call and they are not re-read.
 
 from __future__ import annotations
 
-from ...engine import CREATE, Change, Context
+from ...engine import Change, Context
+from .. import kit
 from . import access, api, domain, nlb, stage, waf
 from .common import NAME, EdgeNames, Found
 
-REQUIRES: tuple[str, ...] = ("network",)
+__all__ = ["NAME", "plan"]
 
-__all__ = ["NAME", "REQUIRES", "plan", "ready"]
+
+# Each part discovers into the one Found snapshot (in this order: later
+# parts read what earlier ones found, such as the API's id).
+PARTS = (nlb, api, stage, access, domain, waf)
 
 
 def discover(ctx: Context, names: EdgeNames) -> Found:
-    found = Found()
-    nlb.discover(ctx, names, found)
-    api.discover(ctx, names, found)
-    stage.discover(ctx, names, found)
-    access.discover(ctx, names, found)
-    domain.discover(ctx, names, found)
-    waf.discover(ctx, names, found)
-    return found
+    return kit.discover_parts(ctx, names, Found(), PARTS)
 
 
 def plan(ctx: Context) -> list[Change]:
@@ -54,7 +51,3 @@ def plan(ctx: Context) -> list[Change]:
     changes += waf.plan(ctx, names, found)
     return changes
 
-
-def ready(ctx: Context) -> bool:
-    """Nothing left to create (the monitoring stage reads the API's name only)."""
-    return all(c.action != CREATE for c in plan(ctx))

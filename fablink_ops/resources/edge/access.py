@@ -14,7 +14,7 @@ from ... import tags as tagging
 from ...engine import CREATE, Change, Context, Diff
 from ...target import error_code
 from .. import kit
-from .common import EdgeNames, Found, apigw_arn, change, maybe_update, one_by_name, tags
+from .common import EdgeNames, Found, Out, apigw_arn, change, maybe_update, one_by_name, tags
 
 
 def read_key_hint(key_id: str) -> str:
@@ -27,7 +27,7 @@ def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
     keys = apigw.paginate("get_api_keys", "items", nameQuery=names.api_key, includeValues=False)
     found.api_key = one_by_name(keys, names.api_key, "API key")
     if found.api_key:
-        ctx.set_output("api-key", found.api_key["id"])
+        ctx.set_output(Out.API_KEY, found.api_key["id"])
     if found.api_key:
         # The plans our key is attached to: on a converged account that one
         # call both finds the plan and proves the attachment.
@@ -37,7 +37,7 @@ def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
     if found.usage_plan is None:
         found.usage_plan = one_by_name(apigw.paginate("get_usage_plans", "items"), names.usage_plan, "usage plan")
     if found.usage_plan:
-        ctx.set_output("usage-plan", found.usage_plan["id"])
+        ctx.set_output(Out.USAGE_PLAN, found.usage_plan["id"])
 
 
 def plan(ctx: Context, names: EdgeNames, found: Found) -> list[Change]:
@@ -57,7 +57,7 @@ def _api_key(ctx: Context, names: EdgeNames, found: Found) -> Change:
             key_id = apigw.create_api_key(
                 name=name, description="FabLink default client key (fablink-ops)", enabled=True, tags=desired_tags,
             )["id"]
-            ctx.set_output("api-key", key_id)
+            ctx.set_output(Out.API_KEY, key_id)
             return f"{key_id}: {read_key_hint(key_id)}"
 
         return change("api-key", name, CREATE, diffs=[Diff("enabled", None, True)], run=create,
@@ -91,7 +91,7 @@ def _usage_plan(ctx: Context, names: EdgeNames, found: Found) -> Change:
 
     def attach_key(plan_id: str) -> None:
         try:
-            apigw.create_usage_plan_key(usagePlanId=plan_id, keyId=ctx.output("api-key"), keyType="API_KEY")
+            apigw.create_usage_plan_key(usagePlanId=plan_id, keyId=ctx.output(Out.API_KEY), keyType="API_KEY")
         except ClientError as exc:  # attached by a run whose answer was lost
             if error_code(exc) != "ConflictException":
                 raise
@@ -103,11 +103,11 @@ def _usage_plan(ctx: Context, names: EdgeNames, found: Found) -> Change:
             plan_id = apigw.create_usage_plan(
                 name=name,
                 description=f"FabLink clients: {rate.requests_per_minute} requests per minute (fablink-ops)",
-                apiStages=[{"apiId": ctx.output("rest-api"), "stage": names.stage}],
+                apiStages=[{"apiId": ctx.output(Out.REST_API), "stage": names.stage}],
                 throttle=throttle,
                 tags=desired_tags,
             )["id"]
-            ctx.set_output("usage-plan", plan_id)
+            ctx.set_output(Out.USAGE_PLAN, plan_id)
             attach_key(plan_id)
             return plan_id
 
@@ -115,7 +115,7 @@ def _usage_plan(ctx: Context, names: EdgeNames, found: Found) -> Change:
         return change("usage-plan", name, CREATE, diffs=diffs, needs=needs, run=create)
     plan_id = plan_["id"]
     diffs, steps = [], []
-    api_id = ctx.outputs.get("rest-api")
+    api_id = ctx.outputs.get(Out.REST_API)
     stages = {(s.get("apiId"), s.get("stage")) for s in plan_.get("apiStages", [])}
     if api_id is None or (api_id, names.stage) not in stages:
         diffs.append(Diff("stage", sorted(f"{a}/{s}" for a, s in stages), f"{names.api}/{names.stage}"))
@@ -130,7 +130,7 @@ def _usage_plan(ctx: Context, names: EdgeNames, found: Found) -> Change:
     if ops:
         diffs.append(Diff("throttle", f"{current.get('rateLimit')}/s, burst {current.get('burstLimit')}", shown))
         steps.append(lambda: apigw.update_usage_plan(usagePlanId=plan_id, patchOperations=ops))
-    key_id = ctx.outputs.get("api-key")
+    key_id = ctx.outputs.get(Out.API_KEY)
     if key_id is None or key_id not in found.usage_plan_key_ids:
         diffs.append(Diff("api key", None, names.api_key))
         steps.append(lambda: attach_key(plan_id))

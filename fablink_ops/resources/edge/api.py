@@ -16,7 +16,7 @@ from ... import tags as tagging
 from ...engine import CREATE, NOOP, REPLACE, UNMANAGED, UPDATE, WAIT, Change, Context, Diff, wait_for
 from ...target import error_code
 from .. import kit
-from .common import PROXY_PATH, ROOT_PATH, EdgeNames, Found, apigw_arn, change, maybe_update, one_by_name, tags
+from .common import PROXY_PATH, ROOT_PATH, EdgeNames, Found, Out, apigw_arn, change, maybe_update, one_by_name, tags
 
 # API Gateway's longest integration timeout for REST APIs (the default).
 INTEGRATION_TIMEOUT_MS = 29000
@@ -28,18 +28,18 @@ def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
     apigw = ctx.client("apigateway")
     found.vpc_link = one_by_name(apigw.paginate("get_vpc_links", "items"), names.vpc_link, "VPC link")
     if found.vpc_link:
-        ctx.set_output("vpc-link", found.vpc_link["id"])
+        ctx.set_output(Out.VPC_LINK, found.vpc_link["id"])
     found.api = one_by_name(apigw.paginate("get_rest_apis", "items"), names.api, "REST API")
     if found.api:
         api_id = found.api["id"]
-        ctx.set_output("rest-api", api_id)
-        ctx.set_output("rest-api-root", found.api.get("rootResourceId") or "")
+        ctx.set_output(Out.REST_API, api_id)
+        ctx.set_output(Out.REST_API_ROOT, found.api.get("rootResourceId") or "")
         # embed=methods returns each method with its integration: one call
         # for the whole API definition instead of two per method.
         found.resources = apigw.paginate("get_resources", "items", restApiId=api_id, embed=["methods"])
         for res in found.resources:
             if res.get("path") == ROOT_PATH:
-                ctx.set_output("rest-api-root", res["id"])
+                ctx.set_output(Out.REST_API_ROOT, res["id"])
             if res.get("path") == PROXY_PATH:
                 ctx.set_output(names.k_proxy, res["id"])
 
@@ -71,7 +71,7 @@ def _unmanaged(found: Found) -> list[Change]:
 
 def _wait_link(ctx: Context, names: EdgeNames) -> str:
     apigw = ctx.client("apigateway")
-    link_id = ctx.output("vpc-link")
+    link_id = ctx.output(Out.VPC_LINK)
 
     def poll() -> tuple[str, str]:
         link = apigw.get_vpc_link(vpcLinkId=link_id)
@@ -93,15 +93,15 @@ def _vpc_link(ctx: Context, names: EdgeNames, found: Found) -> Change:
             # No idempotency token and names are not unique: a lost answer is
             # found by name on the next run (two with one name is an error).
             link_id = apigw.create_vpc_link(
-                name=name, description=f"{names.api} to {names.nlb}", targetArns=[ctx.output("nlb-arn")], tags=desired_tags,
+                name=name, description=f"{names.api} to {names.nlb}", targetArns=[ctx.output(Out.NLB_ARN)], tags=desired_tags,
             )["id"]
-            ctx.set_output("vpc-link", link_id)
+            ctx.set_output(Out.VPC_LINK, link_id)
             return _wait_link(ctx, names)
 
         return change("vpc-link", name, CREATE, diffs=[Diff("target", None, names.nlb)], needs=(names.k_nlb,), run=create,
                       note=f"AWS can take over 10 minutes; waits up to {ctx.cfg.edge.api.vpc_link_wait_minutes:g} min")
     link_id = link["id"]
-    nlb_arn = ctx.outputs.get("nlb-arn")
+    nlb_arn = ctx.outputs.get(Out.NLB_ARN)
     if nlb_arn and link.get("targetArns") != [nlb_arn]:
         return change("vpc-link", name, REPLACE, diffs=[Diff("target", link.get("targetArns"), names.nlb)], resource_id=link_id,
                       note="a VPC link's target cannot change: create a new link and repoint the integrations; nothing was changed")
@@ -140,8 +140,8 @@ def _rest_api(ctx: Context, names: EdgeNames, found: Found) -> Change:
                 apiKeySource="HEADER",  # clients send x-api-key
                 tags=desired_tags,
             )
-            ctx.set_output("rest-api", created["id"])
-            ctx.set_output("rest-api-root", created.get("rootResourceId") or _root_id(ctx, created["id"]))
+            ctx.set_output(Out.REST_API, created["id"])
+            ctx.set_output(Out.REST_API_ROOT, created.get("rootResourceId") or _root_id(ctx, created["id"]))
             return created["id"]
 
         return change("rest-api", name, CREATE, diffs=[Diff("endpoint", None, api_cfg.endpoint_type)], run=create)
@@ -181,9 +181,9 @@ def _proxy_resource(ctx: Context, names: EdgeNames, found: Found) -> Change:
         return change("api-resource", PROXY_PATH, NOOP, resource_id=existing["id"], needs=(names.k_api,))
 
     def create() -> str:
-        api_id = ctx.output("rest-api")
+        api_id = ctx.output(Out.REST_API)
         try:
-            rid = apigw.create_resource(restApiId=api_id, parentId=ctx.output("rest-api-root"), pathPart="{proxy+}")["id"]
+            rid = apigw.create_resource(restApiId=api_id, parentId=ctx.output(Out.REST_API_ROOT), pathPart="{proxy+}")["id"]
         except ClientError as exc:  # created by a run whose answer was lost
             if error_code(exc) != "ConflictException":
                 raise
@@ -213,9 +213,9 @@ def desired_integration(ctx: Context, path: str, resolve: bool) -> dict[str, Any
     their names stand in for the ids (``resolve=False``)."""
     names = EdgeNames(ctx.cfg)
     if resolve:
-        dns, link_id = ctx.output("nlb-dns"), ctx.output("vpc-link")
+        dns, link_id = ctx.output(Out.NLB_DNS), ctx.output(Out.VPC_LINK)
     else:
-        dns, link_id = ctx.outputs.get("nlb-dns", f"({names.nlb})"), ctx.outputs.get("vpc-link", f"({names.vpc_link})")
+        dns, link_id = ctx.outputs.get(Out.NLB_DNS, f"({names.nlb})"), ctx.outputs.get(Out.VPC_LINK, f"({names.vpc_link})")
     base = f"http://{dns}:{ctx.cfg.edge.listener_port}"
     proxy = path == PROXY_PATH
     return {
@@ -280,19 +280,19 @@ def definition_hash(resources: list[dict]) -> str:
 def _method(ctx: Context, names: EdgeNames, found: Found, path: str) -> Change:
     apigw = ctx.client("apigateway")
     name = f"ANY {path}"
-    resource_key = "rest-api-root" if path == ROOT_PATH else names.k_proxy
+    resource_key = Out.REST_API_ROOT if path == ROOT_PATH else names.k_proxy
     needs = (names.k_api, names.k_vpc_link, names.k_nlb) + ((names.k_proxy,) if path == PROXY_PATH else ())
     resource = next((r for r in found.resources if r.get("path") == path), None)
     method = ((resource or {}).get("resourceMethods") or {}).get("ANY")
     want_method = desired_method(path)
 
     def put_method() -> None:
-        apigw.put_method(restApiId=ctx.output("rest-api"), resourceId=ctx.output(resource_key), httpMethod="ANY", **want_method)
+        apigw.put_method(restApiId=ctx.output(Out.REST_API), resourceId=ctx.output(resource_key), httpMethod="ANY", **want_method)
 
     def put_integration() -> str:
         want = desired_integration(ctx, path, resolve=True)
         apigw.put_integration(
-            restApiId=ctx.output("rest-api"), resourceId=ctx.output(resource_key), httpMethod="ANY",
+            restApiId=ctx.output(Out.REST_API), resourceId=ctx.output(resource_key), httpMethod="ANY",
             integrationHttpMethod=want.pop("httpMethod"), **want,
         )
         return name
@@ -309,7 +309,7 @@ def _method(ctx: Context, names: EdgeNames, found: Found, path: str) -> Change:
         # A method's working copy holds no data and the stage keeps serving
         # the deployed snapshot until the redeploy, so delete + put is safe;
         # it also avoids update_method's per-key patch paths.
-        steps += [lambda: apigw.delete_method(restApiId=ctx.output("rest-api"), resourceId=ctx.output(resource_key), httpMethod="ANY"), put_method]
+        steps += [lambda: apigw.delete_method(restApiId=ctx.output(Out.REST_API), resourceId=ctx.output(resource_key), httpMethod="ANY"), put_method]
     current_integration = integration_view(method.get("methodIntegration"))
     if steps or not _same_integration(current_integration, planned):
         if not steps:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from ...config import Config
-from ...engine import Change, Diff
+from ...engine import change_key
 from ...errors import OpsError
 from .. import kit
 from ..network import Names as NetworkNames
@@ -97,7 +96,7 @@ class EdgeNames:
 
     @property
     def vpc_key(self) -> str:
-        return f"vpc:{NetworkNames(self.cfg).vpc}"
+        return change_key("vpc", NetworkNames(self.cfg).vpc)
 
     def stage_arn(self, region: str, api_id: str) -> str:
         return f"arn:aws:apigateway:{region}::/restapis/{api_id}/stages/{self.stage}"
@@ -105,58 +104,78 @@ class EdgeNames:
     # change keys ("kind:name"), so dependents can name what they need
     @property
     def k_nlb(self) -> str:
-        return f"load-balancer:{self.nlb}"
+        return change_key("load-balancer", self.nlb)
 
     @property
     def k_tg(self) -> str:
-        return f"target-group:{self.target_group}"
+        return change_key("target-group", self.target_group)
 
     @property
     def k_vpc_link(self) -> str:
-        return f"vpc-link:{self.vpc_link}"
+        return change_key("vpc-link", self.vpc_link)
 
     @property
     def k_api(self) -> str:
-        return f"rest-api:{self.api}"
+        return change_key("rest-api", self.api)
 
     @property
     def k_proxy(self) -> str:
-        return f"api-resource:{PROXY_PATH}"
+        return change_key("api-resource", PROXY_PATH)
 
     def k_method(self, path: str) -> str:
-        return f"api-method:ANY {path}"
+        return change_key("api-method", f"ANY {path}")
 
     @property
     def k_stage(self) -> str:
-        return f"api-stage:{self.stage}"
+        return change_key("api-stage", self.stage)
 
     @property
     def k_access_logs(self) -> str:
-        return f"log-group:{self.access_log_group}"
+        return change_key("log-group", self.access_log_group)
 
     @property
     def k_role(self) -> str:
-        return f"iam-role:{self.role}"
+        return change_key("iam-role", self.role)
 
     @property
     def k_account(self) -> str:
-        return "apigateway-account:cloudwatch-role"
+        return change_key("apigateway-account", "cloudwatch-role")
 
     @property
     def k_api_key(self) -> str:
-        return f"api-key:{self.api_key}"
+        return change_key("api-key", self.api_key)
 
     @property
     def k_certificate(self) -> str:
-        return f"certificate:{self.domain}"
+        return change_key("certificate", self.domain)
 
     @property
     def k_domain(self) -> str:
-        return f"domain-name:{self.domain}"
+        return change_key("domain-name", self.domain)
 
     @property
     def k_waf(self) -> str:
-        return f"web-acl:{self.waf}"
+        return change_key("web-acl", self.waf)
+
+
+
+class Out:
+    """ctx.outputs keys this stage sets ("edge:<what>"), for its later changes' runs."""
+
+    ACCESS_LOG_ARN = "edge:access-log-arn"
+    API_KEY = "edge:api-key"
+    APIGW_ROLE_ARN = "edge:apigw-role-arn"
+    CERTIFICATE_ARN = "edge:certificate-arn"
+    DOMAIN_TARGET = "edge:domain-target"
+    NLB_ARN = "edge:nlb-arn"
+    NLB_DNS = "edge:nlb-dns"
+    REST_API = "edge:rest-api"
+    REST_API_ROOT = "edge:rest-api-root"
+    STAGE_ARN = "edge:stage-arn"
+    TG_ARN = "edge:tg-arn"
+    USAGE_PLAN = "edge:usage-plan"
+    VPC_LINK = "edge:vpc-link"
+    WEB_ACL_ARN = "edge:web-acl-arn"
 
 
 @dataclass
@@ -186,16 +205,8 @@ class Found:
     web_acl_lock: str = ""
 
 
-def change(kind: str, name: str, action: str, **kwargs: Any) -> Change:
-    return kit.change(NAME, kind, name, action, **kwargs)
-
-
-def maybe_update(kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list, needs: tuple[str, ...] = (), note: str = "") -> Change:
-    return kit.maybe_update(NAME, kind, name, resource_id, diffs, steps, needs, note)
-
-
-def tags(cfg: Config, name: str) -> dict[str, str]:
-    return kit.desired_tags(cfg, NAME, name)
+_KIT = kit.StageKit(NAME)
+change, maybe_update, tags = _KIT.change, _KIT.maybe_update, _KIT.tags
 
 
 def one_by_name(items: list[dict], name: str, kind: str, key: str = "id", name_key: str = "name") -> dict | None:

@@ -19,7 +19,7 @@ from ...engine import CREATE, NOOP, REPLACE, WAIT, Change, Context, Diff, wait_f
 from ...errors import OpsError
 from ...target import error_code
 from .. import kit, shared
-from .common import EdgeNames, Found, apigw_arn, change, maybe_update, tags
+from .common import EdgeNames, Found, Out, apigw_arn, change, maybe_update, tags
 
 LIVE_CERT_STATUSES = ["PENDING_VALIDATION", "ISSUED"]
 FAILED_CERT_STATUSES = {"FAILED", "VALIDATION_TIMED_OUT", "REVOKED", "EXPIRED", "INACTIVE"}
@@ -37,13 +37,13 @@ def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
             raise
     if found.domain:
         found.mappings = _mappings(ctx, names)
-        ctx.set_output("domain-target", found.domain.get("regionalDomainName", ""))
+        ctx.set_output(Out.DOMAIN_TARGET, found.domain.get("regionalDomainName", ""))
         in_use = found.domain.get("regionalCertificateArn")
         if in_use and found.domain.get("domainNameStatus", "AVAILABLE") == "AVAILABLE":
             # API Gateway serves a domain only with an issued certificate, and
             # ACM renews a DNS-validated one in place (same ARN): an available
             # domain's certificate needs no ACM read (two calls saved per plan).
-            ctx.set_output("certificate-arn", in_use)
+            ctx.set_output(Out.CERTIFICATE_ARN, in_use)
             found.certificate = {"CertificateArn": in_use, "Status": "ISSUED"}
             return
     summaries = acm.paginate("list_certificates", "CertificateSummaryList", CertificateStatuses=LIVE_CERT_STATUSES)
@@ -56,7 +56,7 @@ def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
             raise OpsError(f"two certificates for {names.domain} are pending or issued: {arns}; delete the one not wanted, then re-run")
         chosen = candidates[0]
     if chosen:
-        ctx.set_output("certificate-arn", chosen["CertificateArn"])
+        ctx.set_output(Out.CERTIFICATE_ARN, chosen["CertificateArn"])
         if chosen.get("Status") == "ISSUED":
             found.certificate = {"CertificateArn": chosen["CertificateArn"], "Status": "ISSUED"}
         else:  # the validation record is only in describe_certificate
@@ -100,7 +100,7 @@ def _record_text(record: dict) -> str:
 def _wait_issued(ctx: Context, names: EdgeNames) -> str:
     """Show the validation record, then (live) wait for ACM to issue."""
     acm = ctx.client("acm")
-    arn = ctx.output("certificate-arn")
+    arn = ctx.output(Out.CERTIFICATE_ARN)
     seen: dict = {}
 
     def poll_record() -> tuple[str, str]:
@@ -137,10 +137,10 @@ def _certificate(ctx: Context, names: EdgeNames, found: Found) -> Change:
                 DomainName=domain,
                 ValidationMethod="DNS",
                 # Same request within an hour (a resumed run): the same certificate.
-                IdempotencyToken=kit.token("certificate", ctx.cfg.project.account_id, ctx.cfg.project.region, domain),
+                IdempotencyToken=kit.request_token("certificate", ctx.cfg.project.account_id, ctx.cfg.project.region, domain, alphanumeric=True),
                 Tags=tagging.to_list(tags(ctx.cfg, domain)),
             )["CertificateArn"]
-            ctx.set_output("certificate-arn", arn)
+            ctx.set_output(Out.CERTIFICATE_ARN, arn)
             return _wait_issued(ctx, names)
 
         note = "DNS validation: the apply prints the CNAME record to create" + (
@@ -181,7 +181,7 @@ def _domain(ctx: Context, names: EdgeNames, found: Found) -> Change:
         def create() -> str:
             try:
                 created = apigw.create_domain_name(
-                    domainName=name, regionalCertificateArn=ctx.output("certificate-arn"),
+                    domainName=name, regionalCertificateArn=ctx.output(Out.CERTIFICATE_ARN),
                     endpointConfiguration={"types": ["REGIONAL"]}, securityPolicy=dom.security_policy, tags=desired_tags,
                 )
             except ClientError as exc:  # created by a run whose answer was lost
@@ -189,7 +189,7 @@ def _domain(ctx: Context, names: EdgeNames, found: Found) -> Change:
                     raise
                 created = apigw.get_domain_name(domainName=name)
             target = created.get("regionalDomainName", "")
-            ctx.set_output("domain-target", target)
+            ctx.set_output(Out.DOMAIN_TARGET, target)
             return f"{name}: point its DNS at {target} (CNAME, or an alias to zone {created.get('regionalHostedZoneId', '?')})"
 
         return change("domain-name", name, CREATE, diffs=[Diff("endpoint", None, "REGIONAL"), Diff("TLS", None, dom.security_policy)],
@@ -203,7 +203,7 @@ def _domain(ctx: Context, names: EdgeNames, found: Found) -> Change:
     if current.get("securityPolicy") != dom.security_policy:
         diffs.append(Diff("TLS", current.get("securityPolicy"), dom.security_policy))
         ops.append({"op": "replace", "path": "/securityPolicy", "value": dom.security_policy})
-    cert_arn = ctx.outputs.get("certificate-arn")
+    cert_arn = ctx.outputs.get(Out.CERTIFICATE_ARN)
     if cert_arn and current.get("regionalCertificateArn") != cert_arn:
         diffs.append(Diff("certificate", current.get("regionalCertificateArn"), cert_arn))
         ops.append({"op": "replace", "path": "/regionalCertificateArn", "value": cert_arn})
@@ -229,14 +229,14 @@ def _mapping(ctx: Context, names: EdgeNames, found: Found) -> Change:
         def create() -> str:
             kwargs = {"basePath": ctx.cfg.edge.domain.base_path} if ctx.cfg.edge.domain.base_path else {}
             try:
-                apigw.create_base_path_mapping(domainName=names.domain, restApiId=ctx.output("rest-api"), stage=names.stage, **kwargs)
+                apigw.create_base_path_mapping(domainName=names.domain, restApiId=ctx.output(Out.REST_API), stage=names.stage, **kwargs)
             except ClientError as exc:  # created by a run whose answer was lost
                 if error_code(exc) != "ConflictException":
                     raise
             return name
 
         return change("base-path-mapping", name, CREATE, diffs=[Diff("stage", None, f"{names.api}/{names.stage}")], needs=needs, run=create)
-    api_id = ctx.outputs.get("rest-api")
+    api_id = ctx.outputs.get(Out.REST_API)
     ops = []
     if current.get("restApiId") != api_id:
         ops.append({"op": "replace", "path": "/restapiId", "value": api_id or ""})
@@ -246,7 +246,7 @@ def _mapping(ctx: Context, names: EdgeNames, found: Found) -> Change:
         return change("base-path-mapping", name, NOOP, resource_id=name, needs=needs)
 
     def repoint() -> None:
-        live_ops = [dict(op, value=ctx.output("rest-api")) if op["path"] == "/restapiId" else op for op in ops]
+        live_ops = [dict(op, value=ctx.output(Out.REST_API)) if op["path"] == "/restapiId" else op for op in ops]
         apigw.update_base_path_mapping(domainName=names.domain, basePath=base, patchOperations=live_ops)
 
     return maybe_update("base-path-mapping", name, name, [Diff("stage", f"{current.get('restApiId')}/{current.get('stage')}", f"{names.api}/{names.stage}")],

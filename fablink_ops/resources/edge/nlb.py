@@ -11,10 +11,10 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 
 from ... import tags as tagging
-from ...engine import CREATE, REPLACE, WAIT, Change, Context, Diff, wait_for
+from ...engine import CREATE, REPLACE, WAIT, Change, Context, Diff, change_key, wait_for
 from ...target import error_code
 from .. import kit
-from .common import EdgeNames, Found, change, maybe_update, tags
+from .common import EdgeNames, Found, Out, change, maybe_update, tags
 
 # ELBv2 attribute keys: https://docs.aws.amazon.com/elasticloadbalancing/latest/network/network-load-balancers.html#load-balancer-attributes
 CROSS_ZONE = "load_balancing.cross_zone.enabled"
@@ -30,8 +30,8 @@ def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
     if found.nlb:
         arn = found.nlb["LoadBalancerArn"]
         arns.append(arn)
-        ctx.set_output("nlb-arn", arn)
-        ctx.set_output("nlb-dns", found.nlb["DNSName"])
+        ctx.set_output(Out.NLB_ARN, arn)
+        ctx.set_output(Out.NLB_DNS, found.nlb["DNSName"])
         found.nlb_attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]}
         found.listeners = elb.paginate("describe_listeners", "Listeners", LoadBalancerArn=arn)
         listener = _our_listener(ctx, found)
@@ -39,7 +39,7 @@ def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
             arns.append(listener["ListenerArn"])
     if found.target_group:
         arns.append(found.target_group["TargetGroupArn"])
-        ctx.set_output("tg-arn", found.target_group["TargetGroupArn"])
+        ctx.set_output(Out.TG_ARN, found.target_group["TargetGroupArn"])
     if arns:
         for desc in elb.describe_tags(ResourceArns=arns)["TagDescriptions"]:
             found.elb_tags[desc["ResourceArn"]] = tagging.from_list(desc.get("Tags"))
@@ -75,7 +75,7 @@ def _desired_attrs(ctx: Context) -> dict[str, str]:
 
 def _wait_active(ctx: Context, names: EdgeNames) -> str:
     elb = ctx.client("elbv2")
-    arn = ctx.output("nlb-arn")
+    arn = ctx.output(Out.NLB_ARN)
 
     def poll() -> tuple[str, str]:
         lb = elb.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]
@@ -88,47 +88,50 @@ def _wait_active(ctx: Context, names: EdgeNames) -> str:
 
 def _load_balancer(ctx: Context, names: EdgeNames, found: Found) -> Change:
     edge = ctx.cfg.edge
-    elb = ctx.client("elbv2")
-    name = names.nlb
-    desired_tags = tags(ctx.cfg, name)
     subnet_names = names.subnets()
-    needs = tuple(f"subnet:{s}" for s in subnet_names)
+    needs = tuple(change_key("subnet", s) for s in subnet_names)
     attrs = _desired_attrs(ctx)
-
-    def set_attrs(todo: dict[str, str]) -> None:
-        elb.modify_load_balancer_attributes(
-            LoadBalancerArn=ctx.output("nlb-arn"), Attributes=[{"Key": k, "Value": v} for k, v in sorted(todo.items())]
-        )
-
-    lb = found.nlb
-    if lb is None:
-
-        def create() -> str:
-            subnets = [ctx.output(f"subnet:{s}") for s in subnet_names]
-            try:
-                created = elb.create_load_balancer(
-                    Name=name, Subnets=subnets, Scheme=edge.nlb_scheme, Type="network", IpAddressType="ipv4",
-                    Tags=tagging.to_list(desired_tags),
-                )["LoadBalancers"][0]
-            except ClientError as exc:
-                # AWS answers an identical create with the existing NLB; moto
-                # (and AWS, if settings differ) says the name is taken.
-                if error_code(exc) != "DuplicateLoadBalancerName":
-                    raise
-                created = elb.describe_load_balancers(Names=[name])["LoadBalancers"][0]
-            ctx.set_output("nlb-arn", created["LoadBalancerArn"])
-            ctx.set_output("nlb-dns", created["DNSName"])
-            # Attributes cannot be given to CreateLoadBalancer.
-            set_attrs(attrs)
-            return _wait_active(ctx, names)
-
+    if found.nlb is None:
         diffs = [Diff("scheme", None, edge.nlb_scheme), Diff("subnets", None, subnet_names)]
         diffs += [Diff(k, None, v) for k, v in attrs.items()]
-        return change("load-balancer", name, CREATE, diffs=diffs, needs=needs, run=create)
+        return change("load-balancer", names.nlb, CREATE, diffs=diffs, needs=needs, run=lambda: _create_load_balancer(ctx, names, attrs))
+    return _existing_load_balancer(ctx, names, found, attrs, needs)
+
+
+def _set_attrs(ctx: Context, todo: dict[str, str]) -> None:
+    ctx.client("elbv2").modify_load_balancer_attributes(
+        LoadBalancerArn=ctx.output(Out.NLB_ARN), Attributes=[{"Key": k, "Value": v} for k, v in sorted(todo.items())]
+    )
+
+
+def _create_load_balancer(ctx: Context, names: EdgeNames, attrs: dict[str, str]) -> str:
+    elb, name = ctx.client("elbv2"), names.nlb
+    subnets = [ctx.output(f"subnet:{s}") for s in names.subnets()]
+    try:
+        created = elb.create_load_balancer(
+            Name=name, Subnets=subnets, Scheme=ctx.cfg.edge.nlb_scheme, Type="network", IpAddressType="ipv4",
+            Tags=tagging.to_list(tags(ctx.cfg, name)),
+        )["LoadBalancers"][0]
+    except ClientError as exc:
+        # AWS answers an identical create with the existing NLB; moto
+        # (and AWS, if settings differ) says the name is taken.
+        if error_code(exc) != "DuplicateLoadBalancerName":
+            raise
+        created = elb.describe_load_balancers(Names=[name])["LoadBalancers"][0]
+    ctx.set_output(Out.NLB_ARN, created["LoadBalancerArn"])
+    ctx.set_output(Out.NLB_DNS, created["DNSName"])
+    # Attributes cannot be given to CreateLoadBalancer.
+    _set_attrs(ctx, attrs)
+    return _wait_active(ctx, names)
+
+
+def _existing_load_balancer(ctx: Context, names: EdgeNames, found: Found, attrs: dict[str, str], needs: tuple[str, ...]) -> Change:
+    elb, name, lb = ctx.client("elbv2"), names.nlb, found.nlb or {}
+    subnet_names = names.subnets()
     arn = lb["LoadBalancerArn"]
     immutable = [
         Diff(a, cur, want)
-        for a, cur, want in (("type", lb.get("Type"), "network"), ("scheme", lb.get("Scheme"), edge.nlb_scheme))
+        for a, cur, want in (("type", lb.get("Type"), "network"), ("scheme", lb.get("Scheme"), ctx.cfg.edge.nlb_scheme))
         if cur != want
     ]
     if immutable:
@@ -146,12 +149,10 @@ def _load_balancer(ctx: Context, names: EdgeNames, found: Found) -> Change:
     todo = {k: v for k, v in attrs.items() if found.nlb_attrs.get(k) != v}
     diffs += [Diff(k, found.nlb_attrs.get(k), v) for k, v in todo.items()]
     if todo:
-        steps.append(lambda: set_attrs(todo))
-    current_tags = found.elb_tags.get(arn, {})
-    missing = tagging.missing(current_tags, desired_tags)
-    diffs += kit.tag_diff(current_tags, desired_tags)
-    if missing:
-        steps.append(lambda: elb.add_tags(ResourceArns=[arn], Tags=tagging.to_list(missing)))
+        steps.append(lambda: _set_attrs(ctx, todo))
+    tag_diffs, tag_steps = kit.tag_drift(found.elb_tags.get(arn, {}), tags(ctx.cfg, name),
+                                         lambda missing: elb.add_tags(ResourceArns=[arn], Tags=tagging.to_list(missing)))
+    diffs, steps = diffs + tag_diffs, steps + tag_steps
     state = lb.get("State", {}).get("Code")
     if state == "provisioning":
         return change(
@@ -201,7 +202,7 @@ def _target_group(ctx: Context, names: EdgeNames, found: Found) -> Change:
                 if error_code(exc) != "DuplicateTargetGroupName":
                     raise
                 arn = elb.describe_target_groups(Names=[name])["TargetGroups"][0]["TargetGroupArn"]
-            ctx.set_output("tg-arn", arn)
+            ctx.set_output(Out.TG_ARN, arn)
             return arn
 
         diffs = [Diff("target", None, f"ip, TCP {edge.target_port}"), Diff("health check", None, f"{health['HealthCheckProtocol']} {health['HealthCheckPath']}")]
@@ -248,7 +249,7 @@ def _listener(ctx: Context, names: EdgeNames, found: Found) -> Change:
     desired_tags = tags(ctx.cfg, name)
 
     def forward() -> list[dict]:
-        return [{"Type": "forward", "TargetGroupArn": ctx.output("tg-arn")}]
+        return [{"Type": "forward", "TargetGroupArn": ctx.output(Out.TG_ARN)}]
 
     current = _our_listener(ctx, found)
     if current is None:
@@ -256,7 +257,7 @@ def _listener(ctx: Context, names: EdgeNames, found: Found) -> Change:
         def create() -> str:
             try:
                 return elb.create_listener(
-                    LoadBalancerArn=ctx.output("nlb-arn"), Protocol="TCP", Port=edge.listener_port, DefaultActions=forward(),
+                    LoadBalancerArn=ctx.output(Out.NLB_ARN), Protocol="TCP", Port=edge.listener_port, DefaultActions=forward(),
                     Tags=tagging.to_list(desired_tags),
                 )["Listeners"][0]["ListenerArn"]
             except ClientError as exc:
@@ -268,7 +269,7 @@ def _listener(ctx: Context, names: EdgeNames, found: Found) -> Change:
     arn = current["ListenerArn"]
     diffs, steps = [], []
     targets = [a.get("TargetGroupArn") for a in current.get("DefaultActions", []) if a.get("Type") == "forward"]
-    wanted_tg = ctx.outputs.get("tg-arn")
+    wanted_tg = ctx.outputs.get(Out.TG_ARN)
     if current.get("Protocol") != "TCP" or targets != [wanted_tg]:
         diffs.append(Diff("forward to", f"{current.get('Protocol')} {targets}", f"TCP {names.target_group}"))
         steps.append(lambda: elb.modify_listener(ListenerArn=arn, Protocol="TCP", Port=edge.listener_port, DefaultActions=forward()))

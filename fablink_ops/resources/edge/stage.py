@@ -24,7 +24,7 @@ from ...engine import CREATE, NOOP, UNMANAGED, UPDATE, Change, Context, Diff, wa
 from ...target import error_code
 from .. import kit, shared
 from .api import definition_hash, pending_definition_change
-from .common import DEFINITION_VARIABLE, DEPLOYMENT_PREFIX, EdgeNames, Found, apigw_arn, change, maybe_update, tags
+from .common import DEFINITION_VARIABLE, DEPLOYMENT_PREFIX, EdgeNames, Found, Out, apigw_arn, change, maybe_update, tags
 
 # The inline policy of the account-wide API Gateway logging role: the actions
 # of AWS's AmazonAPIGatewayPushToCloudWatchLogs, limited to this region's log
@@ -67,13 +67,13 @@ def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
         stages = apigw.get_stages(restApiId=found.api["id"]).get("item", [])
         found.stage = next((s for s in stages if s.get("stageName") == names.stage), None)
         if found.stage:
-            ctx.set_output("stage-arn", names.stage_arn(ctx.cfg.project.region, found.api["id"]))
+            ctx.set_output(Out.STAGE_ARN, names.stage_arn(ctx.cfg.project.region, found.api["id"]))
     found.account = apigw.get_account()
     # The role and the log groups come from reads the stages share (shared.py).
     found.role = shared.roles(ctx).get(names.role)
     if found.role:
         found.role_policy = shared.inline_policy(found.role, ROLE_POLICY_NAME)
-        ctx.set_output("apigw-role-arn", found.role["Arn"])
+        ctx.set_output(Out.APIGW_ROLE_ARN, found.role["Arn"])
     groups = shared.log_groups(ctx)
     wanted = [names.access_log_group] + ([names.execution_log_group(found.api["id"])] if found.api else [])
     found.log_groups.update({n: groups[n] for n in wanted if n in groups})
@@ -81,7 +81,7 @@ def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
 
 def plan(ctx: Context, names: EdgeNames, found: Found, earlier: list[Change]) -> list[Change]:
     return [
-        kit.log_group_change(ctx, "edge", names.access_log_group, found.log_groups.get(names.access_log_group), output="access-log-arn"),
+        kit.log_group_change(ctx, "edge", names.access_log_group, found.log_groups.get(names.access_log_group), output=Out.ACCESS_LOG_ARN),
         _execution_log_group(ctx, names, found),
         _role(ctx, names, found),
         _account(ctx, names, found),
@@ -98,7 +98,7 @@ def _execution_log_group(ctx: Context, names: EdgeNames, found: Found) -> Change
     name = _execution_log_name(names, found)
     return kit.log_group_change(
         ctx, "edge", name, found.log_groups.get(name), needs=(names.k_api,),
-        name_at_run=lambda: names.execution_log_group(ctx.output("rest-api")),
+        name_at_run=lambda: names.execution_log_group(ctx.output(Out.REST_API)),
     )
 
 
@@ -145,7 +145,7 @@ def _role(ctx: Context, names: EdgeNames, found: Found) -> Change:
 
         def create() -> str:
             arn = kit.create_role(ctx, name, _trust(), "Lets API Gateway write the FabLink API's logs to CloudWatch (account-wide setting)", tags(ctx.cfg, name))
-            ctx.set_output("apigw-role-arn", arn)
+            ctx.set_output(Out.APIGW_ROLE_ARN, arn)
             put_policy()
             return arn
 
@@ -171,7 +171,7 @@ def _account(ctx: Context, names: EdgeNames, found: Found) -> Change:
                       note=f"API Gateway's account-wide CloudWatch role is {current}, set outside fablink-ops; left alone")
 
     def set_role() -> str:
-        role_arn = ctx.output("apigw-role-arn")
+        role_arn = ctx.output(Out.APIGW_ROLE_ARN)
 
         # A just-created role is not yet usable by API Gateway: it answers
         # BadRequestException ("...role ARN does not have required
@@ -199,7 +199,7 @@ def _account(ctx: Context, names: EdgeNames, found: Found) -> Change:
 def _deploy(ctx: Context) -> tuple[str, str]:
     """The deployment of the API's current definition: found by its description, or made."""
     apigw = ctx.client("apigateway")
-    api_id = ctx.output("rest-api")
+    api_id = ctx.output(Out.REST_API)
     digest = definition_hash(apigw.paginate("get_resources", "items", restApiId=api_id, embed=["methods"]))
     description = DEPLOYMENT_PREFIX + digest
     existing = [d for d in apigw.paginate("get_deployments", "items", restApiId=api_id) if d.get("description") == description]
@@ -226,7 +226,7 @@ def _settings_ops(ctx: Context, todo: set[str]) -> list[dict]:
     if "tracingEnabled" in todo:
         ops.append({"op": "replace", "path": "/tracingEnabled", "value": str(want["tracingEnabled"]).lower()})
     if "access log destination" in todo or "access log format" in todo:
-        ops.append({"op": "replace", "path": "/accessLogSettings/destinationArn", "value": ctx.output("access-log-arn")})
+        ops.append({"op": "replace", "path": "/accessLogSettings/destinationArn", "value": ctx.output(Out.ACCESS_LOG_ARN)})
         ops.append({"op": "replace", "path": "/accessLogSettings/format", "value": ACCESS_LOG_FORMAT})
     if "logging level" in todo:
         ops.append({"op": "replace", "path": "/*/*/logging/loglevel", "value": want["logging level"]})
@@ -259,39 +259,15 @@ def _stage(ctx: Context, names: EdgeNames, found: Found, earlier: list[Change]) 
         "log-group:" + _execution_log_name(names, found), names.k_account,
     )
     want = desired_settings(ctx)
-    everything = set(want) | {"access log destination"}
-
-    def record_arn() -> None:
-        ctx.set_output("stage-arn", names.stage_arn(ctx.cfg.project.region, ctx.output("rest-api")))
-
     stage = found.stage
     if stage is None:
-
-        def create() -> str:
-            deployment_id, digest = _deploy(ctx)
-            api_id = ctx.output("rest-api")
-            try:
-                apigw.create_stage(
-                    restApiId=api_id, stageName=name, deploymentId=deployment_id, variables={DEFINITION_VARIABLE: digest},
-                    tracingEnabled=want["tracingEnabled"], tags=desired_tags,
-                    description="FabLink production (fablink-ops)",
-                )
-            except ClientError as exc:  # created by a run whose answer was lost
-                if error_code(exc) != "ConflictException":
-                    raise
-                _repoint(ctx, name, deployment_id, digest)
-            # Logging and method settings cannot be given to CreateStage.
-            apigw.update_stage(restApiId=api_id, stageName=name, patchOperations=_settings_ops(ctx, everything))
-            record_arn()
-            return f"{name} -> deployment {deployment_id}"
-
         diffs = [Diff("deployment", None, "new (API definition)")] + [Diff(k, None, v if k != "access log format" else "JSON") for k, v in want.items()]
-        return change("api-stage", name, CREATE, diffs=diffs, needs=needs, run=create)
+        return change("api-stage", name, CREATE, diffs=diffs, needs=needs, run=lambda: _create_stage(ctx, names, desired_tags))
 
     current = current_settings(stage)
     diffs: list[Diff] = []
     todo = {k for k, v in want.items() if current[k] != v}
-    log_arn = ctx.outputs.get("access-log-arn")
+    log_arn = ctx.outputs.get(Out.ACCESS_LOG_ARN)
     if current["access log destination"] != log_arn:
         todo.add("access log destination")
         diffs.append(Diff("access log destination", current["access log destination"], log_arn or names.access_log_group))
@@ -308,15 +284,36 @@ def _stage(ctx: Context, names: EdgeNames, found: Found, earlier: list[Change]) 
     if redeploy:
         steps.append(lambda: _repoint(ctx, name, *_deploy(ctx)))
     if todo:
-        steps.append(lambda: apigw.update_stage(restApiId=ctx.output("rest-api"), stageName=name, patchOperations=_settings_ops(ctx, todo)))
+        steps.append(lambda: apigw.update_stage(restApiId=ctx.output(Out.REST_API), stageName=name, patchOperations=_settings_ops(ctx, todo)))
     if missing:
         steps.append(lambda: apigw.tag_resource(resourceArn=apigw_arn(ctx.cfg.project.region, f"/restapis/{api_id}/stages/{name}"), tags=missing))
     return maybe_update("api-stage", name, f"{api_id}/{name}", diffs, steps, needs)
 
 
+def _create_stage(ctx: Context, names: EdgeNames, desired_tags: dict[str, str]) -> str:
+    apigw, name = ctx.client("apigateway"), names.stage
+    want = desired_settings(ctx)
+    deployment_id, digest = _deploy(ctx)
+    api_id = ctx.output(Out.REST_API)
+    try:
+        apigw.create_stage(
+            restApiId=api_id, stageName=name, deploymentId=deployment_id, variables={DEFINITION_VARIABLE: digest},
+            tracingEnabled=want["tracingEnabled"], tags=desired_tags,
+            description="FabLink production (fablink-ops)",
+        )
+    except ClientError as exc:  # created by a run whose answer was lost
+        if error_code(exc) != "ConflictException":
+            raise
+        _repoint(ctx, name, deployment_id, digest)
+    # Logging and method settings cannot be given to CreateStage.
+    apigw.update_stage(restApiId=api_id, stageName=name, patchOperations=_settings_ops(ctx, set(want) | {"access log destination"}))
+    ctx.set_output(Out.STAGE_ARN, names.stage_arn(ctx.cfg.project.region, api_id))
+    return f"{name} -> deployment {deployment_id}"
+
+
 def _repoint(ctx: Context, stage: str, deployment_id: str, digest: str) -> str:
     ctx.client("apigateway").update_stage(
-        restApiId=ctx.output("rest-api"), stageName=stage,
+        restApiId=ctx.output(Out.REST_API), stageName=stage,
         patchOperations=[
             {"op": "replace", "path": "/deploymentId", "value": deployment_id},
             {"op": "replace", "path": f"/variables/{DEFINITION_VARIABLE}", "value": digest},

@@ -17,7 +17,7 @@ from ... import tags as tagging
 from ...engine import CREATE, NOOP, UPDATE, Change, Context, Diff
 from ...errors import OpsError
 from ...target import error_code
-from .common import EdgeNames, Found, change, maybe_update, tags
+from .common import EdgeNames, Found, Out, change, maybe_update, tags
 
 SCOPE = "REGIONAL"  # API Gateway stages take REGIONAL web ACLs (CLOUDFRONT is for distributions)
 RATE_RULE = "rate-limit-per-ip"
@@ -55,7 +55,7 @@ def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
 def _read(ctx: Context, names: EdgeNames, found: Found, acl_id: str) -> None:
     answer = ctx.client("wafv2").get_web_acl(Name=names.waf, Scope=SCOPE, Id=acl_id)
     found.web_acl, found.web_acl_lock = answer["WebACL"], answer["LockToken"]
-    ctx.set_output("web-acl-arn", found.web_acl["ARN"])
+    ctx.set_output(Out.WEB_ACL_ARN, found.web_acl["ARN"])
 
 
 def plan(ctx: Context, names: EdgeNames, found: Found) -> list[Change]:
@@ -141,7 +141,7 @@ def _web_acl(ctx: Context, names: EdgeNames, found: Found) -> Change:
                 found_now = Found()
                 discover(ctx, names, found_now)
                 arn = found_now.web_acl["ARN"]  # type: ignore[index]
-            ctx.set_output("web-acl-arn", arn)
+            ctx.set_output(Out.WEB_ACL_ARN, arn)
             return arn
 
         diffs = [Diff("rule", None, r["Name"]) for r in rules]
@@ -173,14 +173,14 @@ def _association(ctx: Context, names: EdgeNames, found: Found) -> Change:
     name = f"{names.waf} -> {names.api}/{names.stage}"
     needs = (names.k_waf, names.k_stage)
     current = (found.stage or {}).get("webAclArn")
-    wanted = ctx.outputs.get("web-acl-arn")
+    wanted = ctx.outputs.get(Out.WEB_ACL_ARN)
     if found.stage and wanted and current == wanted:
         return change("web-acl-association", name, NOOP, resource_id=current, needs=needs)
 
     def associate() -> str:
-        stage_arn = ctx.output("stage-arn")
+        stage_arn = ctx.output(Out.STAGE_ARN)
         # Idempotent; replaces another web ACL's association if there is one.
-        waf.associate_web_acl(WebACLArn=ctx.output("web-acl-arn"), ResourceArn=stage_arn)
+        waf.associate_web_acl(WebACLArn=ctx.output(Out.WEB_ACL_ARN), ResourceArn=stage_arn)
         return stage_arn
 
     action = CREATE if not current else UPDATE

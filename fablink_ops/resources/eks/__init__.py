@@ -15,15 +15,13 @@ addons; the secrets key is resources/kms_key.py's, as the DynamoDB stage's.
 
 from __future__ import annotations
 
-from ...engine import CREATE, Change, Context
+from ...engine import Change, Context
 from .. import kms_key
 from . import addons, cluster, iam, launch_template, nodegroups
 from .common import NAME, Names
 from .discover import discover
 
-REQUIRES: tuple[str, ...] = ("network",)
-
-__all__ = ["NAME", "REQUIRES", "plan", "ready"]
+__all__ = ["NAME", "plan"]
 
 
 def plan(ctx: Context) -> list[Change]:
@@ -47,13 +45,10 @@ def plan(ctx: Context) -> list[Change]:
     changes.append(template)
     for zone in cfg.network.zones:
         changes.append(nodegroups.nodegroup(ctx, names, found, zone))
-        changes.append(nodegroups.nodegroup_version(ctx, names, found, zone, after))
-        changes.append(launch_template.rollout(ctx, names, found, zone, template))
+        upgrade = nodegroups.nodegroup_version(ctx, names, found, zone, after)
+        changes.append(upgrade)
+        changes.append(launch_template.rollout(ctx, names, found, zone, template, upgrade))
     changes += nodegroups.unmanaged(found)
     changes += [addons.addon(ctx, names, found, spec) for spec in cfg.eks.addons]
     return [c for c in changes if c is not None]
 
-
-def ready(ctx: Context) -> bool:
-    """Whether stages that build on the cluster can: every planned resource exists."""
-    return all(c.action != CREATE for c in plan(ctx))

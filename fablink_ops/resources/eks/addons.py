@@ -14,11 +14,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ... import tags as tagging
 from ...config import AddonConfig
 from ...engine import CREATE, SKIP, WAIT, Change, Context, Diff
 from ...target import error_code
-from .common import Keys, Names, Out, _token, change, desired_tags, issues, maybe_update, tag_diffs, wait_update, waiter
+from .. import kit
+from .common import Names, Out, change, desired_tags, issues, maybe_update, wait_update, waiter
+from .cluster import after_version_change
 from .discover import Found
 
 KIND = "eks-addon"
@@ -52,53 +53,54 @@ def _current_configuration(found: dict) -> dict:
 
 
 def addon(ctx: Context, names: Names, found: Found, spec: AddonConfig) -> Change:
-    keys = Keys(names)
     role_name = names.addon_role(spec) if spec.service_account else None
-    needs = (keys.cluster, keys.cluster_version, *(keys.nodegroup(z) for z in ctx.cfg.network.zones))
+    needs = (names.k_cluster, *after_version_change(ctx, names, found), *(names.k_nodegroup(z) for z in ctx.cfg.network.zones))
     if role_name:
-        needs += (keys.role(role_name),)
+        needs += (names.k_role(role_name),)
     if not ctx.target.is_live:
         return change(
             KIND, spec.name, SKIP,
             note="the sandbox (moto) cannot emulate EKS add-ons: not installed here; on --live it is installed and waited for",
         )
-    eks = ctx.client("eks")
-    tags = desired_tags(ctx.cfg, spec.name)
     current = found.addons.get(spec.name)
-
-    def request() -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"clusterName": names.cluster, "addonName": spec.name,
-                                  # The cluster runs a self-managed VPC CNI from birth: adopt it, with our settings.
-                                  "resolveConflicts": "OVERWRITE"}
-        if spec.version:
-            kwargs["addonVersion"] = spec.version
-        if spec.configuration:
-            kwargs["configurationValues"] = _configuration(spec)
-        if role_name:
-            kwargs["serviceAccountRoleArn"] = ctx.output(Out.role_arn(role_name))
-        return kwargs
-
     if current is None:
-
-        def create() -> str:
-            kwargs = request()
-            try:
-                eks.create_addon(
-                    **kwargs, tags=tags,
-                    clientRequestToken=_token("eks-addon", ctx.output(Out.CLUSTER_ARN), spec.name),
-                )
-            except ClientError as exc:  # created by a run whose answer was lost: wait for that one
-                if error_code(exc) != "ResourceInUseException":
-                    raise
-            return wait_active(ctx, names, spec.name)["addonArn"]
-
         diffs = [Diff("version", None, spec.version or "AWS default for the cluster")]
         if spec.configuration:
             diffs.append(Diff("configuration", None, _configuration(spec)))
         if role_name:
             diffs.append(Diff("service account role", None, role_name))
-        return change(KIND, spec.name, CREATE, diffs=diffs, needs=needs, run=create)
+        return change(KIND, spec.name, CREATE, diffs=diffs, needs=needs, run=lambda: _create_addon(ctx, names, spec, role_name))
+    return _existing_addon(ctx, names, spec, role_name, current, needs)
 
+
+def _request(ctx: Context, names: Names, spec: AddonConfig, role_name: str | None) -> dict[str, Any]:
+    """CreateAddon/UpdateAddon's arguments, built when the change runs (the role's ARN may be new)."""
+    kwargs: dict[str, Any] = {"clusterName": names.cluster, "addonName": spec.name,
+                              # The cluster runs a self-managed VPC CNI from birth: adopt it, with our settings.
+                              "resolveConflicts": "OVERWRITE"}
+    if spec.version:
+        kwargs["addonVersion"] = spec.version
+    if spec.configuration:
+        kwargs["configurationValues"] = _configuration(spec)
+    if role_name:
+        kwargs["serviceAccountRoleArn"] = ctx.output(Out.role_arn(role_name))
+    return kwargs
+
+
+def _create_addon(ctx: Context, names: Names, spec: AddonConfig, role_name: str | None) -> str:
+    try:
+        ctx.client("eks").create_addon(
+            **_request(ctx, names, spec, role_name), tags=desired_tags(ctx.cfg, spec.name),
+            clientRequestToken=kit.request_token("eks-addon", ctx.output(Out.CLUSTER_ARN), spec.name),
+        )
+    except ClientError as exc:  # created by a run whose answer was lost: wait for that one
+        if error_code(exc) != "ResourceInUseException":
+            raise
+    return wait_active(ctx, names, spec.name)["addonArn"]
+
+
+def _existing_addon(ctx: Context, names: Names, spec: AddonConfig, role_name: str | None, current: dict, needs: tuple[str, ...]) -> Change:
+    eks = ctx.client("eks")
     arn, status = current["addonArn"], current["status"]
     diffs = []
     if spec.version and current.get("addonVersion") != spec.version:
@@ -110,30 +112,22 @@ def addon(ctx: Context, names: Names, found: Found, spec: AddonConfig) -> Change
         diffs.append(Diff("service account role", current.get("serviceAccountRoleArn"), wanted_role or role_name))
     steps = []
     if diffs:
-        token = _token("eks-addon-update", arn, repr([sorted(d.to_json().items()) for d in diffs]))
+        token = kit.request_token("eks-addon-update", arn, repr([sorted(d.to_json().items()) for d in diffs]))
 
         def update() -> None:
-            kwargs = request()
+            kwargs = _request(ctx, names, spec, role_name)
             if not spec.configuration:
                 kwargs["configurationValues"] = ""  # back to the add-on's defaults
             resp = eks.update_addon(**kwargs, clientRequestToken=token)
             wait_update(ctx, f"add-on {spec.name}", resp.get("update"), _budget(ctx), addonName=spec.name)
 
         steps.append(update)
-    now = current.get("tags") or {}
-    todo = tagging.missing(now, tags)
-    diffs += tag_diffs(now, tags)
-    if todo:
-        steps.append(lambda: eks.tag_resource(resourceArn=arn, tags=todo))
+    tag_diffs, tag_steps = kit.tag_drift(current.get("tags") or {}, desired_tags(ctx.cfg, spec.name),
+                                         lambda todo: eks.tag_resource(resourceArn=arn, tags=todo))
+    diffs, steps = diffs + tag_diffs, steps + tag_steps
     if status in ADDON_BUSY:
-
-        def wait_then_update() -> str:
-            wait_active(ctx, names, spec.name)
-            for step in steps:
-                step()
-            return arn
-
-        return change(KIND, spec.name, WAIT, diffs=diffs, resource_id=arn, needs=needs, run=wait_then_update,
+        return change(KIND, spec.name, WAIT, diffs=diffs, resource_id=arn, needs=needs,
+                      run=kit.sequence(lambda: wait_active(ctx, names, spec.name), *steps, lambda: arn),
                       note=f"{status}: apply waits for it to be ACTIVE")
     why = issues(current.get("health"))
     note = f"AWS reports it {status}" + (f": {why}" if why else "") if status in ADDON_FAILED else ""

@@ -16,11 +16,11 @@ from botocore.exceptions import ClientError
 
 from ... import tags as tagging
 from ...config import EKS_LOG_TYPES
-from ...engine import CREATE, REPLACE, SKIP, UPDATE, WAIT, Change, Context, Diff
+from ...engine import CREATE, REPLACE, SKIP, UPDATE, WAIT, Change, Context, Diff, change_key
 from ...errors import OpsError
 from ...target import error_code
 from .. import kit
-from .common import NAME, Keys, Names, Out, _token, change, desired_tags, issues, maybe_update, minor, tag_diffs, wait_update, waiter
+from .common import NAME, Names, Out, change, desired_tags, issues, maybe_update, minor, wait_update, waiter
 from .discover import Found, record_cluster
 
 KIND = "eks-cluster"
@@ -121,7 +121,7 @@ def _updates(ctx: Context, names: Names, cluster: dict) -> tuple[list[Diff], lis
     def update_config(what: str, before: Any, **kwargs: Any) -> Callable[[], None]:
         # The token covers one change from one state: a retried call (its
         # answer lost) is the same update, not a second one.
-        token = _token("eks-config", cluster["arn"], what, repr(before), repr(sorted(kwargs.items())))
+        token = kit.request_token("eks-config", cluster["arn"], what, repr(before), repr(sorted(kwargs.items())))
 
         def step() -> None:
             resp = eks.update_cluster_config(name=name, clientRequestToken=token, **kwargs)
@@ -153,7 +153,7 @@ def _updates(ctx: Context, names: Names, cluster: dict) -> tuple[list[Diff], lis
             resp = eks.associate_encryption_config(
                 clusterName=name,
                 encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": ctx.output(names.key_arn_output)}}],
-                clientRequestToken=_token("eks-encryption", cluster["arn"]),
+                clientRequestToken=kit.request_token("eks-encryption", cluster["arn"]),
             )
             wait_update(ctx, f"EKS cluster {name} secrets encryption", resp.get("update"), _budget(ctx))
 
@@ -161,41 +161,17 @@ def _updates(ctx: Context, names: Names, cluster: dict) -> tuple[list[Diff], lis
     tags = desired_tags(ctx.cfg, name)
     current = cluster.get("tags") or {}
     todo = tagging.missing(current, tags)
-    diffs += tag_diffs(current, tags)
+    diffs += kit.tag_diff(current, tags)
     if todo:
         steps.append(lambda: eks.tag_resource(resourceArn=cluster["arn"], tags=todo))
     return diffs, steps
 
 
 def cluster(ctx: Context, names: Names, found: Found) -> Change:
-    cfg, eks = ctx.cfg, ctx.client("eks")
-    name = names.cluster
-    keys = Keys(names)
+    cfg = ctx.cfg
     subnet_names = _subnet_names(ctx, names)
-    needs = (keys.key, keys.role(names.cluster_role), keys.log_group, *(f"subnet:{s}" for s in subnet_names))
-    current = found.cluster
-    if current is None:
-
-        def create() -> str:
-            subnet_ids = [ctx.output(f"subnet:{s}") for s in subnet_names]
-            key_arn = ctx.output(names.key_arn_output)
-            try:
-                eks.create_cluster(
-                    name=name,
-                    version=cfg.eks.version,
-                    roleArn=ctx.output(Out.role_arn(names.cluster_role)),
-                    resourcesVpcConfig=_vpc_config(ctx, subnet_ids),
-                    kubernetesNetworkConfig={"serviceIpv4Cidr": cfg.eks.service_cidr, "ipFamily": "ipv4"},
-                    logging=_logging(list(cfg.eks.log_types)),
-                    encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": key_arn}}],
-                    tags=desired_tags(cfg, name),
-                    clientRequestToken=_token("eks-cluster", name, *subnet_ids, key_arn),
-                )
-            except ClientError as exc:  # created by a run whose answer was lost: wait for that one
-                if error_code(exc) != "ResourceInUseException":
-                    raise
-            return wait_active(ctx, name)["arn"]
-
+    needs = (names.k_key, names.k_role(names.cluster_role), names.k_log_group, *(change_key("subnet", s) for s in subnet_names))
+    if found.cluster is None:
         diffs = [
             Diff("version", None, cfg.eks.version),
             Diff("subnets", None, subnet_names),
@@ -204,8 +180,34 @@ def cluster(ctx: Context, names: Names, found: Found) -> Change:
             Diff("public access CIDRs", None, list(cfg.eks.admin_cidrs) or "public endpoint off"),
             Diff("secrets key", None, names.key_alias),
         ]
-        return change(KIND, name, CREATE, diffs=diffs, needs=needs, run=create)
+        return change(KIND, names.cluster, CREATE, diffs=diffs, needs=needs, run=lambda: _create_cluster(ctx, names, subnet_names))
+    return _existing_cluster(ctx, names, found.cluster, needs)
 
+
+def _create_cluster(ctx: Context, names: Names, subnet_names: list[str]) -> str:
+    cfg, name = ctx.cfg, names.cluster
+    subnet_ids = [ctx.output(f"subnet:{s}") for s in subnet_names]
+    key_arn = ctx.output(names.key_arn_output)
+    try:
+        ctx.client("eks").create_cluster(
+            name=name,
+            version=cfg.eks.version,
+            roleArn=ctx.output(Out.role_arn(names.cluster_role)),
+            resourcesVpcConfig=_vpc_config(ctx, subnet_ids),
+            kubernetesNetworkConfig={"serviceIpv4Cidr": cfg.eks.service_cidr, "ipFamily": "ipv4"},
+            logging=_logging(list(cfg.eks.log_types)),
+            encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": key_arn}}],
+            tags=desired_tags(cfg, name),
+            clientRequestToken=kit.request_token("eks-cluster", name, *subnet_ids, key_arn),
+        )
+    except ClientError as exc:  # created by a run whose answer was lost: wait for that one
+        if error_code(exc) != "ResourceInUseException":
+            raise
+    return wait_active(ctx, name)["arn"]
+
+
+def _existing_cluster(ctx: Context, names: Names, current: dict, needs: tuple[str, ...]) -> Change:
+    name = names.cluster
     arn, status = current["arn"], current["status"]
     if status == "DELETING":
         raise OpsError(f"EKS cluster {name} is being deleted: re-run once it is gone")
@@ -262,7 +264,6 @@ def cluster_version(ctx: Context, names: Names, found: Found) -> Change | None:
     if found.cluster is None:
         return None
     current, desired = found.cluster["version"], ctx.cfg.eks.version
-    keys = Keys(names)
     kind, name, arn = "eks-version", names.cluster, found.cluster["arn"]
     if minor(current) == minor(desired):
         return None
@@ -283,12 +284,19 @@ def cluster_version(ctx: Context, names: Names, found: Found) -> Change | None:
         fresh = eks.describe_cluster(name=name)["cluster"]
         if minor(fresh["version"]) >= minor(step):  # done by a run whose answer was lost
             return fresh["version"]
-        resp = eks.update_cluster_version(name=name, version=step, clientRequestToken=_token("eks-version", arn, step))
+        resp = eks.update_cluster_version(name=name, version=step, clientRequestToken=kit.request_token("eks-version", arn, step))
         wait_update(ctx, f"EKS cluster {name} upgrade to {step}", resp.get("update"), _budget(ctx))
         ctx.set_output(Out.CLUSTER_VERSION, step)
         return step
 
     # After the cluster's own config updates: EKS runs one update at a time.
-    return change(kind, name, UPDATE, diffs=diffs, resource_id=arn, needs=(keys.cluster,), run=upgrade, note=note)
+    return change(kind, name, UPDATE, diffs=diffs, resource_id=arn, needs=(names.k_cluster,), run=upgrade, note=note)
+
+
+def after_version_change(ctx: Context, names: Names, found: Found) -> tuple[str, ...]:
+    """What a change that must follow the control plane's upgrade needs: the
+    upgrade's key when this plan has one, nothing when the version is level
+    (a need must name a change of the plan: stages.unresolved_needs)."""
+    return (names.k_cluster_version,) if cluster_version(ctx, names, found) is not None else ()
 
 

@@ -9,13 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ... import tags as tagging
 from ...config import AddonConfig, Config, Zone
-from ...engine import NOOP, UPDATE, Change, Context, Diff, wait_for
-from .. import kms_key
+from ...engine import Context, change_key, wait_for
+from .. import kit, kms_key
 from ..network import Names as NetworkNames
-from ..kit import sequence as _sequence  # noqa: F401 - re-exported for the stage's modules
-from ..kit import request_token as _token  # noqa: F401 - re-exported for the stage's modules
 
 NAME = "eks"
 
@@ -89,6 +86,45 @@ class Names:
         return NetworkNames(self.cfg).private_rt(zone)
 
 
+    # Change keys ("kind:name") that dependents list in ``needs``.
+    @property
+    def k_key(self) -> str:
+        region = self.cfg.project.region
+        return kms_key.change_key(self.key_alias, region, region)
+
+    def k_role(self, name: str) -> str:
+        return change_key("iam-role", name)
+
+    @property
+    def k_log_group(self) -> str:
+        return change_key("log-group", self.log_group)
+
+    @property
+    def k_cluster(self) -> str:
+        return change_key("eks-cluster", self.cluster)
+
+    @property
+    def k_cluster_version(self) -> str:
+        return change_key("eks-version", self.cluster)
+
+    @property
+    def k_oidc(self) -> str:
+        return change_key("oidc-provider", self.cluster)
+
+    def k_nodegroup(self, zone: Zone) -> str:
+        return change_key("nodegroup", self.nodegroup(zone))
+
+    @property
+    def k_launch_template(self) -> str:
+        return change_key("launch-template", self.launch_template)
+
+    def k_private_subnet(self, zone: Zone) -> str:
+        return NetworkNames(self.cfg).k_subnet("private", zone)
+
+    def k_private_route_table(self, zone: Zone) -> str:
+        return NetworkNames(self.cfg).k_private_rt(zone)
+
+
 class Out:
     """ctx.outputs keys this stage sets (the secrets key's ARN: Names.key_arn_output)."""
 
@@ -104,63 +140,8 @@ class Out:
         return f"iam-role-arn:{name}"
 
 
-class Keys:
-    """Change keys ("kind:name") this stage's changes use in ``needs``."""
-
-    def __init__(self, names: Names):
-        self.names = names
-
-    @property
-    def key(self) -> str:
-        region = self.names.cfg.project.region
-        return kms_key.change_key(self.names.key_alias, region, region)
-
-    def role(self, name: str) -> str:
-        return f"iam-role:{name}"
-
-    @property
-    def log_group(self) -> str:
-        return f"log-group:{self.names.log_group}"
-
-    @property
-    def cluster(self) -> str:
-        return f"eks-cluster:{self.names.cluster}"
-
-    @property
-    def cluster_version(self) -> str:
-        return f"eks-version:{self.names.cluster}"
-
-    @property
-    def oidc(self) -> str:
-        return f"oidc-provider:{self.names.cluster}"
-
-    def nodegroup(self, zone: Zone) -> str:
-        return f"nodegroup:{self.names.nodegroup(zone)}"
-
-    @property
-    def launch_template(self) -> str:
-        return f"launch-template:{self.names.launch_template}"
-
-
-def change(kind: str, name: str, action: str, **kwargs: Any) -> Change:
-    return Change(stage=NAME, kind=kind, name=name, action=action, **kwargs)
-
-
-def desired_tags(cfg: Config, name: str) -> dict[str, str]:
-    tags = cfg.base_tags(NAME)
-    tags["Name"] = name
-    return tags
-
-
-def tag_diffs(current: dict[str, str], desired: dict[str, str]) -> list[Diff]:
-    todo = tagging.missing(current, desired)
-    return [Diff(f"tag {k}", current.get(k), v) for k, v in sorted(todo.items())]
-
-
-def maybe_update(kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list, needs: tuple[str, ...] = (), note: str = "") -> Change:
-    if not diffs:
-        return change(kind, name, NOOP, resource_id=resource_id, needs=needs, note=note)
-    return change(kind, name, UPDATE, diffs=diffs, run=_sequence(*steps), resource_id=resource_id, needs=needs, note=note)
+_KIT = kit.StageKit(NAME)
+change, maybe_update, desired_tags = _KIT.change, _KIT.maybe_update, _KIT.tags
 
 
 def issues(health: dict | None) -> str:

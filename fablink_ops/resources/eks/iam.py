@@ -20,7 +20,7 @@ from .. import kit
 from ...config import AddonConfig
 from ...engine import CREATE, Change, Context, Diff
 from ...target import error_code
-from .common import STS_AUDIENCE, Keys, Names, Out, change, desired_tags, maybe_update, tag_diffs
+from .common import STS_AUDIENCE, Names, Out, change, desired_tags, maybe_update
 from .discover import Found, oidc_host, role_tags
 
 ARN = "arn:aws:iam::aws:policy/"
@@ -176,8 +176,8 @@ def backend_policy(ctx: Context) -> dict:
 
 
 def role_specs(ctx: Context, names: Names) -> list[RoleSpec]:
-    cfg, keys = ctx.cfg, Keys(names)
-    irsa_needs = (keys.oidc,)
+    cfg = ctx.cfg
+    irsa_needs = (names.k_oidc,)
     specs = [
         RoleSpec(
             names.cluster_role,
@@ -187,7 +187,7 @@ def role_specs(ctx: Context, names: Names) -> list[RoleSpec]:
             "eks.amazonaws.com",
             CLUSTER_POLICIES,
             {SECRETS_POLICY: secrets_policy(ctx, names)},
-            needs=(keys.key,),
+            needs=(names.k_key,),
         ),
         RoleSpec(
             names.node_role,
@@ -284,7 +284,7 @@ def role(ctx: Context, found: Found, spec: RoleSpec) -> Change:
         steps.append(lambda p=policy: iam.delete_role_policy(RoleName=name, PolicyName=p))
     now = role_tags(current)
     todo = tagging.missing(now, tags)
-    diffs += tag_diffs(now, tags)
+    diffs += kit.tag_diff(now, tags)
     if todo:
         steps.append(lambda: iam.tag_role(RoleName=name, Tags=tagging.to_list(todo)))
     return maybe_update("iam-role", name, current["Arn"], diffs, steps, spec.needs)
@@ -298,7 +298,7 @@ def oidc_provider(ctx: Context, names: Names, found: Found) -> Change:
     iam = ctx.client("iam")
     kind, name = "oidc-provider", names.cluster
     tags = desired_tags(ctx.cfg, f"{names.cluster}-oidc")
-    needs = (Keys(names).cluster,)
+    needs = (names.k_cluster,)
     if found.oidc is None:
 
         def create() -> str:
@@ -328,7 +328,7 @@ def oidc_provider(ctx: Context, names: Names, found: Found) -> Change:
         steps.append(lambda: iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID=STS_AUDIENCE))
     now = tagging.from_list(found.oidc.get("Tags"))
     todo = tagging.missing(now, tags)
-    diffs += tag_diffs(now, tags)
+    diffs += kit.tag_diff(now, tags)
     if todo:
         steps.append(lambda: iam.tag_open_id_connect_provider(OpenIDConnectProviderArn=arn, Tags=tagging.to_list(todo)))
     return maybe_update(kind, name, arn, diffs, steps, needs)

@@ -38,7 +38,8 @@ from ...engine import CREATE, NOOP, SKIP, UPDATE, Change, Context, Diff
 from ...errors import OpsError
 from ...target import error_code
 from ..network import Names as NetworkNames
-from .common import Keys, Names, Out, _token, change, desired_tags, wait_update
+from .. import kit
+from .common import Names, Out, change, desired_tags, wait_update
 from .discover import Found
 
 KIND = "launch-template"
@@ -101,16 +102,15 @@ def _comparable(data: dict[str, Any]) -> dict[str, Any]:
 
 def launch_template(ctx: Context, names: Names, found: Found) -> Change:
     ec2 = ctx.client("ec2")
-    keys = Keys(names)
     name = names.launch_template
-    needs = (keys.cluster, tier_group_key(ctx))
+    needs = (names.k_cluster, tier_group_key(ctx))
     current = found.launch_template
     note = ("" if ctx.target.is_live or Out.CLUSTER_SG in ctx.outputs
             else "the sandbox (moto) reports no cluster security group: in AWS the template lists it too")
     if current is None:
 
         def create() -> str:
-            token = _token("eks-launch-template", ctx.output(Out.CLUSTER_ARN), name)
+            token = kit.request_token("eks-launch-template", ctx.output(Out.CLUSTER_ARN), name)
             try:
                 made = ec2.create_launch_template(
                     LaunchTemplateName=name, LaunchTemplateData=_data(ctx, names, resolve=True), ClientToken=token,
@@ -141,7 +141,7 @@ def launch_template(ctx: Context, names: Names, found: Found) -> Change:
         data = _data(ctx, names, resolve=True)
         made = ec2.create_launch_template_version(
             LaunchTemplateId=template_id, LaunchTemplateData=data, VersionDescription="fablink-ops",
-            ClientToken=_token("eks-launch-template-version", template_id, repr(sorted(_comparable(data).items()))),
+            ClientToken=kit.request_token("eks-launch-template-version", template_id, repr(sorted(_comparable(data).items()))),
         )["LaunchTemplateVersion"]
         number = str(made["VersionNumber"])
         ec2.modify_launch_template(LaunchTemplateId=template_id, DefaultVersion=number)
@@ -152,8 +152,11 @@ def launch_template(ctx: Context, names: Names, found: Found) -> Change:
                   note="a new version: the node groups then replace their nodes with it, one at a time")
 
 
-def rollout(ctx: Context, names: Names, found: Found, zone, template: Change) -> Change | None:
-    """Move one node group to the template's newest version; None when it is on it."""
+def rollout(ctx: Context, names: Names, found: Found, zone, template: Change, upgrade: Change | None = None) -> Change | None:
+    """Move one node group to the template's newest version; None when it is on it.
+
+    ``upgrade`` is the group's version upgrade in this plan, if any: EKS
+    takes one update of a group at a time, so the roll follows it."""
     name = names.nodegroup(zone)
     current = found.nodegroups.get(name)
     used = (current or {}).get("launchTemplate") or {}
@@ -165,7 +168,6 @@ def rollout(ctx: Context, names: Names, found: Found, zone, template: Change) ->
         wanted = ctx.outputs[Out.LAUNCH_TEMPLATE]["version"]
     else:
         return None
-    keys = Keys(names)
     arn = current["nodegroupArn"]
     diffs = [Diff("launch template version", used.get("version"), wanted)]
     if not ctx.target.is_live:
@@ -177,7 +179,7 @@ def rollout(ctx: Context, names: Names, found: Found, zone, template: Change) ->
         lt = ctx.output(Out.LAUNCH_TEMPLATE)
         resp = eks.update_nodegroup_version(
             clusterName=names.cluster, nodegroupName=name, launchTemplate={"id": lt["id"], "version": lt["version"]},
-            clientRequestToken=_token("eks-nodegroup-template", arn, lt["id"], lt["version"]),
+            clientRequestToken=kit.request_token("eks-nodegroup-template", arn, lt["id"], lt["version"]),
         )
         budget = ctx.cfg.eks.nodegroup_wait_minutes * 60
         wait_update(ctx, f"node group {name} to launch template version {lt['version']}", resp.get("update"), budget, nodegroupName=name)
@@ -187,5 +189,5 @@ def rollout(ctx: Context, names: Names, found: Found, zone, template: Change) ->
     # already limits each group, and the groups are in different AZs.
     return change("nodegroup-template", name, UPDATE, diffs=diffs, resource_id=arn, run=roll,
                   # EKS takes one update of a group at a time: after its version upgrade, if any.
-                  needs=(keys.launch_template, keys.nodegroup(zone), f"nodegroup-version:{name}"),
+                  needs=(names.k_launch_template, names.k_nodegroup(zone), *((upgrade.key,) if upgrade else ())),
                   note="replaces the group's nodes, max_unavailable at a time")

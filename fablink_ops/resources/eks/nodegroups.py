@@ -16,7 +16,9 @@ from ... import tags as tagging
 from ...config import Zone
 from ...engine import CREATE, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Change, Context, Diff
 from ...target import error_code
-from .common import Keys, Names, Out, _token, change, desired_tags, issues, maybe_update, minor, tag_diffs, wait_update, waiter
+from .. import kit
+from .common import Names, Out, change, desired_tags, issues, maybe_update, minor, wait_update, waiter
+from .cluster import after_version_change
 from .discover import Found
 
 KIND = "nodegroup"
@@ -98,7 +100,7 @@ def _updates(ctx: Context, names: Names, zone: Zone, ng: dict) -> tuple[list[Dif
     steps: list[Callable[[], Any]] = []
     if request:
         # One call for all of them: a node group takes one update at a time.
-        token = _token("eks-nodegroup-config", ng["nodegroupArn"], repr(sorted(request.items())),
+        token = kit.request_token("eks-nodegroup-config", ng["nodegroupArn"], repr(sorted(request.items())),
                        repr((scaling, current_labels, update_config)))
 
         def configure() -> None:
@@ -109,58 +111,61 @@ def _updates(ctx: Context, names: Names, zone: Zone, ng: dict) -> tuple[list[Dif
     tags = desired_tags(ctx.cfg, name)
     current = ng.get("tags") or {}
     todo = tagging.missing(current, tags)
-    diffs += tag_diffs(current, tags)
+    diffs += kit.tag_diff(current, tags)
     if todo:
         steps.append(lambda: eks.tag_resource(resourceArn=ng["nodegroupArn"], tags=todo))
     return diffs, steps
 
 
 def nodegroup(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
-    cfg, eks = ctx.cfg, ctx.client("eks")
-    keys = Keys(names)
-    name, subnet = names.nodegroup(zone), names.private_subnet(zone)
+    name, subnet = names.nodegroup(zone), names.private_subnet(zone)  # the subnet's name, for the plan
     # The private route table gives the nodes their NAT egress: without it
     # they cannot pull images or join, and the group fails after ~20 minutes.
-    needs = (keys.cluster, keys.cluster_version, keys.role(names.node_role), f"subnet:{subnet}",
-             f"route-table:{names.private_route_table(zone)}", keys.launch_template)
+    needs = (names.k_cluster, *after_version_change(ctx, names, found), names.k_role(names.node_role), names.k_private_subnet(zone),
+             names.k_private_route_table(zone), names.k_launch_template)
     current = found.nodegroups.get(name)
     if current is None:
-
-        def create() -> str:
-            subnet_id = ctx.output(f"subnet:{subnet}")
-            template = ctx.output(Out.LAUNCH_TEMPLATE)
-            try:
-                eks.create_nodegroup(
-                    clusterName=names.cluster,
-                    nodegroupName=name,
-                    scalingConfig=_scaling(ctx),
-                    launchTemplate={"id": template["id"], "version": template["version"]},
-                    subnets=[subnet_id],
-                    instanceTypes=list(cfg.eks.nodegroups.instance_types),
-                    amiType=cfg.eks.nodegroups.ami_type,
-                    capacityType=cfg.eks.nodegroups.capacity_type,
-                    nodeRole=ctx.output(Out.role_arn(names.node_role)),
-                    labels=labels(ctx, zone),
-                    tags=desired_tags(cfg, name),
-                    updateConfig={"maxUnavailable": cfg.eks.nodegroups.max_unavailable},
-                    # The control plane's version (a node group may not be newer).
-                    version=ctx.output(Out.CLUSTER_VERSION),
-                    clientRequestToken=_token("eks-nodegroup", ctx.output(Out.CLUSTER_ARN), name, subnet_id),
-                )
-            except ClientError as exc:  # created by a run whose answer was lost: wait for that one
-                if error_code(exc) != "ResourceInUseException":
-                    raise
-            return wait_active(ctx, names, name)["nodegroupArn"]
-
-        ng = cfg.eks.nodegroups
+        ng = ctx.cfg.eks.nodegroups
         diffs = [
             Diff("subnet", None, subnet),
             Diff("instance types", None, list(ng.instance_types)),
             Diff("min/desired/max", None, f"{ng.min_size}/{ng.desired_size}/{ng.max_size}"),
             Diff("labels", None, labels(ctx, zone)),
         ]
-        return change(KIND, name, CREATE, diffs=diffs, needs=needs, run=create)
+        return change(KIND, name, CREATE, diffs=diffs, needs=needs, run=lambda: _create_nodegroup(ctx, names, zone))
+    return _existing_nodegroup(ctx, names, zone, current, needs)
 
+
+def _create_nodegroup(ctx: Context, names: Names, zone: Zone) -> str:
+    cfg, name = ctx.cfg, names.nodegroup(zone)
+    subnet_id = ctx.output(f"subnet:{names.private_subnet(zone)}")
+    template = ctx.output(Out.LAUNCH_TEMPLATE)
+    try:
+        ctx.client("eks").create_nodegroup(
+            clusterName=names.cluster,
+            nodegroupName=name,
+            scalingConfig=_scaling(ctx),
+            launchTemplate={"id": template["id"], "version": template["version"]},
+            subnets=[subnet_id],
+            instanceTypes=list(cfg.eks.nodegroups.instance_types),
+            amiType=cfg.eks.nodegroups.ami_type,
+            capacityType=cfg.eks.nodegroups.capacity_type,
+            nodeRole=ctx.output(Out.role_arn(names.node_role)),
+            labels=labels(ctx, zone),
+            tags=desired_tags(cfg, name),
+            updateConfig={"maxUnavailable": cfg.eks.nodegroups.max_unavailable},
+            # The control plane's version (a node group may not be newer).
+            version=ctx.output(Out.CLUSTER_VERSION),
+            clientRequestToken=kit.request_token("eks-nodegroup", ctx.output(Out.CLUSTER_ARN), name, subnet_id),
+        )
+    except ClientError as exc:  # created by a run whose answer was lost: wait for that one
+        if error_code(exc) != "ResourceInUseException":
+            raise
+    return wait_active(ctx, names, name)["nodegroupArn"]
+
+
+def _existing_nodegroup(ctx: Context, names: Names, zone: Zone, current: dict, needs: tuple[str, ...]) -> Change:
+    name = names.nodegroup(zone)
     arn, status = current["nodegroupArn"], current["status"]
     why = issues(current.get("health"))
     if status in ("CREATE_FAILED", "DELETE_FAILED", "DELETING"):
@@ -197,7 +202,6 @@ def nodegroup_version(ctx: Context, names: Names, found: Found, zone: Zone, clus
     current = found.nodegroups.get(name)
     if current is None or cluster_after is None or minor(current.get("version")) >= minor(cluster_after):
         return None
-    keys = Keys(names)
     arn, version = current["nodegroupArn"], current.get("version")
     step = f"1.{min(minor(cluster_after), minor(version) + 1)}"
     diffs = [Diff("version", version, step)]
@@ -211,13 +215,13 @@ def nodegroup_version(ctx: Context, names: Names, found: Found, zone: Zone, clus
         if minor(fresh.get("version")) >= minor(step):  # done by a run whose answer was lost
             return fresh["version"]
         resp = eks.update_nodegroup_version(
-            clusterName=names.cluster, nodegroupName=name, version=step, clientRequestToken=_token("eks-nodegroup-version", arn, step)
+            clusterName=names.cluster, nodegroupName=name, version=step, clientRequestToken=kit.request_token("eks-nodegroup-version", arn, step)
         )
         wait_update(ctx, f"node group {name} upgrade to {step}", resp.get("update"), _budget(ctx), nodegroupName=name)
         return step
 
     return change("nodegroup-version", name, UPDATE, diffs=diffs, resource_id=arn, run=upgrade,
-                  needs=(keys.cluster_version, keys.nodegroup(zone)))
+                  needs=(*after_version_change(ctx, names, found), names.k_nodegroup(zone)))
 
 
 def unmanaged(found: Found) -> list[Change]:

@@ -18,25 +18,19 @@ subscriptions (ten), plus one per topic that has subscriptions configured.
 
 from __future__ import annotations
 
-from ...engine import CREATE, Change, Context
+from ...engine import Change, Context
+from .. import kit
 from . import alarms, dashboard, logs, rds_events, topics
 from .common import NAME, Found, MonitoringNames
 
-# Alarms and dashboards refer to the other stages' resources by name only:
-# nothing has to exist first (alarms wait in INSUFFICIENT_DATA for metrics).
-REQUIRES: tuple[str, ...] = ()
+__all__ = ["NAME", "plan"]
 
-__all__ = ["NAME", "REQUIRES", "plan", "ready"]
+
+PARTS = (topics, alarms, dashboard, logs, rds_events)
 
 
 def discover(ctx: Context, names: MonitoringNames) -> Found:
-    found = Found()
-    topics.discover(ctx, names, found)
-    alarms.discover(ctx, names, found)
-    dashboard.discover(ctx, names, found)
-    logs.discover(ctx, names, found)
-    rds_events.discover(ctx, names, found)
-    return found
+    return kit.discover_parts(ctx, names, Found(), PARTS)
 
 
 def plan(ctx: Context) -> list[Change]:
@@ -50,6 +44,3 @@ def plan(ctx: Context) -> list[Change]:
         + rds_events.plan(ctx, names, found)
     )
 
-
-def ready(ctx: Context) -> bool:
-    return all(c.action != CREATE for c in plan(ctx))

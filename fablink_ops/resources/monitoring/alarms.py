@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 from ...config import AlarmConfig
 from ...engine import CREATE, NOOP, UNMANAGED, UPDATE, Change, Context, Diff
 from ...target import error_code
+from .. import kit
 from .common import MARKER, Found, MonitoringNames, change, maybe_update, tags
 
 # runbook page (runbooks/alarms/<page>.md) per config key
@@ -222,7 +223,7 @@ def _alarm(ctx: Context, names: MonitoringNames, found: Found, spec: AlarmSpec) 
     if not diffs:
         return change("alarm", spec.name, NOOP, resource_id=current.get("AlarmArn", ""), needs=needs)
     # PutMetricAlarm replaces the whole definition; the alarm's history and tags stay.
-    return change("alarm", spec.name, UPDATE, diffs=diffs, needs=needs, resource_id=current.get("AlarmArn", ""), run=lambda: cw.put_metric_alarm(**call))
+    return change("alarm", spec.name, UPDATE, diffs=diffs, needs=needs, resource_id=current.get("AlarmArn", ""), run=kit.sequence(lambda: cw.put_metric_alarm(**call)))
 
 
 def _metric_filter(ctx: Context, names: MonitoringNames, found: Found) -> Change:

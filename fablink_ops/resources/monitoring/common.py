@@ -9,10 +9,9 @@ INSUFFICIENT_DATA until metrics arrive).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from ...config import ALARM_TOPICS, Config
-from ...engine import Change, Diff
+from ...engine import change_key
 from .. import kit, kms_key
 
 NAME = "monitoring"
@@ -69,18 +68,18 @@ class MonitoringNames:
     # change keys
     @property
     def k_key(self) -> str:
-        return f"kms-key:{self.key_alias}"
+        return change_key("kms-key", self.key_alias)
 
     def k_topic(self, which: str) -> str:
-        return f"sns-topic:{self.topic(which)}"
+        return change_key("sns-topic", self.topic(which))
 
     @property
     def k_aurora_logs(self) -> str:
-        return f"log-group:{self.aurora_log_group}"
+        return change_key("log-group", self.aurora_log_group)
 
     @property
     def k_filter(self) -> str:
-        return f"metric-filter:{self.connection_filter}"
+        return change_key("metric-filter", self.connection_filter)
 
 
 @dataclass
@@ -95,13 +94,5 @@ class Found:
     rds_events: dict[str, dict] = field(default_factory=dict)  # RDS event subscriptions by name
 
 
-def change(kind: str, name: str, action: str, **kwargs: Any) -> Change:
-    return kit.change(NAME, kind, name, action, **kwargs)
-
-
-def maybe_update(kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list, needs: tuple[str, ...] = (), note: str = "") -> Change:
-    return kit.maybe_update(NAME, kind, name, resource_id, diffs, steps, needs, note)
-
-
-def tags(cfg: Config, name: str) -> dict[str, str]:
-    return kit.desired_tags(cfg, NAME, name)
+_KIT = kit.StageKit(NAME)
+change, maybe_update, tags = _KIT.change, _KIT.maybe_update, _KIT.tags

@@ -40,6 +40,6 @@ def plan(ctx: Context, names: MonitoringNames, found: Found) -> list[Change]:
             continue
         changes.append(change(
             "log-retention", name, UPDATE, diffs=[Diff("retention days", group.get("retentionInDays"), retention)], resource_id=name,
-            run=lambda n=name: logs.put_retention_policy(logGroupName=n, retentionInDays=retention),
+            run=kit.sequence(lambda n=name: logs.put_retention_policy(logGroupName=n, retentionInDays=retention)),
         ))
     return changes

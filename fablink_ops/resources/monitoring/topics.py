@@ -120,7 +120,7 @@ def _topic(ctx: Context, names: MonitoringNames, found: Found, which: str) -> Ch
     if attrs.get("KmsMasterKeyId") != alias:
         return change(
             "sns-topic", name, UPDATE, diffs=[Diff("encryption", attrs.get("KmsMasterKeyId"), alias)], needs=(names.k_key,),
-            resource_id=arn, run=lambda: sns.set_topic_attributes(TopicArn=arn, AttributeName="KmsMasterKeyId", AttributeValue=alias),
+            resource_id=arn, run=kit.sequence(lambda: sns.set_topic_attributes(TopicArn=arn, AttributeName="KmsMasterKeyId", AttributeValue=alias)),
         )
     want = tags(ctx.cfg, name)
     current = shared.tags_of(ctx, arn, want, lambda: tagging.from_list(sns.list_tags_for_resource(ResourceArn=arn).get("Tags")))

@@ -27,20 +27,19 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Unpack
 
 from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ...cli import Options, Session
+from ...session import Options, Session
 from ...config import Config
 from ...engine import Context
 from ...errors import USAGE, OpsError
 from ...report import ABORTED, FAIL, OK, PASS, SKIPPED, Report
-from .. import execute
+from .. import Frame, execute
 from . import suppress
 from .checks import CHECKS, OPEN, SUPPRESSED, Finding, Settings, evaluate
 from .collect import PERMISSIONS, collect
@@ -199,10 +198,7 @@ def show_findings(console: Console, findings: list[Finding], summary: dict[str, 
 
 def command(
     opts: ReviewOptions,
-    session: Session | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    wall: datetime | None = None,
+    **frame: Unpack[Frame],
 ) -> int:
     """Exit 0 pass, 1 fail or aborted, 2 usage error, invalid config or guard refusal."""
     fail_on = (opts.fail_on or "").lower()
@@ -214,4 +210,4 @@ def command(
     def body(ctx: Context, report: Report, s: Session) -> None:
         review(ctx, report, fail_on, s.console)
 
-    return execute(opts, RUNBOOK, body, parameters, session=session, clock=clock, sleep=sleep, wall=wall)
+    return execute(opts, RUNBOOK, body, parameters, **frame)

@@ -22,19 +22,17 @@ Exit 0 when nothing is left that should go, 1 otherwise, 2 usage/guard.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Callable
+from typing import Callable, Unpack
 
 from botocore.exceptions import ClientError
 
 from ... import tags as tagging
-from ...cli import Options, Session, confirm_live
+from ...session import Options, Session, confirm_live
 from ...engine import Context
 from ...report import FAIL, FAILED_STEP, OK, PASS, SKIPPED, Report, iso
 from ...target import error_code
-from .. import execute
+from .. import Frame, execute
 from .cleanup import (AURORA, CLEAN, TABLE, TEMPORARY_TAG, Temporary, delete_all, expiry, refusal, restored_untagged,
                       under_prefix)
 
@@ -138,14 +136,11 @@ class CleanupOptions(Options):
 
 def command(
     opts: CleanupOptions,
-    session: Session | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    wall: datetime | None = None,
+    **frame: Unpack[Frame],
 ) -> int:
     parameters = {"live": opts.live, "yes": opts.yes, "config": opts.config}
 
     def body(ctx: Context, report: Report, s: Session) -> None:
         run(ctx, report, lambda expected, prompt: confirm_live(s, expected, prompt))
 
-    return execute(opts, RUNBOOK, body, parameters, session=session, clock=clock, sleep=sleep, wall=wall, lock=True)
+    return execute(opts, RUNBOOK, body, parameters, lock=True, **frame)

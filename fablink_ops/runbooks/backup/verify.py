@@ -30,17 +30,17 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Unpack
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ...cli import Options, Session, confirm_live
+from ...session import Options, Session, confirm_live
 from ...config import Config, load_config
 from ...engine import Context, usage_error
 from ...errors import OpsError
 from ...report import FAIL, FAILED_STEP, OK, PASS, SKIPPED, Aborted, Report, iso
 from ...target import wrap_aws_error
-from .. import execute
+from .. import Frame, execute
 from . import aurora, dynamodb, items, recovery_points, sql
 from .aurora import AuroraRestore, Verification
 from .checks import AuroraSource, Check, TableSource, aurora_checks, read_aurora, read_tables, table_checks
@@ -140,16 +140,7 @@ def run(
     if not jobs:
         _conclude(report, resources, None)
         return
-    what = ", ".join(j.label for j in jobs)
-    confirm(
-        ctx.cfg.project.environment_name,
-        f"This restores {what} into TEMPORARY resources in the LIVE account {ctx.cfg.project.account_id} "
-        f"(an Aurora PITR restore takes 20+ minutes; billed while it lives), then deletes them. "
-        f"Type [bold]{ctx.cfg.project.environment_name}[/] to go ahead:",
-    )
-    report.record("confirmation", OK, "sandbox: no confirmation needed" if not ctx.target.is_live
-                  else "--yes given" if report.parameters.get("yes") else f"the operator typed {ctx.cfg.project.environment_name}")
-
+    _confirm_restores(ctx, report, confirm, jobs)
     temporaries: list[Temporary] = []
     # The tags of each temporary, put on before deleting one that a crash or
     # a failed call left untagged (cleanup.py).
@@ -175,6 +166,19 @@ def run(
             raise Aborted(f"{wrap_aws_error(error, 'restore tests').message}; {note}") from None
         raise error  # a bug or an injected crash: as it is, after the cleanup
     _conclude(report, resources, cleanup)
+
+
+def _confirm_restores(ctx: Context, report: Report, confirm: Callable[[str, str], None], jobs: list) -> None:
+    """Live: the operator types the environment's name before any restore (GuardError otherwise)."""
+    what = ", ".join(j.label for j in jobs)
+    confirm(
+        ctx.cfg.project.environment_name,
+        f"This restores {what} into TEMPORARY resources in the LIVE account {ctx.cfg.project.account_id} "
+        f"(an Aurora PITR restore takes 20+ minutes; billed while it lives), then deletes them. "
+        f"Type [bold]{ctx.cfg.project.environment_name}[/] to go ahead:",
+    )
+    report.record("confirmation", OK, "sandbox: no confirmation needed" if not ctx.target.is_live
+                  else "--yes given" if report.parameters.get("yes") else f"the operator typed {ctx.cfg.project.environment_name}")
 
 
 def _check(ctx: Context, report: Report, covered: Scope) -> tuple[dict[str, Resource], AuroraSource | None, dict[str, TableSource | None]]:
@@ -456,17 +460,15 @@ def _conclude(report: Report, resources: dict[str, Resource], cleanup: Cleanup |
 
 def command(
     opts: VerifyOptions,
-    session: Session | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    wall: datetime | None = None,
     run_id: str | None = None,
     connect: sql.Connect | None = None,
+    **frame: Unpack[Frame],
 ) -> int:
     """Exit 0 pass, 1 fail or aborted, 2 usage error, invalid config or guard refusal."""
     only, table = opts.only or None, opts.table or None
     if only is not None and only not in ONLY:
         raise usage_error(f"--only {only!r}: choose aurora or dynamodb")
+    session = frame.get("session")
     cfg = session.cfg if session else load_config(opts.config)
     covered = scope(cfg, only, table)
     if opts.row_counts and not cfg.backup.row_count_tables:
@@ -480,5 +482,4 @@ def command(
         run(ctx, report, lambda expected, prompt: confirm_live(s, expected, prompt), covered,
             checks_only=opts.checks_only, row_counts=opts.row_counts, run_id=run_id, connect=connect)
 
-    return execute(opts, RUNBOOK, body, parameters, session=session, clock=clock, sleep=sleep, wall=wall,
-                   lock=not opts.checks_only)  # restores act: one operator at a time
+    return execute(opts, RUNBOOK, body, parameters, lock=not opts.checks_only, **frame)  # restores act: one operator at a time

@@ -28,19 +28,19 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Unpack
 
 from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ...cli import Options, Session
+from ...session import Options, Session
 from ...config import Config, load_config
 from ...engine import Context
 from ...errors import USAGE, OpsError
 from ...report import FAIL, PASS, SKIPPED, Report
-from .. import execute
+from .. import Frame, execute
 from . import usage
 from .catalog import queries
 from .estimate import Priced, by_group, node_range, price_book, price_lines, total
@@ -173,10 +173,7 @@ def preflight(opts: CostOptions) -> float | None:
 
 def command(
     opts: CostOptions,
-    session: Session | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    wall: datetime | None = None,
+    **frame: Unpack[Frame],
 ) -> int:
     """Exit 0 pass, 1 over budget or aborted, 2 usage error, invalid config or guard refusal."""
     budget = preflight(opts)
@@ -185,4 +182,4 @@ def command(
     def body(ctx: Context, report: Report, s: Session) -> None:
         report_cost(ctx, report, budget, report.moment(), s.console)
 
-    return execute(opts, RUNBOOK, body, parameters, session=session, clock=clock, sleep=sleep, wall=wall)
+    return execute(opts, RUNBOOK, body, parameters, **frame)

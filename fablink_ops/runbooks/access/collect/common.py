@@ -21,14 +21,6 @@ def each(items: Iterable[T], fn: Callable[[T], R], workers: int = 4) -> list[R]:
         return list(pool.map(fn, items))
 
 
-def partition(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
 def utc(value: Any) -> datetime | None:
     """A datetime from boto3 (aware) or moto (sometimes naive), in UTC."""
     if not isinstance(value, datetime):

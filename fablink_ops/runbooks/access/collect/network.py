@@ -10,7 +10,8 @@ from typing import Any
 
 from ....engine import Context
 from ..models import ApiStage, EksCluster, Endpoint, LoadBalancer, Permission, SecurityGroup, Vpc, VpcLink
-from .common import Piece, each, partition
+from ....resources.kit import partition
+from .common import Piece, each
 
 EC2_PERMISSIONS = ("ec2:DescribeVpcs", "ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces", "ec2:DescribeFlowLogs",
                    "ec2:DescribeVpcEndpoints")
