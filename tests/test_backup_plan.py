@@ -146,7 +146,7 @@ def test_live_selection_covers_the_cluster_and_the_six_tables(cfg, aws):
         change = backup_plan.selection(ctx, names, Found(role=role))
         assert change.action == "create"
         stub.add_response("create_backup_selection", {"SelectionId": "sel-1", "BackupPlanId": plan_id},
-                          {"BackupPlanId": plan_id, "CreatorRequestId": backup_plan.kit.token(ACCOUNT, change.name, *want),
+                          {"BackupPlanId": plan_id, "CreatorRequestId": backup_plan.kit.request_token(ACCOUNT, change.name, *want),
                            "BackupSelection": {"SelectionName": "fablink-data", "IamRoleArn": role["Arn"], "Resources": want}})
         assert change.run() == "sel-1"
         stale = Found(role=role, selection={"SelectionName": "fablink-data", "IamRoleArn": role["Arn"], "Resources": want[:3]}, selection_id="sel-1")

@@ -8,25 +8,23 @@ Design doc: Monitoring and logging; Alerts; Performance targets (SLA).
                   its runbook page; the Aurora connection-failure metric filter
     dashboard.py  the SLO dashboard
     logs.py       90-day retention on every log group of the project
-    rds_events.py RDS event subscriptions (Aurora failover, failure, ...) to
-                  the topics
 
 Discovery: three reads for the key, one per topic, one for all alarms, one for
-the metric filter, one for the dashboard, one for the log groups, one for the RDS event
-subscriptions (ten), plus one per topic that has subscriptions configured.
+the metric filter, one for the dashboard, one for the log groups (nine), plus
+one per topic that has subscriptions configured.
 """
 
 from __future__ import annotations
 
 from ...engine import Change, Context
 from .. import kit
-from . import alarms, dashboard, logs, rds_events, topics
+from . import alarms, dashboard, logs, topics
 from .common import NAME, Found, MonitoringNames
 
 __all__ = ["NAME", "plan"]
 
 
-PARTS = (topics, alarms, dashboard, logs, rds_events)
+PARTS = (topics, alarms, dashboard, logs)
 
 
 def discover(ctx: Context, names: MonitoringNames) -> Found:
@@ -41,6 +39,5 @@ def plan(ctx: Context) -> list[Change]:
         + logs.plan(ctx, names, found)
         + alarms.plan(ctx, names, found)
         + dashboard.plan(ctx, names, found)
-        + rds_events.plan(ctx, names, found)
     )
 

@@ -91,7 +91,6 @@ class Found:
     dashboard: dict | None = None  # the parsed body
     metric_filters: dict[str, dict] = field(default_factory=dict)
     log_groups: dict[str, dict] = field(default_factory=dict)
-    rds_events: dict[str, dict] = field(default_factory=dict)  # RDS event subscriptions by name
 
 
 _KIT = kit.StageKit(NAME)

@@ -1,4 +1,4 @@
-"""RDS event subscriptions: Aurora's own word that the cluster failed over,
+"""The events stage: RDS event subscriptions, Aurora's own word that the cluster failed over,
 failed, is in maintenance, changed its configuration or runs low on storage,
 sent to the alarm topics ([[monitoring.rds_events]]).
 
@@ -7,10 +7,11 @@ about hides a failing instance). One subscription per (source type, topic):
 fablink-prod-rds-cluster-critical, fablink-prod-rds-instance-warning, ...
 
 Sources: the cluster (monitoring.aurora_cluster) and the aurora stage's
-instances (aurora.instances), by identifier. RDS refuses a subscription
-whose source does not exist (SourceNotFound), so a create needs the aurora
-stage's cluster and instances: in one `provision` the engine orders them;
-alone, the monitoring stage stops with a message naming the aurora stage.
+instances (aurora.instances), by identifier; targets: the monitoring stage's
+topics. RDS refuses a subscription whose source or topic does not exist
+(SourceNotFound, SNSTopicArnNotFound), hence a stage of its own that requires
+aurora and monitoring: in one `provision` the engine orders the creates;
+alone, the stage needs both to exist first.
 Never without source ids: a subscription without them covers every cluster
 (or instance) of the account, backup.verify's temporaries included.
 
@@ -28,14 +29,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ... import tags as tagging
-from ...config import RdsEventsConfig
-from ...engine import CREATE, UNMANAGED, Change, Context, Diff
-from ...errors import OpsError
-from ...target import error_code
-from .. import kit, shared
-from .common import Found, MonitoringNames, change, maybe_update, tags
+from .. import tags as tagging
+from ..config import RdsEventsConfig
+from ..engine import CREATE, UNMANAGED, Change, Context, Diff
+from ..errors import OpsError
+from ..target import error_code
+from . import kit, shared
+from .monitoring.common import MonitoringNames
 
+NAME = "events"
 KIND = "rds-event-subscription"
 SHORT = {"db-cluster": "cluster", "db-instance": "instance"}
 
@@ -56,28 +58,37 @@ def source_changes(ctx: Context, events: RdsEventsConfig) -> tuple[str, ...]:
     return tuple(f"{kind}:{s}" for s in sources(ctx, events))
 
 
-def discover(ctx: Context, names: MonitoringNames, found: Found) -> None:
-    """One paginated DescribeEventSubscriptions for all of them."""
+def change(kind: str, name: str, action: str, **kwargs: Any) -> Change:
+    return kit.change(NAME, kind, name, action, **kwargs)
+
+
+def tags(cfg, name: str) -> dict[str, str]:
+    return kit.desired_tags(cfg, NAME, name)
+
+
+def discover(ctx: Context) -> dict[str, dict]:
+    """One paginated DescribeEventSubscriptions for all of them, by name."""
     if not ctx.cfg.monitoring.rds_events:
-        return
-    for sub in ctx.client("rds").paginate("describe_event_subscriptions", "EventSubscriptionsList"):
-        found.rds_events[sub["CustSubscriptionId"]] = sub
+        return {}
+    return {s["CustSubscriptionId"]: s for s in ctx.client("rds").paginate("describe_event_subscriptions", "EventSubscriptionsList")}
 
 
-def plan(ctx: Context, names: MonitoringNames, found: Found) -> list[Change]:
+def plan(ctx: Context) -> list[Change]:
+    names = MonitoringNames(ctx.cfg)
+    found = discover(ctx)
     changes = [_subscription(ctx, names, found, events) for events in ctx.cfg.monitoring.rds_events]
     ours = {name(names, e) for e in ctx.cfg.monitoring.rds_events}
     prefix = f"{names.prefix}-rds-"
-    for sub_name, sub in sorted(found.rds_events.items()):
+    for sub_name, sub in sorted(found.items()):
         if sub_name.startswith(prefix) and sub_name not in ours:
             changes.append(change(KIND, sub_name, UNMANAGED, resource_id=sub.get("EventSubscriptionArn", ""),
                                   note="not in the config ([[monitoring.rds_events]]); left alone"))
     return changes
 
 
-def _subscription(ctx: Context, names: MonitoringNames, found: Found, events: RdsEventsConfig) -> Change:
+def _subscription(ctx: Context, names: MonitoringNames, found: dict[str, dict], events: RdsEventsConfig) -> Change:
     sub_name = name(names, events)
-    current = found.rds_events.get(sub_name)
+    current = found.get(sub_name)
     needs = (names.k_topic(events.topic), *source_changes(ctx, events))
     if current is None:
         diffs = [Diff("events", None, f"{events.source_type} {', '.join(events.categories)} -> {names.topic(events.topic)}")]
@@ -88,7 +99,7 @@ def _subscription(ctx: Context, names: MonitoringNames, found: Found, events: Rd
     rds = ctx.client("rds")
     now = shared.tags_of(ctx, arn, want, lambda: tagging.from_list(rds.list_tags_for_resource(ResourceName=arn).get("TagList")))
     tag_diffs, tag_steps = kit.tag_drift(now, want, lambda todo: rds.add_tags_to_resource(ResourceName=arn, Tags=tagging.to_list(todo)))
-    return maybe_update(KIND, sub_name, arn, diffs + tag_diffs, steps + tag_steps, needs=needs)
+    return kit.maybe_update(NAME, KIND, sub_name, arn, diffs + tag_diffs, steps + tag_steps, needs)
 
 
 def _create(ctx: Context, names: MonitoringNames, events: RdsEventsConfig, sub_name: str) -> str:
