@@ -31,6 +31,10 @@ def plan_stages(ctx: Context, stages: list[str]) -> list[Change]:
     must have nothing left to create. Every ``needs`` of the plan must name a
     change of it or of a prerequisite read so (``unresolved_needs``).
     """
+    # Build order whatever order the caller gives: a stage others build on must
+    # be discovered before them (destroy's reverse order would plan aurora
+    # before the network whose subnet ids it compares with).
+    stages = [s for s in STAGE_NAMES if s in stages]
     prerequisites = _prerequisite_plans(ctx, stages)
     # Stages that others build on are planned first (their discovery records
     # the ids the others' plans compare with); the rest are read concurrently.

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import urllib.parse
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+
+from botocore.awsrequest import AWSResponse
 
 from fablink_ops import cli
 from fablink_ops.output import make_console
@@ -122,13 +126,40 @@ def _files(before: set[Path]) -> tuple[dict | None, str]:
     return json.loads(files[0].read_text()), files[0].with_suffix(".md").read_text()
 
 
+class RecoveryPoints:
+    """AWS Backup's ListRecoveryPointsByResource, which moto 5.2 lacks: every
+    resource has one COMPLETED point ``age_hours`` before WALL in ``vault``,
+    unless ``by_arn`` says otherwise (a list of points, [] for none)."""
+
+    def __init__(self, age_hours: float = 2.0, vault: str = "fablink-prod-backup", by_arn: dict[str, list[dict]] | None = None):
+        self.age_hours, self.vault, self.by_arn = age_hours, vault, by_arn or {}
+        self.asked: list[str] = []
+
+    @property
+    def hooks(self):
+        return [("before-call.backup.ListRecoveryPointsByResource", self._answer)]
+
+    def point(self, age_hours: float, status: str = "COMPLETED", vault: str | None = None) -> dict:
+        return {"RecoveryPointArn": f"arn:aws:backup:ap-northeast-2:853963783084:recovery-point:{age_hours}", "Status": status,
+                "CreationDate": WALL - timedelta(hours=age_hours), "BackupVaultName": vault or self.vault}
+
+    def _answer(self, params, **_):
+        # before-call sees the serialized request: the ARN is the URL's /resources/{resourceArn}/...
+        arn = urllib.parse.unquote(params["url_path"].split("/")[2])
+        self.asked.append(arn)
+        points = self.by_arn.get(arn, [self.point(self.age_hours)])
+        return AWSResponse("https://backup.invalid", 200, {}, None), {"RecoveryPoints": points, "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+
 def run_verify(cfg, model: RestoreModel | None = None, hooks=(), live=False, yes=True, json_mode=False, connect=None,
-               run_id=RUN_ID, **options) -> Run:
+               run_id=RUN_ID, recovery_points: RecoveryPoints | None = None, **options) -> Run:
     """`invoke backup.verify` in-process: the same command, with moto, a fake
-    clock and the restore model (instant unless given)."""
+    clock and the restore model (instant unless given). Live, AWS Backup's
+    recovery points come from ``recovery_points`` (a recent one each unless given)."""
     clock = model.clock if model else FakeClock()
     model = model or RestoreModel(clock, cluster_at=0, instance_at=0, table_default=0)
-    target = make_target(cfg, hooks=[*model.hooks, *hooks])
+    points = (recovery_points or RecoveryPoints()).hooks if live else []
+    target = make_target(cfg, hooks=[*model.hooks, *points, *hooks])
     if live:
         target.mode = "live"
     opts = verify.VerifyOptions(live=live, yes=yes, json=json_mode, **options)

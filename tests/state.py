@@ -65,7 +65,10 @@ def network_inventory(region: str) -> dict[str, list]:
                 out.append((p.get("FromPort"), r["CidrIp"]))
             for r in p.get("UserIdGroupPairs", []):
                 out.append((p.get("FromPort"), n(r["GroupId"])))
-        return tuple(sorted(out))
+        for p in sg.get("IpPermissionsEgress", []):
+            for r in p.get("IpRanges", []):
+                out.append(("out", p.get("IpProtocol"), p.get("FromPort"), r["CidrIp"]))
+        return tuple(sorted(out, key=str))
 
     roles = []
     for role in iam.list_roles()["Roles"]:
@@ -559,6 +562,9 @@ def monitoring_inventory(region: str) -> dict[str, list]:
                        tuple(sorted((d["Name"], d["Value"]) for d in a.get("Dimensions", []))), a.get("Statistic"), a.get("Period"),
                        a.get("EvaluationPeriods"), a.get("DatapointsToAlarm"), a.get("Threshold"), a.get("ComparisonOperator"),
                        a.get("TreatMissingData"), metrics, atags))
+    rds_events = sorted((e["CustSubscriptionId"], e["SnsTopicArn"].rsplit(":", 1)[-1], e["SourceType"], tuple(sorted(e.get("SourceIdsList", []))),
+                         tuple(sorted(e.get("EventCategoriesList", []))), e.get("Enabled"))
+                        for e in client("rds", region).describe_event_subscriptions()["EventSubscriptionsList"])
     dashboards = []
     for d in cw.list_dashboards()["DashboardEntries"]:
         body = cw.get_dashboard(DashboardName=d["DashboardName"])["DashboardBody"]
@@ -577,4 +583,5 @@ def monitoring_inventory(region: str) -> dict[str, list]:
         "dashboards": sorted(dashboards),
         "metric_filters": filters,
         "log_groups": sorted(groups),
+        "rds_event_subscriptions": rds_events,
     }

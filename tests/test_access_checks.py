@@ -391,3 +391,99 @@ def test_only_rotatable_keys_are_asked_to_rotate():
             KmsKey("k4", "arn:k4", "r", "CUSTOMER", "SYMMETRIC_DEFAULT", "AWS_KMS", "PendingDeletion", None),
             KmsKey("k5", "arn:k5", "r", "AWS", "SYMMETRIC_DEFAULT", "AWS_KMS", "Enabled", None)]
     assert found(inventory(keys=keys)) == {("kms.rotation", "arn:k1")}
+
+
+# --------------------------------------------------------------------------
+# account audit controls
+
+from fablink_ops.runbooks.access.models import AuditServices, Trail  # noqa: E402
+
+TRAIL = Trail("org", "arn:aws:cloudtrail:ap-northeast-2:853963783084:trail/org", "ap-northeast-2", True, True, "arn:key", True)
+ALL_ON = AuditServices("ap-northeast-2", True, True, True)
+
+
+def test_one_good_multi_region_trail_listed_by_every_region_is_enough():
+    shadow = dataclasses.replace(TRAIL)  # the same ARN, as a second region lists it
+    services = [ALL_ON, dataclasses.replace(ALL_ON, region="ap-northeast-1")]
+    assert found(inventory(trails=[TRAIL, shadow], audit_services=services)) == set()
+
+
+@pytest.mark.parametrize("change, checks", [
+    (dict(logging=False), {"cloudtrail.multi_region_trail"}),  # stopped: records nothing
+    (dict(multi_region=False), {"cloudtrail.multi_region_trail"}),
+    (dict(log_file_validation=False), {"cloudtrail.log_file_validation"}),
+    (dict(kms_key=""), {"cloudtrail.encryption"}),
+])
+def test_trail_weaknesses(change, checks):
+    got = found(inventory(trails=[dataclasses.replace(TRAIL, **change)], audit_services=[ALL_ON]))
+    assert {c for c, _ in got} == checks
+
+
+def test_regional_services_each_a_finding_per_region():
+    off = AuditServices("ap-northeast-1", False, False, False)
+    got = found(inventory(trails=[TRAIL], audit_services=[ALL_ON, off]))
+    where = f"{ACCOUNT}@ap-northeast-1"
+    assert got == {("guardduty.enabled", where), ("config.recording", where), ("securityhub.enabled", where)}
+    severity = {c.id: c.severity for c in CHECKS}
+    assert (severity["cloudtrail.multi_region_trail"], severity["guardduty.enabled"]) == ("high", "high")
+
+
+def test_an_audit_collector_that_read_nothing_claims_no_missing_trail():
+    # no AuditServices: the collector failed everywhere (its step says so), not "the account has no trail"
+    assert found(inventory(trails=[], audit_services=[])) == set()
+
+
+def test_rds_event_subscriptions_cover_a_cluster_by_id_by_type_or_all():
+    from fablink_ops.runbooks.access.models import DbCluster, RdsEventSubscription
+
+    r = "ap-northeast-2"
+    clusters = [DbCluster(n, f"arn:{n}", r, "aurora-postgresql", True, True, True, 30) for n in ("a", "b", "c", "d")]
+    subs = [RdsEventSubscription("by-id", r, "db-cluster", ("a",), ("failover", "failure", "maintenance"), True),
+            RdsEventSubscription("every-cluster-elsewhere", "us-east-1", "db-cluster", (), (), True),  # another region
+            RdsEventSubscription("everything", r, "", ("b",), (), True),  # no type, no categories: all of b's events
+            RdsEventSubscription("failover-only", r, "db-cluster", ("c",), ("failover",), True),
+            RdsEventSubscription("off", r, "db-cluster", ("d",), (), False)]
+    assert found(inventory(db_clusters=clusters, rds_event_subscriptions=subs)) == {
+        ("rds.event_subscription", "arn:c"), ("rds.event_subscription", "arn:d")}
+
+
+def test_backup_plan_coverage_by_arn_pattern_exclusion_and_tag():
+    from fablink_ops.runbooks.access.models import BackupSelection, DbCluster
+
+    r = "ap-northeast-2"
+    clusters = [DbCluster("db", "arn:aws:rds:r:1:cluster:db", r, "aurora-postgresql", True, True, True, 30)]
+    tables = [Table(n, f"arn:aws:dynamodb:r:1:table/{n}", r, True, True, "k") for n in ("a", "b", "tmp-c")]
+    sels = [BackupSelection("p", "s", r, ("arn:aws:rds:r:1:cluster:db", "arn:aws:dynamodb:r:1:table/*"), ("arn:aws:dynamodb:r:1:table/tmp-*",), False)]
+    inv = inventory(db_clusters=clusters, tables=tables, backup_selections=sels, backup_regions=[r])
+    assert {x for x in found(inv) if x[0] == "backup.plan_coverage"} == {("backup.plan_coverage", "arn:aws:dynamodb:r:1:table/tmp-c")}
+    # a selection by tag is not expanded: its region counts as covered; a region not read claims nothing
+    tagged = BackupSelection("p", "t", r, (), (), True)
+    assert not {x for x in found(dataclasses.replace(inv, backup_selections=[tagged])) if x[0] == "backup.plan_coverage"}
+    assert not {x for x in found(dataclasses.replace(inv, backup_selections=[], backup_regions=[])) if x[0] == "backup.plan_coverage"}
+
+
+def test_default_security_groups_with_rules_in_used_vpcs():
+    groups = [SecurityGroup("sg-d1", "arn:d1", "default", "vpc-a", "r", (Permission("-1", None, None, ()),), 1),
+              SecurityGroup("sg-d2", "arn:d2", "default", "vpc-a2", "r", (), 1),  # egress only: still a finding
+              SecurityGroup("sg-d3", "arn:d3", "default", "vpc-b", "r", (Permission("-1", None, None, ()),), 1),  # unused VPC
+              SecurityGroup("sg-d4", "arn:d4", "default", "vpc-c", "r", (), 0),  # stripped
+              SecurityGroup("sg-x", "arn:x", "app", "vpc-a", "r", (), 1)]  # not a default group
+    vpcs = [dataclasses.replace(VPC, id=i, arn=f"arn:{i}", flow_logs=("fl",), in_use=i != "vpc-b") for i in ("vpc-a", "vpc-a2", "vpc-b", "vpc-c")]
+    assert {x for x in found(inventory(security_groups=groups, vpcs=vpcs)) if x[0] == "ec2.default_security_group"} == {
+        ("ec2.default_security_group", "arn:d1"), ("ec2.default_security_group", "arn:d2")}
+
+
+def test_gateway_endpoint_policies():
+    import json as _json
+
+    from fablink_ops.runbooks.access.models import Endpoint
+
+    full = _json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]})
+    scoped = _json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]})
+    conditioned = _json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*",
+                                              "Condition": {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}}}]})
+    eps = [Endpoint("e1", "arn:e1", "r", "vpc-a", "com.amazonaws.r.s3", full), Endpoint("e2", "arn:e2", "r", "vpc-a", "com.amazonaws.r.s3", scoped),
+           Endpoint("e3", "arn:e3", "r", "vpc-a", "com.amazonaws.r.dynamodb", conditioned),
+           Endpoint("e4", "arn:e4", "r", "vpc-b", "com.amazonaws.r.s3", full)]  # an unused VPC
+    vpcs = [dataclasses.replace(VPC, id=i, arn=f"arn:{i}", flow_logs=("fl",), in_use=i == "vpc-a") for i in ("vpc-a", "vpc-b")]
+    assert {x for x in found(inventory(endpoints=eps, vpcs=vpcs)) if x[0] == "ec2.endpoint_policy"} == {("ec2.endpoint_policy", "arn:e1")}

@@ -15,6 +15,7 @@ from fablink_ops import sandbox
 from fablink_ops.config import load_config
 
 from .conftest import CONFIG, ROOT
+from .test_access_review import audit_baseline
 
 REGION = "ap-northeast-2"
 ACCOUNT = "853963783084"
@@ -37,6 +38,7 @@ def test_the_review_through_invoke_against_the_sandbox(tmp_path, monkeypatch):
         assert started
         kw = dict(region_name=REGION, endpoint_url=info.endpoint_url, aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
         iam, ec2 = boto3.client("iam", **kw), boto3.client("ec2", **kw)
+        audit_baseline(lambda service: boto3.client(service, **kw))
         iam.update_account_password_policy(MinimumPasswordLength=14, RequireSymbols=True, RequireNumbers=True,
                                            RequireUppercaseCharacters=True, RequireLowercaseCharacters=True, PasswordReusePrevention=24)
         iam.create_role(RoleName="anyone", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [

@@ -74,6 +74,34 @@ def good_password_policy() -> None:
     client("iam").update_account_password_policy(**GOOD_PASSWORD_POLICY)
 
 
+def baseline() -> None:
+    """What an operator sets up for the account once (not a stage of the design)."""
+    good_password_policy()
+    audit_baseline()
+
+
+def audit_baseline(make=client, region: str = REGION, trail: dict | None = None) -> None:
+    """The account's audit controls as an operator sets them up (account
+    baseline, not a stage of the design): a multi-region trail with log-file
+    validation and a KMS key, GuardDuty, AWS Config recording, Security Hub.
+    ``trail`` overrides create_trail's arguments (a weaker trail)."""
+    s3, kms = make("s3"), make("kms")
+    bucket = "fablink-audit-trail"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    key = kms.create_key(Description="trail")["KeyMetadata"]["Arn"]
+    kms.enable_key_rotation(KeyId=key)
+    args = dict(Name="account-trail", S3BucketName=bucket, IsMultiRegionTrail=True, EnableLogFileValidation=True, KmsKeyId=key)
+    make("cloudtrail").create_trail(**dict(args, **(trail or {})))
+    make("cloudtrail").start_logging(Name="account-trail")
+    make("guardduty").create_detector(Enable=True)
+    config = make("config")
+    config.put_configuration_recorder(ConfigurationRecorder={
+        "name": "default", "roleARN": f"arn:aws:iam::{ACCOUNT}:role/config", "recordingGroup": {"allSupported": True}})
+    config.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": bucket})
+    config.start_configuration_recorder(ConfigurationRecorderName="default")
+    make("securityhub").enable_security_hub()
+
+
 def administrator_access_exists() -> None:
     """AdministratorAccess exists in every AWS account; moto loads AWS managed
     policies only all at once (~1,300, slow), so add just this one from moto's copy."""
@@ -188,6 +216,18 @@ def seed(keep: dict) -> set[tuple[str, str]]:
     ec2.create_network_interface(SubnetId=logged_subnet)
     ec2.create_flow_logs(ResourceIds=[logged], ResourceType="VPC", TrafficType="ALL", LogGroupName="/flow",
                          DeliverLogsPermissionArn=arn("role", "flow"))
+    # default security groups: AWS's rules in the first VPC (a finding), stripped in the logged one
+    def default_group(v: str) -> dict:
+        return ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [v]}, {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]
+
+    stripped = default_group(logged)
+    ec2.revoke_security_group_egress(GroupId=stripped["GroupId"], IpPermissions=stripped["IpPermissionsEgress"])
+    expected.add(("ec2.default_security_group", f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/{default_group(vpc)['GroupId']}"))
+    # gateway endpoints: AWS's full-access default in the first VPC (a finding), a scoped policy in the logged one
+    open_ep = ec2.create_vpc_endpoint(VpcEndpointType="Gateway", VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3")["VpcEndpoint"]["VpcEndpointId"]
+    ec2.create_vpc_endpoint(VpcEndpointType="Gateway", VpcId=logged, ServiceName=f"com.amazonaws.{REGION}.s3", PolicyDocument=doc(
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::prod-ap-northeast-2-starport-layer-bucket/*"}))
+    expected.add(("ec2.endpoint_policy", f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc-endpoint/{open_ep}"))
 
     def group(name: str, *rules: dict) -> str:
         gid = ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
@@ -246,7 +286,15 @@ def seed(keep: dict) -> set[tuple[str, str]]:
     rds.create_db_cluster(DBClusterIdentifier="designed-aurora", Engine="aurora-postgresql", MasterUsername="fablink",
                           MasterUserPassword="not-a-secret-1", StorageEncrypted=True, EnableIAMDatabaseAuthentication=True,
                           DeletionProtection=True, BackupRetentionPeriod=30)
-    expected |= {(c, plain) for c in ("rds.encryption", "rds.iam_auth", "rds.deletion_protection", "rds.backup_retention")}
+    expected |= {(c, plain) for c in ("rds.encryption", "rds.iam_auth", "rds.deletion_protection", "rds.backup_retention",
+                                      "rds.event_subscription")}
+    # the designed cluster's failover and failure events reach a topic; a disabled one and a maintenance-only one do not count
+    rds.create_event_subscription(SubscriptionName="designed-events", SnsTopicArn=f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts",
+                                  SourceType="db-cluster", SourceIds=["designed-aurora"], EventCategories=["failover", "failure"], Enabled=True)
+    rds.create_event_subscription(SubscriptionName="plain-maintenance", SnsTopicArn=f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts",
+                                  SourceType="db-cluster", SourceIds=["plain-aurora"], EventCategories=["maintenance"], Enabled=True)
+    rds.create_event_subscription(SubscriptionName="plain-off", SnsTopicArn=f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts",
+                                  SourceType="db-cluster", SourceIds=["plain-aurora"], Enabled=False)
 
     unrotated = kms.create_key(Description="no rotation")["KeyMetadata"]
     rotated = kms.create_key(Description="rotated")["KeyMetadata"]
@@ -273,6 +321,14 @@ def seed(keep: dict) -> set[tuple[str, str]]:
         logs.put_retention_policy(logGroupName=name, retentionInDays=days)
     logs.create_log_group(logGroupName="/forever")
     expected.add(("logs.retention", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/short"))
+
+    # audit controls: one single-region trail, neither validated nor KMS-encrypted; no GuardDuty, Config, Security Hub
+    client("s3").create_bucket(Bucket="regional-trail", CreateBucketConfiguration={"LocationConstraint": REGION})
+    trail = client("cloudtrail").create_trail(Name="regional", S3BucketName="regional-trail")["TrailARN"]
+    client("cloudtrail").start_logging(Name="regional")
+    here = f"{ACCOUNT}@{REGION}"
+    expected |= {("cloudtrail.multi_region_trail", ACCOUNT), ("cloudtrail.log_file_validation", trail), ("cloudtrail.encryption", trail),
+                 ("guardduty.enabled", here), ("config.recording", here), ("securityhub.enabled", here)}
     return expected
 
 
@@ -290,6 +346,9 @@ def test_each_seeded_violation_gives_exactly_its_finding_and_nothing_writes(aws,
     assert run.finding("iam.unused_access_key", keep["ci_key"])["problem"].startswith("access key of user ci-bot unused for 100 days (never used since ")
     assert run.finding("iam.privilege_escalation", arn("user", "ci-bot"))["problem"] == \
         "user ci-bot can raise its own privileges: iam:CreatePolicyVersion, iam:PassRole on every resource"
+    assert run.finding("cloudtrail.multi_region_trail", ACCOUNT)["problem"] == (
+        "no trail both covers every region and is logging (regional: single-region, logging): "
+        "API calls in this account leave no lasting record")
     assert run.finding("iam.irsa_trust_scope", arn("role", "irsa-namespace"))["problem"] == (
         f"IRSA role irsa-namespace is not scoped to one service account: {OIDC.lower()}:sub is tested with stringlike "
         "['system:serviceaccount:fablink-prod:*'], not StringEquals")
@@ -320,6 +379,16 @@ def test_a_clean_account_has_no_findings(aws, cfg):
     has no flow logs, but nothing runs in it: not a finding. The one real gap
     of a fresh account is the password policy (AWS's default is 8 characters)."""
     run = review(cfg)
+    here = f"{ACCOUNT}@{REGION}"
+    # the account's audit controls are absent until an operator turns them on
+    assert run.open() == {("iam.password_policy", ACCOUNT), ("cloudtrail.multi_region_trail", ACCOUNT), ("guardduty.enabled", here),
+                          ("config.recording", here), ("securityhub.enabled", here)}
+    assert run.code == 1 and run.doc["verdict"] == "fail"  # no trail, no GuardDuty: high
+    assert run.finding("cloudtrail.multi_region_trail", ACCOUNT)["problem"] == \
+        "the account has no CloudTrail trail: API calls in this account leave no lasting record"
+
+    audit_baseline()
+    run = review(cfg)
     assert run.open() == {("iam.password_policy", ACCOUNT)}
     assert run.code == 0 and run.doc["verdict"] == "pass"  # medium: below --fail-on high
 
@@ -329,19 +398,26 @@ def test_a_clean_account_has_no_findings(aws, cfg):
     assert run.doc["measurements"]["findings"] == []
     assert (run.code, run.doc["verdict"]) == (0, "pass")
     assert run.doc["reason"] == "no open finding at or above low; 0 open below it; 0 suppressed"
+    # coverage: every check is listed with what it concluded, passed ones too
+    results = {c["check"]: c["result"] for c in run.doc["measurements"]["checks"]}
+    assert list(results) == [c.id for c in CHECKS]
+    assert {k for k, v in results.items() if v == "not evaluated"} == set(run.doc["measurements"]["not_evaluated"])
+    assert {v for k, v in results.items() if k not in run.doc["measurements"]["not_evaluated"]} == {"passed"}
+    assert "| cloudtrail.multi_region_trail |" in run.md and "passed" in run.md
     # what the sandbox cannot show is said, not passed over in silence
     not_evaluated = run.doc["measurements"]["not_evaluated"]
     assert set(not_evaluated) == {"iam.root_access_keys", "iam.root_mfa", "iam.root_recent_use",
-                                  "accessanalyzer.external_access", "accessanalyzer.enabled"}
+                                  "accessanalyzer.external_access", "accessanalyzer.enabled", "backup.plan_coverage"}
+    assert "moto 5.2 lacks AWS Backup selections" in not_evaluated["backup.plan_coverage"]
     assert "moto does not model the root user" in not_evaluated["iam.root_mfa"]
     assert "moto lacks IAM Access Analyzer" in not_evaluated["accessanalyzer.external_access"]
     skipped = {s["name"] for s in run.doc["steps"] if s["status"] == "skipped"}
-    assert skipped == {"not seen: root", f"collect: accessanalyzer in {REGION}", "suppressions"}
+    assert skipped == {"not seen: root", f"collect: accessanalyzer in {REGION}", f"collect: backup in {REGION}", "suppressions"}
 
 
 def test_access_keys_in_use_and_recent_passwords_are_not_findings(aws, cfg):
     iam = client("iam")
-    good_password_policy()
+    baseline()
     iam.create_user(UserName="bob")
     key = iam.create_access_key(UserName="bob")["AccessKey"]
     # moto marks a key used when a request is signed with it, as AWS does
@@ -361,7 +437,7 @@ def with_suppressions(cfg, *entries: Suppression):
 
 
 def test_suppressions_active_expired_and_unused(aws, cfg):
-    good_password_policy()
+    baseline()
     ec2, sns = client("ec2"), client("sns")
     vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
     gid = ec2.create_security_group(GroupName="bastion", Description="bastion", VpcId=vpc)["GroupId"]
@@ -402,7 +478,7 @@ def test_suppressions_active_expired_and_unused(aws, cfg):
 
 @pytest.mark.parametrize("fail_on, code", [("critical", 0), ("high", 1), ("medium", 1), ("low", 1), ("HIGH", 1)])
 def test_fail_on_thresholds(aws, cfg, fail_on, code):
-    good_password_policy()
+    baseline()
     client("iam").create_role(RoleName="partner", AssumeRolePolicyDocument=doc(
         {"Effect": "Allow", "Principal": {"AWS": PARTNER}, "Action": "sts:AssumeRole"}))  # high
     run = review(cfg, fail_on=fail_on)
@@ -424,7 +500,7 @@ def test_an_unknown_fail_on_is_a_usage_error_before_any_aws_call(aws, cfg, capsy
 
 
 def test_json_prints_the_evidence_document_and_the_markdown_has_the_findings(aws, cfg, capsys):
-    good_password_policy()
+    baseline()
     topic = client("sns").create_topic(Name="plain")["TopicArn"]
     run = review(cfg, json_mode=True)
     out = capsys.readouterr()
@@ -436,7 +512,7 @@ def test_json_prints_the_evidence_document_and_the_markdown_has_the_findings(aws
     assert [s["name"] for s in run.doc["steps"]][:4] == ["collect: iam", "not seen: root", f"collect: accessanalyzer in {REGION}",
                                                          f"collect: ec2 in {REGION}"]
     measurements = run.doc["measurements"]
-    assert set(measurements) == {"fail_on", "regions", "resources", "credential_report_generated", "summary", "findings",
+    assert set(measurements) == {"fail_on", "regions", "resources", "credential_report_generated", "summary", "findings", "checks",
                                  "not_evaluated", "suppressions_unused"}
     assert measurements["regions"] == [REGION]
     assert measurements["resources"]["SNS topics"] == 1 and measurements["resources"]["VPCs"] == 1
@@ -463,7 +539,7 @@ def access_denied(operation: str):
 
 
 def test_a_collector_that_cannot_read_makes_the_review_incomplete(aws, cfg):
-    good_password_policy()
+    baseline()
     topic = client("sns").create_topic(Name="plain")["TopicArn"]
     run = review(cfg, hooks=access_denied("DescribeLoadBalancers"))
     assert (run.code, run.doc["verdict"]) == (1, "aborted")
@@ -558,13 +634,44 @@ def test_live_access_analyzer_findings(cfg):
     assert [(f.check, f.resource) for f in findings] == [("accessanalyzer.enabled", f"{ACCOUNT}:{REGION}")]
 
 
+def test_live_backup_plan_coverage(cfg):
+    """moto 5.2 has no AWS Backup selections: the live collector is fed AWS's
+    answers; a table outside every selection is a finding, the rest are not."""
+    from fablink_ops.runbooks.access.collect import backup as backup_collector
+    from fablink_ops.runbooks.access.models import DbCluster, Table
+
+    ctx = live_ctx(cfg)
+    backup = ctx.target.client("backup", REGION)
+    cluster = f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:fablink-prod-aurora"
+    table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/"
+    when = datetime(2031, 1, 1)
+    with Stubber(backup.raw) as stub:
+        stub.add_response("list_backup_plans", {"BackupPlansList": [{"BackupPlanId": "p-1", "BackupPlanName": "fablink-prod-daily",
+                                                                      "BackupPlanArn": "arn:aws:backup:x", "VersionId": "v"}]})
+        stub.add_response("list_backup_selections", {"BackupSelectionsList": [
+            {"SelectionId": "s-1", "SelectionName": "fablink-data", "BackupPlanId": "p-1", "CreationDate": when}]}, {"BackupPlanId": "p-1"})
+        stub.add_response("get_backup_selection", {"BackupPlanId": "p-1", "SelectionId": "s-1", "BackupSelection": {
+            "SelectionName": "fablink-data", "IamRoleArn": f"arn:aws:iam::{ACCOUNT}:role/fablink-prod-backup",
+            "Resources": [cluster, table + "fablink-prod-sessions"]}}, {"BackupPlanId": "p-1", "SelectionId": "s-1"})
+        piece = backup_collector.collect(ctx, REGION)
+        stub.assert_no_pending_responses()
+    inv = Inventory(ACCOUNT, (REGION,), db_clusters=[DbCluster("fablink-prod-aurora", cluster, REGION, "aurora-postgresql", True, True, True, 30)],
+                    tables=[Table(n, table + n, REGION, True, True, "k") for n in ("fablink-prod-sessions", "fablink-prod-cache")], **piece)
+    findings, not_evaluated = evaluate(inv, Settings(cfg.access, 90, ACCOUNT, datetime(2031, 3, 1, tzinfo=timezone.utc)))
+    assert "backup.plan_coverage" not in not_evaluated
+    assert [(f.check, f.resource) for f in findings if f.check == "backup.plan_coverage"] == [("backup.plan_coverage", table + "fablink-prod-cache")]
+
+
 def test_more_regions_are_reviewed_when_configured(aws, cfg):
-    good_password_policy()
+    baseline()
     far = state.client("sns", "us-east-1").create_topic(Name="far")["TopicArn"]
     assert review(cfg).open() == set()  # only project.region by default
     cfg = dataclasses.replace(cfg, access=dataclasses.replace(cfg.access, regions=("us-east-1",)))
     run = review(cfg)
-    assert run.open() == {("sns.encryption", far)}
+    # the multi-region trail covers us-east-1 too; GuardDuty, Config and Security Hub are per region
+    far_account = f"{ACCOUNT}@us-east-1"
+    assert run.open() == {("sns.encryption", far), ("guardduty.enabled", far_account), ("config.recording", far_account),
+                          ("securityhub.enabled", far_account)}
     assert run.doc["measurements"]["regions"] == [REGION, "us-east-1"]
     assert "collect: sns in us-east-1" in {s["name"] for s in run.doc["steps"]}
 
@@ -595,7 +702,7 @@ def test_a_full_provision_of_the_design_passes_its_own_review(aws, cfg, monkeypa
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     monkeypatch.setattr(moto.iam.models, "aws_managed_policies_data", _stage_policies())
     provision(cfg, stages=stages)
-    good_password_policy()
+    baseline()
     run = review(cfg, fail_on="low")
 
     nlbs = {lb["LoadBalancerArn"] for lb in client("elbv2").describe_load_balancers()["LoadBalancers"]

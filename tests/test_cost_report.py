@@ -72,7 +72,8 @@ def snapshot_book(cfg, directory: Path = SNAPSHOT.parent) -> dict[str, pricing.P
 
 
 def test_every_kind_the_stages_create_is_priced_or_named_free(aws, cfg):
-    _, changes = plan(cfg, stages=("network", "eks", "aurora", "dynamodb", "edge", "monitoring"))
+    # Not the backup stage: AWS Backup's storage is not priced by the report yet (issue 17 left it out; said in README).
+    _, changes = plan(cfg, stages=("network", "eks", "aurora", "dynamodb", "edge", "monitoring", "events"))
     planned = Counter(c.kind for c in changes)
     lines = quantities.build_lines(make_ctx(cfg))
     priced: Counter[str] = Counter()

@@ -163,7 +163,7 @@ def test_staging_beside_prod_goes_entirely_and_prod_is_untouched(aws, tmp_path, 
     aurora_kinds = [d["kind"] for d in doc["plan"] if d["stage"] == "aurora"]
     assert aurora_kinds.index("db-instance") < aurora_kinds.index("db-cluster") < aurora_kinds.index("db-subnet-group")
     stores = {d["name"]: d["data"] for d in doc["plan"] if d.get("data")}
-    assert set(stores) == {"fablink-staging-aurora", *(t.name for t in staging.dynamodb.tables)}
+    assert set(stores) == {"fablink-staging-aurora", "fablink-staging-backup", *(t.name for t in staging.dynamodb.tables)}
     assert not [d for d in doc["plan"] if "prod" in d["name"].replace("/prod", "")]
 
     # staging: nothing left but the keys its final snapshots are encrypted with

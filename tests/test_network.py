@@ -20,6 +20,7 @@ from .state import network_inventory
 from .util import pending, plan, provision
 
 REGION = "ap-northeast-2"
+ACCOUNT = "853963783084"
 
 
 def ec2():
@@ -172,7 +173,9 @@ def test_second_provision_makes_zero_writes_and_plans_nothing(aws, cfg):
 
 def test_plan_is_read_only(aws, cfg):
     ctx, changes = plan(cfg)
-    assert {c.action for c in changes} == {CREATE}
+    # everything to create, and the new VPC's default security group to strip of AWS's rules
+    assert {c.action for c in changes if c.kind != "default-security-group"} == {CREATE}
+    assert [c.action for c in changes if c.kind == "default-security-group"] == ["update"]
     assert ctx.target.meter.writes == 0
     assert all(not is_write(k.split(":")[1]) for k in ctx.target.meter.calls)
 
@@ -362,7 +365,7 @@ def cfg_module():
 
 # A clean network provision makes this many writes; the test below asserts it,
 # so the parametrisation cannot silently fall behind the stage.
-NETWORK_WRITES = 42
+NETWORK_WRITES = 43  # +1: the default group's egress revoked (moto gives a new VPC's default group no ingress self-rule; AWS does: 2 writes there)
 
 
 def test_the_crash_points_cover_every_write(clean_state):
@@ -401,3 +404,69 @@ def test_throttling_beyond_the_retry_budget_stops_with_one_aws_error(aws, cfg):
     with pytest.raises(ClientError, match="Throttling"):
         network.plan(ctx)
     assert target.meter.calls["ec2:DescribeVpcs"] == 3
+
+
+# --------------------------------------------------------------------------
+# the VPC's default security group (issue 17 item 2)
+
+
+def _default_group(ec2, vpc_id: str) -> dict:
+    return ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]
+
+
+def test_the_default_security_group_is_stripped_and_kept_stripped(aws, cfg):
+    ctx, changes = provision(cfg)
+    [strip] = [c for c in changes if c.kind == "default-security-group"]
+    assert strip.action == "update" and strip.needs == ("vpc:fablink-prod-vpc",)
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc_id = ctx.output("vpc")
+    group = _default_group(ec2, vpc_id)
+    assert group["IpPermissions"] == [] and group["IpPermissionsEgress"] == []
+    # the account's own default VPC is not ours: left as AWS made it
+    other = next(v for v in ec2.describe_vpcs()["Vpcs"] if v["VpcId"] != vpc_id)
+    assert _default_group(ec2, other["VpcId"])["IpPermissionsEgress"]
+
+    # someone restores AWS's default rules: drift, shown and corrected
+    ec2.authorize_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[
+        {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": group["GroupId"]}]}])
+    ec2.authorize_security_group_egress(GroupId=group["GroupId"], IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    _, again = plan(cfg)
+    [drift] = pending(again)
+    assert drift.kind == "default-security-group" and drift.diffs[0].before == ["all itself", "out: all 0.0.0.0/0"]
+    provision(cfg)
+    group = _default_group(ec2, vpc_id)
+    assert group["IpPermissions"] == [] and group["IpPermissionsEgress"] == []
+    ctx, _ = provision(cfg)
+    assert ctx.target.meter.writes == 0
+
+
+# --------------------------------------------------------------------------
+# the gateway endpoints' policies (issue 17 item 1)
+
+
+def test_gateway_endpoint_policies_restrict_to_our_tables_and_the_bootstrap_buckets(aws, cfg):
+    import json
+
+    ctx, _ = provision(cfg)
+    ec2 = boto3.client("ec2", region_name=REGION)
+    eps = {e["ServiceName"].rsplit(".", 1)[-1]: e for e in ec2.describe_vpc_endpoints(
+        Filters=[{"Name": "vpc-id", "Values": [ctx.output("vpc")]}])["VpcEndpoints"]}
+    ddb = json.loads(eps["dynamodb"]["PolicyDocument"])["Statement"]
+    assert len(ddb) == 1 and ddb[0]["Principal"] == "*" and ddb[0]["Condition"] == {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}}
+    tables = {f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{t.name}" for t in cfg.dynamodb.tables}
+    assert {r for r in ddb[0]["Resource"] if "/index/" not in r and "/stream/" not in r} == tables and len(tables) == 6
+    assert "*" not in ddb[0]["Action"] and "dynamodb:DeleteTable" not in ddb[0]["Action"] and "dynamodb:GetItem" in ddb[0]["Action"]
+    s3 = json.loads(eps["s3"]["PolicyDocument"])["Statement"]
+    assert s3[0]["Action"] == ["s3:GetObject"]
+    assert s3[0]["Resource"] == ["arn:aws:s3:::prod-ap-northeast-2-starport-layer-bucket/*", "arn:aws:s3:::al2023-repos-ap-northeast-2-*/*"]
+
+    # someone puts AWS's default (full access) back: drift, corrected
+    full = json.dumps({"Version": "2008-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]})
+    ec2.modify_vpc_endpoint(VpcEndpointId=eps["s3"]["VpcEndpointId"], PolicyDocument=full)
+    _, again = plan(cfg)
+    [drift] = pending(again)
+    assert drift.key == "vpc-endpoint:fablink-prod-s3-endpoint" and [d.attribute for d in drift.diffs] == ["policy"]
+    provision(cfg)
+    assert json.loads(ec2.describe_vpc_endpoints(VpcEndpointIds=[eps["s3"]["VpcEndpointId"]])["VpcEndpoints"][0]["PolicyDocument"])["Statement"] == s3
+    ctx, _ = provision(cfg)
+    assert ctx.target.meter.writes == 0

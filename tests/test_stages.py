@@ -30,6 +30,14 @@ def test_every_need_of_the_whole_plan_names_a_change_of_it(cfg, aws):
 def test_every_stage_planned_alone_resolves_its_needs(cfg, aws):
     _, network = provision(cfg, ("network",))
     for name in STAGE_NAMES:
+        beyond = [r for r in BY_NAME[name].requires if r != "network"]
+        if beyond:
+            # A stage on top of others not built yet (events: aurora, monitoring) is refused, one line,
+            # and planned with them its needs resolve.
+            with pytest.raises(OpsError, match=f"stage {name} needs {beyond[0]}: run invoke provision --stage {beyond[0]}"):
+                plan_stages(make_ctx(cfg), [name])
+            _every_need_resolves(cfg, (*beyond, name), {c.key for c in network})
+            continue
         changes = _every_need_resolves(cfg, (name,), {c.key for c in network} if "network" in BY_NAME[name].requires else set())
         assert changes and all(c.stage == name for c in changes if c.action == CREATE)
 
@@ -103,6 +111,6 @@ def test_a_converged_apply_is_verified_and_a_no_op_is_not_planned_twice(cfg, aws
     cli = _in_process_cli(monkeypatch, cfg)
     assert cli.run(cli.cmd_provision, cli.Options(config=str(CONFIG), stage="network")) == 0
     first = capsys.readouterr()
-    assert "verifying: planning again" in first.out and "done: 25 of 25 changes applied" in first.out
+    assert "verifying: planning again" in first.out and "done: 26 of 26 changes applied" in first.out
     assert cli.run(cli.cmd_provision, cli.Options(config=str(CONFIG), stage="network")) == 0
     assert "verifying" not in capsys.readouterr().out  # nothing applied: the plan itself is the check

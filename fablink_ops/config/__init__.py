@@ -51,11 +51,12 @@ from .edge import (
     DomainConfig, EdgeConfig, HealthCheckConfig, RateLimitConfig, WafConfig,
 )
 from .monitoring import (
-    ALARM_TOPICS, DASHBOARD_NAME, METRIC_NAMESPACE, AlarmConfig, AlarmsConfig, MonitoringConfig, SubscriptionConfig,
+    ALARM_TOPICS, DASHBOARD_NAME, METRIC_NAMESPACE, RDS_EVENT_CATEGORIES, AlarmConfig, AlarmsConfig, MonitoringConfig, RdsEventsConfig,
+    SubscriptionConfig,
 )
 from .runbooks import (
     ALARM_NAME, BACKUP_RUN_SUFFIX, DB_CLUSTER_ID, DB_INSTANCE_CLASS, DYNAMODB_MAX_CONCURRENT_RESTORES, SQL_DATABASE,
-    SQL_TABLE, AccessConfig, BackupConfig, DrillConfig, PasswordPolicyMinimums, Suppression, SuppressionsFile,
+    SQL_TABLE, VAULT_LOCK_MODES, AccessConfig, BackupConfig, BackupPlanConfig, DrillConfig, PasswordPolicyMinimums, Suppression, SuppressionsFile,
 )
 from .cost import CostConfig
 from .loader import DEFAULT_PATH, Config, _validate, load_config
@@ -69,11 +70,11 @@ __all__ = [
     "K8S_NAME", "KMS_ALIAS", "LOG_GROUP_NAME", "METRIC_NAMESPACE", "NAME_PREFIX", "NLB_NAME", "PG_IDENTIFIER",
     "PG_PARAMETER", "PI_RETENTION_DAYS", "RDS_IDENTIFIER", "REGION", "RESERVED_MASTER_USERNAMES", "SG_DESCRIPTION",
     "SQL_DATABASE", "SQL_TABLE", "STAGE_NAME", "TAG_KEY", "TAG_VALUE", "WAF_NAME", "AccessConfig", "AddonConfig",
-    "AlarmConfig", "AlarmsConfig", "ApiConfig", "AuroraConfig", "AuroraInstance", "BackupConfig", "ClusterParameter",
+    "AlarmConfig", "AlarmsConfig", "ApiConfig", "AuroraConfig", "AuroraInstance", "BackupConfig", "BackupPlanConfig", "ClusterParameter",
     "Config", "CostConfig", "DomainConfig", "DrillConfig", "DynamoDBConfig", "DynamoIndex", "DynamoTable", "EdgeConfig", "EksConfig",
     "EngineConfig", "HealthCheckConfig", "IngressRule", "IrsaConfig", "LoggingConfig", "MonitoringConfig",
     "NetworkConfig", "NodegroupConfig", "PasswordPolicyMinimums", "ProjectConfig", "RateLimitConfig",
-    "SecurityGroupTier", "SlaConfig", "SubscriptionConfig", "Suppression", "SuppressionsFile", "WafConfig", "Zone",
+    "RDS_EVENT_CATEGORIES", "RdsEventsConfig", "SecurityGroupTier", "SlaConfig", "SubscriptionConfig", "Suppression", "SuppressionsFile", "WafConfig", "Zone",
     "check", "dynamodb_regions", "load_config", "window_minutes",
     # Not public, but tests run the cross-value checks on a modified Config.
     "_validate",

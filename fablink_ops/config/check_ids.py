@@ -15,10 +15,15 @@ ACCESS_CHECK_IDS: tuple[str, ...] = (
     "iam.trust_any_principal", "iam.trust_cross_account", "iam.irsa_trust_scope", "iam.password_policy",
     "accessanalyzer.external_access", "accessanalyzer.enabled",
     # network
-    "ec2.sg_open_to_internet", "ec2.sg_database_port", "eks.public_endpoint", "elbv2.internet_facing_nlb",
+    "ec2.sg_open_to_internet", "ec2.sg_database_port", "ec2.default_security_group", "ec2.endpoint_policy", "eks.public_endpoint",
+    "elbv2.internet_facing_nlb",
     # data
-    "rds.encryption", "rds.iam_auth", "rds.deletion_protection", "rds.backup_retention", "dynamodb.pitr",
+    "rds.encryption", "rds.iam_auth", "rds.deletion_protection", "rds.backup_retention", "rds.event_subscription",
+    "backup.plan_coverage", "dynamodb.pitr",
     "dynamodb.deletion_protection", "dynamodb.customer_key", "kms.rotation", "sns.encryption",
     # logging
     "eks.control_plane_logging", "ec2.vpc_flow_logs", "apigateway.access_logs", "logs.retention",
+    # account audit controls
+    "cloudtrail.multi_region_trail", "cloudtrail.log_file_validation", "cloudtrail.encryption", "guardduty.enabled",
+    "config.recording", "securityhub.enabled",
 )

@@ -62,6 +62,28 @@ class SubscriptionConfig:
     endpoint: str = check(_pattern(r"\S+", 2048, "subscription endpoint"))
 
 
+# RDS event categories per source type, as AWS documents them for Aurora
+# (DescribeEventCategories answers the same lists):
+# https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_Events.Messages.html
+RDS_EVENT_CATEGORIES = {
+    "db-cluster": ("configuration change", "creation", "deletion", "failover", "failure", "global-failover", "maintenance",
+                   "migration", "notification", "serverless"),
+    "db-instance": ("availability", "backup", "configuration change", "creation", "deletion", "failover", "failure",
+                    "low storage", "maintenance", "notification", "read replica", "recovery", "restoration", "security",
+                    "security patching"),
+}
+
+
+@dataclass(frozen=True)
+class RdsEventsConfig:
+    """One RDS event subscription: the Aurora cluster's events (db-cluster) or
+    its instances' (db-instance) of these categories, to one alarm topic."""
+
+    source_type: str = check(_one_of(*RDS_EVENT_CATEGORIES))
+    topic: str = check(_one_of(*ALARM_TOPICS))
+    categories: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class MonitoringConfig:
     """Design doc: Monitoring and logging; Alerts; Performance targets."""
@@ -74,6 +96,7 @@ class MonitoringConfig:
     connection_failure_namespace: str = check(METRIC_NAMESPACE)
     alarms: AlarmsConfig
     subscriptions: tuple[SubscriptionConfig, ...] = ()
+    rds_events: tuple[RdsEventsConfig, ...] = ()
 
 
 def _validate_monitoring(cfg: Config) -> None:
@@ -87,6 +110,15 @@ def _validate_monitoring(cfg: Config) -> None:
             raise _fail(file, f"{key}.evaluation_periods", "period_seconds x evaluation_periods must not exceed one day")
         if alarm.threshold < 0:
             raise _fail(file, f"{key}.threshold", f"must not be negative, got {alarm.threshold}")
+    pairs = [(e.source_type, e.topic) for e in mon.rds_events]
+    for i, events in enumerate(mon.rds_events):
+        key = f"monitoring.rds_events[{i}]"
+        if (events.source_type, events.topic) in pairs[:i]:
+            raise _fail(file, key, f"a second {events.source_type} subscription to the {events.topic} topic: merge their categories")
+        allowed = RDS_EVENT_CATEGORIES[events.source_type]
+        unknown = [c for c in events.categories if c not in allowed]
+        if unknown or not events.categories:
+            raise _fail(file, f"{key}.categories", f"{unknown or 'none'}: {events.source_type} events are one of {', '.join(allowed)}")
     for i, sub in enumerate(mon.subscriptions):
         key = f"monitoring.subscriptions[{i}].endpoint"
         if sub.protocol == "https" and not sub.endpoint.startswith("https://"):

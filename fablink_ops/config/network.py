@@ -54,6 +54,9 @@ class NetworkConfig:
     flow_logs_traffic: str = check(_one_of("ALL", "ACCEPT", "REJECT"))
     flow_logs_max_aggregation_seconds: int = check(_one_of(60, 600))  # type: ignore[arg-type]
     gateway_endpoints: tuple[str, ...] = ()
+    # The S3 buckets reachable through the S3 gateway endpoint (its policy):
+    # bucket names, * allowed. Anything else in S3 is refused from the VPC.
+    s3_endpoint_buckets: tuple[str, ...] = ()
     security_groups: tuple[SecurityGroupTier, ...] = ()
     # "per-az" (the design: a NAT gateway per AZ, no cross-AZ dependency) or
     # "single" (non-production, issue 18: one NAT in the first zone, every
@@ -97,6 +100,9 @@ def _validate_network(cfg: Config) -> None:
                 if sub.overlaps(other):
                     raise _fail(file, f"{key}.{attr}", f"{cidr} overlaps {other} ({other_key})")
             subnets.append((f"{key}.{attr}", sub))
+    for i, bucket in enumerate(net.s3_endpoint_buckets):
+        if not re.fullmatch(r"[a-z0-9*][a-z0-9.*-]{1,62}", bucket):
+            raise _fail(file, f"network.s3_endpoint_buckets[{i}]", f"{bucket!r} is not an S3 bucket name (lower case, digits, . and -; * allowed)")
     for i, svc in enumerate(net.gateway_endpoints):
         if svc not in ("s3", "dynamodb"):
             raise _fail(file, f"network.gateway_endpoints[{i}]", f"{svc!r}: gateway endpoints exist for s3 and dynamodb only")

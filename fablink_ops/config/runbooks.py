@@ -5,12 +5,13 @@ fablink_ops/runbooks/."""
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
 from .check_ids import ACCESS_CHECK_IDS
-from .checks import REGION, _fail, _pattern, _positive, check
+from .checks import KMS_ALIAS, REGION, _fail, _one_of, _pattern, _positive, check
 
 if TYPE_CHECKING:
     from .loader import Config
@@ -117,6 +118,44 @@ def _retention_days(value: int) -> str | None:
     return None if 1 <= value <= 35 else f"{value}: Aurora keeps automated backups 1 to 35 days"
 
 
+# https://docs.aws.amazon.com/aws-backup/latest/devguide/API_CreateBackupVault.html (BackupVaultName)
+BACKUP_VAULT_NAME = _pattern(r"[a-zA-Z0-9\-_]{2,50}", 50, "backup vault name (2-50 letters, digits, - or _)")
+BACKUP_PLAN_NAME = _pattern(r"[a-zA-Z0-9\-_.]+", 50, "backup plan name")
+# https://docs.aws.amazon.com/aws-backup/latest/devguide/API_BackupRuleInput.html (ScheduleExpression)
+BACKUP_SCHEDULE = _pattern(r"cron\([^()]+\)", 256, "schedule: a cron(...) expression in UTC")
+VAULT_LOCK_MODES = ("compliance", "governance", "off")
+
+
+@dataclass(frozen=True)
+class BackupPlanConfig:
+    """[backup.plan]: an AWS Backup vault and plan beyond the services' own
+    PITR (design doc: Operational readiness, "backup strategy"); the
+    provisioning stage ``backup`` builds it, backup.verify checks its latest
+    recovery points. Every value is ours."""
+
+    vault_name: str = check(BACKUP_VAULT_NAME, default="fablink-prod-backup")
+    kms_key_alias: str = check(KMS_ALIAS, default="alias/fablink-prod-backup")
+    role_name: str = check(_pattern(r"[\w+=,.@-]+", 64, "IAM role name"), default="fablink-prod-backup")
+    plan_name: str = check(BACKUP_PLAN_NAME, default="fablink-prod-daily")
+    schedule: str = check(BACKUP_SCHEDULE, default="cron(0 19 * * ? *)")
+    start_window_minutes: int = check(_positive, default=60)
+    completion_window_minutes: int = check(_positive, default=480)
+    retention_days: int = check(_positive, default=35)
+    # compliance: nobody (root included) can delete a recovery point early or
+    # unlock the vault once changeable_for_days have passed; governance: those
+    # with backup:DeleteBackupVaultLockConfiguration can; off: no lock.
+    vault_lock: str = check(_one_of(*VAULT_LOCK_MODES), default="compliance")
+    lock_min_retention_days: int = check(_positive, default=7)
+    lock_max_retention_days: int = check(_positive, default=400)
+    lock_changeable_for_days: int = check(_positive, default=3)
+    # Optional copy of every recovery point to a vault in another region or
+    # account (its ARN); "" for none.
+    copy_to_vault_arn: str = ""
+    copy_retention_days: int = check(_positive, default=35)
+    # backup.verify: the latest recovery point of each resource may be this old.
+    max_recovery_point_age_hours: float = check(_positive, default=26.0)
+
+
 @dataclass(frozen=True)
 class BackupConfig:
     """Design doc: Aurora "Backup Retention: 30 days"; DynamoDB "Point-in-time
@@ -168,10 +207,31 @@ class BackupConfig:
     # and the restored cluster (psycopg, the source's managed master secret).
     row_count_tables: tuple[str, ...] = ()
     sql_database: str = check(SQL_DATABASE, default="postgres")
+    plan: BackupPlanConfig = field(default_factory=BackupPlanConfig)
+
+
+def _validate_backup_plan(file: str, p: BackupPlanConfig) -> None:
+    key = "backup.plan"
+    if p.vault_lock != "off":
+        if p.lock_min_retention_days > p.lock_max_retention_days:
+            raise _fail(file, f"{key}.lock_min_retention_days", f"{p.lock_min_retention_days} exceeds lock_max_retention_days ({p.lock_max_retention_days})")
+        # A locked vault refuses recovery points kept outside [min, max].
+        for name in ("retention_days", "copy_retention_days"):
+            days = getattr(p, name)
+            if not p.lock_min_retention_days <= days <= p.lock_max_retention_days:
+                raise _fail(file, f"{key}.{name}", f"{days} is outside the vault lock's {p.lock_min_retention_days}-{p.lock_max_retention_days} days")
+    if p.vault_lock == "compliance" and p.lock_changeable_for_days < 3:
+        raise _fail(file, f"{key}.lock_changeable_for_days", f"{p.lock_changeable_for_days}: AWS Backup requires at least 3 days")
+    if p.copy_to_vault_arn and not re.fullmatch(r"arn:aws[\w-]*:backup:[a-z0-9-]+:\d{12}:backup-vault:[a-zA-Z0-9\-_]{2,50}", p.copy_to_vault_arn):
+        raise _fail(file, f"{key}.copy_to_vault_arn", f"{p.copy_to_vault_arn!r} is not a backup vault ARN")
+    # https://docs.aws.amazon.com/aws-backup/latest/devguide/API_BackupRuleInput.html: completion >= start + 60
+    if p.completion_window_minutes < p.start_window_minutes + 60:
+        raise _fail(file, f"{key}.completion_window_minutes", "must be at least start_window_minutes + 60")
 
 
 def _validate_backup(cfg: Config) -> None:
     file, b = cfg.path, cfg.backup
+    _validate_backup_plan(file, b.plan)
     longest = len(b.temporary_prefix) + BACKUP_RUN_SUFFIX
     if longest > 63:
         raise _fail(file, "backup.temporary_prefix",

@@ -24,11 +24,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..engine import Context
 from ..resources import BY_NAME
 from ..target import wrap_aws_error
-from . import aurora, dynamodb, edge, eks, monitoring, network
+from . import aurora, backup, dynamodb, edge, eks, events, monitoring, network
 from .common import Doomed
 
 # Reverse build order (README: network -> eks -> aurora -> dynamodb -> edge -> monitoring).
-ORDER = ("monitoring", "edge", "dynamodb", "aurora", "eks", "network")
+# Reverse build order: events watch aurora's instances through monitoring's
+# topics; the backup plan selects aurora's cluster and dynamodb's tables.
+ORDER = ("events", "backup", "monitoring", "edge", "dynamodb", "aurora", "eks", "network")
 
 
 @dataclass
@@ -50,6 +52,8 @@ def discover(ctx: Context, stages: list[str]) -> Inventory:
     """Everything of this environment in the given stages, in deletion order."""
     inv = Inventory()
     finders: dict[str, Callable[[], list[Doomed]]] = {
+        "events": lambda: events.find(ctx),
+        "backup": lambda: backup.find(ctx),
         "monitoring": lambda: monitoring.find(ctx),
         "edge": lambda: edge.find(ctx),
         "dynamodb": lambda: dynamodb.find(ctx),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..engine import CREATE, Change, Context
-from . import aurora, dynamodb, edge, eks, monitoring, network
+from . import aurora, backup, dynamodb, edge, eks, events, monitoring, network
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,12 @@ STAGES: tuple[Stage, ...] = (
     # resources through config names, so nothing has to exist first (alarms
     # wait in INSUFFICIENT_DATA for their metrics).
     Stage(monitoring.NAME, (), monitoring.plan),
+    # RDS event subscriptions: RDS refuses one whose cluster, instances or
+    # topic does not exist, so the aurora and monitoring stages come first.
+    Stage(events.NAME, (aurora.NAME, monitoring.NAME), events.plan),
+    # Last: its plan covers the data stages' cluster and tables, by ARN only
+    # (a selection may name what does not exist yet), so nothing first.
+    Stage(backup.NAME, (), backup.plan),
 )
 
 STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)

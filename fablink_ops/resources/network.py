@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import tags as tagging
-from . import kit, shared
+from . import default_sg, endpoint_policy, kit, shared
 from ..config import Config, SecurityGroupTier, Zone
 from ..engine import CREATE, REPLACE, UPDATE, WAIT, Change, Context, Diff, change_key, wait_for
 from ..errors import OpsError
@@ -255,6 +255,7 @@ def plan(ctx: Context) -> list[Change]:
         changes.append(_endpoint(ctx, names, found, service))
     for tier in cfg.network.security_groups:
         changes.append(_security_group(ctx, names, found, tier))
+    changes.append(default_sg.change(ctx, NAME, names.vpc, found.security_groups.get(default_sg.DEFAULT) if found.vpc else None))
     return changes
 
 
@@ -705,6 +706,7 @@ def _endpoint(ctx: Context, names: Names, found: Found, service: str) -> Change:
     rt_names = [names.private_rt(z) for z in cfg.network.zones]
     needs = (names.k_vpc, *(change_key("route-table", n) for n in rt_names))
     service_name = f"com.amazonaws.{cfg.project.region}.{service}"
+    policy = endpoint_policy.desired(cfg, service)
     ep = found.endpoints.get(service)
     if ep is None:
 
@@ -717,10 +719,12 @@ def _endpoint(ctx: Context, names: Names, found: Found, service: str) -> Change:
                 RouteTableIds=[ctx.output(f"route-table:{n}") for n in rt_names],
                 TagSpecifications=tagging.ec2_spec("vpc-endpoint", desired_tags),
                 ClientToken=_token("endpoint", vpc_id, service),
+                PolicyDocument=json.dumps(policy),
             )["VpcEndpoint"]["VpcEndpointId"]
             return ep_id
 
-        return _change("vpc-endpoint", name, CREATE, diffs=[Diff("route tables", None, rt_names)], needs=needs, run=create)
+        diffs = [Diff("route tables", None, rt_names), Diff("policy", None, endpoint_policy.label(service))]
+        return _change("vpc-endpoint", name, CREATE, diffs=diffs, needs=needs, run=create)
     ep_id = ep["VpcEndpointId"]
     current_rts = set(ep.get("RouteTableIds", []))
     wanted_known = {ctx.outputs.get(f"route-table:{n}") for n in rt_names}
@@ -740,6 +744,9 @@ def _endpoint(ctx: Context, names: Names, found: Found, service: str) -> Change:
             ctx.client("ec2").modify_vpc_endpoint(**kwargs)
 
         steps.append(fix_rts)
+    if endpoint_policy.current(ep) != policy:
+        diffs.append(Diff("policy", "differs" if ep.get("PolicyDocument") else None, endpoint_policy.label(service)))
+        steps.append(lambda: ctx.client("ec2").modify_vpc_endpoint(VpcEndpointId=ep_id, PolicyDocument=json.dumps(policy)))
     tag_diffs, tag_steps = _ec2_tag_drift(ctx, ep, ep_id, desired_tags)
     diffs, steps = diffs + tag_diffs, steps + tag_steps
     return kit.maybe_update(NAME, "vpc-endpoint", name, ep_id, diffs, steps, needs)

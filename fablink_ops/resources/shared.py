@@ -39,7 +39,8 @@ from ..engine import Context
 
 # ResourceTypeFilters of the tag index: only the types whose tags it stands in
 # for. "logs" is the service: AWS names the type log-group, moto loggroup.
-TAG_INDEX_TYPES = ("dynamodb:table", "kms:key", "logs", "rds:subgrp", "rds:cluster-pg", "sns:topic", "acm:certificate")
+TAG_INDEX_TYPES = ("dynamodb:table", "kms:key", "logs", "rds:subgrp", "rds:cluster-pg", "rds:es", "sns:topic", "acm:certificate",
+                   "backup:backup-vault", "backup:backup-plan")
 
 
 def log_groups(ctx: Context) -> dict[str, dict]:

@@ -73,6 +73,20 @@ def key_policy(ctx: Context) -> dict:
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                 "Resource": "*",
             },
+            {
+                # RDS event subscriptions (rds_events.py) publish to them too:
+                # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_Events.Subscribing.html
+                # No aws:SourceAccount condition: AWS's example for RDS events
+                # has none and whether RDS sends the key on its KMS calls is
+                # not documented; a condition it does not meet would drop
+                # every notification silently. The topics' own policy already
+                # admits only this account's publishers.
+                "Sid": "RdsEventsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.rds.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+            },
         ],
     }
 
@@ -80,7 +94,7 @@ def key_policy(ctx: Context) -> dict:
 def key_spec(ctx: Context, names: MonitoringNames) -> kms_key.KeySpec:
     return kms_key.KeySpec(
         NAME, names.key_alias, "Encrypts the FabLink alarm topics (fablink-ops)", tags(ctx.cfg, names.key_alias),
-        policy=key_policy(ctx), policy_label="account + CloudWatch alarms",
+        policy=key_policy(ctx), policy_label="account + CloudWatch alarms + RDS events",
     )
 
 

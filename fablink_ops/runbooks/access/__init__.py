@@ -89,6 +89,7 @@ def review(ctx: Context, report: Report, fail_on: str, console: Console | None =
     report.measure("summary", summary)
     report.measure("findings", [f.to_json() for f in findings])
     report.measure("not_evaluated", not_evaluated)
+    report.measure("checks", coverage(findings, not_evaluated))
     report.measure("suppressions_unused", [{"check": s.check, "resource": s.resource, "expires": s.expires.isoformat()} for s in unused])
     if console is not None:
         show_findings(console, findings, summary)
@@ -106,6 +107,24 @@ def _record_suppressions(report: Report, findings: list[Finding], unused: list, 
     if unused:
         parts.append(f"{len(unused)} match nothing (remove them): " + ", ".join(f"{s.check} {s.resource}" for s in unused))
     report.record("suppressions", OK, "; ".join(parts))
+
+
+def coverage(findings: list[Finding], not_evaluated: dict[str, str]) -> list[dict[str, Any]]:
+    """Every check, in report order, with what it concluded: passed (ran,
+    found nothing), failed (n findings, suppressed ones included) or not
+    evaluated (and why). An auditor sees what was looked at, not only what
+    was wrong."""
+    hits = Counter(f.check for f in findings)
+    rows = []
+    for c in CHECKS:
+        if c.id in not_evaluated:
+            result, detail = "not evaluated", not_evaluated[c.id]
+        elif hits[c.id]:
+            result, detail = "failed", f"{hits[c.id]} finding(s)"
+        else:
+            result, detail = "passed", ""
+        rows.append({"check": c.id, "severity": c.severity, "title": c.title, "result": result, "detail": detail})
+    return rows
 
 
 def summarise(findings: list[Finding]) -> dict[str, Any]:

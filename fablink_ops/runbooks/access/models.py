@@ -7,6 +7,8 @@ service models): checks never call AWS, so each one is a plain function of an
 
 from __future__ import annotations
 
+import fnmatch
+
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -134,6 +136,11 @@ class SecurityGroup:
     vpc_id: str
     region: str
     ingress: tuple[Permission, ...] = ()
+    egress_rules: int = 0  # IpPermissionsEgress entries
+
+    @property
+    def is_default(self) -> bool:
+        return self.name == "default"  # AWS's group of every VPC; no other group may take the name
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,18 @@ class Vpc:
     is_default: bool
     in_use: bool  # at least one network interface lives in it
     flow_logs: tuple[str, ...]  # ids of the ACTIVE flow logs on the VPC itself
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A gateway VPC endpoint (S3, DynamoDB) and its policy document (JSON text)."""
+
+    id: str
+    arn: str
+    region: str
+    vpc_id: str
+    service: str
+    policy: str
 
 
 @dataclass(frozen=True)
@@ -199,6 +218,37 @@ class DbCluster:
     iam_auth: bool
     deletion_protection: bool
     backup_retention_days: int
+
+
+@dataclass(frozen=True)
+class RdsEventSubscription:
+    name: str
+    region: str
+    source_type: str  # "" : every source type
+    source_ids: tuple[str, ...]  # (): every source of the type
+    categories: tuple[str, ...]  # (): every category
+    enabled: bool
+
+    def covers(self, source_type: str, source_id: str, categories: tuple[str, ...]) -> bool:
+        return (self.enabled and self.source_type in ("", source_type) and (not self.source_ids or source_id in self.source_ids)
+                and (not self.categories or set(categories) <= set(self.categories)))
+
+
+@dataclass(frozen=True)
+class BackupSelection:
+    """One selection of an AWS Backup plan: the ARNs (or ARN patterns with *)
+    it covers, those it leaves out, and whether it also selects by tag."""
+
+    plan: str
+    name: str
+    region: str
+    resources: tuple[str, ...]
+    not_resources: tuple[str, ...]
+    by_tag: bool
+
+    def covers(self, arn: str) -> bool:
+        excluded = any(fnmatch.fnmatchcase(arn, p) for p in self.not_resources)
+        return not excluded and any(fnmatch.fnmatchcase(arn, p) for p in self.resources)
 
 
 @dataclass(frozen=True)
@@ -261,6 +311,34 @@ class Analyzers:
 
 
 # --------------------------------------------------------------------------
+# account audit controls
+
+
+@dataclass(frozen=True)
+class Trail:
+    """A CloudTrail trail as one region lists it (shadow copies of
+    multi-region trails included: the same ARN from every region)."""
+
+    name: str
+    arn: str
+    home_region: str
+    multi_region: bool
+    log_file_validation: bool
+    kms_key: str  # "" when the log files are encrypted with S3's own key only
+    logging: bool  # GetTrailStatus IsLogging: a stopped trail records nothing
+
+
+@dataclass(frozen=True)
+class AuditServices:
+    """The regional audit services, on or off in one region."""
+
+    region: str
+    guardduty: bool  # an ENABLED detector
+    config_recording: bool  # a configuration recorder that is recording
+    security_hub: bool
+
+
+# --------------------------------------------------------------------------
 # everything the review saw
 
 
@@ -284,15 +362,21 @@ class Inventory:
     iam: IamState = field(default_factory=IamState)
     security_groups: list[SecurityGroup] = field(default_factory=list)
     vpcs: list[Vpc] = field(default_factory=list)
+    endpoints: list[Endpoint] = field(default_factory=list)
     clusters: list[EksCluster] = field(default_factory=list)
     load_balancers: list[LoadBalancer] = field(default_factory=list)
     vpc_links: list[VpcLink] = field(default_factory=list)
     api_stages: list[ApiStage] = field(default_factory=list)
     db_clusters: list[DbCluster] = field(default_factory=list)
+    rds_event_subscriptions: list[RdsEventSubscription] = field(default_factory=list)
+    backup_selections: list[BackupSelection] = field(default_factory=list)
+    backup_regions: list[str] = field(default_factory=list)  # where the selections were read (the coverage check judges these)
     tables: list[Table] = field(default_factory=list)
     keys: list[KmsKey] = field(default_factory=list)
     topics: list[Topic] = field(default_factory=list)
     log_groups: list[LogGroup] = field(default_factory=list)
+    trails: list[Trail] = field(default_factory=list)
+    audit_services: list[AuditServices] = field(default_factory=list)
     analyzers: list[Analyzers] = field(default_factory=list)
     analyzer_findings: list[AnalyzerFinding] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)

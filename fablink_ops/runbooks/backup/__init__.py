@@ -29,6 +29,7 @@ PERMISSIONS = (
     "rds:DescribeDBClusterSnapshots",
     "dynamodb:DescribeTable",
     "dynamodb:DescribeContinuousBackups",
+    "backup:ListRecoveryPointsByResource",  # the AWS Backup plan's latest recovery points
     # restore tests
     "rds:RestoreDBClusterToPointInTime",
     "rds:CreateDBInstance",

@@ -42,7 +42,7 @@ from ...errors import OpsError
 from ...report import FAIL, FAILED_STEP, OK, PASS, SKIPPED, Aborted, Report, iso
 from ...target import wrap_aws_error
 from .. import Frame, execute
-from . import aurora, dynamodb, items, sql
+from . import aurora, dynamodb, items, recovery_points, sql
 from .aurora import AuroraRestore, Verification
 from .checks import AuroraSource, Check, TableSource, aurora_checks, read_aurora, read_tables, table_checks
 from .cleanup import (AURORA, TABLE, Cleanup, Temporary, cluster_name, delete_all, instance_name, new_run_id, table_name,
@@ -191,9 +191,14 @@ def _check(ctx: Context, report: Report, covered: Scope) -> tuple[dict[str, Reso
     resources: dict[str, Resource] = {}
     if covered.aurora:
         checks, rpo = aurora_checks(cfg, src_cluster, now)
+        if src_cluster is not None:  # the plan beyond PITR (backup stage)
+            checks.append(recovery_points.check(ctx, src_cluster.label, src_cluster.arn, now))
         resources[f"aurora {cfg.backup.aurora_cluster}"] = Resource(f"aurora {cfg.backup.aurora_cluster}", checks, rpo)
     for name in covered.tables:
-        checks, rpo = table_checks(cfg, name, src_tables.get(name), now, sandbox=not ctx.target.is_live)
+        src = src_tables.get(name)
+        checks, rpo = table_checks(cfg, name, src, now, sandbox=not ctx.target.is_live)
+        if src is not None:
+            checks.append(recovery_points.check(ctx, src.label, src.arn, now))
         resources[f"dynamodb {name}"] = Resource(f"dynamodb {name}", checks, rpo)
     for res in resources.values():
         for c in res.checks:
@@ -440,7 +445,7 @@ def _conclude(report: Report, resources: dict[str, Resource], cleanup: Cleanup |
         report.conclude(FAIL, head + " | ".join(parts) + tail)
         return
     # an RPO whose check was skipped (moto's frozen value) is no RPO to report
-    rpos = [r.rpo for r in resources.values() if r.rpo is not None and not any(c.skipped for c in r.checks)]
+    rpos = [r.rpo for r in resources.values() if r.rpo is not None and not any(c.skipped and c.name == "latest restorable time" for c in r.checks)]
     rpo = f"RPO at most {max(rpos):.0f}s" if rpos else "no RPO"
     if checks_only:
         report.conclude(PASS, f"checks pass for {len(resources)} resource(s), {rpo}; restore tests skipped (--checks-only)")

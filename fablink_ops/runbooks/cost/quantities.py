@@ -58,6 +58,8 @@ FREE = {
     "certificate": "ACM public certificates are free",
     "web-acl-association": "included in the web ACL's price",
     "sns-topic": "topics are free; alarm notifications (hundreds of publishes a month at $0.50 per million) cost under a cent",
+    "default-security-group": "the VPC's default security group is free (its rules are only revoked)",
+    "rds-event-subscription": "RDS event notifications are free; their SNS publishes are a few a month",
 }
 # Kinds in the stages' plans that are not resources at all.
 NOT_RESOURCES = {"db-instance-ready": "the wait for the Aurora instances, not a resource"}

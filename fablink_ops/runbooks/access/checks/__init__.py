@@ -1,7 +1,7 @@
 """The checks of the access review, in the order they are reported.
 
-One small function per check id, in four modules by area (iam, network,
-data, logging). Each yields (resource, problem, fix) for every resource that
+One small function per check id, in five modules by area (iam, network,
+data, logging, audit). Each yields (resource, problem, fix) for every resource that
 fails it; ``evaluate`` runs them all over an Inventory and stamps each hit
 with its check's id and severity. The ids are stable: suppressions and past
 evidence refer to them.
@@ -10,10 +10,10 @@ evidence refer to them.
 from __future__ import annotations
 
 from ..models import SEVERITIES, Inventory
-from . import data, iam, logging, network
+from . import audit, data, iam, logging, network
 from .base import OPEN, SUPPRESSED, Check, Finding, Hit, Settings
 
-CHECKS: tuple[Check, ...] = iam.CHECKS + network.CHECKS + data.CHECKS + logging.CHECKS
+CHECKS: tuple[Check, ...] = iam.CHECKS + network.CHECKS + data.CHECKS + logging.CHECKS + audit.CHECKS
 CHECK_IDS: tuple[str, ...] = tuple(c.id for c in CHECKS)
 
 

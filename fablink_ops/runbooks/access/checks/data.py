@@ -47,6 +47,36 @@ def rds_backup_retention(inv: Inventory, s: Settings) -> Iterator[Hit]:
                    f"aws rds modify-db-cluster --db-cluster-identifier {c.id} --backup-retention-period {want} --apply-immediately")
 
 
+# What must reach someone when it happens to a cluster (issue 17; the
+# monitoring stage's [[monitoring.rds_events]] sends more).
+CLUSTER_EVENTS = ("failover", "failure")
+
+
+def rds_event_subscription(inv: Inventory, s: Settings) -> Iterator[Hit]:
+    for c in inv.db_clusters:
+        subs = [e for e in inv.rds_event_subscriptions if e.region == c.region]
+        if not any(e.covers("db-cluster", c.id, CLUSTER_EVENTS) for e in subs):
+            yield (c.arn, f"{c.engine} cluster {c.id}: no enabled RDS event subscription sends its {' and '.join(CLUSTER_EVENTS)} events",
+                   f"aws rds create-event-subscription --subscription-name <name> --sns-topic-arn <topic> --source-type db-cluster "
+                   f"--source-ids {c.id} --event-categories {' '.join(CLUSTER_EVENTS)} --region {c.region}")
+
+
+def backup_plan_coverage(inv: Inventory, s: Settings) -> Iterator[Hit]:
+    """Every Aurora/RDS cluster and DynamoDB table in some AWS Backup plan's
+    selection (by ARN or ARN pattern). Selections by tag are not expanded: a
+    region with one counts as covering (not judged here, said in the runbook)."""
+    tagged = {sel.region for sel in inv.backup_selections if sel.by_tag}
+    data = [(c.arn, c.region, f"{c.engine} cluster {c.id}") for c in inv.db_clusters] + [(t.arn, t.region, f"DynamoDB table {t.name}") for t in inv.tables]
+    for arn, region, what in data:
+        if region not in inv.backup_regions:
+            continue  # selections not read there (collector failed or not run): nothing to claim
+        if region in tagged or any(sel.region == region and sel.covers(arn) for sel in inv.backup_selections):
+            continue
+        yield (arn, f"{what} is in no AWS Backup plan: its only backups are the service's own (PITR, automated snapshots), "
+               "deleted with it and kept in the same account",
+               "add it to a backup plan's selection (fablink-ops: [backup.plan], invoke provision --stage backup)")
+
+
 def dynamodb_pitr(inv: Inventory, s: Settings) -> Iterator[Hit]:
     for t in inv.tables:
         if not t.pitr:
@@ -91,6 +121,8 @@ CHECKS = (
     Check("rds.iam_auth", MEDIUM, "Aurora/RDS clusters without IAM authentication", rds_iam_auth),
     Check("rds.deletion_protection", MEDIUM, "Aurora/RDS clusters without deletion protection", rds_deletion_protection),
     Check("rds.backup_retention", MEDIUM, "Aurora/RDS backup retention below config", rds_backup_retention),
+    Check("rds.event_subscription", MEDIUM, "Aurora/RDS clusters whose failover and failure events reach no one", rds_event_subscription),
+    Check("backup.plan_coverage", MEDIUM, "clusters and tables in no AWS Backup plan", backup_plan_coverage, ("backup",)),
     Check("dynamodb.pitr", MEDIUM, "DynamoDB tables without point-in-time recovery", dynamodb_pitr),
     Check("dynamodb.deletion_protection", MEDIUM, "DynamoDB tables without deletion protection", dynamodb_deletion_protection),
     Check("dynamodb.customer_key", MEDIUM, "DynamoDB tables without a customer managed key", dynamodb_customer_key),

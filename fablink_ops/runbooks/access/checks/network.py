@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..models import CRITICAL, HIGH, MEDIUM, Inventory, Permission
+from ..models import CRITICAL, HIGH, LOW, MEDIUM, Inventory, Permission
+from .. import policy as pol
 from .base import Check, Hit, Settings, is_world, within
 
 WEB_PORTS = (80, 443)
@@ -47,6 +48,32 @@ def sg_database_port(inv: Inventory, s: Settings) -> Iterator[Hit]:
                    "admit database ports only from the application tier's security group (or the VPC's own CIDR)")
 
 
+def default_security_group(inv: Inventory, s: Settings) -> Iterator[Hit]:
+    """CIS 5.4: a VPC's default group keeps no rules (anything launched
+    without a group lands in it). Only VPCs in use, as for flow logs: every
+    account has an unused default VPC per region."""
+    in_use = {v.id for v in inv.vpcs if v.in_use}
+    for g in inv.security_groups:
+        if g.is_default and g.vpc_id in in_use and (g.ingress or g.egress_rules):
+            yield (g.arn, f"the default security group of {g.vpc_id} ({g.id}) has {len(g.ingress)} inbound and {g.egress_rules} outbound rule(s)",
+                   f"revoke them (aws ec2 revoke-security-group-ingress/-egress --group-id {g.id} ...); fablink-ops keeps its VPC's stripped")
+
+
+def endpoint_policy(inv: Inventory, s: Settings) -> Iterator[Hit]:
+    """A gateway endpoint whose policy lets anyone do anything on any
+    resource (AWS's default): data of any account can leave through it."""
+    in_use = {v.id for v in inv.vpcs if v.in_use}
+    for e in inv.endpoints:
+        if e.vpc_id not in in_use:
+            continue
+        wide = [st for st in pol.statements(pol.parse(e.policy) or {}) if pol.is_allow(st) and "Condition" not in st
+                and pol.ANYONE in (pol.principals(st).get("AWS", ()) + pol.principals(st).get("*", ()))
+                and pol.covers_action(st, "*") and "*" in pol.strings(st.get("Resource"))]
+        if wide or not e.policy:
+            yield (e.arn, f"gateway endpoint {e.id} ({e.service.rsplit('.', 1)[-1]}) in {e.vpc_id} allows any action on any resource by anyone",
+                   f"aws ec2 modify-vpc-endpoint --vpc-endpoint-id {e.id} --policy-document <the tables or buckets the VPC needs, this account only>")
+
+
 def eks_public_endpoint(inv: Inventory, s: Settings) -> Iterator[Hit]:
     for c in inv.clusters:
         world = [cidr for cidr in c.public_cidrs if is_world(cidr)]
@@ -74,6 +101,8 @@ def internet_facing_nlb(inv: Inventory, s: Settings) -> Iterator[Hit]:
 CHECKS = (
     Check("ec2.sg_open_to_internet", HIGH, "security groups open to 0.0.0.0/0 or ::/0 beyond 80/443", sg_open_to_internet),
     Check("ec2.sg_database_port", CRITICAL, "database ports reachable from outside the VPC", sg_database_port),
+    Check("ec2.default_security_group", LOW, "default security groups with rules in VPCs in use", default_security_group),
+    Check("ec2.endpoint_policy", MEDIUM, "gateway endpoints with AWS's full-access default policy", endpoint_policy),
     Check("eks.public_endpoint", HIGH, "EKS public endpoint open to the internet", eks_public_endpoint),
     Check("elbv2.internet_facing_nlb", MEDIUM, "internet-facing NLBs (WAF bypass behind the API)", internet_facing_nlb),
 )

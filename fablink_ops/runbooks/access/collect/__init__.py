@@ -25,7 +25,7 @@ from ....errors import OpsError
 from ....report import FAILED_STEP, OK, SKIPPED, Report
 from ....target import wrap_aws_error
 from ..models import Gap, IamState, Inventory
-from . import data, iam, logs, network
+from . import audit, backup, data, iam, logs, network
 from .common import Piece
 
 
@@ -49,6 +49,8 @@ COLLECTORS: tuple[Collector, ...] = (
     Collector("kms", True, data.collect_kms, data.KMS_PERMISSIONS),
     Collector("sns", True, data.collect_sns, data.SNS_PERMISSIONS),
     Collector("logs", True, logs.collect, logs.PERMISSIONS),
+    Collector("audit", True, audit.collect, audit.PERMISSIONS),
+    Collector("backup", True, backup.collect, backup.PERMISSIONS),
 )
 
 # Every IAM action the review needs (live), besides sts:GetCallerIdentity
@@ -114,7 +116,9 @@ _LABELS = {
     "security_groups": "security groups", "vpcs": "VPCs", "clusters": "EKS clusters", "load_balancers": "load balancers",
     "vpc_links": "VPC links", "api_stages": "API stages", "db_clusters": "DB clusters", "tables": "tables",
     "keys": "KMS keys", "topics": "topics", "log_groups": "log groups", "analyzers": "analyzer regions",
-    "analyzer_findings": "active Access Analyzer findings",
+    "analyzer_findings": "active Access Analyzer findings", "trails": "CloudTrail trails",
+    "audit_services": "audit service regions", "rds_event_subscriptions": "RDS event subscriptions",
+    "backup_selections": "AWS Backup selections", "endpoints": "gateway endpoints", "backup_regions": "region(s) read",
 }
 
 

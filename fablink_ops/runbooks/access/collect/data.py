@@ -7,10 +7,10 @@ from botocore.exceptions import ClientError
 
 from ....engine import Context
 from ....target import error_code
-from ..models import DbCluster, Gap, KmsKey, Table, Topic
+from ..models import DbCluster, Gap, KmsKey, RdsEventSubscription, Table, Topic
 from .common import Piece, each
 
-RDS_PERMISSIONS = ("rds:DescribeDBClusters",)
+RDS_PERMISSIONS = ("rds:DescribeDBClusters", "rds:DescribeEventSubscriptions")
 DYNAMODB_PERMISSIONS = ("dynamodb:ListTables", "dynamodb:DescribeTable", "dynamodb:DescribeContinuousBackups")
 KMS_PERMISSIONS = ("kms:ListKeys", "kms:ListAliases", "kms:DescribeKey", "kms:GetKeyRotationStatus")
 SNS_PERMISSIONS = ("sns:ListTopics", "sns:GetTopicAttributes")
@@ -31,7 +31,12 @@ def collect_rds(ctx: Context, region: str) -> Piece:
                 backup_retention_days=int(c.get("BackupRetentionPeriod") or 0),
             )
             for c in rds.paginate("describe_db_clusters", "DBClusters")
-        ]
+        ],
+        "rds_event_subscriptions": [
+            RdsEventSubscription(e["CustSubscriptionId"], region, e.get("SourceType") or "", tuple(e.get("SourceIdsList") or ()),
+                                 tuple(e.get("EventCategoriesList") or ()), bool(e.get("Enabled")))
+            for e in rds.paginate("describe_event_subscriptions", "EventSubscriptionsList")
+        ],
     }
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from ....engine import Context
-from ..models import ApiStage, EksCluster, LoadBalancer, Permission, SecurityGroup, Vpc, VpcLink
+from ..models import ApiStage, EksCluster, Endpoint, LoadBalancer, Permission, SecurityGroup, Vpc, VpcLink
 from ....resources.kit import partition
 from .common import Piece, each
 
-EC2_PERMISSIONS = ("ec2:DescribeVpcs", "ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces", "ec2:DescribeFlowLogs")
+EC2_PERMISSIONS = ("ec2:DescribeVpcs", "ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces", "ec2:DescribeFlowLogs",
+                   "ec2:DescribeVpcEndpoints")
 EKS_PERMISSIONS = ("eks:ListClusters", "eks:DescribeCluster")
 ELBV2_PERMISSIONS = ("elasticloadbalancing:DescribeLoadBalancers",)
 # API Gateway authorises reads as apigateway:GET on the resource path.
@@ -37,7 +38,11 @@ def collect_ec2(ctx: Context, region: str) -> Piece:
         if fl.get("FlowLogStatus", "ACTIVE") == "ACTIVE":
             active_logs.setdefault(fl.get("ResourceId", ""), []).append(fl["FlowLogId"])
     part = partition(region)
+    endpoints = [Endpoint(e["VpcEndpointId"], f"arn:{part}:ec2:{region}:{e.get('OwnerId', '')}:vpc-endpoint/{e['VpcEndpointId']}",
+                          region, e.get("VpcId", ""), e.get("ServiceName", ""), e.get("PolicyDocument") or "")
+                 for e in ec2.paginate("describe_vpc_endpoints", "VpcEndpoints") if e.get("VpcEndpointType") == "Gateway"]
     return {
+        "endpoints": endpoints,
         "vpcs": [
             Vpc(
                 id=v["VpcId"],
@@ -70,7 +75,7 @@ def _group(g: dict, region: str, part: str) -> SecurityGroup:
         )
         for p in g.get("IpPermissions", [])
     )
-    return SecurityGroup(g["GroupId"], arn, g.get("GroupName", ""), g.get("VpcId", ""), region, ingress)
+    return SecurityGroup(g["GroupId"], arn, g.get("GroupName", ""), g.get("VpcId", ""), region, ingress, len(g.get("IpPermissionsEgress", [])))
 
 
 def collect_eks(ctx: Context, region: str) -> Piece:
