@@ -332,3 +332,21 @@ def test_live_eks_add_ons_are_deleted_before_the_cluster(aws, tmp_path):
         stub.add_client_error("describe_cluster", **gone)
         delete(ctx, inv, lambda d: None)
         stub.assert_no_pending_responses()
+
+
+def test_staging_is_destroyed_through_invoke_on_the_sandbox_server(tmp_path):
+    """The real command against the sandbox's moto server, whose answers to
+    what moto lacks (backup recovery points) are 404 pages, not exceptions."""
+    from .test_cli_e2e import clean_env, run_invoke
+
+    env = clean_env(FABLINK_SANDBOX_DIR=str(tmp_path / "sandbox"))
+    try:
+        built = run_invoke("provision", "-c", "config/staging.toml", "--stage", "backup", env=env)
+        assert built.returncode == 0, built.stderr
+        gone = run_invoke("destroy", "-c", "config/staging.toml", "--stage", "backup", "--yes", "--json", env=env)
+        assert gone.returncode == 0, gone.stderr
+        doc = __import__("json").loads(gone.stdout)
+        assert doc["result"] == "ok" and doc["left"] == []
+        assert {d["kind"] for d in doc["deleted"]} >= {"backup-plan", "backup-vault", "kms-key", "iam-role"}
+    finally:
+        run_invoke("sandbox.down", env=env)
