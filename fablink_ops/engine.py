@@ -258,7 +258,6 @@ def apply(
     keys = {c.key for c in changes}
     waiting_on = {k: {n for n in c.needs if n in keys and n in runnable} for k, c in runnable.items()}
     runnable_needs = {k: set(v) for k, v in waiting_on.items()}
-    done = progress.applied
     failure: BaseException | None = None
     failed_change: Change | None = None
     running: dict[Future[str | None], Change] = {}
@@ -282,17 +281,9 @@ def apply(
                 completed, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
                 for fut in completed:
                     change = running.pop(fut)
-                    try:
-                        detail = fut.result()
-                    except BaseException as exc:  # noqa: BLE001 - recorded, re-raised below
-                        progress.failed.append((change, str(exc) or type(exc).__name__))
-                        if failure is None:
-                            failure, failed_change = exc, change
-                        continue
-                    finished.add(change.key)
-                    detail = _operator_detail(detail)
-                    done.append((change, detail))
-                    ctx.reporter.applied(change, detail)
+                    exc = _record(ctx, fut, change, progress, finished)
+                    if exc is not None and failure is None:
+                        failure, failed_change = exc, change
         except KeyboardInterrupt:
             ctx.cancel.set()
             for fut in running:
@@ -303,7 +294,21 @@ def apply(
         raise _as_ops_error(failure, f"{failed_change.action} {failed_change.kind} {failed_change.name}")
     if waiting_on:  # only when needs form a cycle: a programming error in a stage
         raise OpsError(f"internal: dependency cycle among {', '.join(sorted(waiting_on))}")
-    return done
+    return progress.applied
+
+
+def _record(ctx: Context, fut: Future[str | None], change: Change, progress: Progress, finished: set[str]) -> BaseException | None:
+    """One finished change into ``progress``: applied (and reported), or failed (its error returned)."""
+    try:
+        detail = fut.result()
+    except BaseException as exc:  # noqa: BLE001 - recorded, re-raised by apply
+        progress.failed.append((change, str(exc) or type(exc).__name__))
+        return exc
+    finished.add(change.key)
+    detail = _operator_detail(detail)
+    progress.applied.append((change, detail))
+    ctx.reporter.applied(change, detail)
+    return None
 
 
 def _operator_detail(detail: object) -> str | None:

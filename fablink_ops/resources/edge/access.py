@@ -123,7 +123,7 @@ def _usage_plan(ctx: Context, names: EdgeNames, found: Found) -> Change:
     if api_id is None or (api_id, names.stage) not in stages:
         diffs.append(Diff("stage", sorted(f"{a}/{s}" for a, s in stages), f"{names.api}/{names.stage}"))
         steps.append(lambda: apigw.update_usage_plan(usagePlanId=plan_id, patchOperations=[
-            {"op": "add", "path": "/apiStages", "value": f"{ctx.output('rest-api')}:{names.stage}"}]))
+            {"op": "add", "path": "/apiStages", "value": f"{ctx.output(Out.REST_API)}:{names.stage}"}]))
     current = plan_.get("throttle") or {}
     ops = []
     if abs(float(current.get("rateLimit", -1)) - throttle["rateLimit"]) > 1e-6:
@@ -137,12 +137,9 @@ def _usage_plan(ctx: Context, names: EdgeNames, found: Found) -> Change:
     if key_id is None or key_id not in found.usage_plan_key_ids:
         diffs.append(Diff("api key", None, names.api_key))
         steps.append(lambda: attach_key(plan_id))
-    current_tags = plan_.get("tags") or {}
-    missing = tagging.missing(current_tags, desired_tags)
-    diffs += kit.tag_diff(current_tags, desired_tags)
-    if missing:
-        steps.append(lambda: apigw.tag_resource(resourceArn=apigw_arn(ctx.cfg.project.region, f"/usageplans/{plan_id}"), tags=missing))
-    return maybe_update("usage-plan", name, plan_id, diffs, steps, needs, note=shown)
+    tag_diffs, tag_steps = kit.tag_drift(plan_.get("tags") or {}, desired_tags, lambda todo: apigw.tag_resource(
+        resourceArn=apigw_arn(ctx.cfg.project.region, f"/usageplans/{plan_id}"), tags=todo))
+    return maybe_update("usage-plan", name, plan_id, diffs + tag_diffs, steps + tag_steps, needs, note=shown)
 
 
 def _plan_has_key(apigw: Any, plan_id: str, key_id: str) -> bool:
