@@ -1,0 +1,103 @@
+"""The workload stage on moto: the backend's and the controller's IRSA roles
+(least privilege, every resource by ARN), the Kubernetes objects rendered,
+validated and skipped in the sandbox, re-run 0 writes; the live path's
+Kubernetes changes against a fake API server."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from fablink_ops.engine import CREATE, NOOP, SKIP, UNMANAGED, UPDATE
+from fablink_ops.engine import apply
+from fablink_ops.resources import workload
+from fablink_ops.resources.eks.common import Out
+from fablink_ops.resources.workload import iam as wl_iam
+from fablink_ops.resources.workload import objects
+from fablink_ops.resources.workload.common import WorkloadNames
+
+from .conftest import make_ctx
+
+
+REGION, ACCOUNT = "ap-northeast-2", "853963783084"
+ISSUER = "https://oidc.eks.ap-northeast-2.amazonaws.com/id/EXAMPLE"
+RESOURCE_ID = "cluster-ABCDEFGHIJKLMNOPQRSTUVWXY0"
+
+
+def _workload_ctx(cfg):
+    """What the workload stage takes from the stages before it, and no more
+    (a whole-design provision costs ~8 s; test_destroy and the access review
+    build the whole design, the workload stage included): the cluster's OIDC
+    provider, the Aurora cluster's resource id, the two data keys."""
+    ctx = make_ctx(cfg)
+    ctx.outputs.update({Out.OIDC_ISSUER: ISSUER, Out.OIDC_ARN: f"arn:aws:iam::{ACCOUNT}:oidc-provider/{ISSUER[8:]}",
+                        "aurora:resource-id": RESOURCE_ID})
+    kms = boto3.client("kms", region_name=REGION)
+    for alias in ("alias/fablink-prod-aurora", "alias/fablink-prod-dynamodb"):
+        kms.create_alias(AliasName=alias, TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
+    return ctx
+
+
+def _provision(cfg, ctx=None):
+    ctx = ctx or _workload_ctx(cfg)
+    changes = workload.plan(ctx)
+    apply(changes, ctx, 4)
+    return ctx, changes
+
+
+def _policy(role: str, name: str) -> dict:
+    return boto3.client("iam", region_name=REGION).get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+
+
+def test_provision_builds_the_roles_skips_the_apply_and_converges(cfg, aws):
+    ctx, changes = _provision(cfg)
+    names = WorkloadNames(cfg)
+    mine = {(c.kind, c.name): c for c in changes if c.stage == "workload"}
+    assert mine[("iam-role", names.backend_role)].action == CREATE
+    assert mine[("iam-role", names.controller_role)].action == CREATE
+    skipped = [c for c in mine.values() if c.action == SKIP]
+    assert len(skipped) == 1 and "no Kubernetes API server" in skipped[0].note and "12 objects" in skipped[0].name
+
+    doc = _policy(names.backend_role, "fablink-backend")
+    stmts = {s["Sid"]: s for s in doc["Statement"]}
+    for s in doc["Statement"]:
+        for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]):
+            assert r != "*" and ":key/*" not in r and "cluster-*" not in r
+    assert stmts["AuroraIamAuthentication"]["Resource"] == f"arn:aws:rds-db:{REGION}:{ACCOUNT}:dbuser:{RESOURCE_ID}/fablink_app"
+    kms = boto3.client("kms", region_name=REGION)
+    keys = sorted(kms.describe_key(KeyId=a)["KeyMetadata"]["Arn"] for a in ("alias/fablink-prod-aurora", "alias/fablink-prod-dynamodb"))
+    assert stmts["DecryptWithDataKeys"] == {"Sid": "DecryptWithDataKeys", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": keys}
+    tables = [f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{t.name}" for t in cfg.dynamodb.tables]
+    assert sorted(stmts["DynamoDBItems"]["Resource"]) == sorted(tables + [t + "/index/*" for t in tables])
+    assert set(stmts["DynamoDBItems"]["Action"]) == set(wl_iam.DYNAMODB_ITEM_ACTIONS)
+
+    lbc = {s["Sid"]: s for s in _policy(names.controller_role, "target-group-binding")["Statement"]}
+    assert lbc["RegisterPods"]["Resource"] == f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/fablink-prod-*/*"
+    assert all(a.split(":")[1].startswith(("Describe", "Get")) for a in lbc["Describe"]["Action"])
+    trust = boto3.client("iam", region_name=REGION).get_role(RoleName=names.controller_role)["Role"]["AssumeRolePolicyDocument"]
+    assert list(trust["Statement"][0]["Condition"]["StringEquals"].values())[0] == "system:serviceaccount:kube-system:aws-load-balancer-controller"
+
+    again = make_ctx(cfg)
+    again.outputs.update({k: v for k, v in ctx.outputs.items() if not k.startswith("kms-key-arn")})
+    _, second = _provision(cfg, again)
+    assert again.target.meter.writes == 0
+    assert {c.action for c in second} == {NOOP, SKIP}
+
+    # A widened policy (someone's "*") is shown and corrected.
+    boto3.client("iam", region_name=REGION).put_role_policy(
+        RoleName=names.backend_role, PolicyName="fablink-backend",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    changes = workload.plan(again)
+    role = next(c for c in changes if c.name == names.backend_role)
+    assert role.action == UPDATE and [d.attribute for d in role.diffs] == ["inline policy"]
+
+
+def test_the_helm_step_names_the_role_and_values(cfg):
+    names = WorkloadNames(cfg)
+    ctx = make_ctx(cfg)
+    ctx.outputs["vpc"] = "vpc-123"
+    helm = objects.helm_command(ctx, names)
+    assert "--set serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::853963783084:role/fablink-prod-aws-load-balancer-controller" in helm
+    assert "--version 1.14.0 --namespace kube-system" in helm and "--set vpcId=vpc-123" in helm and "clusterName=fablink-cluster-prod" in helm
