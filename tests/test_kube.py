@@ -50,7 +50,10 @@ class FakeApiServer(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         self.seen.append({"method": self.command, "path": url.path, "query": dict(urllib.parse.parse_qsl(url.query)),
                           "headers": dict(self.headers), "body": json.loads(self.rfile.read(length) or b"null")})
-        status, body = self.answers.get((self.command, url.path), (404, {"kind": "Status", "reason": "NotFound"}))
+        sent = self.seen[-1]["body"]
+        # Unless told otherwise: an apply answers what it was sent, a read finds nothing.
+        default = (200, sent) if self.command == "PATCH" else (404, {"kind": "Status", "reason": "NotFound"})
+        status, body = self.answers.get((self.command, url.path), default)
         raw = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

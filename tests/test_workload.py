@@ -101,3 +101,80 @@ def test_the_helm_step_names_the_role_and_values(cfg):
     helm = objects.helm_command(ctx, names)
     assert "--set serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::853963783084:role/fablink-prod-aws-load-balancer-controller" in helm
     assert "--version 1.14.0 --namespace kube-system" in helm and "--set vpcId=vpc-123" in helm and "clusterName=fablink-cluster-prod" in helm
+
+
+# --------------------------------------------------------------------------
+# live: the Kubernetes changes against a fake API server (test_kube's)
+
+from fablink_ops.kube import object_path  # noqa: E402
+from fablink_ops.resources.workload.checks import TGB_SCHEMA  # noqa: E402
+
+from .test_kube import api  # noqa: E402,F401  (the fake API server fixture)
+
+CRD = {"spec": {"versions": [{"name": "v1beta1", "schema": {"openAPIV3Schema": TGB_SCHEMA}}]}}
+
+
+def _live_ctx(cfg):
+    ctx = make_ctx(cfg)
+    ctx.outputs.update({"edge:tg-arn": "arn:aws:elasticloadbalancing:ap-northeast-2:853963783084:targetgroup/fablink-prod-backend/1",
+                        "aurora:endpoint": "w.example", "aurora:reader-endpoint": "r.example"})
+    return ctx
+
+
+def test_live_plan_diffs_the_dry_run_applies_and_shows_what_it_no_longer_renders(cfg, api):
+    client, fake = api
+    ctx, names = _live_ctx(cfg), WorkloadNames(cfg)
+    rendered = objects.rendered(ctx, names, resolve=True)
+    namespace, deployment = rendered[0], next(o for o in rendered if o["kind"] == "Deployment")
+    old = json.loads(json.dumps(deployment))
+    old["spec"]["template"]["spec"]["containers"][0]["image"] = "repo/backend:0.9"
+    fake.answers.update({
+        ("GET", objects.TGB_CRD): (200, CRD),
+        ("GET", object_path(namespace)): (200, namespace),
+        ("GET", object_path(deployment)): (200, old),
+        ("GET", "/apis/apps/v1/namespaces/fablink-prod/deployments"): (200, {"items": [
+            {"metadata": {"name": "fablink-backend-canary", "namespace": "fablink-prod"}}]}),
+    })
+    changes = {(c.kind, c.name): c for c in objects.live_changes(ctx, names, client, rendered)}
+    assert changes[("k8s-Namespace", "fablink-prod")].action == NOOP
+    update = changes[("k8s-Deployment", "fablink-prod/fablink-backend-blue")]
+    assert update.action == UPDATE
+    assert [(d.attribute, d.before, d.after) for d in update.diffs] == [
+        ("spec.template.spec.containers[0].image", "repo/backend:0.9", cfg.workload.image)]
+    assert changes[("k8s-TargetGroupBinding", "fablink-prod/fablink-backend-blue")].action == CREATE
+    assert changes[("k8s-Deployment", "fablink-prod/fablink-backend-canary")].action == UNMANAGED
+    dry_runs = [r for r in fake.seen if r["method"] == "PATCH"]
+    assert dry_runs and all(r["query"]["dryRun"] == "All" for r in dry_runs)  # plan never writes
+    assert ctx.operator_steps == []
+    fake.seen.clear()
+    update.run()
+    assert [(r["method"], r["path"], r["query"]) for r in fake.seen] == [
+        ("PATCH", object_path(deployment), {"fieldManager": "fablink-ops"})]
+    assert fake.seen[0]["body"]["spec"]["template"]["spec"]["containers"][0]["image"] == cfg.workload.image
+
+
+def test_live_plan_without_the_controller_prints_the_helm_step(cfg, api):
+    client, fake = api
+    ctx, names = _live_ctx(cfg), WorkloadNames(cfg)
+    changes = objects.live_changes(ctx, names, client, objects.rendered(ctx, names))
+    binding = next(c for c in changes if c.kind == "k8s-TargetGroupBinding")
+    assert binding.action == SKIP and "not installed" in binding.note
+    # No namespace yet: everything is new, and no dry run is asked in a namespace that does not exist.
+    assert {c.action for c in changes if c is not binding} == {CREATE}
+    assert [r["path"] for r in fake.seen if r["method"] == "PATCH"] == ["/api/v1/namespaces/fablink-prod"]
+    assert len(ctx.operator_steps) == 1 and "helm upgrade --install aws-load-balancer-controller" in ctx.operator_steps[0]
+
+
+def test_manifests_writes_one_valid_file_per_object(cfg, aws, tmp_path):
+    import yaml
+
+    from fablink_ops.resources.workload import manifests
+    from fablink_ops.resources.workload.checks import validate_objects
+
+    rendered, placeholders = manifests.render(make_ctx(cfg))  # nothing built: placeholders, said
+    assert placeholders == ["<aurora:endpoint>", "<aurora:reader-endpoint>", "<edge:tg-arn>"]
+    paths = manifests.write(rendered, str(tmp_path / "out"))
+    assert [p.rsplit("/", 1)[1] for p in paths][:2] == ["00-namespace-fablink-prod.yaml", "01-serviceaccount-fablink-backend.yaml"]
+    loaded = [yaml.safe_load(open(p)) for p in paths]
+    assert loaded == rendered
+    validate_objects(loaded, cfg.eks.version)

@@ -21,7 +21,9 @@ Discovery: the roles come from the shared IAM read; live, one DescribeCluster
 
 from __future__ import annotations
 
-from ...engine import Change, Context
+from typing import Callable
+
+from ...engine import CREATE, Change, Context
 from . import iam, objects
 from .common import NAME, Found, WorkloadNames
 
@@ -38,4 +40,18 @@ def discover(ctx: Context, names: WorkloadNames) -> Found:
 def plan(ctx: Context) -> list[Change]:
     names = WorkloadNames(ctx.cfg)
     found = discover(ctx, names)
-    return iam.plan(ctx, names, found) + objects.plan(ctx, names, found)
+    roles = iam.plan(ctx, names, found)
+    for change in roles:
+        if change.name == names.controller_role and change.action == CREATE:
+            change.run = _then_helm_step(ctx, names, change.run)
+    return roles + objects.plan(ctx, names, found)
+
+
+def _then_helm_step(ctx: Context, names: WorkloadNames, create: Callable[[], str | None] | None) -> Callable[[], str | None]:
+    """The controller's role is made: the operator installs the controller
+    with it (live, the plan says so again while its CRD is missing)."""
+    def run() -> str | None:
+        detail = create() if create else None
+        ctx.operator_step(objects.helm_step(ctx, names))
+        return detail
+    return run

@@ -85,6 +85,10 @@ def helm_command(ctx: Context, names: WorkloadNames) -> str:
             f"--version {lbc.chart_version} --namespace {lbc.namespace} {sets}")
 
 
+def helm_step(ctx: Context, names: WorkloadNames) -> str:
+    return f"install the AWS Load Balancer Controller (it registers the backend's pods in the target group): {helm_command(ctx, names)}"
+
+
 def discover(ctx: Context, names: WorkloadNames, found: Found) -> None:
     if ctx.target.is_live:  # the API endpoint and CA; the sandbox has no API server to reach
         try:
@@ -108,7 +112,7 @@ def plan(ctx: Context, names: WorkloadNames, found: Found) -> list[Change]:
 def live_changes(ctx: Context, names: WorkloadNames, client: KubeClient, objects: list[dict]) -> list[Change]:
     crd = client.get(TGB_CRD)
     if crd is None:
-        ctx.operator_step(f"install the AWS Load Balancer Controller (it registers the pods in the target group): {helm_command(ctx, names)}")
+        ctx.operator_step(helm_step(ctx, names))
     has_namespace = client.get(object_path(objects[0])) is not None
     changes = []
     for obj in objects:
