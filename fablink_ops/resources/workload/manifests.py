@@ -22,10 +22,13 @@ def render(ctx: Context) -> tuple[list[dict], list[str]]:
     """The validated objects, and the placeholders left in them (sorted)."""
     for stage in BY_NAME[NAME].requires:
         BY_NAME[stage].plan(ctx)  # discovery records the ids the objects name
-    names = WorkloadNames(ctx.cfg)
-    rendered = objects.rendered(ctx, names)
+    rendered = objects.rendered(ctx, WorkloadNames(ctx.cfg))
     checks.validate_objects(rendered, ctx.cfg.eks.version)
-    return rendered, sorted(set(PLACEHOLDER.findall(yaml.safe_dump_all(rendered))))
+    return rendered, placeholders(rendered)
+
+
+def placeholders(rendered: list[dict]) -> list[str]:
+    return sorted(set(PLACEHOLDER.findall(yaml.safe_dump_all(rendered))))
 
 
 def file_name(index: int, obj: dict) -> str:
