@@ -16,41 +16,25 @@ AURORA_ENDPOINT, AURORA_READER, AURORA_RESOURCE_ID = "aurora:endpoint", "aurora:
 VPC_ID = "vpc"
 
 
-@dataclass(frozen=True)
 class WorkloadNames:
-    cfg: Config
+    """Every name the stage uses, from the config. The backend role's name
+    predates this stage (the eks stage made it first), so it is kept."""
 
-    @property
-    def prefix(self) -> str:
-        return self.cfg.project.prefix
-
-    @property
-    def namespace(self) -> str:
-        return self.cfg.project.namespace
-
-    @property
-    def backend_role(self) -> str:
-        """The backend's IRSA role (its name predates this stage: the eks stage made it first)."""
-        return f"{self.prefix}-{self.cfg.eks.irsa.service_account}"
-
-    @property
-    def controller_role(self) -> str:
-        return f"{self.prefix}-aws-load-balancer-controller"
+    def __init__(self, cfg: Config):
+        p = cfg.project
+        self.cfg, self.namespace = cfg, p.namespace
+        self.backend_role = f"{p.prefix}-{cfg.eks.irsa.service_account}"
+        self.controller_role = f"{p.prefix}-aws-load-balancer-controller"
+        self.k_backend_role = change_key("iam-role", self.backend_role)
+        self.k_controller_role = change_key("iam-role", self.controller_role)
+        self._arn = f"arn:{kit.partition(p.region)}:iam::{p.account_id}:role/"
 
     def role_arn(self, name: str) -> str:
-        p = self.cfg.project
-        return f"arn:{kit.partition(p.region)}:iam::{p.account_id}:role/{name}"
-
-    @property
-    def k_backend_role(self) -> str:
-        return change_key("iam-role", self.backend_role)
-
-    @property
-    def k_controller_role(self) -> str:
-        return change_key("iam-role", self.controller_role)
+        return self._arn + name
 
     @staticmethod
     def k_object(obj: dict) -> str:
+        """A Kubernetes object's change key: k8s-<Kind>:<namespace>/<name>."""
         meta = obj["metadata"]
         return change_key(f"k8s-{obj['kind']}", f"{meta.get('namespace', '')}/{meta['name']}".lstrip("/"))
 
