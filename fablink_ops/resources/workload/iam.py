@@ -136,6 +136,7 @@ def discover(ctx: Context, names: WorkloadNames, found: Found) -> None:
     for name in (names.backend_role, names.controller_role):
         if name in roles:
             found.roles[name] = roles[name]
+            ctx.set_output(f"workload:role-arn:{name}", roles[name]["Arn"])  # for invoke output
     # Keys the data stages do not own are read here (one DescribeKey each).
     region = ctx.cfg.project.region
     for alias in data_key_aliases(ctx):
