@@ -11,7 +11,7 @@ from fablink_ops.errors import OpsError
 from fablink_ops.resources.workload.checks import restricted_violations, validate_objects
 from fablink_ops.resources.workload.render import Refs, render_objects
 
-from .util import assert_config_error, edited_config
+from .util import assert_config_error, edited_config, plan_refused
 
 REFS = Refs("arn:aws:iam::853963783084:role/fablink-prod-fablink-backend", {"blue": "arn:tg/blue", "green": "arn:tg/green"},
             "10.20.0.0/16", ("10.20.64.0/18", "10.20.128.0/18"), "writer.example", "reader.example")
@@ -100,3 +100,8 @@ def test_schema_of_the_configured_version_names_object_and_field(cfg):
     binding["spec"]["targetType"] = "pod"
     with pytest.raises(OpsError, match=r"TargetGroupBinding fablink-prod/fablink-backend-blue: spec.targetType: 'pod' is not one of"):
         validate_objects([binding], cfg.eks.version)
+
+
+def test_a_privileged_container_stops_plan_with_exit_2_before_any_aws_call(tmp_path, monkeypatch, capsys):
+    path = edited_config(tmp_path, "privileged = false", "privileged = true")
+    assert "workload.security.privileged: a privileged container is refused" in plan_refused(path, monkeypatch, capsys)

@@ -8,6 +8,8 @@ plan stops with exit 2.
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any, Callable
 
 import jsonschema
@@ -55,14 +57,26 @@ def check_schema(obj: dict, version: str, crd_schema: dict | None = None) -> Non
         if error is not None:
             raise invalid(obj, show_path(tuple(error.absolute_path)) or "(object)", error.message)
         return
+    problem = _openapi_problem(json.dumps(obj, sort_keys=True), version)
+    if problem:
+        raise invalid(obj, *problem)
+
+
+@functools.lru_cache(maxsize=256)
+def _openapi_problem(text: str, version: str) -> tuple[str, str] | None:
+    """(field, message) of the first schema error, or None. Cached by the
+    object's text: kubernetes-validate reads its schema files on every call
+    (~20 ms an object), and a plan renders the same objects each time."""
+    obj = json.loads(text)
     try:
         kubernetes_validate.validate(obj, version, strict=True)
     except (kubernetes_validate.ValidationError, jsonschema.ValidationError) as exc:
         # kubernetes-validate wraps jsonschema's error (.caught) or lets it through, by version
         caught = getattr(exc, "caught", exc)
-        raise invalid(obj, show_path(tuple(caught.absolute_path)) or "(object)", caught.message) from None
+        return show_path(tuple(caught.absolute_path)) or "(object)", caught.message
     except kubernetes_validate.SchemaNotFoundError:
-        raise invalid(obj, "apiVersion", f"{obj['apiVersion']} {obj['kind']} is not in Kubernetes {version}'s schema") from None
+        return "apiVersion", f"{obj['apiVersion']} {obj['kind']} is not in Kubernetes {version}'s schema"
+    return None
 
 
 # --------------------------------------------------------------------------
