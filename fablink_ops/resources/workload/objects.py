@@ -79,6 +79,9 @@ def helm_command(ctx: Context, names: WorkloadNames) -> str:
         # Its role grants target registration only: no WAF, Shield or
         # load balancers of its own, and Services of type LoadBalancer stay untouched.
         ("enableShield", "false"), ("enableWaf", "false"), ("enableWafv2", "false"), ("enableServiceMutatorWebhook", "false"),
+        # Nor security groups of its own: the app tier admits the NLB by the
+        # network stage's rules, and the role cannot create groups.
+        ("enableBackendSecurityGroup", "false"),
     ]
     sets = " ".join(f"--set {k}={v}" for k, v in values)
     return (f"helm upgrade --install aws-load-balancer-controller aws-load-balancer-controller --repo https://aws.github.io/eks-charts "
