@@ -1,0 +1,214 @@
+"""invoke release (issue 16) on one sandbox for the whole module: the moto
+server the tool starts, the network and edge stages provisioned on it by the
+tool's own plan/apply, and the two stop alarms the monitoring stage names.
+
+The CLI runs as a subprocess where the CLI is the subject (a promotion and
+the next one back, release.status, a kill followed by release.rollback);
+the stop alarm, Ctrl-C and the approval run the runbook in-process against
+the same server, with a sleep that acts in the middle of a bake."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from fablink_ops import sandbox
+from fablink_ops.config import load_config
+from fablink_ops.engine import Context, apply
+from fablink_ops.errors import OpsError
+from fablink_ops.output import make_console
+from fablink_ops.runbooks.release import ReleaseOptions, colour_images, command, rollback_command
+from fablink_ops.runbooks.release import stage as release_stage
+from fablink_ops.session import Session
+from fablink_ops.stages import plan_stages
+from fablink_ops.target import sandbox_target
+
+from .conftest import CONFIG, FAST_RETRY, ROOT
+from .test_cli_e2e import _invoke_cmd, clean_env, run_invoke
+
+REGION = "ap-northeast-2"
+ALARMS = ("fablink-prod-api-error-rate", "fablink-prod-api-latency")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """(the sandbox's endpoint, the config path, the environment for invoke): network and edge built once."""
+    root = tmp_path_factory.mktemp("release")
+    config = root / "prod.toml"  # polls every 0.2 s: a stop alarm is seen within the test's bake
+    config.write_text(CONFIG.read_text().replace("poll_seconds = 10 ", "poll_seconds = 0.2 ", 1))
+    cfg = load_config(config)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FABLINK_SANDBOX_DIR", str(root / "sandbox"))
+        for var in [v for v in os.environ if v.startswith("AWS_")]:
+            mp.delenv(var)
+        info, _ = sandbox.ensure_running(cfg.project.account_id)
+        try:
+            target = sandbox_target(info.endpoint_url, REGION, FAST_RETRY)
+            ctx = Context(cfg, target, sleep=lambda s: None)
+            apply(plan_stages(ctx, ["network", "edge"]), ctx, cfg.engine.concurrency)
+            cw = target.client("cloudwatch")
+            for name in ALARMS:
+                cw.put_metric_alarm(AlarmName=name, MetricName="5XXError", Namespace="AWS/ApiGateway", Statistic="Sum",
+                                    Period=60, EvaluationPeriods=2, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+            invoke_env = clean_env(FABLINK_SANDBOX_DIR=str(root / "sandbox"), FABLINK_REPORTS_DIR=str(root / "reports"))
+            yield info.endpoint_url, config, invoke_env
+        finally:
+            sandbox.stop()
+
+
+def _target(env):
+    return sandbox_target(env[0], REGION, FAST_RETRY)
+
+
+def _view(env) -> release_stage.StageView:
+    cfg = load_config(env[1])
+    return release_stage.read(Context(cfg, _target(env)))
+
+
+def _alarm(env, name: str, state: str) -> None:
+    _target(env).client("cloudwatch").set_alarm_state(AlarmName=name, StateValue=state, StateReason="test_release")
+
+
+class Clock:
+    """A monotonic clock that only sleeping advances: a bake of seconds passes at once."""
+
+    def __init__(self, action=None, after: int = 1):
+        self.now, self.calls, self.action, self.after = 1000.0, 0, action, after
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.001)
+        self.calls += 1
+        if self.action is not None and self.calls == self.after:
+            self.action()
+
+
+def _in_process(env, tmp_path, clock: Clock, **options) -> tuple[int, dict]:
+    """The release runbook in-process against the module's sandbox; (exit code, evidence)."""
+    opts = ReleaseOptions(config=str(env[1]), **options)
+    cfg = load_config(env[1])
+    session = Session(opts, cfg, _target(env), make_console(True), identity="sandbox")
+    code = command(opts, session=session, clock=clock.clock, sleep=clock.sleep, reports_dir=tmp_path)
+    [evidence] = sorted(tmp_path.glob("*-release.json"))
+    return code, json.loads(evidence.read_text())
+
+
+def _invoke(env, *args: str) -> subprocess.CompletedProcess:
+    return run_invoke(*args, "--config", str(env[1]), env=env[2])
+
+
+# --------------------------------------------------------------------------
+
+
+def test_a_release_promotes_green_and_the_next_goes_back_to_blue(env):
+    before = _view(env)  # blue on a fresh sandbox (the module's first test when run in order)
+    run = _invoke(env, "release", "--image", "v2", "--approve", "--bake", "1", "--json")
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["verdict"] == "pass" and doc["measurements"]["release"]["to_colour"] == before.idle
+    assert doc["measurements"]["release"]["approval"]["how"] == "--approve"
+    assert "not measured" in doc["reason"]  # the sandbox has no traffic: said, never passed on made-up numbers
+    status = _invoke(env, "release.status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout) == {"live_colour": before.idle, "images": {before.live: before.image(before.live), before.idle: "v2"},
+                                         "canary": None, "release_in_progress": False, "lock": None}
+    run = _invoke(env, "release", "--image", "v3", "--approve", "--bake", "0")
+    assert run.returncode == 0, run.stderr + run.stdout
+    view = _view(env)
+    assert (view.live, view.image(before.live), view.image(before.idle), view.canary) == (before.live, "v3", "v2", None)
+    dns = _target(env).client("elbv2").describe_load_balancers(Names=["fablink-prod-nlb"])["LoadBalancers"][0]["DNSName"]
+    assert view.variables["backendHost"] == f"{dns}:{80 if before.live == 'blue' else 8080}"  # the live colour's listener
+
+
+def test_a_stop_alarm_during_a_bake_rolls_back(env, tmp_path):
+    before = _view(env)
+    code, doc = _in_process(env, tmp_path, Clock(lambda: _alarm(env, ALARMS[1], "ALARM")), image="v9", approve=True, bake=1)
+    _alarm(env, ALARMS[1], "OK")
+    assert code == 1 and doc["verdict"] == "fail", doc["reason"]
+    assert "stop alarm" in doc["reason"] and "rolled back" in doc["reason"]
+    rollback = doc["measurements"]["release"]["rollback"]
+    assert rollback["verified"] and rollback["seconds"] >= 0
+    after = _view(env)
+    assert after.canary is None and (after.live, after.image(after.live)) == (before.live, before.image(before.live))
+    assert doc["measurements"]["seconds_with_traffic_on_new_version"] >= 0
+
+
+def test_ctrl_c_during_a_bake_rolls_back(env, tmp_path):
+    before = _view(env)
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    code, doc = _in_process(env, tmp_path, Clock(interrupt), image="v10", approve=True, bake=1)
+    assert code == 1 and doc["verdict"] == "aborted" and "Ctrl-C" in doc["reason"], doc["reason"]
+    after = _view(env)
+    assert after.canary is None and (after.live, after.image(after.live)) == (before.live, before.image(before.live))
+
+
+def test_no_terminal_and_no_approve_rolls_back_before_the_promotion(env, tmp_path):
+    before = _view(env)
+    code, doc = _in_process(env, tmp_path, Clock(), image="v11", bake=0)
+    assert code == 1 and "no --approve" in doc["reason"] and "rolled back" in doc["reason"], doc["reason"]
+    assert _view(env).live == before.live and _view(env).canary is None
+
+
+def test_canary_errors_in_cloudwatch_fail_the_gate(env, tmp_path):
+    """The gate reads the canary's own metrics (Stage=<stage>/Canary): errors over the SLA roll back."""
+    cw = _target(env).client("cloudwatch")
+
+    def traffic() -> None:
+        dims = [{"Name": "ApiName", "Value": "fablink-prod-api"}, {"Name": "Stage", "Value": "prod/Canary"}]
+        cw.put_metric_data(Namespace="AWS/ApiGateway", MetricData=[
+            {"MetricName": "Count", "Dimensions": dims, "Value": 200.0},
+            {"MetricName": "5XXError", "Dimensions": dims, "Value": 9.0},
+            {"MetricName": "Latency", "Dimensions": dims, "Value": 120.0}])
+
+    code, doc = _in_process(env, tmp_path, Clock(traffic), image="v12", approve=True, bake=0.5)
+    assert code == 1 and "canary metrics" in doc["reason"] and "error rate 4.500%" in doc["reason"], doc["reason"]
+    assert _view(env).canary is None
+
+
+def test_a_killed_release_is_undone_by_release_rollback(env):
+    before = _view(env)
+    proc = subprocess.Popen([*_invoke_cmd(), "release", "--image", "v13", "--approve", "--bake", "60", "--config", str(env[1])],
+                            cwd=ROOT, env=env[2], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while _view(env).canary is None:
+            assert time.monotonic() < deadline and proc.poll() is None, "the canary never appeared"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert _view(env).canary_colour == ("green" if before.live == "blue" else "blue")
+    run = _invoke(env, "release.rollback")  # no run lock needed: the dead run still holds it
+    assert run.returncode == 0, run.stderr + run.stdout
+    after = _view(env)
+    assert after.canary is None and (after.live, after.image(after.live)) == (before.live, before.image(before.live))
+    refused = _invoke(env, "release", "--image", "v14", "--approve")
+    assert refused.returncode == 2 and "lock" in refused.stderr + refused.stdout  # the killed run's lease
+    assert _invoke(env, "unlock", "--yes").returncode == 0
+
+
+def test_bad_input_is_refused_before_any_aws_call():
+    for opts in (ReleaseOptions(image="repo@sha256:abc"), ReleaseOptions(image="v2", bake="-1"), ReleaseOptions()):
+        with pytest.raises(OpsError) as err:
+            command(opts)  # no session, no sandbox: the refusal comes first
+        assert err.value.exit_code == 2
+
+
+def test_colour_images_is_the_workload_contract():
+    stage = {"variables": {"liveColour": "green", "greenImage": "v2"}}
+    assert colour_images(stage, "123.dkr.ecr/fablink-backend:v1") == {"green": "123.dkr.ecr/fablink-backend:v2"}
+    stage = {"variables": {"liveColour": "blue", "greenImage": "reg/app:v3"}}
+    assert colour_images(stage, "reg/app:v1") == {"blue": "reg/app:v1", "green": "reg/app:v3"}
+    assert colour_images({}, "reg:5000/app") == {"blue": "reg:5000/app"}
