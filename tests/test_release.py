@@ -19,6 +19,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from fablink_ops import lock as run_lock
 from fablink_ops import sandbox
 from fablink_ops.config import load_config
 from fablink_ops.engine import Context, apply
@@ -109,7 +110,7 @@ def _invoke(env, *args: str) -> subprocess.CompletedProcess:
 # --------------------------------------------------------------------------
 
 
-def test_a_release_promotes_green_and_the_next_goes_back_to_blue(env):
+def test_a_release_promotes_green_and_the_next_goes_back_to_blue(env, tmp_path):
     before = _view(env)  # blue on a fresh sandbox (the module's first test when run in order)
     run = _invoke(env, "release", "--image", "v2", "--approve", "--bake", "1", "--json")
     assert run.returncode == 0, run.stderr
@@ -121,8 +122,8 @@ def test_a_release_promotes_green_and_the_next_goes_back_to_blue(env):
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout) == {"live_colour": before.idle, "images": {before.live: before.image(before.live), before.idle: "v2"},
                                          "canary": None, "release_in_progress": False, "lock": None}
-    run = _invoke(env, "release", "--image", "v3", "--approve", "--bake", "0")
-    assert run.returncode == 0, run.stderr + run.stdout
+    code, doc = _in_process(env, tmp_path, Clock(), image="v3", approve=True, bake=0)  # the CLI proven above: in-process
+    assert code == 0, doc["reason"]
     view = _view(env)
     assert (view.live, view.image(before.live), view.image(before.idle), view.canary) == (before.live, "v3", "v2", None)
     dns = _target(env).client("elbv2").describe_load_balancers(Names=["fablink-prod-nlb"])["LoadBalancers"][0]["DNSName"]
@@ -194,9 +195,15 @@ def test_a_killed_release_is_undone_by_release_rollback(env):
     assert run.returncode == 0, run.stderr + run.stdout
     after = _view(env)
     assert after.canary is None and (after.live, after.image(after.live)) == (before.live, before.image(before.live))
-    refused = _invoke(env, "release", "--image", "v14", "--approve")
-    assert refused.returncode == 2 and "lock" in refused.stderr + refused.stdout  # the killed run's lease
-    assert _invoke(env, "unlock", "--yes").returncode == 0
+    # the killed run's lock stays until its lease ends: a new release is refused (exit 2) until then or `invoke unlock`
+    holder = run_lock.read(run_lock.lock_target(_target(env)), "fablink-prod")
+    assert holder is not None and holder.command == "release"
+    opts = ReleaseOptions(config=str(env[1]), image="v14", approve=True)
+    session = Session(opts, load_config(env[1]), _target(env), make_console(True), identity="sandbox")
+    with pytest.raises(OpsError) as refused:
+        command(opts, session=session)
+    assert refused.value.exit_code == 2 and "locked by" in refused.value.message
+    run_lock.unlock(run_lock.lock_target(_target(env)), "fablink-prod", lambda holder: None)
 
 
 def test_bad_input_is_refused_before_any_aws_call():
