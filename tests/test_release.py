@@ -20,12 +20,13 @@ import boto3
 import pytest
 
 from fablink_ops import lock as run_lock
+from fablink_ops import operator_policy
 from fablink_ops import sandbox
 from fablink_ops.config import load_config
 from fablink_ops.engine import Context, apply
 from fablink_ops.errors import OpsError
 from fablink_ops.output import make_console
-from fablink_ops.runbooks.release import ReleaseOptions, colour_images, command, rollback_command
+from fablink_ops.runbooks.release import PERMISSIONS, ReleaseOptions, colour_images, command, rollback_command
 from fablink_ops.runbooks.release import stage as release_stage
 from fablink_ops.session import Session
 from fablink_ops.stages import plan_stages
@@ -141,6 +142,9 @@ def test_a_stop_alarm_during_a_bake_rolls_back(env, tmp_path):
     after = _view(env)
     assert after.canary is None and (after.live, after.image(after.live)) == (before.live, before.image(before.live))
     assert doc["measurements"]["seconds_with_traffic_on_new_version"] >= 0
+    # every call the release made is an IAM permission it declares (the lock's are metered apart, and declared)
+    used = {operator_policy.action_of(call) for call in doc["calls"]["by_operation"]}
+    assert used <= set(PERMISSIONS), used - set(PERMISSIONS)
 
 
 def test_ctrl_c_during_a_bake_rolls_back(env, tmp_path):
