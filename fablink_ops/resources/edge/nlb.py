@@ -29,13 +29,10 @@ def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
     elb = ctx.client("elbv2")
     found.nlb = _by_names(lambda: elb.describe_load_balancers(Names=[names.nlb])["LoadBalancers"], "LoadBalancerNotFound")
     arns = []
-    # One read per colour: DescribeTargetGroups by names fails whole when one is missing.
-    for colour in COLOURS:
-        tg = _by_names(lambda: elb.describe_target_groups(Names=[names.target_group_of(colour)])["TargetGroups"], "TargetGroupNotFound")
-        if tg:
-            found.target_groups[colour] = tg
-            arns.append(tg["TargetGroupArn"])
-            ctx.set_output(Out.tg_arn(colour), tg["TargetGroupArn"])
+    for colour, tg in _target_groups(elb, names).items():
+        found.target_groups[colour] = tg
+        arns.append(tg["TargetGroupArn"])
+        ctx.set_output(Out.tg_arn(colour), tg["TargetGroupArn"])
     if found.nlb:
         arn = found.nlb["LoadBalancerArn"]
         arns.append(arn)
@@ -47,6 +44,19 @@ def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
     if arns:
         for desc in elb.describe_tags(ResourceArns=arns)["TagDescriptions"]:
             found.elb_tags[desc["ResourceArn"]] = tagging.from_list(desc.get("Tags"))
+
+
+def _target_groups(elb, names: EdgeNames) -> dict[str, dict]:
+    """Both colours' target groups in one read; DescribeTargetGroups by names
+    fails whole (TargetGroupNotFound) when one is missing: then one read each."""
+    wanted = {names.target_group_of(c): c for c in COLOURS}
+    try:
+        return {wanted[tg["TargetGroupName"]]: tg for tg in elb.describe_target_groups(Names=list(wanted))["TargetGroups"]}
+    except ClientError as exc:
+        if error_code(exc) != "TargetGroupNotFound":
+            raise
+    found = {c: _by_names(lambda n=n: elb.describe_target_groups(Names=[n])["TargetGroups"], "TargetGroupNotFound") for n, c in wanted.items()}
+    return {c: tg for c, tg in found.items() if tg}
 
 
 def _our_listener(names: EdgeNames, found: Found, colour: str) -> dict | None:
