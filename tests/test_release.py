@@ -34,6 +34,7 @@ from fablink_ops.target import sandbox_target
 
 from .conftest import CONFIG, FAST_RETRY, ROOT
 from .test_cli_e2e import _invoke_cmd, clean_env, run_invoke
+from .test_kube import api  # noqa: F401 (a fixture: a fake Kubernetes API server)
 
 REGION = "ap-northeast-2"
 ALARMS = ("fablink-prod-api-error-rate", "fablink-prod-api-latency")
@@ -223,3 +224,50 @@ def test_colour_images_is_the_workload_contract():
     stage = {"variables": {"liveColour": "blue", "greenImage": "reg/app:v3"}}
     assert colour_images(stage, "reg/app:v1") == {"blue": "reg/app:v1", "green": "reg/app:v3"}
     assert colour_images({}, "reg:5000/app") == {"blue": "reg:5000/app"}
+
+
+def _deployment(colour: str, image: str, generation: int, observed: int, updated: int, available: int) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": f"fablink-backend-{colour}", "namespace": "fablink-prod", "generation": generation,
+                         "labels": {"app.kubernetes.io/managed-by": "fablink-ops"}},
+            "spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "backend", "image": image}]}}},
+            "status": {"observedGeneration": observed, "replicas": 3, "updatedReplicas": updated, "availableReplicas": available}}
+
+
+def test_the_rollout_sets_the_idle_colours_image_through_the_kubernetes_api(env, tmp_path, api):
+    """The live path's rollout, at the HTTP level (a fake API server; the rest on the sandbox): the
+    image field alone, applied server-side by the release's own field manager, then waited for."""
+    client, fake = api
+    idle = _view(env).idle
+    base = "/apis/apps/v1/namespaces/fablink-prod/deployments"
+    current = _deployment(idle, "123.dkr.ecr/fablink-backend:v1", 4, 4, 3, 3)
+    fake.answers[("GET", base)] = (200, {"items": [_deployment(_view(env).live, "x:1", 1, 1, 3, 3), current]})
+    fake.answers[("PATCH", f"{base}/fablink-backend-{idle}")] = (200, current)
+    fake.answers[("GET", f"{base}/fablink-backend-{idle}")] = (200, _deployment(idle, "123.dkr.ecr/fablink-backend:v20", 5, 5, 3, 3))
+    opts = ReleaseOptions(config=str(env[1]), image="v20", approve=True, bake=0)
+    session = Session(opts, load_config(env[1]), _target(env), make_console(True), identity="sandbox")
+    clock = Clock()
+    assert command(opts, session=session, kube=client, clock=clock.clock, sleep=clock.sleep, reports_dir=tmp_path) == 0
+    [patch] = [r for r in fake.seen if r["method"] == "PATCH"]
+    assert patch["query"] == {"fieldManager": "fablink-ops-release", "force": "true"}
+    assert patch["headers"]["Content-Type"] == "application/apply-patch+yaml"
+    assert patch["body"]["spec"] == {"template": {"spec": {"containers": [{"name": "backend", "image": "123.dkr.ecr/fablink-backend:v20"}]}}}
+    [doc] = [json.loads(p.read_text()) for p in tmp_path.glob("*-release.json")]
+    [step] = [s for s in doc["steps"] if s["name"] == f"rollout: {idle}"]
+    assert step["status"] == "ok" and "3/3 updated" in step["detail"]
+    # a rollout that never completes fails the release before any traffic moves (0.01 min to wait)
+    fake.answers[("GET", f"{base}/fablink-backend-{_view(env).idle}")] = (200, _deployment(_view(env).idle, "r:v21", 6, 5, 1, 3))
+    before = _view(env)
+    short = tmp_path / "short.toml"
+    short.write_text(Path(env[1]).read_text().replace("health_wait_minutes = 10 ", "health_wait_minutes = 0.01 ", 1))
+    opts = ReleaseOptions(config=str(short), image="v21", approve=True, bake=0)
+    session = Session(opts, load_config(short), _target(env), make_console(True), identity="sandbox")
+    fake.answers[("GET", base)] = (200, {"items": [_deployment(before.live, "x:1", 1, 1, 3, 3), _deployment(before.idle, "r:v1", 5, 5, 3, 3)]})
+    fake.answers[("PATCH", f"{base}/fablink-backend-{before.idle}")] = (200, current)
+    out = tmp_path / "second"
+    out.mkdir()
+    clock = Clock()
+    assert command(opts, session=session, kube=client, clock=clock.clock, sleep=clock.sleep, reports_dir=out) == 1
+    [doc] = [json.loads(p.read_text()) for p in out.glob("*-release.json")]
+    assert "not rolled out in time" in doc["reason"] and "no traffic reached" in doc["reason"], doc["reason"]
+    assert _view(env).live == before.live and _view(env).canary is None

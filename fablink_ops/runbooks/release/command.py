@@ -22,7 +22,8 @@ from ...report import ABORTED, FAIL, PASS, Aborted, Report
 from ...session import Options, Session, open_session
 from ...target import wrap_aws_error
 from .. import Frame, execute
-from . import stage
+from ...kube import KubeClient
+from . import rollout, stage
 from .run import Ask, GateFailed, Release, deploy, integration_checks, preflight, roll_back, shift_traffic
 
 RUNBOOK = "release"
@@ -38,6 +39,7 @@ PERMISSIONS = (
     "elasticloadbalancing:DescribeTargetHealth",
     "cloudwatch:DescribeAlarms",
     "cloudwatch:GetMetricData",
+    "eks:DescribeCluster",  # live: the Kubernetes API's endpoint and CA for the rollout
     "sts:GetCallerIdentity",
     # the run lock (fablink_ops/lock.py)
     "dynamodb:DescribeTable", "dynamodb:CreateTable", "dynamodb:TagResource", "dynamodb:GetItem",
@@ -89,17 +91,21 @@ def _ask(s: Session) -> Ask | None:
     return ask
 
 
-def release(ctx: Context, report: Report, image: str, bake: float | None, approve: bool, ask: Ask | None) -> None:
-    """The release, start to verdict. Traffic never stays on a failed version: every way out rolls back."""
+def release(ctx: Context, report: Report, image: str, bake: float | None, approve: bool, ask: Ask | None,
+            kube: KubeClient | None = None) -> None:
+    """The release, start to verdict. Traffic never stays on a failed version: every way out rolls back.
+    ``kube``: the Kubernetes API client (live: made from the operator's credentials; sandbox: none)."""
     cfg = ctx.cfg.release
-    view = preflight(ctx, report)
+    if kube is None and ctx.target.is_live:
+        kube = rollout.kube_for(ctx)
+    view = preflight(ctx, report, kube)
     r = Release(image, view.live, view.idle, cfg.bake_seconds if bake is None else bake,
                 cfg.watch_seconds if bake is None else bake, ctx.clock() + cfg.timeout_minutes * 60)
     report.measure("release", r.to_json())
     if not ctx.target.is_live:
         report.measure("note", "sandbox: no traffic and no Kubernetes here; the gates say what they could not measure")
     try:
-        deploy(ctx, report, view, r)
+        deploy(ctx, report, view, r, kube)
         integration_checks(ctx, report, view, r)
         shift_traffic(ctx, report, view, r, approve, ask)
     except (GateFailed, OpsError, ClientError, BotoCoreError, KeyboardInterrupt) as exc:
@@ -131,13 +137,13 @@ def _traffic_time(ctx: Context, report: Report, r: Release) -> None:
         report.measure("seconds_with_traffic_on_new_version", round(ctx.clock() - r.canary_started, 3))
 
 
-def command(opts: ReleaseOptions, ask: Ask | None = None, **frame: Unpack[Frame]) -> int:
+def command(opts: ReleaseOptions, ask: Ask | None = None, kube: KubeClient | None = None, **frame: Unpack[Frame]) -> int:
     """invoke release: exit 0 promoted, 1 rolled back / failed / aborted, 2 refused."""
     image, bake = _image(opts), _bake(opts)  # bad input: exit 2 before the config or any AWS call
     parameters = {"image": image, "approve": opts.approve, "bake": bake, "live": opts.live, "config": opts.config}
 
     def body(ctx: Context, report: Report, s: Session) -> None:
-        release(ctx, report, image, bake, opts.approve, ask if ask is not None else _ask(s))
+        release(ctx, report, image, bake, opts.approve, ask if ask is not None else _ask(s), kube)
 
     return execute(opts, RUNBOOK, body, parameters, lock=True, **frame)
 

@@ -26,8 +26,9 @@ from ...engine import Context
 from ...errors import OpsError
 from ...report import ABORTED, FAIL, FAILED_STEP, OK, PASS, SKIPPED, Aborted, Report
 from ...resources.edge.common import EdgeNames
+from ...kube import KubeClient
 from ...target import wrap_aws_error
-from . import gates, stage
+from . import gates, rollout, stage
 from .gates import FAILED, Gate
 
 Ask = Callable[[str], str]  # prompt -> the operator's answer ("" when no terminal)
@@ -60,7 +61,15 @@ class Release:
 # ----- preflight
 
 
-def preflight(ctx: Context, report: Report) -> stage.StageView:
+def _find_idle(ctx: Context, kube: KubeClient, colour: str) -> Gate:
+    try:
+        found = rollout.find_deployment(kube, ctx.cfg.project.namespace, colour)
+    except OpsError as exc:
+        return Gate("kube", FAILED, exc.message)
+    return Gate("kube", gates.PASSED, f"Deployment {found['metadata']['name']} in {ctx.cfg.project.namespace}")
+
+
+def preflight(ctx: Context, report: Report, kube: KubeClient | None = None) -> stage.StageView:
     """Read-only checks, each a step; any failure: Aborted before anything is done."""
     started = ctx.clock()
     view = stage.read(ctx)
@@ -78,11 +87,8 @@ def preflight(ctx: Context, report: Report) -> stage.StageView:
     report.record("preflight: run lock", OK, "held by this run: no other release, drill or provision can start", started)
     check("stop alarms quiet", gates.stop_alarms(ctx))
     check(f"live colour {view.live} healthy", gates.target_health(ctx, view.live))
-    if ctx.target.is_live:
-        # The Kubernetes rollout of the idle colour needs fablink_ops/kube (the
-        # workload stage's client): not wired yet, so a live release would
-        # shift traffic to pods that do not run the image. Refused instead.
-        check("Kubernetes rollout available", Gate("kube", FAILED, "the live rollout step is not implemented yet (runbooks/release.md)"))
+    if kube is not None:
+        check(f"{view.idle} Deployment reachable", _find_idle(ctx, kube, view.idle))
     if problems:
         raise Aborted("preflight failed: " + "; ".join(problems))
     return view
@@ -91,12 +97,19 @@ def preflight(ctx: Context, report: Report) -> stage.StageView:
 # ----- deploy and check the idle colour
 
 
-def deploy(ctx: Context, report: Report, view: stage.StageView, r: Release) -> None:
+def deploy(ctx: Context, report: Report, view: stage.StageView, r: Release, kube: KubeClient | None) -> None:
     with report.step(f"deploy {r.image} to {r.new}") as step:
         stage.set_image(ctx, view, r.new, r.image)
         step.detail = f"stage variable {r.new}Image = {r.image}"
-    # Live only; preflight refused a live run without it (see there).
-    report.record(f"rollout: {r.new}", SKIPPED, "sandbox: no Kubernetes API server, so no Deployment is rolled out")
+    if kube is None:
+        report.record(f"rollout: {r.new}", SKIPPED, "sandbox: no Kubernetes API server, so no Deployment is rolled out")
+    else:
+        with report.step(f"rollout: {r.new}") as step:
+            deployment = rollout.find_deployment(kube, ctx.cfg.project.namespace, r.new)
+            reference = rollout.set_image(kube, deployment, r.image)
+            deadline = ctx.clock() + ctx.cfg.release.health_wait_minutes * 60
+            step.detail = f"{deployment['metadata']['name']} -> {reference}: " + rollout.wait_rollout(
+                kube, deployment, deadline, ctx.clock, ctx.sleep, ctx.cfg.release.poll_seconds)
     with report.step(f"wait: {r.new} targets healthy") as step:
         deadline = ctx.clock() + ctx.cfg.release.health_wait_minutes * 60
         while True:
