@@ -148,14 +148,26 @@ def test_a_stop_alarm_during_a_bake_rolls_back(env, tmp_path):
     assert used <= set(PERMISSIONS), used - set(PERMISSIONS)
 
 
-def test_ctrl_c_during_a_bake_rolls_back(env, tmp_path):
+def _start_release(env, image: str) -> subprocess.Popen:
+    """`invoke release` in the background, returned once its canary is on the stage."""
+    proc = subprocess.Popen([*_invoke_cmd(), "release", "--image", image, "--approve", "--bake", "60", "--config", str(env[1])],
+                            cwd=ROOT, env=env[2], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 60
+    while _view(env).canary is None:
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail(f"the canary never appeared: {proc.communicate()[0]}")
+        time.sleep(0.2)
+    return proc
+
+
+def test_ctrl_c_during_a_bake_rolls_back(env):
     before = _view(env)
-
-    def interrupt() -> None:
-        raise KeyboardInterrupt
-
-    code, doc = _in_process(env, tmp_path, Clock(interrupt), image="v10", approve=True, bake=1)
-    assert code == 1 and doc["verdict"] == "aborted" and "Ctrl-C" in doc["reason"], doc["reason"]
+    proc = _start_release(env, "v10")
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out
+    assert "release: ABORTED: interrupted by the operator (Ctrl-C)" in out and "(verified)" in out, out
     after = _view(env)
     assert after.canary is None and (after.live, after.image(after.live)) == (before.live, before.image(before.live))
 
@@ -185,16 +197,9 @@ def test_canary_errors_in_cloudwatch_fail_the_gate(env, tmp_path):
 
 def test_a_killed_release_is_undone_by_release_rollback(env):
     before = _view(env)
-    proc = subprocess.Popen([*_invoke_cmd(), "release", "--image", "v13", "--approve", "--bake", "60", "--config", str(env[1])],
-                            cwd=ROOT, env=env[2], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while _view(env).canary is None:
-            assert time.monotonic() < deadline and proc.poll() is None, "the canary never appeared"
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
+    proc = _start_release(env, "v13")
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
     assert _view(env).canary_colour == ("green" if before.live == "blue" else "blue")
     run = _invoke(env, "release.rollback")  # no run lock needed: the dead run still holds it
     assert run.returncode == 0, run.stderr + run.stdout
