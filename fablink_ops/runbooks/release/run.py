@@ -14,7 +14,6 @@ back), verify it (no canary, the old colour live) and time it; verdict fail
 
 from __future__ import annotations
 
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ...engine import Context
 from ...errors import OpsError
-from ...report import ABORTED, FAIL, FAILED_STEP, OK, PASS, SKIPPED, Aborted, Report
+from ...report import FAILED_STEP, OK, SKIPPED, Aborted, Report
 from ...resources.edge.common import EdgeNames
 from ...kube import KubeClient
 from ...target import wrap_aws_error
