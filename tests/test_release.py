@@ -209,7 +209,10 @@ def test_a_killed_release_is_undone_by_release_rollback(env):
     proc = _start_release(env, "v13")
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
-    assert _view(env).canary_colour == ("green" if before.live == "blue" else "blue")
+    assert _view(env).canary_colour == before.idle
+    # provision leaves the release's state alone: the canary and the colour variables are no drift
+    plan = plan_stages(Context(load_config(env[1]), _target(env)), ["edge"])
+    assert [(c.key, c.action) for c in plan if c.action != "no change"] == []
     run = _invoke(env, "release.rollback")  # no run lock needed: the dead run still holds it
     assert run.returncode == 0, run.stderr + run.stdout
     after = _view(env)
