@@ -16,6 +16,7 @@ from typing import Any
 
 from ...engine import Context
 from ...report import Aborted
+from ...resources.edge.colours import colour_images, with_repository  # noqa: F401 (the release package's API)
 from ...resources.edge.common import COLOUR_VARIABLE, COLOURS, ENDPOINT_VARIABLE, IMAGE_VARIABLES, EdgeNames, one_by_name
 from ...resources.edge.stage import backend_host
 
@@ -56,28 +57,6 @@ class StageView:
 
 def idle_of(colour: str) -> str:
     return "green" if colour == "blue" else "blue"
-
-
-def colour_images(stage: dict, default_image: str) -> dict[str, str]:
-    """colour -> image, from the stage's image variables (the contract with the
-    workload stage). A colour the release never deployed runs ``default_image``
-    if it is live, and is not rendered otherwise. A bare tag (``v2``) is the
-    default image's repository at that tag."""
-    variables = stage.get("variables") or {}
-    live = variables.get(COLOUR_VARIABLE) if variables.get(COLOUR_VARIABLE) in COLOURS else "blue"
-    out = {}
-    for colour in COLOURS:
-        image = variables.get(IMAGE_VARIABLES[colour]) or (default_image if colour == live else None)
-        if image:
-            out[colour] = with_repository(image, default_image)
-    return out
-
-
-def with_repository(image: str, default_image: str) -> str:
-    if "/" in image or ":" in image:
-        return image
-    repository = default_image.rsplit(":", 1)[0] if ":" in default_image.rsplit("/", 1)[-1] else default_image
-    return f"{repository}:{image}"
 
 
 def read(ctx: Context) -> StageView:
