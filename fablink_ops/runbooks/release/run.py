@@ -257,6 +257,8 @@ def roll_back(ctx: Context, report: Report, old: str, promoted: bool) -> dict[st
             result["canary_percent"] = after.canary_percent
         except (ClientError, BotoCoreError, OpsError) as exc:
             result["error"] = wrap_aws_error(exc, "AWS").message if not isinstance(exc, OpsError) else exc.message
+        except KeyboardInterrupt:  # a second Ctrl-C: say what is left, rather than leave it unsaid
+            result["error"] = "interrupted again during the rollback"
         result["seconds"] = round(ctx.clock() - start, 3)
         step.detail = (f"{old} serves 100%, no canary (verified in {result['seconds']:.2f}s)" if result["verified"]
                        else f"NOT verified: {result.get('error') or result}; run invoke release.rollback")
