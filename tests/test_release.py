@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -28,13 +29,13 @@ from fablink_ops.errors import OpsError
 from fablink_ops.output import make_console
 from fablink_ops import cli
 from fablink_ops.runbooks.release import PERMISSIONS, ReleaseOptions, colour_images, command, status_command
-from fablink_ops.runbooks.release import rollout
+from fablink_ops.runbooks.release import gates, rollout
 from fablink_ops.runbooks.release import stage as release_stage
 from fablink_ops.session import Session
 from fablink_ops.stages import plan_stages
-from fablink_ops.target import sandbox_target
+from fablink_ops.target import Target, sandbox_target
 
-from .conftest import CONFIG, FAST_RETRY, ROOT
+from .conftest import CONFIG, FAST_RETRY, ROOT, boto_session, make_ctx
 from .test_cli_e2e import _invoke_cmd, clean_env, run_invoke
 from .test_kube import api  # noqa: F401 (a fixture: a fake Kubernetes API server)
 
@@ -277,3 +278,13 @@ def test_the_rollout_sets_the_idle_colours_image_through_the_kubernetes_api(env,
     clock = Clock()
     with pytest.raises(OpsError, match=r"not rolled out in time: 1/3 updated, 3 available, 3 in all \(new generation not yet observed\)"):
         rollout.wait_rollout(client, current, clock.now + 1, clock.clock, clock.sleep, 0.2)
+
+
+def test_no_canary_data_fails_live_and_is_said_not_measured_in_the_sandbox(aws, cfg):
+    """No requests in CloudWatch: live, a failure (nothing shows the version works); sandbox, skipped, never a pass."""
+    now = datetime.now(timezone.utc)
+    live = Context(cfg, Target("live", REGION, boto_session(REGION), retry=FAST_RETRY))
+    gate = gates.traffic_metrics(live, now - timedelta(minutes=5), now, canary=True)
+    assert (gate.verdict, gate.readings["dimensions"]["Stage"]) == (gates.FAILED, "prod/Canary"), gate.detail
+    gate = gates.traffic_metrics(make_ctx(cfg), now - timedelta(minutes=5), now, canary=False)
+    assert gate.verdict == gates.SKIPPED and "not measured" in gate.detail
