@@ -2,9 +2,9 @@
 server the tool starts, the network and edge stages provisioned on it by the
 tool's own plan/apply, and the two stop alarms the monitoring stage names.
 
-The CLI runs as a subprocess where the CLI is the subject (a promotion, a
-real Ctrl-C (SIGINT) and a real kill (SIGKILL) in a bake, release.rollback
-after the kill); the next release, release.status, the stop alarm, the
+The CLI runs as a subprocess where a process is the subject (a promotion
+through `invoke`, a real Ctrl-C (SIGINT) and a real kill (SIGKILL) in a
+bake); release.rollback after the kill, the next release, release.status, the
 approval, the metric gate and the Kubernetes rollout run in-process against
 the same server, with a clock that only sleeping advances and a sleep that
 acts in the middle of a bake."""
@@ -28,7 +28,7 @@ from fablink_ops.engine import Context, apply
 from fablink_ops.errors import OpsError
 from fablink_ops.output import make_console
 from fablink_ops import cli
-from fablink_ops.runbooks.release import PERMISSIONS, ReleaseOptions, colour_images, command, status_command
+from fablink_ops.runbooks.release import PERMISSIONS, ReleaseOptions, colour_images, command, rollback_command, status_command
 from fablink_ops.runbooks.release import gates, rollout
 from fablink_ops.runbooks.release import stage as release_stage
 from fablink_ops.session import Session
@@ -205,7 +205,7 @@ def test_canary_errors_in_cloudwatch_fail_the_gate(env, tmp_path):
     assert _view(env).canary is None
 
 
-def test_a_killed_release_is_undone_by_release_rollback(env):
+def test_a_killed_release_is_undone_by_release_rollback(env, monkeypatch, capsys):
     before = _view(env)
     proc = _start_release(env, "v13")
     proc.send_signal(signal.SIGKILL)
@@ -214,8 +214,14 @@ def test_a_killed_release_is_undone_by_release_rollback(env):
     # provision leaves the release's state alone: the canary and the colour variables are no drift
     plan = plan_stages(Context(load_config(env[1]), _target(env)), ["edge"])
     assert [(c.key, c.action) for c in plan if c.action != "no change"] == []
-    run = _invoke(env, "release.rollback")  # no run lock needed: the dead run still holds it
-    assert run.returncode == 0, run.stderr + run.stdout
+    # `invoke release.rollback --json`'s command (in-process: the kill above is what needs a real process).
+    # It needs no run lock: the dead run still holds it.
+    monkeypatch.setenv("FABLINK_SANDBOX_DIR", env[2]["FABLINK_SANDBOX_DIR"])
+    monkeypatch.setenv("FABLINK_REPORTS_DIR", env[2]["FABLINK_REPORTS_DIR"])
+    capsys.readouterr()
+    assert cli.run(rollback_command, cli.Options(config=str(env[1]), json=True)) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["verdict"] == "pass" and doc["measurements"]["rollback"]["verified"], doc["reason"]
     after = _view(env)
     assert after.canary is None and (after.live, after.image(after.live)) == (before.live, before.image(before.live))
     # the killed run's lock stays until its lease ends: a new release is refused (exit 2) until then or `invoke unlock`
