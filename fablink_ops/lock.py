@@ -131,7 +131,7 @@ def ensure_table(target: Target, project: str, sleep: Callable[[float], None] = 
     while _table_status(ddb) != "ACTIVE":
         if time.monotonic() > deadline:
             raise AwsError(f"the lock table {TABLE} is not ACTIVE after {TABLE_WAIT_SECONDS:.0f}s")
-        sleep(1.0)
+        sleep(1.0 * target.wait_scale)
 
 
 def _table_status(ddb: Any) -> str | None:
