@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
 from fablink_ops import ownership
 from fablink_ops.stages import plan_stages
 from fablink_ops.engine import Change, Context, apply
@@ -85,3 +92,47 @@ def with_section_key(text: str, section: str, key: str, value: str | None) -> st
     else:
         body = f"{key} = {value}\n" + body
     return head + sep + body
+
+
+def invoke_in(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """The real `invoke` in a subprocess started in ``cwd`` (a runbook's
+    evidence goes to ./reports there), the project's tasks found by --search-root."""
+    from .conftest import ROOT
+
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
+    )
+
+
+@contextmanager
+def sandbox_for_invoke() -> Iterator[tuple[object, dict[str, str]]]:
+    """The sandbox server a test seeds before its `invoke` runs use it (the
+    same FABLINK_SANDBOX_DIR: the conftest's, this test's own), started here
+    and stopped after. Yields (its SandboxInfo, the environment for invoke_in)."""
+    from fablink_ops import sandbox
+    from fablink_ops.config import load_config
+
+    from .conftest import CONFIG, ROOT
+
+    env = dict(os.environ)  # conftest: no real credentials
+    env["PYTHONPATH"] = str(ROOT)
+    try:
+        info, started = sandbox.ensure_running(load_config(CONFIG).project.account_id)
+        assert started
+        yield info, env
+    finally:
+        sandbox.stop()
+    assert sandbox.running() is None
+
+
+def sandbox_clients(info, *services: str) -> list:
+    """boto3 clients on the sandbox server (a test's own view of it, not the tool's)."""
+    import boto3
+
+    from .conftest import CONFIG
+    from fablink_ops.config import load_config
+
+    region = load_config(CONFIG).project.region
+    return [boto3.client(service, region_name=region, endpoint_url=info.endpoint_url,
+                         aws_access_key_id="sandbox", aws_secret_access_key="sandbox") for service in services]
