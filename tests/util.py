@@ -6,14 +6,16 @@ import os
 import subprocess
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from fablink_ops import ownership
 from fablink_ops.stages import plan_stages
 from fablink_ops.engine import Change, Context, apply
+from fablink_ops.target import Target
 
-from .conftest import make_ctx
+from .conftest import make_ctx, make_target
 
 
 def provision(cfg, stages=("network",), hooks=(), adopt=False, **ctx_kwargs) -> tuple[Context, list[Change]]:
@@ -136,3 +138,37 @@ def sandbox_clients(info, *services: str) -> list:
     region = load_config(CONFIG).project.region
     return [boto3.client(service, region_name=region, endpoint_url=info.endpoint_url,
                          aws_access_key_id="sandbox", aws_secret_access_key="sandbox") for service in services]
+
+
+@dataclass
+class RunbookRun:
+    """What a runbook command run in-process left: its exit code, its
+    evidence (JSON document and Markdown; None and "" when it wrote none) and
+    the target it ran on."""
+
+    code: int
+    doc: dict | None
+    md: str
+    target: Target
+
+
+def run_runbook(cfg, opts, command, hooks=(), identity: str = "") -> tuple[int, dict | None, str, Target]:
+    """``command(opts, session)`` through cli.run as the Invoke task runs it,
+    on moto (a live target when ``opts.live``, as ``identity``), evidence in
+    ./reports: at most one new record. Returns (code, doc, md, target)."""
+    import json
+
+    from fablink_ops import cli
+    from fablink_ops.output import make_console
+
+    target = make_target(cfg, hooks=hooks)
+    if getattr(opts, "live", False):
+        target.mode = "live"
+    session = cli.Session(opts, cfg, target, make_console(opts.json), identity=identity if target.is_live else "")
+    before = set(Path("reports").glob("*/*.json"))
+    code = cli.run(lambda o: command(o, session), opts)
+    files = sorted(set(Path("reports").glob("*/*.json")) - before)
+    assert len(files) <= 1
+    if not files:
+        return code, None, "", target
+    return code, json.loads(files[0].read_text()), files[0].with_suffix(".md").read_text(), target
