@@ -13,7 +13,6 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from fablink_ops import cli
 from fablink_ops.config import DynamoIndex, load_config
@@ -22,7 +21,7 @@ from fablink_ops.errors import AwsError, ConfigError, OpsError
 from fablink_ops.resources import dynamodb, kms_key
 from fablink_ops.target import Target
 
-from .conftest import CONFIG, FAST_RETRY
+from .conftest import CONFIG, FAST_RETRY, own_moto
 from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
 from .state import dump, dynamodb_inventory
 from .util import pending, plan, provision
@@ -58,16 +57,9 @@ def _table(cfg, name):
 @pytest.fixture(scope="module")
 def clean_state():
     """The inventory after one clean provision (computed once, in its own moto)."""
-    with pytest.MonkeyPatch.context() as mp:
-        for var in [v for v in os.environ if v.startswith("AWS_")]:
-            mp.delenv(var)
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_DEFAULT_REGION", REGION)
-        mp.setenv("MOTO_ACCOUNT_ID", "853963783084")
-        with mock_aws():
-            provision(load_config(CONFIG), STAGES)
-            return dynamodb_inventory(REGION)
+    with own_moto():
+        provision(load_config(CONFIG), STAGES)
+        return dynamodb_inventory(REGION)
 
 
 # --------------------------------------------------------------------------

@@ -80,12 +80,14 @@ def plan_refused(path, monkeypatch, capsys, stage: str | None = None) -> str:
 
 
 def with_section_key(text: str, section: str, key: str, value: str | None) -> str:
-    """Config text with one key of ``[section]`` set to a raw TOML value
-    (None: removed; added at the section's top when absent)."""
+    """Config text with one key of ``[section]`` (up to the next table header)
+    set to a raw TOML value (None: removed; added at the section's top when absent)."""
     import re
 
-    head, sep, body = text.partition(f"\n[{section}]\n")
+    head, sep, rest = text.partition(f"\n[{section}]\n")
     assert sep, section
+    end = re.search(r"^\[", rest, re.M)
+    body, tail = (rest[:end.start()], rest[end.start():]) if end else (rest, "")
     line = re.compile(rf"^{re.escape(key)} = .*$", re.M)
     if value is None:
         body = line.sub("", body)
@@ -93,7 +95,17 @@ def with_section_key(text: str, section: str, key: str, value: str | None) -> st
         body = line.sub(lambda _: f"{key} = {value}", body)
     else:
         body = f"{key} = {value}\n" + body
-    return head + sep + body
+    return head + sep + body + tail
+
+
+def assert_bad_section_value(tmp_path, section: str, key: str, value: str | None, error_key: str, phrase: str) -> str:
+    """prod.toml with one key of ``[section]`` set to ``value`` fails to load
+    with one line naming ``error_key`` and containing ``phrase``."""
+    from .conftest import CONFIG
+
+    path = tmp_path / "prod.toml"
+    path.write_text(with_section_key(CONFIG.read_text(), section, key, value))
+    return assert_config_error(path, error_key, phrase)
 
 
 def invoke_in(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
