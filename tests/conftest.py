@@ -108,9 +108,11 @@ def boto_session(region: str) -> boto3.Session:
     return _SESSIONS.setdefault(region, boto3.Session(region_name=region))
 
 
-def make_target(cfg, hooks=(), retry: RetryPolicy = FAST_RETRY) -> Target:
+def make_target(cfg, hooks=(), retry: RetryPolicy = FAST_RETRY, wait_scale: float = 1.0) -> Target:
+    """``wait_scale``: below 1 for a command run in-process with real sleeps
+    (the waits still poll, sooner); 1 where a fake clock checks the intervals."""
     session = boto_session(cfg.project.region)
-    return Target("sandbox", cfg.project.region, session, retry=retry, hooks=list(hooks))
+    return Target("sandbox", cfg.project.region, session, retry=retry, hooks=list(hooks), wait_scale=wait_scale)
 
 
 def make_ctx(cfg, hooks=(), **kwargs) -> Context:
