@@ -17,6 +17,17 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from fablink_ops.target import is_write
 
 
+def at_every_write(writes: int, ids: str = "{when}-{k}"):
+    """Parametrize ``k, after`` over a crash after each of ``writes`` writes
+    (the answer lost: the harder case) plus one before the very first. A crash
+    before write k leaves AWS as a crash after write k-1 does (only the
+    unfinished change differs)."""
+    import pytest
+
+    points = [(1, False)] + [(k, True) for k in range(1, writes + 1)]
+    return pytest.mark.parametrize("k,after", points, ids=[ids.format(k=k, when="after" if a else "before") for k, a in points])
+
+
 class SimulatedCrash(BaseException):
     """Not an Exception: nothing in the code under test may swallow it."""
 

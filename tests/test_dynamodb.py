@@ -22,7 +22,7 @@ from fablink_ops.resources import dynamodb, kms_key
 from fablink_ops.target import Target
 
 from .conftest import CONFIG, FAST_RETRY, own_moto
-from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
+from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter, at_every_write
 from .state import dump, dynamodb_inventory
 from .util import pending, plan, provision
 
@@ -142,10 +142,7 @@ def test_reapply_makes_zero_writes_within_the_read_budget(aws, cfg):
 # Changes run one at a time here (_serial), so a crash just before write k
 # leaves AWS exactly as a crash just after write k-1 does: "before" is only
 # distinct for the first write. Every crash point is covered, each once.
-CRASH_POINTS = [(1, False)] + [(k, True) for k in range(1, CLEAN_WRITES + 1)]
-
-
-@pytest.mark.parametrize("k,after", CRASH_POINTS, ids=[f"{k}-{'after' if a else 'before'}" for k, a in CRASH_POINTS])
+@at_every_write(CLEAN_WRITES, "{k}-{when}")
 def test_crash_at_every_write_then_rerun_converges(aws, cfg, clean_state, k, after):
     cfg = _serial(cfg)
     crash = CrashAtWrite(k, after=after)
