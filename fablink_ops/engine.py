@@ -140,8 +140,9 @@ class Context:
     # of holding the process for the rest of their budget.
     cancel: threading.Event = field(default_factory=threading.Event)
     # Multiplies every wait's poll interval: the benchmark runs AWS's
-    # durations scaled down, and scales the polling with them.
-    poll_scale: float = 1.0
+    # durations scaled down, and scales the polling with them. None: the
+    # target's own (target.wait_scale: 1 for AWS, less for the sandbox).
+    poll_scale: float | None = None
     # Set once apply starts: from then on what was read may be stale, so
     # read_once reads afresh and shared.tags_of asks the resource itself.
     writing: bool = False
@@ -151,6 +152,10 @@ class Context:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _reads: dict[Any, Any] = field(default_factory=dict, repr=False)
     _read_locks: dict[Any, threading.Lock] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.poll_scale is None:
+            self.poll_scale = self.target.wait_scale
 
     def set_output(self, key: str, value: Any) -> None:
         with self._lock:

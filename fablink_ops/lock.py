@@ -60,6 +60,7 @@ TABLE = "fablink-ops-run-lock"
 KEY = "LockID"
 LEASE_SECONDS = 600.0  # 10 minutes: how long a killed run blocks the next one
 TABLE_WAIT_SECONDS = 120.0  # CreateTable of a one-key on-demand table: seconds on AWS
+TABLE_POLL_SECONDS = 1.0  # between DescribeTable polls while it is created (times the target's wait_scale)
 
 Say = Callable[[str], None]
 
@@ -131,7 +132,7 @@ def ensure_table(target: Target, project: str, sleep: Callable[[float], None] = 
     while _table_status(ddb) != "ACTIVE":
         if time.monotonic() > deadline:
             raise AwsError(f"the lock table {TABLE} is not ACTIVE after {TABLE_WAIT_SECONDS:.0f}s")
-        sleep(1.0)
+        sleep(TABLE_POLL_SECONDS * target.wait_scale)
 
 
 def _table_status(ddb: Any) -> str | None:

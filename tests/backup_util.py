@@ -6,22 +6,18 @@ clock with the restore model of tests/backup_timeline.py."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import urllib.parse
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 from botocore.awsrequest import AWSResponse
 
-from fablink_ops import cli
-from fablink_ops.output import make_console
 from fablink_ops.runbooks.backup import sweep, verify
-from fablink_ops.target import Target
 
 from .backup_timeline import RestoreModel
-from .conftest import boto_session, make_target
+from .conftest import boto_session
 from .timeline import WALL, FakeClock
+from .util import RunbookRun, run_runbook
 
 REGION = "ap-northeast-2"
 OPERATOR = "arn:aws:iam::853963783084:user/operator"
@@ -109,21 +105,9 @@ def assert_production_intact(cfg) -> None:
 
 
 @dataclass
-class Run:
-    code: int
-    doc: dict | None
-    md: str
-    target: Target
+class Run(RunbookRun):
     clock: FakeClock
     model: RestoreModel
-
-
-def _files(before: set[Path]) -> tuple[dict | None, str]:
-    files = sorted(set(Path("reports").glob("*/*.json")) - before)
-    assert len(files) <= 1
-    if not files:
-        return None, ""
-    return json.loads(files[0].read_text()), files[0].with_suffix(".md").read_text()
 
 
 class RecoveryPoints:
@@ -159,31 +143,21 @@ def run_verify(cfg, model: RestoreModel | None = None, hooks=(), live=False, yes
     clock = model.clock if model else FakeClock()
     model = model or RestoreModel(clock, cluster_at=0, instance_at=0, table_default=0)
     points = (recovery_points or RecoveryPoints()).hooks if live else []
-    target = make_target(cfg, hooks=[*model.hooks, *points, *hooks])
-    if live:
-        target.mode = "live"
     opts = verify.VerifyOptions(live=live, yes=yes, json=json_mode, **options)
-    session = cli.Session(opts, cfg, target, make_console(json_mode), identity=OPERATOR if live else "")
-    before = set(Path("reports").glob("*/*.json"))
-    code = cli.run(lambda o: verify.command(o, session=session, clock=clock.monotonic, sleep=clock.sleep, wall=WALL,
-                                             run_id=run_id, connect=connect), opts)
-    doc, md = _files(before)
-    return Run(code, doc, md, target, clock, model)
+    ran = run_runbook(cfg, opts, lambda o, session: verify.command(
+        o, session=session, clock=clock.monotonic, sleep=clock.sleep, wall=WALL, run_id=run_id, connect=connect),
+        hooks=[*model.hooks, *points, *hooks], identity=OPERATOR)
+    return Run(*ran, clock, model)
 
 
 def run_sweep(cfg, clock: FakeClock | None = None, model: RestoreModel | None = None, wall=WALL, live=False, yes=True,
               json_mode=False, hooks=()) -> Run:
     clock = clock or (model.clock if model else FakeClock())
     model = model or RestoreModel(clock, cluster_at=0, instance_at=0, table_default=0)
-    target = make_target(cfg, hooks=[*model.hooks, *hooks])
-    if live:
-        target.mode = "live"
     opts = sweep.CleanupOptions(live=live, yes=yes, json=json_mode)
-    session = cli.Session(opts, cfg, target, make_console(json_mode), identity=OPERATOR if live else "")
-    before = set(Path("reports").glob("*/*.json"))
-    code = cli.run(lambda o: sweep.command(o, session=session, clock=clock.monotonic, sleep=clock.sleep, wall=wall), opts)
-    doc, md = _files(before)
-    return Run(code, doc, md, target, clock, model)
+    ran = run_runbook(cfg, opts, lambda o, session: sweep.command(
+        o, session=session, clock=clock.monotonic, sleep=clock.sleep, wall=wall), hooks=[*model.hooks, *hooks], identity=OPERATOR)
+    return Run(*ran, clock, model)
 
 
 def step(doc, name) -> dict:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -9,6 +10,7 @@ import pytest
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
+from fablink_ops import lock
 from fablink_ops.config import load_config
 from fablink_ops.engine import Context
 from fablink_ops.moto_server import per_cluster_oidc_issuer
@@ -62,6 +64,28 @@ def _no_real_aws(monkeypatch, tmp_path):
     monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.delenv("LINES", raising=False)
     monkeypatch.delenv("FABLINK_CONFIG", raising=False)
+    # The run lock's table, created on a test's first lock, is not found by
+    # the first DescribeTable (the fidelity layer's window, counted in calls):
+    # its poll still happens, without the second of wall time per test.
+    monkeypatch.setattr(lock, "TABLE_POLL_SECONDS", 0.0)
+
+
+@contextmanager
+def own_moto(prepare=None):
+    """A moto of its own, with the credentials and account the autouse fixture
+    gives each test, for a module-scoped fixture (set up before any test's
+    own). ``prepare(monkeypatch)`` adjusts the environment before moto starts."""
+    with pytest.MonkeyPatch.context() as mp:
+        for var in [v for v in os.environ if v.startswith("AWS_")]:
+            mp.delenv(var)
+        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
+        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        mp.setenv("AWS_DEFAULT_REGION", "ap-northeast-2")
+        mp.setenv("MOTO_ACCOUNT_ID", "853963783084")
+        if prepare:
+            prepare(mp)
+        with mock_aws():
+            yield
 
 
 @pytest.fixture
@@ -84,9 +108,11 @@ def boto_session(region: str) -> boto3.Session:
     return _SESSIONS.setdefault(region, boto3.Session(region_name=region))
 
 
-def make_target(cfg, hooks=(), retry: RetryPolicy = FAST_RETRY) -> Target:
+def make_target(cfg, hooks=(), retry: RetryPolicy = FAST_RETRY, wait_scale: float = 1.0) -> Target:
+    """``wait_scale``: below 1 for a command run in-process with real sleeps
+    (the waits still poll, sooner); 1 where a fake clock checks the intervals."""
     session = boto_session(cfg.project.region)
-    return Target("sandbox", cfg.project.region, session, retry=retry, hooks=list(hooks))
+    return Target("sandbox", cfg.project.region, session, retry=retry, hooks=list(hooks), wait_scale=wait_scale)
 
 
 def make_ctx(cfg, hooks=(), **kwargs) -> Context:

@@ -17,6 +17,17 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from fablink_ops.target import is_write
 
 
+def at_every_write(writes: int, ids: str = "{when}-{k}"):
+    """Parametrize ``k, after`` over a crash after each of ``writes`` writes
+    (the answer lost: the harder case) plus one before the very first. A crash
+    before write k leaves AWS as a crash after write k-1 does (only the
+    unfinished change differs)."""
+    import pytest
+
+    points = [(1, False)] + [(k, True) for k in range(1, writes + 1)]
+    return pytest.mark.parametrize("k,after", points, ids=[ids.format(k=k, when="after" if a else "before") for k, a in points])
+
+
 class SimulatedCrash(BaseException):
     """Not an Exception: nothing in the code under test may swallow it."""
 
@@ -90,28 +101,44 @@ class Throttle:
         return http, parsed
 
 
-class LostAnswer:
+class _FirstCalls:
+    """Base of the faults that hit the first call(s) of named operations:
+    ``_hit(name)`` says whether this call is one of them (thread-safe)."""
+
+    event = "before-call"
+
+    def __init__(self, left: dict[str, int]):
+        self.left = left
+        self._lock = threading.Lock()
+        self.hit_on: list[str] = []
+
+    @property
+    def hooks(self):
+        return [(self.event, self._handler)]
+
+    def _hit(self, name: str) -> bool:
+        with self._lock:
+            hit = self.left.get(name, 0) > 0
+            if hit:
+                self.left[name] -= 1
+                self.hit_on.append(name)
+        return hit
+
+
+class LostAnswer(_FirstCalls):
     """The first call of each named operation is carried out by AWS, but its
     answer is lost: a read timeout, or an HTTP 500 (AWS did the work and then
     failed). What the fault-injection proxy of issue 20 did."""
 
-    def __init__(self, operations: tuple[str, ...], how: str = "timeout"):
-        self.pending = set(operations)
-        self.how = how
-        self.lost: list[str] = []
-        self._lock = threading.Lock()
+    event = "after-call"
 
-    @property
-    def hooks(self):
-        return [("after-call", self._handler)]
+    def __init__(self, operations: tuple[str, ...], how: str = "timeout"):
+        super().__init__({name: 1 for name in operations})
+        self.how = how
+        self.lost = self.hit_on
 
     def _handler(self, model, **_):
-        with self._lock:
-            hit = model.name in self.pending
-            self.pending.discard(model.name)
-            if hit:
-                self.lost.append(model.name)
-        if not hit:
+        if not self._hit(model.name):
             return
         if self.how == "timeout":
             raise ReadTimeoutError(endpoint_url="https://lost.invalid")
@@ -119,27 +146,17 @@ class LostAnswer:
                           model.name)
 
 
-class ServerErrors:
+class ServerErrors(_FirstCalls):
     """The first ``times`` calls of each named operation are answered with a
     server error, not carried out (the request never reached the backend)."""
 
     def __init__(self, errors: dict[str, tuple[str, int]], times: int = 2):
+        super().__init__({name: times for name in errors})
         self.errors = errors
-        self.left = {name: times for name in errors}
-        self.answered: list[str] = []
-        self._lock = threading.Lock()
-
-    @property
-    def hooks(self):
-        return [("before-call", self._handler)]
+        self.answered = self.hit_on
 
     def _handler(self, model, **_):
-        with self._lock:
-            hit = self.left.get(model.name, 0) > 0
-            if hit:
-                self.left[model.name] -= 1
-                self.answered.append(model.name)
-        if not hit:
+        if not self._hit(model.name):
             return None
         code, status = self.errors[model.name]
         http = AWSResponse("https://failing.invalid", status, {}, None)

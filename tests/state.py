@@ -22,6 +22,22 @@ def _tags(item: dict) -> tuple:
     return tuple(sorted(tagging.from_list(item.get("Tags")).items()))
 
 
+def _vpc_and_subnet_names(ec2, unnamed_vpc: str = "(unnamed)", unnamed_subnet: str = "(unnamed)") -> dict[str, str]:
+    """VPC and subnet ids -> their Name tags (what an inventory shows instead of ids)."""
+    names = {v["VpcId"]: _name(v) or unnamed_vpc for v in ec2.describe_vpcs()["Vpcs"]}
+    names.update({s["SubnetId"]: _name(s) or unnamed_subnet for s in ec2.describe_subnets()["Subnets"]})
+    return names
+
+
+def _aliases_by_key(kms) -> dict[str, list[str]]:
+    """KMS key id -> its aliases."""
+    aliases: dict[str, list[str]] = {}
+    for a in kms.list_aliases()["Aliases"]:
+        if a.get("TargetKeyId"):
+            aliases.setdefault(a["TargetKeyId"], []).append(a["AliasName"])
+    return aliases
+
+
 _CLIENTS: dict[tuple[str, str], object] = {}
 
 
@@ -76,10 +92,7 @@ def network_inventory(region: str) -> dict[str, list]:
         attached = [a["PolicyArn"] for a in iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]]
         tags = tuple(sorted(tagging.from_list(iam.list_role_tags(RoleName=role["RoleName"])["Tags"]).items()))
         roles.append((role["RoleName"], tuple(sorted(policies)), tuple(sorted(attached)), tags))
-    groups = []
-    for g in logs.describe_log_groups()["logGroups"]:
-        tags = tuple(sorted(logs.list_tags_log_group(logGroupName=g["logGroupName"]).get("tags", {}).items()))
-        groups.append((g["logGroupName"], g.get("retentionInDays"), tags))
+    groups = _log_groups(logs)
 
     return {
         "vpcs": sorted((_name(v), v["CidrBlock"], _tags(v)) for v in vpcs),
@@ -179,10 +192,7 @@ def eks_inventory(region: str) -> dict[str, list]:
         attached = tuple(sorted(a["PolicyArn"] for a in iam.list_attached_role_policies(RoleName=rn)["AttachedPolicies"]))
         tags = tuple(sorted(tagging.from_list(iam.list_role_tags(RoleName=rn)["Tags"]).items()))
         roles.append((rn, normalise(role["AssumeRolePolicyDocument"]), attached, inline, tags))
-    groups = []
-    for g in logs.describe_log_groups()["logGroups"]:
-        tags = tuple(sorted(logs.list_tags_log_group(logGroupName=g["logGroupName"]).get("tags", {}).items()))
-        groups.append((g["logGroupName"], g.get("retentionInDays"), tags))
+    groups = _log_groups(logs)
 
     return {
         "kms_keys": sorted(keys),
@@ -294,18 +304,11 @@ def aurora_inventory(region: str) -> dict[str, list]:
     kms = client("kms", region)
     rds = client("rds", region)
     sm = client("secretsmanager", region)
-    names: dict[str, str] = {}
-    for s in ec2.describe_subnets()["Subnets"]:
-        names[s["SubnetId"]] = _name(s) or "(unnamed subnet)"
-    for v in ec2.describe_vpcs()["Vpcs"]:
-        names[v["VpcId"]] = _name(v) or "(unnamed vpc)"
+    names = _vpc_and_subnet_names(ec2, "(unnamed vpc)", "(unnamed subnet)")
     for g in ec2.describe_security_groups()["SecurityGroups"]:
         names[g["GroupId"]] = g["GroupName"]
 
-    aliases: dict[str, list[str]] = {}
-    for a in kms.list_aliases()["Aliases"]:
-        if a.get("TargetKeyId"):
-            aliases.setdefault(a["TargetKeyId"], []).append(a["AliasName"])
+    aliases = _aliases_by_key(kms)
     keys = []
     for k in kms.list_keys()["Keys"]:
         meta = kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
@@ -391,11 +394,7 @@ def edge_inventory(region: str) -> dict[str, list]:
     waf = client("wafv2", region)
     logs = client("logs", region)
     iam = client("iam", region)
-    names: dict[str, str] = {}
-    for v in ec2.describe_vpcs()["Vpcs"]:
-        names[v["VpcId"]] = _name(v) or "(unnamed)"
-    for s in ec2.describe_subnets()["Subnets"]:
-        names[s["SubnetId"]] = _name(s) or "(unnamed)"
+    names = _vpc_and_subnet_names(ec2)
     n = lambda i: names.get(i, i)  # noqa: E731
 
     lbs = elb.describe_load_balancers()["LoadBalancers"]
@@ -533,10 +532,7 @@ def monitoring_inventory(region: str) -> dict[str, list]:
     sns = client("sns", region)
     cw = client("cloudwatch", region)
     logs = client("logs", region)
-    aliases: dict[str, list[str]] = {}
-    for a in kms.list_aliases()["Aliases"]:
-        if a.get("TargetKeyId"):
-            aliases.setdefault(a["TargetKeyId"], []).append(a["AliasName"])
+    aliases = _aliases_by_key(kms)
     keys = []
     for k in kms.list_keys()["Keys"]:
         meta = kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
@@ -571,10 +567,7 @@ def monitoring_inventory(region: str) -> dict[str, list]:
         dashboards.append((d["DashboardName"], json.dumps(json.loads(body), sort_keys=True)))
     filters = sorted((f["logGroupName"], f["filterName"], f["filterPattern"], json.dumps(f["metricTransformations"], sort_keys=True))
                      for f in logs.describe_metric_filters()["metricFilters"])
-    groups = []
-    for g in logs.describe_log_groups()["logGroups"]:
-        gtags = tuple(sorted(logs.list_tags_log_group(logGroupName=g["logGroupName"]).get("tags", {}).items()))
-        groups.append((g["logGroupName"], g.get("retentionInDays"), gtags))
+    groups = _log_groups(logs)
     return {
         "kms_keys": sorted(keys),
         "topics": sorted(topics),

@@ -4,41 +4,21 @@ against the sandbox (a moto server the tool starts), evidence in the cwd."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-import boto3
-
-from fablink_ops import sandbox
-from fablink_ops.config import load_config
-
-from .conftest import CONFIG, ROOT
+from .conftest import CONFIG
 from .test_access_review import audit_baseline
+from .util import invoke_in as invoke, sandbox_clients, sandbox_for_invoke
 
 REGION = "ap-northeast-2"
 ACCOUNT = "853963783084"
 
 
-def invoke(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
-    )
-
-
 def test_the_review_through_invoke_against_the_sandbox(tmp_path, monkeypatch):
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # the sandbox server's EC2 starts faster without them
-    env = dict(os.environ)  # conftest: FABLINK_SANDBOX_DIR is this test's own, no real credentials
-    env["PYTHONPATH"] = str(ROOT)
     config = str(CONFIG)
-    try:
-        info, started = sandbox.ensure_running(load_config(CONFIG).project.account_id)
-        assert started
-        kw = dict(region_name=REGION, endpoint_url=info.endpoint_url, aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
-        iam, ec2 = boto3.client("iam", **kw), boto3.client("ec2", **kw)
-        audit_baseline(lambda service: boto3.client(service, **kw))
+    with sandbox_for_invoke() as (info, env):
+        iam, ec2 = sandbox_clients(info, "iam", "ec2")
+        audit_baseline(lambda service: sandbox_clients(info, service)[0])
         iam.update_account_password_policy(MinimumPasswordLength=14, RequireSymbols=True, RequireNumbers=True,
                                            RequireUppercaseCharacters=True, RequireLowercaseCharacters=True, PasswordReusePrevention=24)
         iam.create_role(RoleName="anyone", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
@@ -76,6 +56,3 @@ def test_the_review_through_invoke_against_the_sandbox(tmp_path, monkeypatch):
         run = invoke(tmp_path, "access.review", "--fail-on", "severe", "--config", config, env=env)
         assert run.returncode == 2 and "choose one of critical, high, medium, low" in run.stderr
         assert len(list((tmp_path / "reports").glob("*/*.json"))) == 2
-    finally:
-        sandbox.stop()
-    assert sandbox.running() is None

@@ -23,18 +23,16 @@ from moto.iam.models import AWSManagedPolicy, iam_backends
 from fablink_ops import cli
 from fablink_ops.config import Suppression
 from fablink_ops.engine import Context
-from fablink_ops.output import make_console
 from fablink_ops.runbooks import access
 from fablink_ops.runbooks.access.checks import CHECKS, evaluate, Settings
 from fablink_ops.runbooks.access.collect import PERMISSIONS
 from fablink_ops.runbooks.access.collect import iam as iam_collector
 from fablink_ops.runbooks.access.models import Inventory
-from fablink_ops.target import Target
 
 from .conftest import CONFIG, make_target
 from . import state
 from .faults import Throttle
-from .util import load_stage_policies, provision
+from .util import RunbookRun, load_stage_policies, provision, run_runbook
 
 ACCOUNT = "853963783084"
 REGION = "ap-northeast-2"
@@ -110,11 +108,7 @@ def administrator_access_exists() -> None:
 
 
 @dataclass
-class Run:
-    code: int
-    doc: dict | None
-    md: str
-    target: Target
+class Run(RunbookRun):
 
     def open(self) -> set[tuple[str, str]]:
         return {(f["check"], f["resource"]) for f in self.doc["measurements"]["findings"] if f["status"] == "open"}
@@ -127,18 +121,9 @@ class Run:
 
 def review(cfg, fail_on="high", wall: datetime | None = None, json_mode=False, hooks=(), live=False) -> Run:
     """`invoke access.review` in-process: the same command, on moto, evidence in ./reports."""
-    target = make_target(cfg, hooks=hooks)
-    if live:
-        target.mode = "live"
     opts = access.ReviewOptions(json=json_mode, fail_on=fail_on, live=live)
-    session = cli.Session(opts, cfg, target, make_console(json_mode), identity=arn("user", "auditor") if live else "")
-    before = set(Path("reports").glob("*/*.json"))
-    code = cli.run(lambda o: access.command(o, session=session, sleep=lambda s: None, wall=wall), opts)
-    files = sorted(set(Path("reports").glob("*/*.json")) - before)
-    assert len(files) <= 1
-    data = json.loads(files[0].read_text()) if files else None
-    md = files[0].with_suffix(".md").read_text() if files else ""
-    return Run(code, data, md, target)
+    return Run(*run_runbook(cfg, opts, lambda o, session: access.command(o, session=session, sleep=lambda s: None, wall=wall),
+                            hooks=hooks, identity=arn("user", "auditor")))
 
 
 def later(days: int) -> datetime:

@@ -587,7 +587,7 @@ def test_a_key_scheduled_for_deletion_is_rescued(cfg, aws):
 
 def _in_process_cli(monkeypatch, cfg):
     """The CLI's commands, on this test's moto instead of a sandbox server."""
-    monkeypatch.setattr(cli, "open_session", lambda opts: cli.Session(opts, load_config(opts.config), make_target(cfg), make_console(opts.json)))
+    monkeypatch.setattr(cli, "open_session", lambda opts: cli.Session(opts, load_config(opts.config), make_target(cfg, wait_scale=0.01), make_console(opts.json)))
 
 
 def test_no_password_or_secret_value_in_any_output(cfg, aws, monkeypatch, capsys):

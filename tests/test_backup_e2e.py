@@ -6,45 +6,27 @@ server) and an Aurora cluster made with boto3; evidence in the cwd."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-import boto3
-
-from fablink_ops import sandbox
 from fablink_ops.stages import plan_stages
 from fablink_ops.config import load_config
 from fablink_ops.engine import Context, apply
 from fablink_ops.target import sandbox_target
 
-from .conftest import CONFIG, ROOT
+from .conftest import CONFIG
+from .util import invoke_in as invoke, sandbox_clients, sandbox_for_invoke
 
 REGION = "ap-northeast-2"
 PREFIX = "fablink-prod-bkv-"
 
 
-def invoke(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
-    )
-
-
 def test_backup_verify_and_cleanup_through_invoke_against_the_sandbox(tmp_path):
-    env = dict(os.environ)  # conftest: FABLINK_SANDBOX_DIR is this test's own, no real credentials
-    env["PYTHONPATH"] = str(ROOT)
     config = str(CONFIG)
     cfg = load_config(CONFIG)
-    try:
-        info, started = sandbox.ensure_running(cfg.project.account_id)
-        assert started
+    with sandbox_for_invoke() as (info, env):
         # the sources, as the stages leave them: the dynamodb stage, provisioned against the sandbox...
         ctx = Context(cfg, sandbox_target(info.endpoint_url, REGION))
         apply(plan_stages(ctx, ["dynamodb"]), ctx, cfg.engine.concurrency)
-        kw = dict(region_name=REGION, endpoint_url=info.endpoint_url, aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
-        rds, ddb = boto3.client("rds", **kw), boto3.client("dynamodb", **kw)
+        rds, ddb = sandbox_clients(info, "rds", "dynamodb")
         for i in range(30):
             ddb.put_item(TableName="fablink-prod-cache", Item={"cache_key": {"S": f"k{i}"}, "value": {"S": "v"}})
         # ... and the Aurora cluster as the aurora stage will make it (managed master password)
@@ -91,6 +73,3 @@ def test_backup_verify_and_cleanup_through_invoke_against_the_sandbox(tmp_path):
         assert run.returncode == 0, run.stderr
         assert json.loads(run.stdout)["reason"] == f"no temporaries under {PREFIX}"
         assert len(list((tmp_path / "reports").glob("*/*.json"))) == 3
-    finally:
-        sandbox.stop()
-    assert sandbox.running() is None

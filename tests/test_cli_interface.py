@@ -132,7 +132,7 @@ def test_output_reads_what_exists_and_says_what_does_not(aws, cfg, monkeypatch, 
     from tests.util import provision
 
     _, changes = provision(cfg, stages=("network", "dynamodb"))
-    monkeypatch.setattr(cli, "open_session", lambda opts: cli.Session(opts, cfg, make_target(cfg), console(opts.json)))
+    monkeypatch.setattr(cli, "open_session", lambda opts: cli.Session(opts, cfg, make_target(cfg, wait_scale=0.01), console(opts.json)))
     assert cli.run(cli.cmd_output, cli.Options(json=True)) == 0
     doc = json.loads(capsys.readouterr().out)
     vpc = next(c for c in changes if c.kind == "vpc")

@@ -39,7 +39,7 @@ class DenyOperation:
 def _in_process_cli(monkeypatch, cfg, hooks=()):
     serial = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, concurrency=1))
     monkeypatch.setattr(
-        cli, "open_session", lambda opts: cli.Session(opts, serial, make_target(serial, hooks), make_console(opts.json))
+        cli, "open_session", lambda opts: cli.Session(opts, serial, make_target(serial, hooks, wait_scale=0.01), make_console(opts.json))
     )
 
 

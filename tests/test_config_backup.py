@@ -11,7 +11,7 @@ from fablink_ops.config import load_config
 from fablink_ops.runbooks.backup import sweep, verify
 
 from .conftest import CONFIG
-from .util import assert_config_error, with_section_key
+from .util import assert_bad_section_value, with_section_key
 
 
 def backup_section(text: str, key: str, value: str | None) -> str:
@@ -45,9 +45,7 @@ def backup_section(text: str, key: str, value: str | None) -> str:
     ],
 )
 def test_bad_backup_values_name_the_key(tmp_path, key, value, error_key, text):
-    path = tmp_path / "prod.toml"
-    path.write_text(backup_section(CONFIG.read_text(), key, value))
-    assert_config_error(path, error_key, text)
+    assert_bad_section_value(tmp_path, "backup", key, value, error_key, text)
 
 
 def test_defaults_apply_when_tuning_keys_are_left_out(tmp_path):

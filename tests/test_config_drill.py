@@ -10,7 +10,7 @@ from fablink_ops.config import load_config
 from fablink_ops.runbooks import failover
 
 from .conftest import CONFIG
-from .util import assert_config_error, with_section_key
+from .util import assert_bad_section_value, with_section_key
 
 
 def drill_section(text: str, key: str, value: str | None) -> str:
@@ -38,9 +38,7 @@ def drill_section(text: str, key: str, value: str | None) -> str:
     ],
 )
 def test_bad_drill_values_name_the_key(tmp_path, key, value, error_key, text):
-    path = tmp_path / "prod.toml"
-    path.write_text(drill_section(CONFIG.read_text(), key, value))
-    assert_config_error(path, error_key, text)
+    assert_bad_section_value(tmp_path, "drill", key, value, error_key, text)
 
 
 def test_defaults_apply_when_tuning_keys_are_left_out(tmp_path):

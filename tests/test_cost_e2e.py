@@ -5,29 +5,20 @@ there by the test, evidence in the cwd."""
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timedelta, timezone
 
-import boto3
-
-from fablink_ops import sandbox
 from fablink_ops.config import load_config
 
 from .conftest import CONFIG
-from .test_access_e2e import REGION, invoke
+from .util import invoke_in as invoke, sandbox_clients, sandbox_for_invoke
 
 
 def test_the_cost_report_through_invoke_against_the_sandbox(tmp_path, monkeypatch):
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-    env = dict(os.environ)  # conftest: FABLINK_SANDBOX_DIR is this test's own, no real credentials
-    env["PYTHONPATH"] = str(CONFIG.parent.parent)
     config = str(CONFIG)
     cfg = load_config(CONFIG)
-    try:
-        info, started = sandbox.ensure_running(cfg.project.account_id)
-        assert started
-        cw = boto3.client("cloudwatch", region_name=REGION, endpoint_url=info.endpoint_url,
-                          aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+    with sandbox_for_invoke() as (info, env):
+        (cw,) = sandbox_clients(info, "cloudwatch")
         now = datetime.now(timezone.utc)
         cw.put_metric_data(Namespace="ContainerInsights", MetricData=[
             {"MetricName": "node_cpu_utilization", "Dimensions": [{"Name": "ClusterName", "Value": cfg.project.cluster_name}],
@@ -54,6 +45,3 @@ def test_the_cost_report_through_invoke_against_the_sandbox(tmp_path, monkeypatc
         run = invoke(tmp_path, "cost.report", "--budget", "lots", "--config", config, env=env)
         assert run.returncode == 2 and "--budget 'lots'" in run.stderr
         assert len(list((tmp_path / "reports" / "sandbox").glob("*.json"))) == 2
-    finally:
-        sandbox.stop()
-    assert sandbox.running() is None

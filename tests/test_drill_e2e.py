@@ -4,40 +4,20 @@ against the sandbox (a moto server the tool starts), evidence in the cwd."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-import boto3
-
-from fablink_ops import sandbox
-from fablink_ops.config import load_config
-
-from .conftest import CONFIG, ROOT
+from .conftest import CONFIG
+from .util import invoke_in as invoke, sandbox_clients, sandbox_for_invoke
 
 CLUSTER = "fablink-prod-aurora"
 REGION = "ap-northeast-2"
 
 
-def invoke(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
-    )
-
-
 def test_the_drill_through_invoke_against_the_sandbox(tmp_path):
-    env = dict(os.environ)  # conftest: FABLINK_SANDBOX_DIR is this test's own, no real credentials
-    env["PYTHONPATH"] = str(ROOT)
     config = str(CONFIG)
-    try:
-        # the sandbox the drill will use (same FABLINK_SANDBOX_DIR), started here to seed it
-        info, started = sandbox.ensure_running(load_config(CONFIG).project.account_id)
-        assert started
+    # the sandbox the drill will use (same FABLINK_SANDBOX_DIR), started here to seed it
+    with sandbox_for_invoke() as (info, env):
         endpoint = info.endpoint_url
-        kw = dict(region_name=REGION, endpoint_url=endpoint, aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
-        rds, cw = boto3.client("rds", **kw), boto3.client("cloudwatch", **kw)
+        rds, cw = sandbox_clients(info, "rds", "cloudwatch")
         rds.create_db_cluster(DBClusterIdentifier=CLUSTER, Engine="aurora-postgresql", MasterUsername="fablink",
                               MasterUserPassword="not-a-secret-1")
         for i, az in enumerate("abd"):
@@ -80,6 +60,3 @@ def test_the_drill_through_invoke_against_the_sandbox(tmp_path):
         assert "refusing: live changes need confirmation" in run.stderr
         assert state() == (f"{CLUSTER}-a", set())
         assert len(list((tmp_path / "reports").glob("*/*.json"))) == 2
-    finally:
-        sandbox.stop()
-    assert sandbox.running() is None

@@ -21,9 +21,9 @@ from fablink_ops.runbooks import failover
 from fablink_ops import lock
 from fablink_ops.runbooks.failover import FailoverOptions
 from fablink_ops.runbooks.probe import Prober
-from fablink_ops.target import Target
 
 from .conftest import CONFIG, make_target
+from .util import RunbookRun, run_runbook
 from .timeline import (INSTANT, WALL, DelayedFailover, FakeClock, StatusOverride, Timeline, cluster_tags, make_alarms,
                        make_cluster, set_alarm, writer)
 
@@ -48,11 +48,7 @@ def with_drill(cfg, **changes):
 
 
 @dataclass
-class Run:
-    code: int
-    doc: dict | None
-    md: str
-    target: Target
+class Run(RunbookRun):
     clock: FakeClock
 
 
@@ -61,22 +57,11 @@ def drill(cfg, layer=None, clock=None, live=False, yes=True, to=None, failback=F
     """`invoke drill.failover` in-process: the same command, with moto, a fake clock and a describe layer."""
     clock = clock or (layer.clock if isinstance(layer, DelayedFailover) else FakeClock())
     layer = layer or DelayedFailover(clock, INSTANT)
-    target = make_target(cfg, hooks=[*getattr(layer, "hooks", []), *hooks])
-    if live:
-        target.mode = "live"
     opts = FailoverOptions(live=live, yes=yes, json=json_mode, to=to, failback=failback)
-    session = cli.Session(opts, cfg, target, make_console(json_mode), identity=OPERATOR if live else "")
-    before = set(Path("reports").glob("*/*.json"))
-    code = cli.run(
-        lambda o: failover.command(o, session=session, clock=clock.monotonic, sleep=clock.sleep, wall=WALL,
-                                   wrap=layer.wrap, prober_factory=prober_factory),
-        opts,
-    )
-    files = sorted(set(Path("reports").glob("*/*.json")) - before)
-    assert len(files) <= 1
-    doc = json.loads(files[0].read_text()) if files else None
-    md = files[0].with_suffix(".md").read_text() if files else ""
-    return Run(code, doc, md, target, clock)
+    ran = run_runbook(cfg, opts, lambda o, session: failover.command(
+        o, session=session, clock=clock.monotonic, sleep=clock.sleep, wall=WALL, wrap=layer.wrap, prober_factory=prober_factory),
+        hooks=[*getattr(layer, "hooks", []), *hooks], identity=OPERATOR)
+    return Run(*ran, clock)
 
 
 def run_lock(cfg) -> lock.Holder | None:

@@ -13,7 +13,6 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from fablink_ops import cli
 from fablink_ops.config import DynamoIndex, load_config
@@ -22,8 +21,8 @@ from fablink_ops.errors import AwsError, ConfigError, OpsError
 from fablink_ops.resources import dynamodb, kms_key
 from fablink_ops.target import Target
 
-from .conftest import CONFIG, FAST_RETRY
-from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
+from .conftest import CONFIG, FAST_RETRY, own_moto
+from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter, at_every_write
 from .state import dump, dynamodb_inventory
 from .util import pending, plan, provision
 
@@ -58,16 +57,9 @@ def _table(cfg, name):
 @pytest.fixture(scope="module")
 def clean_state():
     """The inventory after one clean provision (computed once, in its own moto)."""
-    with pytest.MonkeyPatch.context() as mp:
-        for var in [v for v in os.environ if v.startswith("AWS_")]:
-            mp.delenv(var)
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_DEFAULT_REGION", REGION)
-        mp.setenv("MOTO_ACCOUNT_ID", "853963783084")
-        with mock_aws():
-            provision(load_config(CONFIG), STAGES)
-            return dynamodb_inventory(REGION)
+    with own_moto():
+        provision(load_config(CONFIG), STAGES)
+        return dynamodb_inventory(REGION)
 
 
 # --------------------------------------------------------------------------
@@ -150,10 +142,7 @@ def test_reapply_makes_zero_writes_within_the_read_budget(aws, cfg):
 # Changes run one at a time here (_serial), so a crash just before write k
 # leaves AWS exactly as a crash just after write k-1 does: "before" is only
 # distinct for the first write. Every crash point is covered, each once.
-CRASH_POINTS = [(1, False)] + [(k, True) for k in range(1, CLEAN_WRITES + 1)]
-
-
-@pytest.mark.parametrize("k,after", CRASH_POINTS, ids=[f"{k}-{'after' if a else 'before'}" for k, a in CRASH_POINTS])
+@at_every_write(CLEAN_WRITES, "{k}-{when}")
 def test_crash_at_every_write_then_rerun_converges(aws, cfg, clean_state, k, after):
     cfg = _serial(cfg)
     crash = CrashAtWrite(k, after=after)

@@ -23,7 +23,7 @@ from fablink_ops.resources.network import Names as NetworkNames
 from fablink_ops.target import Client, Target
 
 from .conftest import CONFIG, FAST_RETRY, make_ctx, boto_session
-from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
+from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter, at_every_write
 from .state import dump, edge_inventory
 from .util import edited_config, plan_refused, provision
 
@@ -426,10 +426,7 @@ def test_write_count(cfg, aws):
 # A crash before write k leaves AWS as a crash after write k-1 does (only the
 # unfinished change differs), so every write is crashed after its call (the
 # answer lost: the harder case), plus once before the very first write.
-CRASH_POINTS = [(1, False)] + [(k, True) for k in range(1, EDGE_WRITES + 1)]
-
-
-@pytest.mark.parametrize("k,after", CRASH_POINTS, ids=[f"{'after' if a else 'before'}-{k}" for k, a in CRASH_POINTS])
+@at_every_write(EDGE_WRITES)
 def test_crash_at_every_write_then_rerun_converges(cfg, k, after):
     cfg = _serial(cfg)
     expected = reference(cfg)

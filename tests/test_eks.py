@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 
 import boto3
 import pytest
@@ -23,7 +22,7 @@ from fablink_ops.resources.eks.discover import Found
 from fablink_ops.resources.network import Names as NetworkNames
 from fablink_ops.target import Client, Target
 
-from .conftest import CONFIG, FAST_RETRY, make_ctx, make_target
+from .conftest import CONFIG, FAST_RETRY, make_ctx, make_target, own_moto
 from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
 from .state import client, dump, eks_inventory
 from .util import edited_config, plan, plan_refused, provision
@@ -88,20 +87,11 @@ def _serial(cfg):
 def clean():
     """A clean provision, once, in its own moto (before any test's own):
     the writes of the eks stage in order, and the normalised inventory."""
-    from moto import mock_aws
-
-    with pytest.MonkeyPatch.context() as mp:
-        for var in [v for v in os.environ if v.startswith("AWS_")]:
-            mp.delenv(var)
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
-        _moto_env(mp)
-        serial = _serial(load_config(CONFIG))
-        with mock_aws():
-            counter = WriteCounter()
-            _provision_eks(serial, _bare_network(serial), counter.hooks)
-            return {"writes": counter.names, "state": dump(eks_inventory(REGION))}
+    serial = _serial(load_config(CONFIG))
+    with own_moto(_moto_env):
+        counter = WriteCounter()
+        _provision_eks(serial, _bare_network(serial), counter.hooks)
+        return {"writes": counter.names, "state": dump(eks_inventory(REGION))}
 
 
 def _bare_network(cfg) -> dict[str, str]:

@@ -13,7 +13,7 @@ from fablink_ops.errors import ConfigError
 from fablink_ops.resources.monitoring.alarms import PAGES
 
 from .conftest import CONFIG, ROOT, boto_session
-from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
+from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter, at_every_write
 from .state import dump, monitoring_inventory
 from .util import edited_config, plan_refused, provision
 
@@ -309,10 +309,7 @@ def reference(cfg) -> dict:
 
 # As for the edge: a crash before write k leaves what a crash after write k-1
 # leaves, so every write is crashed after its call, plus before the first.
-CRASH_POINTS = [(1, False)] + [(k, True) for k in range(1, MONITORING_WRITES + 1)]
-
-
-@pytest.mark.parametrize("k,after", CRASH_POINTS, ids=[f"{'after' if a else 'before'}-{k}" for k, a in CRASH_POINTS])
+@at_every_write(MONITORING_WRITES)
 def test_crash_at_every_write_then_rerun_converges(cfg, k, after):
     cfg = _serial(cfg)
     expected = reference(cfg)

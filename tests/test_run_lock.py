@@ -108,7 +108,7 @@ def test_unlock_needs_the_typed_name(aws, cfg, monkeypatch, capsys):
 
 def _session(cfg, opts):
     from fablink_ops.output import make_console
-    return cli.Session(opts, cfg, make_target(cfg), make_console(opts.json), identity="sandbox")
+    return cli.Session(opts, cfg, make_target(cfg, wait_scale=0.01), make_console(opts.json), identity="sandbox")
 
 
 @pytest.mark.parametrize("which", ["verify", "cleanup"])

@@ -62,7 +62,7 @@ def _in_process_cli(monkeypatch, cfg):
 
     from .conftest import make_target
 
-    monkeypatch.setattr(cli, "open_session", lambda opts: cli.Session(opts, load_config(opts.config), make_target(cfg), make_console(opts.json)))
+    monkeypatch.setattr(cli, "open_session", lambda opts: cli.Session(opts, load_config(opts.config), make_target(cfg, wait_scale=0.01), make_console(opts.json)))
     return cli
 
 

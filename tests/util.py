@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
 from fablink_ops import ownership
 from fablink_ops.stages import plan_stages
 from fablink_ops.engine import Change, Context, apply
+from fablink_ops.target import Target
 
-from .conftest import make_ctx
+from .conftest import make_ctx, make_target
 
 
 def provision(cfg, stages=("network",), hooks=(), adopt=False, **ctx_kwargs) -> tuple[Context, list[Change]]:
@@ -71,12 +80,14 @@ def plan_refused(path, monkeypatch, capsys, stage: str | None = None) -> str:
 
 
 def with_section_key(text: str, section: str, key: str, value: str | None) -> str:
-    """Config text with one key of ``[section]`` set to a raw TOML value
-    (None: removed; added at the section's top when absent)."""
+    """Config text with one key of ``[section]`` (up to the next table header)
+    set to a raw TOML value (None: removed; added at the section's top when absent)."""
     import re
 
-    head, sep, body = text.partition(f"\n[{section}]\n")
+    head, sep, rest = text.partition(f"\n[{section}]\n")
     assert sep, section
+    end = re.search(r"^\[", rest, re.M)
+    body, tail = (rest[:end.start()], rest[end.start():]) if end else (rest, "")
     line = re.compile(rf"^{re.escape(key)} = .*$", re.M)
     if value is None:
         body = line.sub("", body)
@@ -84,7 +95,7 @@ def with_section_key(text: str, section: str, key: str, value: str | None) -> st
         body = line.sub(lambda _: f"{key} = {value}", body)
     else:
         body = f"{key} = {value}\n" + body
-    return head + sep + body
+    return head + sep + body + tail
 
 
 def load_stage_policies(monkeypatch) -> None:
@@ -105,3 +116,91 @@ def load_stage_policies(monkeypatch) -> None:
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     monkeypatch.setattr(moto.iam.models, "aws_managed_policies_data",
                         json.dumps({k: v for k, v in json.loads(aws_managed_policies_data).items() if k in names}))
+
+
+def assert_bad_section_value(tmp_path, section: str, key: str, value: str | None, error_key: str, phrase: str) -> str:
+    """prod.toml with one key of ``[section]`` set to ``value`` fails to load
+    with one line naming ``error_key`` and containing ``phrase``."""
+    from .conftest import CONFIG
+
+    path = tmp_path / "prod.toml"
+    path.write_text(with_section_key(CONFIG.read_text(), section, key, value))
+    return assert_config_error(path, error_key, phrase)
+
+
+def invoke_in(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """The real `invoke` in a subprocess started in ``cwd`` (a runbook's
+    evidence goes to ./reports there), the project's tasks found by --search-root."""
+    from .conftest import ROOT
+
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
+    )
+
+
+@contextmanager
+def sandbox_for_invoke() -> Iterator[tuple[object, dict[str, str]]]:
+    """The sandbox server a test seeds before its `invoke` runs use it (the
+    same FABLINK_SANDBOX_DIR: the conftest's, this test's own), started here
+    and stopped after. Yields (its SandboxInfo, the environment for invoke_in)."""
+    from fablink_ops import sandbox
+    from fablink_ops.config import load_config
+
+    from .conftest import CONFIG, ROOT
+
+    env = dict(os.environ)  # conftest: no real credentials
+    env["PYTHONPATH"] = str(ROOT)
+    try:
+        info, started = sandbox.ensure_running(load_config(CONFIG).project.account_id)
+        assert started
+        yield info, env
+    finally:
+        sandbox.stop()
+    assert sandbox.running() is None
+
+
+def sandbox_clients(info, *services: str) -> list:
+    """boto3 clients on the sandbox server (a test's own view of it, not the tool's)."""
+    import boto3
+
+    from .conftest import CONFIG
+    from fablink_ops.config import load_config
+
+    region = load_config(CONFIG).project.region
+    return [boto3.client(service, region_name=region, endpoint_url=info.endpoint_url,
+                         aws_access_key_id="sandbox", aws_secret_access_key="sandbox") for service in services]
+
+
+@dataclass
+class RunbookRun:
+    """What a runbook command run in-process left: its exit code, its
+    evidence (JSON document and Markdown; None and "" when it wrote none) and
+    the target it ran on."""
+
+    code: int
+    doc: dict | None
+    md: str
+    target: Target
+
+
+def run_runbook(cfg, opts, command, hooks=(), identity: str = "") -> tuple[int, dict | None, str, Target]:
+    """``command(opts, session)`` through cli.run as the Invoke task runs it,
+    on moto (a live target when ``opts.live``, as ``identity``), evidence in
+    ./reports: at most one new record. Returns (code, doc, md, target)."""
+    import json
+
+    from fablink_ops import cli
+    from fablink_ops.output import make_console
+
+    target = make_target(cfg, hooks=hooks)
+    if getattr(opts, "live", False):
+        target.mode = "live"
+    session = cli.Session(opts, cfg, target, make_console(opts.json), identity=identity if target.is_live else "")
+    before = set(Path("reports").glob("*/*.json"))
+    code = cli.run(lambda o: command(o, session), opts)
+    files = sorted(set(Path("reports").glob("*/*.json")) - before)
+    assert len(files) <= 1
+    if not files:
+        return code, None, "", target
+    return code, json.loads(files[0].read_text()), files[0].with_suffix(".md").read_text(), target
