@@ -1083,3 +1083,25 @@ def test_node_group_tag_drift_is_skipped_in_the_sandbox_and_tagged_live(cfg, liv
     with stub:
         change.run()
     stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("environment", ["prod", "staging"])
+def test_an_existing_oidc_provider_is_adopted_only_when_it_is_ours(aws, cfg, environment):
+    """CreateOpenIDConnectProvider answers EntityAlreadyExists for our issuer:
+    a lost answer of our own create is taken; another environment's is refused."""
+    from fablink_ops.errors import GuardError
+    from fablink_ops.resources.eks import iam as eks_iam
+
+    names, issuer = Names(cfg), "https://oidc.eks.ap-northeast-2.amazonaws.com/id/ADOPT"
+    tags = {**eks_common_tags(cfg, f"{names.cluster}-oidc"), "Environment": environment}
+    arn = aws_client("iam").create_open_id_connect_provider(Url=issuer, ClientIDList=["sts.amazonaws.com"],
+                                                           Tags=[{"Key": k, "Value": v} for k, v in tags.items()])["OpenIDConnectProviderArn"]
+    ctx = make_ctx(cfg)
+    ctx.set_output(Out.OIDC_ISSUER, issuer)
+    ctx.set_output(Out.CLUSTER_ARN, f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/{names.cluster}")
+    change = eks_iam.oidc_provider(ctx, names, Found())
+    if environment == "prod":
+        assert change.run() == arn and ctx.outputs[Out.OIDC_ARN] == arn
+        return
+    with pytest.raises(GuardError, match="Environment=staging"):
+        change.run()
