@@ -15,22 +15,12 @@ from fablink_ops.errors import ConfigError
 from fablink_ops.runbooks import access
 
 from .conftest import CONFIG
-from .util import assert_config_error
+from .util import assert_config_error, with_section_key
 
 
 def with_access(text: str, key: str, value: str | None) -> str:
     """prod.toml with one [access] key set to a raw TOML value (None: removed)."""
-    head, sep, rest = text.partition("\n[access]\n")
-    assert sep
-    section, sub, tail = rest.partition("\n[access.password_policy]\n")
-    line = re.compile(rf"^{re.escape(key)} = .*$", re.M)
-    if value is None:
-        section = line.sub("", section)
-    elif line.search(section):
-        section = line.sub(lambda _: f"{key} = {value}", section)
-    else:
-        section = f"{key} = {value}\n" + section
-    return head + sep + section + sub + tail
+    return with_section_key(text, "access", key, value)
 
 
 def suppressions(*entries: str) -> str:

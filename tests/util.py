@@ -77,6 +77,9 @@ def with_section_key(text: str, section: str, key: str, value: str | None) -> st
 
     head, sep, body = text.partition(f"\n[{section}]\n")
     assert sep, section
+    # only the section's own lines: up to the next table header ([access.password_policy], [drill], ...)
+    end = re.search(r"^\[[A-Za-z]", body, re.M)
+    body, tail = (body[: end.start()], body[end.start():]) if end else (body, "")
     line = re.compile(rf"^{re.escape(key)} = .*$", re.M)
     if value is None:
         body = line.sub("", body)
@@ -84,4 +87,4 @@ def with_section_key(text: str, section: str, key: str, value: str | None) -> st
         body = line.sub(lambda _: f"{key} = {value}", body)
     else:
         body = f"{key} = {value}\n" + body
-    return head + sep + body
+    return head + sep + body + tail
