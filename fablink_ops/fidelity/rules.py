@@ -7,6 +7,7 @@ the error (a test widens one to prove a budget; 0 turns a rule off).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -233,14 +234,28 @@ def _eks_update_again(layer: "FidelityLayer", call: Call) -> dict | None:
     return dict(earlier) if earlier else None
 
 
-# ----- random server errors and dropped connections (seeded; off by default) ---
+# ----- random server errors and dropped connections (seeded; on by default) ---
+
+
+def _fault_draws(layer: "FidelityLayer", call: Call) -> tuple[float, float]:
+    """Two numbers in [0, 1) for the n-th attempt of this very request:
+    a hash of the seed, the request and n, not a shared random stream, so
+    which attempt fails does not depend on the order concurrent calls take
+    (a test that fails reproduces with the same seed). Tokens are left out:
+    the update tokens are new each run (kit.update_token)."""
+    params = sorted((k, repr(v)) for k, v in call.params.items() if not k.lower().endswith("token"))
+    key = f"{call.service}:{call.operation}:{params}"
+    with layer.lock:
+        nth = layer.memory.get(f"server-errors:{key}", 0) + 1
+        layer.memory[f"server-errors:{key}"] = nth
+    digest = hashlib.sha256(f"{layer.seed}|{key}|{nth}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64, int.from_bytes(digest[8:16], "big") / 2**64
 
 
 def _random_fault(layer: "FidelityLayer", call: Call) -> Answer | None:
     if layer.error_rate <= 0:
         return None
-    with layer.lock:
-        draw, kind = layer.random.random(), layer.random.random()
+    draw, kind = _fault_draws(layer, call)
     if draw >= layer.error_rate:
         return None
     if kind < 0.25:  # botocore raises this when the server hangs up mid-answer
