@@ -358,7 +358,7 @@ def test_no_op_plan_is_batched(aws, cfg):
 # --------------------------------------------------------------------------
 # crash-resume and throttling
 
-EKS_WRITES = 25  # +1: one write answered 5xx by the default server-errors rule (seeded per request), retried; checked by test_crash_points_cover_every_write; 2 are CreateCluster refused while IAM propagates the role (fidelity layer)
+EKS_WRITES = 24  # checked by test_crash_points_cover_every_write; 2 are CreateCluster refused while IAM propagates the role (fidelity layer)
 
 
 def test_crash_points_cover_every_write(clean):

@@ -20,8 +20,8 @@ Windows are counted in calls, not seconds (the first N matching calls after a
 create fail): the code path is the same as with AWS's seconds or minutes, the
 sandbox stays fast, and a test reproduces exactly. Random faults (5xx and
 dropped connections, on by default at DEFAULT_5XX_RATE) are a hash of the
-seed and the request (rules._fault_draws): the same every run, whatever the
-order of concurrent calls.
+seed, the operation and its call count (rules._fault_draws): the same every
+run, whatever the interleaving of concurrent calls.
 
 Environment: ``FABLINK_FIDELITY=off`` turns the layer off (debugging);
 ``FABLINK_FIDELITY_SEED`` seeds the random faults;

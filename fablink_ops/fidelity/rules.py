@@ -238,16 +238,17 @@ def _eks_update_again(layer: "FidelityLayer", call: Call) -> dict | None:
 
 
 def _fault_draws(layer: "FidelityLayer", call: Call) -> tuple[float, float]:
-    """Two numbers in [0, 1) for the n-th attempt of this very request:
-    a hash of the seed, the request and n, not a shared random stream, so
-    which attempt fails does not depend on the order concurrent calls take
-    (a test that fails reproduces with the same seed). Tokens are left out:
-    the update tokens are new each run (kit.update_token)."""
-    params = sorted((k, repr(v)) for k, v in call.params.items() if not k.lower().endswith("token"))
-    key = f"{call.service}:{call.operation}:{params}"
+    """Two numbers in [0, 1) for the n-th attempt of this operation (say the
+    3rd CreateSubnet): a hash of the seed, the operation and n, not a shared
+    random stream, so whether it fails does not depend on how concurrent
+    calls of other operations interleave, and a run meets as many faults,
+    on the same operations, every time (a failing test reproduces; a crash
+    test's write count stays). Not the parameters: they carry the ids AWS
+    (and moto) draw at random, and the update tokens new each run."""
+    key = f"server-errors:{call.service}:{call.operation}"
     with layer.lock:
-        nth = layer.memory.get(f"server-errors:{key}", 0) + 1
-        layer.memory[f"server-errors:{key}"] = nth
+        nth = layer.memory.get(key, 0) + 1
+        layer.memory[key] = nth
     digest = hashlib.sha256(f"{layer.seed}|{key}|{nth}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64, int.from_bytes(digest[8:16], "big") / 2**64
 
