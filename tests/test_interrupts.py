@@ -74,7 +74,8 @@ def test_ctrl_c_at_any_instant_of_a_real_command_exits_130_with_the_resume_line(
     if proc.returncode == 0:
         pytest.skip(f"the plan finished within {delay}s")
     assert proc.returncode == 130, err
-    assert err.strip().splitlines()[-1] == f"error: {interrupts.RESUME}", err
+    # still in Invoke's start-up on a busy machine: the start-up handler's line
+    assert err.strip().splitlines()[-1] in (f"error: {interrupts.RESUME}", f"error: {startup_sigint.NOTHING_CHANGED}"), err
     assert "Traceback" not in err
 
 
