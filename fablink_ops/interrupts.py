@@ -13,8 +13,8 @@ replaces Python's handler by one that knows the phase:
 - done: the work is over and reported; the rest (releasing the run lock,
   printing the document) finishes, and the exit code stays the command's.
 
-The window before tasks.py is imported (Invoke's own start-up, ~0.1 s) is
-Invoke's, not ours: a Ctrl-C there still exits 1.
+The window before tasks.py is imported (Invoke's own start-up, ~0.1-0.3 s)
+is covered by ``startup_sigint``, armed by a ``.pth`` line as Python starts.
 """
 
 from __future__ import annotations

@@ -15,8 +15,12 @@ Derived, not hand-kept: the actions are
   with why): iam:PassRole, service-linked roles, tag-on-create, KMS grants,
   Secrets Manager for RDS's managed master password, WAF on API Gateway.
 
-docs/operator-policy.json is the document; tests/test_operator_policy.py
-regenerates it from a full sandbox provision and fails when it differs:
+docs/operator-policy.json is the document for production operators
+(provision and the runbooks); docs/destroy-policy.json, `invoke destroy`'s,
+is apart (derived from destroy's own calls, the guard's and the run lock's),
+so that prod operators need not hold destroy's Delete* calls.
+tests/test_operator_policy.py regenerates both (the first from a full
+sandbox provision) and fails when either differs:
 
     FABLINK_WRITE_POLICY=1 python -m pytest -q tests/test_operator_policy.py
 
@@ -88,6 +92,18 @@ IMPLICIT: dict[str, str] = {
     "ec2:RunInstances": "CreateNodegroup with a launch template is authorised against the template's contents",
 }
 
+# What destroy needs beyond the calls it makes: checked by AWS on them.
+DESTROY_IMPLICIT: dict[str, str] = {
+    "rds:CreateDBClusterSnapshot": "DeleteDBCluster with FinalDBSnapshotIdentifier takes the final snapshot as the caller",
+    "rds:AddTagsToResource": "the final snapshot copies the cluster's tags (CopyTagsToSnapshot)",
+    "kms:CreateGrant": "the final snapshot and backups stay encrypted under our customer managed keys",
+    "kms:DescribeKey": "as above",
+}
+
+# The destroy policy is derived from these modules' calls: destroy itself,
+# and what every command does first (the account/region guard, the run lock).
+DESTROY_MODULES = ("destroy/", "lock.py", "session.py", "target.py")
+
 PASS_ROLE_SERVICES = ("eks.amazonaws.com", "ec2.amazonaws.com", "monitoring.rds.amazonaws.com", "apigateway.amazonaws.com")
 
 
@@ -124,17 +140,29 @@ def source_calls(source: str, services: Iterable[str]) -> set[str]:
     return found
 
 
-def document(all_actions: set[str]) -> dict:
-    """The policy: every action but iam:PassRole on "*", PassRole only to the services that take our roles."""
+def split_sources(files: dict[str, str]) -> tuple[str, str]:
+    """(the source of everything but destroy, the source destroy's policy is
+    derived from), from {path relative to fablink_ops/: text}. Production
+    operators run provision and the runbooks and never need destroy's calls."""
+    operations = "\n".join(text for path, text in sorted(files.items()) if not path.startswith("destroy/"))
+    destroy = "\n".join(text for path, text in sorted(files.items()) if path.startswith(DESTROY_MODULES))
+    return operations, destroy
+
+
+def document(all_actions: set[str], sid: str = "FablinkOps", pass_role: bool = True) -> dict:
+    """The policy: every action but iam:PassRole on "*", PassRole (``pass_role``)
+    only to the services that take our roles."""
     plain = sorted(a for a in all_actions if a != "iam:PassRole")
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "FablinkOps", "Effect": "Allow", "Action": plain, "Resource": "*"},
-            {"Sid": "PassOurRoles", "Effect": "Allow", "Action": "iam:PassRole", "Resource": "*",
-             "Condition": {"StringEquals": {"iam:PassedToService": list(PASS_ROLE_SERVICES)}}},
-        ],
-    }
+    statements: list[dict] = [{"Sid": sid, "Effect": "Allow", "Action": plain, "Resource": "*"}]
+    if pass_role:
+        statements.append({"Sid": "PassOurRoles", "Effect": "Allow", "Action": "iam:PassRole", "Resource": "*",
+                           "Condition": {"StringEquals": {"iam:PassedToService": list(PASS_ROLE_SERVICES)}}})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def destroy_document(calls: Iterable[str]) -> dict:
+    """`invoke destroy`'s policy: its own calls (reads included) and DESTROY_IMPLICIT, no PassRole."""
+    return document({action_of(c) for c in calls} | set(DESTROY_IMPLICIT), sid="FablinkOpsDestroy", pass_role=False)
 
 
 def render(doc: dict) -> str:

@@ -18,8 +18,9 @@ to be taught the rule, and a new stage that compares tags is guarded too.
   (``--adopt``); adopting means the plan's tag updates are carried out.
 
 Both refusals happen before any write (exit 2). The guard covers exactly the
-resources whose tags the stages compare; the sandbox's tag gaps (node groups,
-API keys, REST APIs in moto) are not compared and so not guarded there.
+resources whose tags the stages compare. That includes the sandbox's tag gaps
+(node groups, REST APIs, API keys, ... : kit.SANDBOX_TAG_GAP), whose drift is
+compared, and so guarded, but only corrected on --live.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from fablink_ops.errors import ConfigError
 from fablink_ops.runbooks import access
 
 from .conftest import CONFIG
-from .util import assert_bad_section_value, with_section_key
+from .util import assert_bad_section_value, assert_config_error, with_section_key
 
 
 def with_access(text: str, key: str, value: str | None) -> str:

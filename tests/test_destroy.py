@@ -17,7 +17,9 @@ from fablink_ops.destroy import ORDER, discover
 from fablink_ops.destroy.command import cmd_destroy
 from fablink_ops.output import make_console
 
-from .conftest import CONFIG, make_ctx, make_target
+from fablink_ops import operator_policy
+
+from .conftest import CONFIG, ROOT, make_ctx, make_target
 from .faults import CrashAtWrite, SimulatedCrash, WriteCounter
 from .test_eks import _moto_env
 from .util import pending, plan, provision
@@ -149,9 +151,13 @@ def test_staging_beside_prod_goes_entirely_and_prod_is_untouched(aws, tmp_path, 
     provision(staging, stages=ORDER)
     before = [c.to_json() for c in plan(cfg, stages=ORDER)[1]]
 
-    assert destroy(staging, json=True) == 0
+    target = make_target(staging)
+    assert destroy(staging, json=True, target=target) == 0
     doc = __import__("json").loads(capsys.readouterr().out)
     assert doc["result"] == "ok" and doc["left"] == []
+    # every call destroy made is in its own policy (docs/destroy-policy.json, derived from its source)
+    policy = __import__("json").loads((ROOT / "docs" / "destroy-policy.json").read_text())["Statement"][0]["Action"]
+    assert {operator_policy.action_of(c) for c in target.meter.calls} - set(policy) == set()
     # the plan: reverse build order, data stores called out
     stages = [d["stage"] for d in doc["plan"]]
     assert stages == sorted(stages, key=ORDER.index) and set(stages) == set(ORDER)

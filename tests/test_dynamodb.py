@@ -122,7 +122,7 @@ def test_provision_builds_every_table_as_configured(aws, cfg):
     assert _table(cfg, "fablink-prod-sessions").ttl_attribute and _table(cfg, "fablink-prod-cache").ttl_attribute
 
 
-def test_reapply_makes_zero_writes_within_the_read_budget(aws, cfg):
+def test_reapply_makes_zero_writes_within_the_read_budget(aws, cfg, no_random_faults):
     counter = WriteCounter()
     provision(cfg, STAGES, hooks=counter.hooks)
     assert len(counter.names) == CLEAN_WRITES, counter.names
@@ -248,7 +248,7 @@ def test_key_schema_change_is_replace_required_and_left_untouched(aws, cfg):
     assert ddb.get_item(TableName="fablink-prod-cache", Key={"cache_key": {"S": "k1"}})["Item"]["v"] == {"S": "kept"}
 
 
-def test_indexes_added_in_place_one_after_the_other(aws, cfg):
+def test_indexes_added_in_place_one_after_the_other(aws, cfg, no_random_faults):
     provision(cfg, STAGES)
     t = _table(cfg, "fablink-prod-ai-requests")
     added = (

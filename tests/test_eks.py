@@ -1012,3 +1012,58 @@ def test_live_unpinned_addons_follow_a_control_plane_upgrade_to_the_new_default(
     aligned = {**current, "addonVersion": "v1.19.6-eksbuild.2", "tags": {**current["tags"], addons.ALIGNED_TAG: "1.34"}}
     converged = Found(cluster=_cluster_desc("ACTIVE", version="1.34")["cluster"], addons={"vpc-cni": aligned})
     assert addons.addon(ctx, names, converged, spec).action == NOOP  # no DescribeAddonVersions: nothing stubbed
+
+
+# --------------------------------------------------------------------------
+# node group tags: moto's TagResource answers NotFound for node groups (it
+# tags clusters only), so the sandbox skips them and says so; live tags them
+
+
+def _ng_in_config(cfg, tags: dict) -> dict:
+    """A node group as DescribeNodegroup answers, matching the config but for its tags."""
+    names, zone, ng = Names(cfg), cfg.network.zones[0], cfg.eks.nodegroups
+    return {**_ng_desc("ACTIVE")["nodegroup"], "subnets": [names.private_subnet(zone)], "instanceTypes": list(ng.instance_types),
+            "amiType": ng.ami_type, "capacityType": ng.capacity_type, "launchTemplate": {"name": names.launch_template},
+            "scalingConfig": {"minSize": ng.min_size, "maxSize": ng.max_size, "desiredSize": ng.desired_size},
+            "labels": nodegroups.labels(make_ctx(cfg), zone), "updateConfig": {"maxUnavailable": ng.max_unavailable}, "tags": tags}
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_node_group_tag_drift_is_skipped_in_the_sandbox_and_tagged_live(cfg, live):
+    names, zone = Names(cfg), cfg.network.zones[0]
+    want = eks_common_tags(cfg, names.nodegroup(zone))
+    current = _ng_in_config(cfg, {k: v for k, v in want.items() if k != "Stage"})
+    ctx, stub = live_ctx(cfg) if live else (make_ctx(cfg), None)
+    change = nodegroups._existing_nodegroup(ctx, names, zone, current, needs=())
+    assert [(d.attribute, d.before, d.after) for d in change.diffs] == [("tag Stage", None, "eks")]
+    if not live:
+        assert change.action == SKIP and change.run is None
+        assert "tags skipped in the sandbox: moto's TagResource answers NotFound for node groups" in change.note
+        return
+    assert change.action == UPDATE and "skipped" not in change.note
+    stub.add_response("tag_resource", {}, {"resourceArn": current["nodegroupArn"], "tags": {"Stage": "eks"}})
+    with stub:
+        change.run()
+    stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("environment", ["prod", "staging"])
+def test_an_existing_oidc_provider_is_adopted_only_when_it_is_ours(aws, cfg, environment):
+    """CreateOpenIDConnectProvider answers EntityAlreadyExists for our issuer:
+    a lost answer of our own create is taken; another environment's is refused."""
+    from fablink_ops.errors import GuardError
+    from fablink_ops.resources.eks import iam as eks_iam
+
+    names, issuer = Names(cfg), "https://oidc.eks.ap-northeast-2.amazonaws.com/id/ADOPT"
+    tags = {**eks_common_tags(cfg, f"{names.cluster}-oidc"), "Environment": environment}
+    arn = aws_client("iam").create_open_id_connect_provider(Url=issuer, ClientIDList=["sts.amazonaws.com"],
+                                                           Tags=[{"Key": k, "Value": v} for k, v in tags.items()])["OpenIDConnectProviderArn"]
+    ctx = make_ctx(cfg)
+    ctx.set_output(Out.OIDC_ISSUER, issuer)
+    ctx.set_output(Out.CLUSTER_ARN, f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/{names.cluster}")
+    change = eks_iam.oidc_provider(ctx, names, Found())
+    if environment == "prod":
+        assert change.run() == arn and ctx.outputs[Out.OIDC_ARN] == arn
+        return
+    with pytest.raises(GuardError, match="Environment=staging"):
+        change.run()

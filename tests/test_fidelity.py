@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import random
+from collections import Counter
 
 import pytest
 
 from fablink_ops.errors import OpsError
-from fablink_ops.fidelity import FidelityLayer, enabled
+from fablink_ops.fidelity import Call, FidelityLayer, enabled
 from fablink_ops.fidelity.rules import (
     APIGW_CONFLICT, DDB_NOT_FOUND, IAM_EKS, NAT_NOT_FOUND, PITR, RULES, WAF_STAGE, WINDOWS,
 )
@@ -211,7 +213,7 @@ def test_aws_creation_times_are_an_opt_in_part_of_the_layer(monkeypatch):
 
 
 def test_random_server_errors_and_dropped_connections_are_retried_to_the_same_state(aws, cfg):
-    """The seeded 5xx / dropped-connection rule (off by default), at 5%, on a
+    """The seeded 5xx / dropped-connection rule (on by default at 1%), at 5%, on a
     network provision: the client's transient-error retries carry it through."""
     target = Target("sandbox", REGION, boto_session(REGION), retry=FAST_RETRY)
     target.fidelity = FidelityLayer(error_rate=0.05, seed=7, helper_client=target._helper_client)
@@ -223,3 +225,29 @@ def test_random_server_errors_and_dropped_connections_are_retried_to_the_same_st
     assert target.fidelity.fired["server-errors"] > 0
     again = Context(cfg, Target("sandbox", REGION, boto_session(REGION), retry=FAST_RETRY), sleep=lambda s: None)
     assert [c for c in plan_stages(again, ["network"]) if c.action != "no change"] == []
+
+
+def test_server_errors_are_on_by_default_and_the_same_whatever_the_order_of_calls(monkeypatch):
+    """Issue 14: a low rate by default, a switch, and faults that reproduce
+    although concurrent calls interleave differently from run to run."""
+    from fablink_ops.fidelity import DEFAULT_5XX_RATE
+    from fablink_ops.fidelity.rules import _fault_draws
+
+    assert FidelityLayer().error_rate == DEFAULT_5XX_RATE == 0.01
+    monkeypatch.setenv("FABLINK_FIDELITY_5XX", "0")
+    assert FidelityLayer().error_rate == 0
+    calls = [Call("ec2", op, {"VpcId": f"vpc-{i}"}, None) for i in range(150) for op in ("CreateSubnet", "DescribeVpcs")]
+
+    def failing(order, seed=14):
+        layer, attempts, out = FidelityLayer(seed=seed, error_rate=0.05), Counter(), set()
+        for call in order:
+            attempts[call.operation] += 1
+            if _fault_draws(layer, call)[0] < layer.error_rate:
+                out.add((call.operation, attempts[call.operation]))
+        return out
+
+    first = failing(calls)
+    shuffled = list(calls)
+    random.Random(3).shuffle(shuffled)  # the other operation's calls come in between differently
+    assert 0 < len(first) < 40 and failing(shuffled) == first
+    assert failing(calls, seed=15) != first

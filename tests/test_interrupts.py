@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from fablink_ops import cli, interrupts
+from fablink_ops import cli, interrupts, startup_sigint
 
 from .conftest import ROOT
 from .test_cli_e2e import _invoke_cmd, clean_env
@@ -74,5 +74,54 @@ def test_ctrl_c_at_any_instant_of_a_real_command_exits_130_with_the_resume_line(
     if proc.returncode == 0:
         pytest.skip(f"the plan finished within {delay}s")
     assert proc.returncode == 130, err
-    assert err.strip().splitlines()[-1] == f"error: {interrupts.RESUME}", err
+    # still in Invoke's start-up on a busy machine: the start-up handler's line
+    assert err.strip().splitlines()[-1] in (f"error: {interrupts.RESUME}", f"error: {startup_sigint.NOTHING_CHANGED}"), err
     assert "Traceback" not in err
+
+
+# --------------------------------------------------------------------------
+# before tasks.py: Invoke's own start-up (startup_sigint.py, armed by the
+# _fablink_ops_sigint.pth line the package installs)
+
+
+def _interrupt_when_imported(module: str) -> subprocess.CompletedProcess:
+    """`invoke version`, Ctrl-C'd the moment ``module`` has been imported:
+    Python reports each finished import (PYTHONPROFILEIMPORTTIME), so the
+    instant is the same on a busy machine as on an idle one."""
+    env = clean_env(PYTHONPROFILEIMPORTTIME="1")
+    proc = subprocess.Popen([*_invoke_cmd(), "version"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, stdin=subprocess.DEVNULL)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("import time:") and line.rsplit("|", 1)[-1].strip() == module:
+            proc.send_signal(signal.SIGINT)
+            break
+    out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "".join(seen) + err)
+
+
+@pytest.mark.parametrize("module, said", [
+    ("fablink_ops.startup_sigint", startup_sigint.NOTHING_CHANGED),  # site's .pth line: the earliest of ours
+    ("invoke.program", startup_sigint.NOTHING_CHANGED),              # Invoke importing its modules
+    ("invoke.loader", startup_sigint.NOTHING_CHANGED),               # the last of them
+    ("fablink_ops.interrupts", None),                                 # tasks.py's first line: interrupts' own handler
+])
+def test_ctrl_c_in_invokes_start_up_is_130_and_one_line(module, said):
+    result = _interrupt_when_imported(module)
+    assert result.returncode == 130, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last in (f"error: {said}" if said else f"error: {interrupts.RESUME}", f"error: {startup_sigint.NOTHING_CHANGED}"), last
+
+
+def test_the_start_up_handler_arms_only_for_invoke_on_our_tasks_file(tmp_path):
+    ours = ["/venv/bin/python3", "/venv/bin/invoke", "provision"]
+    assert startup_sigint.should_arm(ours, ROOT / "docs")  # tasks.py found upwards, as Invoke finds it
+    assert startup_sigint.should_arm(["python", "-m", "invoke", "plan"], ROOT)
+    assert not startup_sigint.should_arm(["/venv/bin/python3", "/venv/bin/pytest"], ROOT)
+    assert not startup_sigint.should_arm([*ours, "-c", "other"], ROOT)  # another collection
+    (tmp_path / "tasks.py").write_text("from invoke import task\n")  # another project's
+    assert not startup_sigint.should_arm(ours, tmp_path)
+    # the .pth line's own handler (set before anything is imported) says the same line
+    assert startup_sigint.NOTHING_CHANGED.encode() in (ROOT / "_fablink_ops_sigint.pth").read_bytes()

@@ -13,6 +13,7 @@ from .conftest import ROOT
 from .util import load_stage_policies, provision
 
 POLICY = ROOT / "docs" / "operator-policy.json"
+DESTROY_POLICY = ROOT / "docs" / "destroy-policy.json"
 RUNBOOK_PERMISSIONS = (*access.PERMISSIONS, *backup.PERMISSIONS, *backup.IMPLIED_PERMISSIONS, *failover.PERMISSIONS,
                        *release.PERMISSIONS)
 
@@ -21,18 +22,29 @@ def test_the_policy_covers_exactly_a_full_provision_the_live_only_calls_and_the_
     load_stage_policies(monkeypatch)
     ctx, _ = provision(cfg, stages=cli.select_stages(None))
     calls = set(ctx.target.meter.calls)
-    source = "\n".join(p.read_text() for p in (ROOT / "fablink_ops").rglob("*.py"))
-    services = {c.split(":")[0] for c in calls} | set(re.findall(r'client\("([a-z0-9-]+)"', source))  # the runbooks' too
-    calls |= operator_policy.source_calls(source, services)
-    wanted = operator_policy.render(operator_policy.document(operator_policy.actions(calls, RUNBOOK_PERMISSIONS)))
+    files = {str(p.relative_to(ROOT / "fablink_ops")): p.read_text() for p in (ROOT / "fablink_ops").rglob("*.py")}
+    services = {c.split(":")[0] for c in calls} | set(re.findall(r'client\("([a-z0-9-]+)"', "\n".join(files.values())))  # the runbooks' too
+    operations, destroy = operator_policy.split_sources(files)
+    calls |= operator_policy.source_calls(operations, services)
+    destroy_calls = operator_policy.source_calls(destroy, services)
+    _in_sync(POLICY, operator_policy.document(operator_policy.actions(calls, RUNBOOK_PERMISSIONS)), calls)
+    _in_sync(DESTROY_POLICY, operator_policy.destroy_document(destroy_calls), destroy_calls)
+    # the production operators' policy holds none of destroy's own deletes
+    destroy_only = {operator_policy.action_of(c) for c in destroy_calls} - {operator_policy.action_of(c) for c in calls}
+    assert {"ec2:DeleteVpc", "eks:DeleteCluster", "kms:ScheduleKeyDeletion"} <= destroy_only
+    assert not destroy_only & set(json.loads(POLICY.read_text())["Statement"][0]["Action"])
+
+
+def _in_sync(path, doc: dict, calls: set[str]) -> None:
+    wanted = operator_policy.render(doc)
     if os.environ.get("FABLINK_WRITE_POLICY"):
-        POLICY.parent.mkdir(exist_ok=True)
-        POLICY.write_text(wanted)
-    have = POLICY.read_text() if POLICY.exists() else ""
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(wanted)
+    have = path.read_text() if path.exists() else ""
     granted = set(json.loads(have)["Statement"][0]["Action"]) if have else set()
     missing = sorted({operator_policy.action_of(c) for c in calls} - granted - {"iam:PassRole"})
-    assert not missing, f"calls the policy does not allow: {missing} (regenerate: FABLINK_WRITE_POLICY=1 pytest {__file__})"
-    assert have == wanted, f"docs/operator-policy.json is stale (regenerate: FABLINK_WRITE_POLICY=1 pytest {__file__})"
+    assert not missing, f"calls {path.name} does not allow: {missing} (regenerate: FABLINK_WRITE_POLICY=1 pytest {__file__})"
+    assert have == wanted, f"{path.name} is stale (regenerate: FABLINK_WRITE_POLICY=1 pytest {__file__})"
 
 
 def test_live_only_calls_are_made_by_the_code_and_never_by_a_sandbox_provision():

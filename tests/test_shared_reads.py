@@ -53,7 +53,7 @@ def _calls(ctx: Context) -> Counter:
     return Counter(ctx.target.meter.calls)
 
 
-def test_a_no_op_plan_of_the_whole_design_reads_each_type_once(cfg, everything):
+def test_a_no_op_plan_of_the_whole_design_reads_each_type_once(cfg, everything, no_random_faults):
     """Every stage together converges (a second plan changes nothing), and its
     discovery reads each type once, except where AWS has no list or batch read."""
     ctx, changes = plan(cfg, ALL)

@@ -39,7 +39,7 @@ def model_ctx(cfg, model, hooks=()):
     return ctx
 
 
-def test_a_creating_resource_is_waited_for_until_the_model_says_ready(aws, cfg):
+def test_a_creating_resource_is_waited_for_until_the_model_says_ready(aws, cfg, no_random_faults):
     model = LatencyModel(scale=SCALE)
     ctx = model_ctx(cfg, model)
     apply(plan_stages(ctx, ["network"]), ctx, cfg.engine.concurrency)

@@ -18,12 +18,14 @@ How a rule acts:
 
 Windows are counted in calls, not seconds (the first N matching calls after a
 create fail): the code path is the same as with AWS's seconds or minutes, the
-sandbox stays fast, and a test reproduces exactly. Random faults (5xx) are
-drawn from a seeded generator.
+sandbox stays fast, and a test reproduces exactly. Random faults (5xx and
+dropped connections, on by default at DEFAULT_5XX_RATE) are a hash of the
+seed, the operation and its call count (rules._fault_draws): the same every
+run, whatever the interleaving of concurrent calls.
 
 Environment: ``FABLINK_FIDELITY=off`` turns the layer off (debugging);
 ``FABLINK_FIDELITY_SEED`` seeds the random faults;
-``FABLINK_FIDELITY_5XX`` is the rate of random 5xx answers (default 0: off);
+``FABLINK_FIDELITY_5XX`` is the rate of random 5xx answers (default 0.01; 0: off);
 ``FABLINK_FIDELITY_LATENCY=N`` adds AWS's creation times, divided by N
 (``latency.py``, the model the benchmark and tests/test_speed.py use; off by
 default: the sandbox stays fast).
@@ -35,7 +37,6 @@ another program (the aws CLI) pointed at the sandbox server.
 from __future__ import annotations
 
 import os
-import random
 import threading
 from collections import Counter
 from typing import Any, Callable
@@ -46,6 +47,10 @@ from .rules import RULES, WINDOWS, Call, Rule
 __all__ = ["FidelityLayer", "enabled", "Call", "Rule", "RULES", "WINDOWS"]
 
 _CONTEXT_KEY = "fablink_fidelity_params"
+# The share of calls answered with a 5xx or a dropped connection (rules.py,
+# "server-errors"): low, as AWS's are, but on, so every run meets a few and
+# the retries are exercised everywhere (issue 14).
+DEFAULT_5XX_RATE = 0.01
 
 
 def enabled() -> bool:
@@ -71,9 +76,8 @@ class FidelityLayer:
         """``windows``: rule name -> calls its window answers, over ``rules.WINDOWS``."""
         self.rules = list(RULES if rules is None else rules)
         self.windows = {**WINDOWS, **(windows or {})}
-        seed = int(os.environ.get("FABLINK_FIDELITY_SEED", "14")) if seed is None else seed
-        self.random = random.Random(seed)
-        self.error_rate = float(os.environ.get("FABLINK_FIDELITY_5XX", "0")) if error_rate is None else error_rate
+        self.seed = int(os.environ.get("FABLINK_FIDELITY_SEED", "14")) if seed is None else seed
+        self.error_rate = float(os.environ.get("FABLINK_FIDELITY_5XX", str(DEFAULT_5XX_RATE))) if error_rate is None else error_rate
         # An uncounted client for what AWS makes on its own (the EKS cluster
         # security group): not one of the tool's calls, so never metered.
         self.helper_client = helper_client

@@ -7,6 +7,7 @@ the error (a test widens one to prove a budget; 0 turns a rule off).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -235,14 +236,29 @@ def _eks_update_again(layer: "FidelityLayer", call: Call) -> dict | None:
     return dict(earlier) if earlier else None
 
 
-# ----- random server errors and dropped connections (seeded; off by default) ---
+# ----- random server errors and dropped connections (seeded; on by default) ---
+
+
+def _fault_draws(layer: "FidelityLayer", call: Call) -> tuple[float, float]:
+    """Two numbers in [0, 1) for the n-th attempt of this operation (say the
+    3rd CreateSubnet): a hash of the seed, the operation and n, not a shared
+    random stream, so whether it fails does not depend on how concurrent
+    calls of other operations interleave, and a run meets as many faults,
+    on the same operations, every time (a failing test reproduces; a crash
+    test's write count stays). Not the parameters: they carry the ids AWS
+    (and moto) draw at random, and the update tokens new each run."""
+    key = f"server-errors:{call.service}:{call.operation}"
+    with layer.lock:
+        nth = layer.memory.get(key, 0) + 1
+        layer.memory[key] = nth
+    digest = hashlib.sha256(f"{layer.seed}|{key}|{nth}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64, int.from_bytes(digest[8:16], "big") / 2**64
 
 
 def _random_fault(layer: "FidelityLayer", call: Call) -> Answer | None:
     if layer.error_rate <= 0:
         return None
-    with layer.lock:
-        draw, kind = layer.random.random(), layer.random.random()
+    draw, kind = _fault_draws(layer, call)
     if draw >= layer.error_rate:
         return None
     if kind < 0.25:  # botocore raises this when the server hangs up mid-answer

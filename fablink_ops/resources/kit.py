@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from .. import tags as tagging
 from ..config import Config
-from ..engine import CREATE, NOOP, UPDATE, Change, Context, Diff
+from ..engine import CREATE, NOOP, SKIP, UPDATE, Change, Context, Diff
 from ..target import error_code, none_if
 from . import shared
 
@@ -50,6 +50,27 @@ def tag_drift(current: dict[str, str], desired: dict[str, str], write: Callable[
     return tag_diff(current, desired), ([lambda: write(todo)] if todo else [])
 
 
+# moto 5.2 tags only API Gateway stages and EKS clusters: its TagResource
+# reads a stage out of any other API Gateway ARN (REST APIs, API keys, usage
+# plans, VPC links, domain names) and looks up clusters only for EKS (node
+# groups), and answers NotFound; UntagResource likewise. Tags given in the
+# create call are kept and read back, so drift is seen, but in the sandbox it
+# can be neither made nor corrected.
+SANDBOX_TAG_GAP = "tags skipped in the sandbox: moto's TagResource answers NotFound for {what}; on --live they are set here"
+
+
+def tag_drift_or_gap(
+    ctx: Context, what: str, current: dict[str, str], desired: dict[str, str], write: Callable[[dict[str, str]], Any]
+) -> tuple[list[Diff], list[Step], str]:
+    """``tag_drift`` for a resource the sandbox cannot tag (SANDBOX_TAG_GAP):
+    there the diffs stay in the plan (the ownership guard reads them) but no
+    step is made, and the third value says why; on --live it is tag_drift."""
+    diffs, steps = tag_drift(current, desired, write)
+    if steps and not ctx.target.is_live:
+        return diffs, [], SANDBOX_TAG_GAP.format(what=what)
+    return diffs, steps, ""
+
+
 def sequence(*steps: Step | None) -> Callable[[], str | None] | None:
     """One run made of several write steps, skipping the None ones."""
     real = [s for s in steps if s is not None]
@@ -65,11 +86,18 @@ def sequence(*steps: Step | None) -> Callable[[], str | None] | None:
 
 
 def maybe_update(
-    stage: str, kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list[Step | None], needs: tuple[str, ...] = (), note: str = ""
+    stage: str, kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list[Step | None], needs: tuple[str, ...] = (), note: str = "",
+    gap: str = "",
 ) -> Change:
+    """No change, an update, or (``gap``: what this target cannot write,
+    e.g. tag_drift_or_gap's note) a skip when nothing else is left to do."""
     if not diffs:
         return change(stage, kind, name, NOOP, resource_id=resource_id, needs=needs, note=note)
-    return change(stage, kind, name, UPDATE, diffs=diffs, run=sequence(*steps), resource_id=resource_id, needs=needs, note=note)
+    note = "; ".join(n for n in (note, gap) if n)
+    run = sequence(*steps)
+    if gap and run is None:
+        return change(stage, kind, name, SKIP, diffs=diffs, resource_id=resource_id, needs=needs, note=note)
+    return change(stage, kind, name, UPDATE, diffs=diffs, run=run, resource_id=resource_id, needs=needs, note=note)
 
 
 @dataclass(frozen=True)
@@ -83,9 +111,10 @@ class StageKit:
         return change(self.stage, kind, name, action, **kwargs)
 
     def maybe_update(
-        self, kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list[Step | None], needs: tuple[str, ...] = (), note: str = ""
+        self, kind: str, name: str, resource_id: str, diffs: list[Diff], steps: list[Step | None], needs: tuple[str, ...] = (), note: str = "",
+        gap: str = "",
     ) -> Change:
-        return maybe_update(self.stage, kind, name, resource_id, diffs, steps, needs, note)
+        return maybe_update(self.stage, kind, name, resource_id, diffs, steps, needs, note, gap)
 
     def tags(self, cfg: Config, name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
         return desired_tags(cfg, self.stage, name, extra)

@@ -12,7 +12,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ... import tags as tagging
 from ...engine import CREATE, Change, Context, Diff
 from ...target import error_code
 from .. import kit
@@ -69,12 +68,9 @@ def _api_key(ctx: Context, names: EdgeNames, found: Found) -> Change:
     if not key.get("enabled"):
         diffs.append(Diff("enabled", False, True))
         steps.append(lambda: apigw.update_api_key(apiKey=key_id, patchOperations=[{"op": "replace", "path": "/enabled", "value": "true"}]))
-    current = key.get("tags") or {}
-    missing = tagging.missing(current, desired_tags)
-    diffs += kit.tag_diff(current, desired_tags)
-    if missing:
-        steps.append(lambda: apigw.tag_resource(resourceArn=apigw_arn(ctx.cfg.project.region, f"/apikeys/{key_id}"), tags=missing))
-    return maybe_update("api-key", name, key_id, diffs, steps, note=read_key_hint(key_id))
+    tag_diffs, tag_steps, gap = kit.tag_drift_or_gap(ctx, "API keys", key.get("tags") or {}, desired_tags, lambda todo: apigw.tag_resource(
+        resourceArn=apigw_arn(ctx.cfg.project.region, f"/apikeys/{key_id}"), tags=todo))
+    return maybe_update("api-key", name, key_id, diffs + tag_diffs, steps + tag_steps, note=read_key_hint(key_id), gap=gap)
 
 
 def _throttle(ctx: Context) -> dict:
@@ -137,9 +133,9 @@ def _usage_plan(ctx: Context, names: EdgeNames, found: Found) -> Change:
     if key_id is None or key_id not in found.usage_plan_key_ids:
         diffs.append(Diff("api key", None, names.api_key))
         steps.append(lambda: attach_key(plan_id))
-    tag_diffs, tag_steps = kit.tag_drift(plan_.get("tags") or {}, desired_tags, lambda todo: apigw.tag_resource(
+    tag_diffs, tag_steps, gap = kit.tag_drift_or_gap(ctx, "usage plans", plan_.get("tags") or {}, desired_tags, lambda todo: apigw.tag_resource(
         resourceArn=apigw_arn(ctx.cfg.project.region, f"/usageplans/{plan_id}"), tags=todo))
-    return maybe_update("usage-plan", name, plan_id, diffs + tag_diffs, steps + tag_steps, needs, note=shown)
+    return maybe_update("usage-plan", name, plan_id, diffs + tag_diffs, steps + tag_steps, needs, note=shown, gap=gap)
 
 
 def _plan_has_key(apigw: Any, plan_id: str, key_id: str) -> bool:

@@ -12,7 +12,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ... import tags as tagging
 from ...engine import CREATE, NOOP, REPLACE, UNMANAGED, UPDATE, WAIT, Change, Context, Diff, wait_for
 from ...target import error_code
 from .. import kit
@@ -109,16 +108,12 @@ def _vpc_link(ctx: Context, names: EdgeNames, found: Found) -> Change:
     if status == "FAILED":
         return change("vpc-link", name, REPLACE, resource_id=link_id,
                       note=f"AWS reports it FAILED: {link.get('statusMessage', 'no reason given')}; delete it, then re-run")
-    current = link.get("tags") or {}
-    missing = tagging.missing(current, desired_tags)
-    diffs = kit.tag_diff(current, desired_tags)
-    steps = []
-    if missing:
-        steps.append(lambda: apigw.tag_resource(resourceArn=apigw_arn(ctx.cfg.project.region, f"/vpclinks/{link_id}"), tags=missing))
+    diffs, steps, gap = kit.tag_drift_or_gap(ctx, "VPC links", link.get("tags") or {}, desired_tags, lambda todo: apigw.tag_resource(
+        resourceArn=apigw_arn(ctx.cfg.project.region, f"/vpclinks/{link_id}"), tags=todo))
     if status == "PENDING":
-        return change("vpc-link", name, WAIT, diffs=diffs, resource_id=link_id, needs=(names.k_nlb,), note="still being created by AWS",
-                      run=kit.sequence(*steps, lambda: _wait_link(ctx, names)))
-    return maybe_update("vpc-link", name, link_id, diffs, steps, (names.k_nlb,))
+        return change("vpc-link", name, WAIT, diffs=diffs, resource_id=link_id, needs=(names.k_nlb,),
+                      note="; ".join(n for n in ("still being created by AWS", gap) if n), run=kit.sequence(*steps, lambda: _wait_link(ctx, names)))
+    return maybe_update("vpc-link", name, link_id, diffs, steps, (names.k_nlb,), gap=gap)
 
 
 # ----- the REST API
@@ -158,12 +153,9 @@ def _rest_api(ctx: Context, names: EdgeNames, found: Found) -> Change:
     steps = []
     if ops:
         steps.append(lambda: apigw.update_rest_api(restApiId=api_id, patchOperations=ops))
-    current = api.get("tags") or {}
-    missing = tagging.missing(current, desired_tags)
-    diffs += kit.tag_diff(current, desired_tags)
-    if missing:
-        steps.append(lambda: apigw.tag_resource(resourceArn=apigw_arn(ctx.cfg.project.region, f"/restapis/{api_id}"), tags=missing))
-    return maybe_update("rest-api", name, api_id, diffs, steps)
+    tag_diffs, tag_steps, gap = kit.tag_drift_or_gap(ctx, "REST APIs", api.get("tags") or {}, desired_tags, lambda todo: apigw.tag_resource(
+        resourceArn=apigw_arn(ctx.cfg.project.region, f"/restapis/{api_id}"), tags=todo))
+    return maybe_update("rest-api", name, api_id, diffs + tag_diffs, steps + tag_steps, gap=gap)
 
 
 def _root_id(ctx: Context, api_id: str) -> str:

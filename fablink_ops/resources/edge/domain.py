@@ -217,12 +217,9 @@ def _domain(ctx: Context, names: EdgeNames, found: Found) -> Change:
     steps = []
     if ops:
         steps.append(lambda: apigw.update_domain_name(domainName=name, patchOperations=ops))
-    current_tags = current.get("tags") or {}
-    missing = tagging.missing(current_tags, desired_tags)
-    diffs += kit.tag_diff(current_tags, desired_tags)
-    if missing:
-        steps.append(lambda: apigw.tag_resource(resourceArn=apigw_arn(ctx.cfg.project.region, f"/domainnames/{name}"), tags=missing))
-    return maybe_update("domain-name", name, name, diffs, steps, (names.k_certificate,), note=target_note)
+    tag_diffs, tag_steps, gap = kit.tag_drift_or_gap(ctx, "domain names", current.get("tags") or {}, desired_tags, lambda todo: apigw.tag_resource(
+        resourceArn=apigw_arn(ctx.cfg.project.region, f"/domainnames/{name}"), tags=todo))
+    return maybe_update("domain-name", name, name, diffs + tag_diffs, steps + tag_steps, (names.k_certificate,), note=target_note, gap=gap)
 
 
 def _mapping(ctx: Context, names: EdgeNames, found: Found) -> Change:

@@ -16,6 +16,7 @@ from typing import Callable
 
 from botocore.exceptions import ClientError
 
+from ... import ownership
 from ... import tags as tagging
 from .. import kit
 from ...config import AddonConfig
@@ -250,11 +251,12 @@ def oidc_provider(ctx: Context, names: Names, found: Found) -> Change:
                 arn = iam.create_open_id_connect_provider(
                     Url=issuer, ClientIDList=[STS_AUDIENCE], Tags=tagging.to_list(tags)
                 )["OpenIDConnectProviderArn"]
-            except ClientError as exc:  # created by a run whose answer was lost
+            except ClientError as exc:  # created by a run whose answer was lost, or by someone else
                 if error_code(exc) != "EntityAlreadyExists":
                     raise
                 partition = ctx.output(Out.CLUSTER_ARN).split(":")[1]
                 arn = f"arn:{partition}:iam::{ctx.cfg.project.account_id}:oidc-provider/{oidc_host(issuer)}"
+                _adopt_only_ours(ctx, kind, name, arn, tags)
             ctx.set_output(Out.OIDC_ARN, arn)
             return arn
 
@@ -272,3 +274,12 @@ def oidc_provider(ctx: Context, names: Names, found: Found) -> Change:
     if todo:
         steps.append(lambda: iam.tag_open_id_connect_provider(OpenIDConnectProviderArn=arn, Tags=tagging.to_list(todo)))
     return maybe_update(kind, name, arn, diffs, steps, needs)
+
+
+def _adopt_only_ours(ctx: Context, kind: str, name: str, arn: str, tags: dict[str, str]) -> None:
+    """An existing provider for our issuer is taken only if its ownership tags
+    are this environment's (a lost answer of our own create carries them):
+    one made by another tool or by hand is refused as the plan's ownership
+    guard would have refused it, had it been there at plan time."""
+    found = tagging.from_list(ctx.client("iam").get_open_id_connect_provider(OpenIDConnectProviderArn=arn).get("Tags"))
+    ownership.check([change(kind, name, CREATE, diffs=kit.tag_diff(found, tags), resource_id=arn)], adopt=False)

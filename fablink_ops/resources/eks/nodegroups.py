@@ -12,7 +12,6 @@ from typing import Any, Callable
 
 from botocore.exceptions import ClientError
 
-from ... import tags as tagging
 from ...config import Zone
 from ...engine import CREATE, REPLACE, SKIP, UNMANAGED, UPDATE, WAIT, Change, Context, Diff
 from ...target import error_code
@@ -72,8 +71,9 @@ def _immutable(ctx: Context, names: Names, zone: Zone, ng: dict) -> list[Diff]:
     return [Diff(label, before, after) for label, before, after in pairs if before != after]
 
 
-def _updates(ctx: Context, names: Names, zone: Zone, ng: dict) -> tuple[list[Diff], list[Callable[[], Any]]]:
-    """In-place drift of one node group and the steps that correct it."""
+def _updates(ctx: Context, names: Names, zone: Zone, ng: dict) -> tuple[list[Diff], list[Callable[[], Any]], str]:
+    """In-place drift of one node group, the steps that correct it, and what
+    the sandbox cannot correct (its tags: kit.SANDBOX_TAG_GAP)."""
     cfg, eks = ctx.cfg.eks.nodegroups, ctx.client("eks")
     name = names.nodegroup(zone)
     diffs: list[Diff] = []
@@ -109,13 +109,9 @@ def _updates(ctx: Context, names: Names, zone: Zone, ng: dict) -> tuple[list[Dif
             wait_update(ctx, f"node group {name} config", resp.get("update"), _budget(ctx), nodegroupName=name)
 
         steps.append(configure)
-    tags = desired_tags(ctx.cfg, name)
-    current = ng.get("tags") or {}
-    todo = tagging.missing(current, tags)
-    diffs += kit.tag_diff(current, tags)
-    if todo:
-        steps.append(lambda: eks.tag_resource(resourceArn=ng["nodegroupArn"], tags=todo))
-    return diffs, steps
+    tag_diffs, tag_steps, gap = kit.tag_drift_or_gap(ctx, "node groups", ng.get("tags") or {}, desired_tags(ctx.cfg, name),
+                                                     lambda todo: eks.tag_resource(resourceArn=ng["nodegroupArn"], tags=todo))
+    return diffs + tag_diffs, steps + tag_steps, gap
 
 
 def nodegroup(ctx: Context, names: Names, found: Found, zone: Zone) -> Change:
@@ -182,7 +178,7 @@ def _existing_nodegroup(ctx: Context, names: Names, zone: Zone, current: dict, n
             note="subnets, instance types, AMI type, capacity type, launch template and role of a node group cannot change: "
             "create a new group, drain and delete the old; nothing was changed",
         )
-    diffs, steps = _updates(ctx, names, zone, current)
+    diffs, steps, gap = _updates(ctx, names, zone, current)
     if status in NG_BUSY:
 
         def wait_then_update() -> str:
@@ -192,10 +188,10 @@ def _existing_nodegroup(ctx: Context, names: Names, zone: Zone, current: dict, n
             return arn
 
         return change(KIND, name, WAIT, diffs=diffs, resource_id=arn, needs=needs, run=wait_then_update,
-                      note=f"{status}: apply waits for it to be ACTIVE")
+                      note="; ".join(n for n in (f"{status}: apply waits for it to be ACTIVE", gap) if n))
     notes = [f"DEGRADED: {why}"] if status == "DEGRADED" else []
     notes += _not_managed(ctx, current)
-    return maybe_update(KIND, name, arn, diffs, steps, needs, note="; ".join(notes))
+    return maybe_update(KIND, name, arn, diffs, steps, needs, note="; ".join(notes), gap=gap)
 
 
 def _not_managed(ctx: Context, current: dict) -> list[str]:
