@@ -203,6 +203,11 @@ def seed(keep: dict) -> set[tuple[str, str]]:
                                                                      f"{OIDC}:aud": "sts.amazonaws.com"}}))
     role("hopper", service, allow("sts:AssumeRole"))
     role("worker", service, allow(["dynamodb:GetItem", "dynamodb:PutItem"], f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/fablink-prod-*"))
+    # confused deputy: AWS Backup trusted bare (a finding), and with aws:SourceAccount; EC2 (hopper, worker) is exempt
+    backup = {"Effect": "Allow", "Principal": {"Service": "backup.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    role("backup-bare", backup)
+    role("backup-guarded", dict(backup, Condition={"StringEquals": {"aws:SourceAccount": ACCOUNT}}))
+    expected.add(("iam.service_role_confused_deputy", arn("role", "backup-bare")))
     expected |= {("iam.trust_any_principal", arn("role", "anyone")), ("iam.trust_cross_account", arn("role", "partner")),
                  ("iam.irsa_trust_scope", arn("role", "irsa-namespace")), ("iam.privilege_escalation", arn("role", "hopper"))}
 
@@ -321,6 +326,23 @@ def seed(keep: dict) -> set[tuple[str, str]]:
         logs.put_retention_policy(logGroupName=name, retentionInDays=days)
     logs.create_log_group(logGroupName="/forever")
     expected.add(("logs.retention", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/short"))
+    logs.create_log_group(logGroupName="/encrypted", kmsKeyId=rotated["Arn"])
+    logs.put_retention_policy(logGroupName="/encrypted", retentionInDays=90)
+    expected |= {("logs.kms_encryption", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{g}") for g in ("/short", "/designed", "/long", "/forever")}
+    # WAF: one web ACL logs nothing, one logs credentials, one redacts them
+    waf = client("wafv2")
+
+    def acl(name: str, redacted: tuple[str, ...] | None) -> str:
+        arn_ = waf.create_web_acl(Name=name, Scope="REGIONAL", DefaultAction={"Allow": {}}, VisibilityConfig={
+            "SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False, "MetricName": name})["Summary"]["ARN"]
+        if redacted is not None:
+            waf.put_logging_configuration(LoggingConfiguration={
+                "ResourceArn": arn_, "LogDestinationConfigs": [f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:aws-waf-logs-{name}"],
+                "RedactedFields": [{"SingleHeader": {"Name": h}} for h in redacted]})
+        return arn_
+
+    expected |= {("wafv2.logging", acl("unlogged", None)), ("wafv2.logging", acl("logs-keys", ("authorization",)))}
+    acl("redacted", ("Authorization", "x-api-key"))
 
     # audit controls: one single-region trail, neither validated nor KMS-encrypted; no GuardDuty, Config, Security Hub
     client("s3").create_bucket(Bucket="regional-trail", CreateBucketConfiguration={"LocationConstraint": REGION})

@@ -14,7 +14,7 @@ from fablink_ops.stages import plan_stages
 from fablink_ops.config import load_config
 from fablink_ops.engine import CREATE, UPDATE, WAIT, Context, apply
 from fablink_ops.errors import ConfigError, GuardError, OpsError
-from fablink_ops.resources import edge
+from fablink_ops.resources import edge, kms_key, logs_key
 from fablink_ops.resources.edge import api as edge_api
 from fablink_ops.resources.edge import domain as edge_domain
 from fablink_ops.resources.edge import stage as edge_stage
@@ -33,7 +33,7 @@ REGION = "ap-northeast-2"
 # 29 writes, and the fidelity layer's answers a serial run meets: 4 creates
 # refused once as a concurrent modification, the WAF association twice
 # (the stage not yet visible to WAF).
-EDGE_WRITES = 35
+EDGE_WRITES = 38  # +3 (issue 17): the WAF log group (create, retention) and its logging configuration
 
 
 def client(service: str):
@@ -60,6 +60,9 @@ def fast_network(cfg) -> None:
     for zone in cfg.network.zones:
         for tier, cidr in (("public", zone.public_cidr), ("private", zone.private_cidr)):
             ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=zone.az, TagSpecifications=tag("subnet", names.subnet(tier, zone)))
+    # The network stage's logs key (issue 17), which the edge's log groups are encrypted with.
+    key_id = client("kms").create_key(Policy=json.dumps(logs_key.key_policy(make_ctx(cfg))))["KeyMetadata"]["KeyId"]
+    client("kms").create_alias(AliasName=cfg.logging.kms_key_alias, TargetKeyId=key_id)
 
 
 def _tag_name(item: dict) -> str:
@@ -74,6 +77,8 @@ def run_edge(cfg, hooks=()):
     for subnet in ec2.describe_subnets()["Subnets"]:
         if _tag_name(subnet):
             ctx.set_output(f"subnet:{_tag_name(subnet)}", subnet["SubnetId"])
+    key = client("kms").describe_key(KeyId=cfg.logging.kms_key_alias)["KeyMetadata"]["Arn"]
+    ctx.set_output(kms_key.output_key(cfg.logging.kms_key_alias, REGION), key)
     changes = edge.plan(ctx)
     done = apply(changes, ctx, cfg.engine.concurrency)
     return ctx, changes, done
@@ -183,6 +188,12 @@ def check_stage_logging_metrics_tracing_and_account_role():
     trust = role["AssumeRolePolicyDocument"]
     trust = json.loads(trust) if isinstance(trust, str) else trust
     assert trust["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    # confused deputy (issue 17 item 6): only on behalf of this account
+    assert trust["Statement"][0]["Condition"] == {"StringEquals": {"aws:SourceAccount": "853963783084"}}
+    # every log group of the edge encrypted with the logs key (issue 17 item 3)
+    key = client("kms").describe_key(KeyId="alias/fablink-prod-logs")["KeyMetadata"]["Arn"]
+    assert {n: g.get("kmsKeyId") for n, g in groups.items() if "flow-logs" not in n} == {
+        "/aws/apigateway/fablink-prod-api/access": key, f"API-Gateway-Execution-Logs_{api['id']}/prod": key, "aws-waf-logs-fablink-prod-api": key}
     policy = iam.get_role_policy(RoleName=role["RoleName"], PolicyName="push-to-cloudwatch-logs")["PolicyDocument"]
     assert "logs:PutLogEvents" in policy["Statement"][0]["Action"]
 
@@ -267,6 +278,12 @@ def check_waf_web_acl_and_association():
     [api] = apigw.get_rest_apis()["items"]
     stage_arn = f"arn:aws:apigateway:{REGION}::/restapis/{api['id']}/stages/prod"
     assert waf.get_web_acl_for_resource(ResourceArn=stage_arn)["WebACL"]["ARN"] == acl["ARN"]
+    # issue 17 item 4: every request logged to aws-waf-logs-<prefix>-api (90 days), credentials redacted
+    logging = waf.get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"]
+    assert logging["LogDestinationConfigs"] == [f"arn:aws:logs:{REGION}:853963783084:log-group:aws-waf-logs-fablink-prod-api"]
+    assert logging["RedactedFields"] == [{"SingleHeader": {"Name": "authorization"}}, {"SingleHeader": {"Name": "x-api-key"}}]
+    [group] = client("logs").describe_log_groups(logGroupNamePrefix="aws-waf-logs-fablink-prod-api")["logGroups"]
+    assert group["retentionInDays"] == 90
 
 
 # --------------------------------------------------------------------------

@@ -146,7 +146,8 @@ def test_every_create_call_carries_the_tags(aws, cfg):
     seen: list[tuple[str, dict]] = []
 
     def capture(model, params, **_):
-        if model.name.startswith(("Create", "Allocate")) and model.name != "CreateRoute":
+        # CreateRoute and the logs key's CreateAlias make no taggable resource.
+        if model.name.startswith(("Create", "Allocate")) and model.name not in ("CreateRoute", "CreateAlias"):
             seen.append((model.name, params))
 
     provision(cfg, hooks=[("before-call", capture)])
@@ -168,7 +169,8 @@ def test_second_provision_makes_zero_writes_and_plans_nothing(aws, cfg):
     assert pending(changes) == []
     assert ctx.target.meter.writes == 0
     # discovery is batched: one call per resource type, not one per resource
-    assert ctx.target.meter.reads <= 16, ctx.target.meter.summary()
+    # (the logs key, issue 17: ListAliases, DescribeKey, GetKeyRotationStatus, GetKeyPolicy)
+    assert ctx.target.meter.reads <= 20, ctx.target.meter.summary()
 
 
 def test_plan_is_read_only(aws, cfg):
@@ -365,7 +367,7 @@ def cfg_module():
 
 # A clean network provision makes this many writes; the test below asserts it,
 # so the parametrisation cannot silently fall behind the stage.
-NETWORK_WRITES = 43  # +1: the default group's egress revoked (moto gives a new VPC's default group no ingress self-rule; AWS does: 2 writes there)
+NETWORK_WRITES = 46  # +3: the logs key (CreateKey, CreateAlias, EnableKeyRotation, issue 17); +1: the default group's egress revoked (moto gives a new VPC's default group no ingress self-rule; AWS does: 2 writes there)
 
 
 def test_the_crash_points_cover_every_write(clean_state):

@@ -90,6 +90,12 @@ class WafConfig:
     # https://docs.aws.amazon.com/waf/latest/APIReference/API_RateBasedStatement.html
     rate_limit_per_ip: int = check(_between(10, 2_000_000_000))
     rate_window_seconds: int = check(_one_of(60, 120, 300, 600))  # type: ignore[arg-type]
+    # Issue 17 item 4: WAF logs to CloudWatch Logs only into a group whose name
+    # starts with aws-waf-logs- (AWS's rule), with these headers redacted.
+    # https://docs.aws.amazon.com/waf/latest/developerguide/logging-cw-logs.html
+    log_group: str = check(_pattern(r"aws-waf-logs-[\w\-_./#]+", 512, "WAF log group name (aws-waf-logs-...)"))
+    redacted_headers: tuple[str, ...] = check(lambda v: None if all(re.fullmatch(r"[a-z0-9-]{1,64}", h) for h in v)
+                                             else f"{list(v)}: header names in lowercase (letters, digits, hyphens)")
 
 
 @dataclass(frozen=True)

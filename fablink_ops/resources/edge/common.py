@@ -87,6 +87,10 @@ class EdgeNames:
         return self.edge.waf.name
 
     @property
+    def waf_log_group(self) -> str:
+        return self.edge.waf.log_group
+
+    @property
     def subnet_tier(self) -> str:
         return "public" if self.edge.nlb_scheme == "internet-facing" else "private"
 
@@ -132,6 +136,10 @@ class EdgeNames:
     @property
     def k_access_logs(self) -> str:
         return change_key("log-group", self.access_log_group)
+
+    @property
+    def k_waf_log_group(self) -> str:
+        return change_key("log-group", self.waf_log_group)
 
     @property
     def k_role(self) -> str:
@@ -203,6 +211,7 @@ class Found:
     mappings: list[dict] = field(default_factory=list)
     web_acl: dict | None = None  # get_web_acl's WebACL
     web_acl_lock: str = ""
+    waf_logging: dict | None = None  # get_logging_configuration's LoggingConfiguration
 
 
 _KIT = kit.StageKit(NAME)

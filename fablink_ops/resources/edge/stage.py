@@ -109,10 +109,16 @@ def _role_arn(ctx: Context, names: EdgeNames) -> str:
     return f"arn:aws:iam::{ctx.cfg.project.account_id}:role/{names.role}"
 
 
-def _trust() -> dict:
+def _trust(ctx: Context) -> dict:
+    # Confused deputy (issue 17 item 6): API Gateway may take the role only on
+    # behalf of this account. aws:SourceAccount alone: API Gateway's ARNs carry
+    # no account (arn:aws:apigateway:<region>::/restapis/...), so an
+    # aws:SourceArn pattern would add nothing that ties it to us.
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html
     return {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole",
+                       "Condition": {"StringEquals": {"aws:SourceAccount": ctx.cfg.project.account_id}}}],
     }
 
 
@@ -144,13 +150,13 @@ def _role(ctx: Context, names: EdgeNames, found: Found) -> Change:
     if found.role is None:
 
         def create() -> str:
-            arn = kit.create_role(ctx, name, _trust(), "Lets API Gateway write the FabLink API's logs to CloudWatch (account-wide setting)", tags(ctx.cfg, name))
+            arn = kit.create_role(ctx, name, _trust(ctx), "Lets API Gateway write the FabLink API's logs to CloudWatch (account-wide setting)", tags(ctx.cfg, name))
             ctx.set_output(Out.APIGW_ROLE_ARN, arn)
             put_policy()
             return arn
 
         return change("iam-role", name, CREATE, diffs=[Diff("inline policy", None, ROLE_POLICY_NAME)], run=create)
-    diffs, steps = kit.role_drift(ctx, found.role, _trust(), "apigateway.amazonaws.com", tags(ctx.cfg, name))
+    diffs, steps = kit.role_drift(ctx, found.role, _trust(ctx), "apigateway.amazonaws.com", tags(ctx.cfg, name))
     if found.role_policy != policy:
         diffs.append(Diff("inline policy", "missing" if found.role_policy is None else "differs", ROLE_POLICY_NAME))
         steps.append(put_policy)
