@@ -11,7 +11,7 @@ import pytest
 from fablink_ops import tags as tagging
 from fablink_ops.engine import CREATE, NOOP, REPLACE, UPDATE, WAIT, apply, wait_for
 from fablink_ops.errors import AwsError, GuardError, OpsError
-from fablink_ops.resources import network
+from fablink_ops.resources import logs_key, network
 from fablink_ops.target import is_write
 
 from .conftest import make_ctx
@@ -110,6 +110,11 @@ def test_flow_logs_go_to_a_90_day_group_through_a_least_privilege_role(aws, cfg)
     logs = boto3.client("logs", region_name=REGION)
     group = logs.describe_log_groups(logGroupNamePrefix="/aws/vpc/fablink-prod/flow-logs")["logGroups"][0]
     assert group["retentionInDays"] == 90
+    # encrypted with the logs key (issue 17 item 3), which rotates and carries our policy
+    kms = boto3.client("kms", region_name=REGION)
+    key = kms.describe_key(KeyId="alias/fablink-prod-logs")["KeyMetadata"]
+    assert group["kmsKeyId"] == key["Arn"] and kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"]
+    assert json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"]) == logs_key.key_policy(make_ctx(cfg))
 
     iam = boto3.client("iam", region_name=REGION)
     role = iam.get_role(RoleName="fablink-prod-vpc-flow-logs")["Role"]
