@@ -384,6 +384,13 @@ def test_dynamodb_keys_aws_owned_aws_managed_and_customer():
     assert "AWS owned key" in findings[0].problem and "AWS managed key aws/dynamodb" in findings[1].problem
 
 
+def test_the_run_lock_table_is_a_reasoned_exception_to_pitr_and_customer_keys():
+    """fablink-ops' lease table: no PITR, AWS owned key, on purpose; deletion protection still judged."""
+    tables = [Table("fablink-ops-run-lock", "arn:lock", "r", False, False, ""), Table("orders", "arn:orders", "r", False, True, "")]
+    assert found(inventory(tables=tables)) == {("dynamodb.pitr", "arn:orders"), ("dynamodb.customer_key", "arn:orders"),
+                                               ("dynamodb.deletion_protection", "arn:lock")}
+
+
 def test_only_rotatable_keys_are_asked_to_rotate():
     keys = [KmsKey("k1", "arn:k1", "r", "CUSTOMER", "SYMMETRIC_DEFAULT", "AWS_KMS", "Enabled", False),
             KmsKey("k2", "arn:k2", "r", "CUSTOMER", "RSA_2048", "AWS_KMS", "Enabled", None),
