@@ -33,7 +33,7 @@ REGION = "ap-northeast-2"
 # 29 writes, and the fidelity layer's answers a serial run meets: 4 creates
 # refused once as a concurrent modification, the WAF association twice
 # (the stage not yet visible to WAF).
-EDGE_WRITES = 38  # +3 (issue 17): the WAF log group (create, retention) and its logging configuration
+EDGE_WRITES = 40  # +3 (issue 17): the WAF log group (create, retention) and its logging configuration; +2: a second client key and its attachment
 
 
 def client(service: str):
@@ -208,9 +208,13 @@ def check_usage_plan_rate_limit_and_api_key():
     assert plan["throttle"]["rateLimit"] <= 1000 / 60
     assert plan["throttle"]["rateLimit"] == pytest.approx(1000 / 60, abs=0.001)
     assert plan["throttle"]["burstLimit"] == 50
-    [key] = apigw.get_api_keys(includeValues=True)["items"]
-    assert (key["name"], key["enabled"]) == ("fablink-prod-default", True)
-    assert [k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"]] == [key["id"]]
+    # one key per client, each with its own 1000/min under the plan (issue 17 item 10)
+    keys = {k["name"]: k for k in apigw.get_api_keys(includeValues=True)["items"]}
+    assert sorted(keys) == ["fablink-prod-mobile", "fablink-prod-web"] and all(k["enabled"] for k in keys.values())
+    assert sorted(k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"]) == sorted(k["id"] for k in keys.values())
+    # the whole API: the stage's throttle at [sla] peak_rps
+    settings = apigw.get_stage(restApiId=api["id"], stageName="prod")["methodSettings"]["*/*"]
+    assert (settings["throttlingRateLimit"], settings["throttlingBurstLimit"]) == (5000.0, 5000)
 
 
 def test_api_key_value_is_never_printed(cfg, aws):
@@ -218,13 +222,13 @@ def test_api_key_value_is_never_printed(cfg, aws):
     ctx = make_ctx(cfg)
     changes = plan_stages(ctx, ["edge"])
     done = apply(changes, ctx, cfg.engine.concurrency)
-    key = client("apigateway").get_api_keys(includeValues=True)["items"][0]
+    keys = client("apigateway").get_api_keys(includeValues=True)["items"]
     shown = json.dumps([c.to_json() for c in changes] + [dict(c.to_json(), detail=d) for c, d in done] + [ctx.outputs], default=str)
-    assert key["value"] not in shown
-    detail = next(d for c, d in done if c.kind == "api-key")
-    assert f"aws apigateway get-api-key --api-key {key['id']} --include-value" in detail
+    assert len(keys) == 2 and not any(k["value"] in shown for k in keys)
+    details = " ".join(d for c, d in done if c.kind == "api-key")
+    assert all(f"aws apigateway get-api-key --api-key {k['id']} --include-value" in details for k in keys)
     again = plan_stages(make_ctx(cfg), ["edge"])
-    assert key["value"] not in json.dumps([c.to_json() for c in again], default=str)
+    assert not any(k["value"] in json.dumps([c.to_json() for c in again], default=str) for k in keys)
     assert "--include-value" in next(c.note for c in again if c.kind == "api-key")
 
 
@@ -640,7 +644,7 @@ def test_concurrent_modification_and_waf_delay_are_waited_out_to_the_clean_state
         assert edge_inventory(REGION) == expected
         apigw, names = client("apigateway"), EdgeNames(cfg)
         plan_id = next(p["id"] for p in apigw.get_usage_plans()["items"] if p["name"] == names.usage_plan)
-        assert len(apigw.get_usage_plan_keys(usagePlanId=plan_id)["items"]) == 1
+        assert len(apigw.get_usage_plan_keys(usagePlanId=plan_id)["items"]) == len(cfg.edge.rate_limit.clients)
         assert len(apigw.get_base_path_mappings(domainName=names.domain)["items"]) == 1
 
 

@@ -63,13 +63,21 @@ class RateLimitConfig:
     requests_per_minute: int = check(_positive)
     burst: int = check(_between(1, 5000))  # the account's default burst quota
     usage_plan_name: str = check(API_GW_RESOURCE_NAME)
-    api_key_name: str = check(API_GW_RESOURCE_NAME)
+    # Issue 17 item 10: usage-plan throttling applies per API key, so each
+    # client gets its own key (named <api_key_prefix>-<client>) and its own
+    # requests_per_minute; the whole API is limited by the stage's throttle.
+    api_key_prefix: str = check(API_GW_RESOURCE_NAME)
+    clients: tuple[str, ...] = check(lambda v: None if v and len(set(v)) == len(v) and all(re.fullmatch(r"[a-z0-9][a-z0-9-]{0,30}", c) for c in v)
+                                     else f"{list(v)}: one or more distinct client names (lowercase letters, digits, hyphens)")
 
     @property
     def requests_per_second(self) -> float:
         """API Gateway throttles per second. Rounded down (4 decimals) so the
         configured per-minute figure is never exceeded: 1000/min -> 16.6666/s."""
         return int(self.requests_per_minute / 60 * 10_000) / 10_000
+
+    def api_key_names(self) -> list[str]:
+        return [f"{self.api_key_prefix}-{c}" for c in self.clients]
 
 
 @dataclass(frozen=True)

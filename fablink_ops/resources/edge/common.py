@@ -70,8 +70,9 @@ class EdgeNames:
         return self.edge.rate_limit.usage_plan_name
 
     @property
-    def api_key(self) -> str:
-        return self.edge.rate_limit.api_key_name
+    def api_keys(self) -> list[str]:
+        """One API key per client (issue 17 item 10)."""
+        return self.edge.rate_limit.api_key_names()
 
     @property
     def domain(self) -> str:
@@ -149,9 +150,8 @@ class EdgeNames:
     def k_account(self) -> str:
         return change_key("apigateway-account", "cloudwatch-role")
 
-    @property
-    def k_api_key(self) -> str:
-        return change_key("api-key", self.api_key)
+    def k_api_key(self, name: str) -> str:
+        return change_key("api-key", name)
 
     @property
     def k_certificate(self) -> str:
@@ -171,7 +171,7 @@ class Out:
     """ctx.outputs keys this stage sets ("edge:<what>"), for its later changes' runs."""
 
     ACCESS_LOG_ARN = "edge:access-log-arn"
-    API_KEY = "edge:api-key"
+    API_KEY = "edge:api-key:"  # + the key's name
     APIGW_ROLE_ARN = "edge:apigw-role-arn"
     CERTIFICATE_ARN = "edge:certificate-arn"
     DOMAIN_TARGET = "edge:domain-target"
@@ -203,7 +203,7 @@ class Found:
     role: dict | None = None  # RoleDetail of the account-wide logging role
     role_policy: dict | None = None  # its inline policy; None: none yet
     log_groups: dict[str, dict] = field(default_factory=dict)
-    api_key: dict | None = None
+    api_keys: dict[str, dict] = field(default_factory=dict)  # by name
     usage_plan: dict | None = None
     usage_plan_key_ids: set[str] = field(default_factory=set)
     certificate: dict | None = None  # describe_certificate's Certificate

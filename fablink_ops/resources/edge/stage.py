@@ -223,7 +223,16 @@ def desired_settings(ctx: Context) -> dict[str, Any]:
         "logging level": api_cfg.execution_log_level,
         "metrics": api_cfg.metrics_enabled,
         "data trace": False,
+        **stage_throttle(ctx),
     }
+
+
+def stage_throttle(ctx: Context) -> dict[str, Any]:
+    """The whole API's limit (issue 17 item 10): the design's peak, [sla]
+    peak_rps, for every method; the burst the same, at most AWS's regional
+    burst quota (5,000). Each client's own limit is the usage plan's."""
+    peak = ctx.cfg.sla.peak_rps
+    return {"throttle rate": float(peak), "throttle burst": min(peak, 5000)}
 
 
 def _settings_ops(ctx: Context, todo: set[str]) -> list[dict]:
@@ -240,6 +249,10 @@ def _settings_ops(ctx: Context, todo: set[str]) -> list[dict]:
         ops.append({"op": "replace", "path": "/*/*/metrics/enabled", "value": str(want["metrics"]).lower()})
     if "data trace" in todo:
         ops.append({"op": "replace", "path": "/*/*/logging/dataTrace", "value": "false"})
+    if "throttle rate" in todo:
+        ops.append({"op": "replace", "path": "/*/*/throttling/rateLimit", "value": str(want["throttle rate"])})
+    if "throttle burst" in todo:
+        ops.append({"op": "replace", "path": "/*/*/throttling/burstLimit", "value": str(want["throttle burst"])})
     return ops
 
 
@@ -253,6 +266,8 @@ def current_settings(stage: dict) -> dict[str, Any]:
         "logging level": method.get("loggingLevel", "OFF"),
         "metrics": bool(method.get("metricsEnabled")),
         "data trace": bool(method.get("dataTraceEnabled")),
+        "throttle rate": method.get("throttlingRateLimit"),
+        "throttle burst": method.get("throttlingBurstLimit"),
     }
 
 

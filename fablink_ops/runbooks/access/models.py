@@ -183,6 +183,8 @@ class LoadBalancer:
     region: str
     type: str  # application | network | gateway
     scheme: str  # internet-facing | internal
+    vpc_id: str = ""
+    security_groups: tuple[str, ...] = ()  # group ids; an NLB made without any can never have one
 
 
 @dataclass(frozen=True)
