@@ -12,10 +12,11 @@ from moto import mock_aws
 from fablink_ops import cli
 from fablink_ops.stages import plan_stages
 from fablink_ops.config import load_config
-from fablink_ops.engine import CREATE, UPDATE, WAIT, Context, apply
+from fablink_ops.engine import CREATE, REPLACE, UPDATE, WAIT, Context, apply
 from fablink_ops.errors import ConfigError, GuardError, OpsError
 from fablink_ops.resources import edge, kms_key, logs_key
 from fablink_ops.resources.edge import api as edge_api
+from fablink_ops.resources.edge import nlb as edge_nlb
 from fablink_ops.resources.edge import domain as edge_domain
 from fablink_ops.resources.edge import stage as edge_stage
 from fablink_ops.resources.edge.common import DEFINITION_VARIABLE, DEPLOYMENT_PREFIX, EdgeNames, Found, Out
@@ -28,12 +29,13 @@ from .state import dump, edge_inventory
 from .util import edited_config, plan_refused, provision
 
 REGION = "ap-northeast-2"
+NLB_ARN = "arn:aws:elasticloadbalancing:ap-northeast-2:853963783084:loadbalancer/net/fablink-prod-nlb/50dc6c495c0c9188"
 # Writes of a clean edge provision (concurrency 1), checked by test_write_count
 # so the crash parametrisation below stays complete.
 # 29 writes, and the fidelity layer's answers a serial run meets: 4 creates
 # refused once as a concurrent modification, the WAF association twice
 # (the stage not yet visible to WAF).
-EDGE_WRITES = 40  # +3 (issue 17): the WAF log group (create, retention) and its logging configuration; +2: a second client key and its attachment
+EDGE_WRITES = 41  # +1 (issue 17 item 8): SetSecurityGroups with PrivateLink inbound rules off; +3 (issue 17): the WAF log group (create, retention) and its logging configuration; +2: a second client key and its attachment
 
 
 def client(service: str):
@@ -60,7 +62,9 @@ def fast_network(cfg) -> None:
     for zone in cfg.network.zones:
         for tier, cidr in (("public", zone.public_cidr), ("private", zone.private_cidr)):
             ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=zone.az, TagSpecifications=tag("subnet", names.subnet(tier, zone)))
-    # The network stage's logs key (issue 17), which the edge's log groups are encrypted with.
+    # The NLB's security group (issue 17 item 8) and the logs key, which the edge's log groups are encrypted with.
+    ec2.create_security_group(GroupName=names.security_group("nlb"), Description="nlb", VpcId=vpc,
+                              TagSpecifications=tag("security-group", names.security_group("nlb")))
     key_id = client("kms").create_key(Policy=json.dumps(logs_key.key_policy(make_ctx(cfg))))["KeyMetadata"]["KeyId"]
     client("kms").create_alias(AliasName=cfg.logging.kms_key_alias, TargetKeyId=key_id)
 
@@ -77,6 +81,8 @@ def run_edge(cfg, hooks=()):
     for subnet in ec2.describe_subnets()["Subnets"]:
         if _tag_name(subnet):
             ctx.set_output(f"subnet:{_tag_name(subnet)}", subnet["SubnetId"])
+    nlb_group = NetworkNames(cfg).security_group("nlb")
+    ctx.set_output("sg:nlb", ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [nlb_group]}])["SecurityGroups"][0]["GroupId"])
     key = client("kms").describe_key(KeyId=cfg.logging.kms_key_alias)["KeyMetadata"]["Arn"]
     ctx.set_output(kms_key.output_key(cfg.logging.kms_key_alias, REGION), key)
     changes = edge.plan(ctx)
@@ -120,6 +126,12 @@ def check_nlb_target_group_and_listener():
     assert (lb["Type"], lb["Scheme"]) == ("network", "internet-facing")
     subnet_names = {s["SubnetId"]: _tag_name(s) for s in ec2.describe_subnets()["Subnets"]}
     assert sorted(subnet_names[z["SubnetId"]] for z in lb["AvailabilityZones"]) == ["fablink-prod-public-2a", "fablink-prod-public-2b", "fablink-prod-public-2d"]
+    # issue 17 item 8: the NLB's own group admits nothing; the app tier admits the NLB's group, not the VPC
+    groups = {g["GroupName"]: g for g in ec2.describe_security_groups()["SecurityGroups"]}
+    assert lb["SecurityGroups"] == [groups["fablink-prod-nlb"]["GroupId"]] and groups["fablink-prod-nlb"]["IpPermissions"] == []
+    if "fablink-prod-app" in groups:  # built by the network stage (not by the crash tests' fast network)
+        [rule] = groups["fablink-prod-app"]["IpPermissions"]
+        assert rule["IpRanges"] == [] and [p["GroupId"] for p in rule["UserIdGroupPairs"]] == [groups["fablink-prod-nlb"]["GroupId"]]
     attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}
     assert attrs["load_balancing.cross_zone.enabled"] == "true"
     assert attrs["deletion_protection.enabled"] == "true"
@@ -663,3 +675,29 @@ def test_a_conflict_that_is_not_the_resource_existing_fails_the_run(cfg, aws):
     fast_network(cfg)
     with pytest.raises(OpsError, match="ConflictException"):
         run_edge(cfg, [("before-call", refuse_key)])
+
+
+def test_an_nlb_without_security_groups_is_replace_required_and_the_link_passes_as_privatelink(cfg, aws):
+    """Issue 17 item 8: an NLB takes groups only at creation (never replaced
+    silently); the group is set with PrivateLink inbound rules off (moto keeps
+    no such setting: the request is checked)."""
+    fast_network(cfg)
+    subnets = [s["SubnetId"] for s in client("ec2").describe_subnets()["Subnets"] if "public" in _tag_name(s)]
+    client("elbv2").create_load_balancer(Name="fablink-prod-nlb", Subnets=subnets, Scheme="internet-facing", Type="network",
+                                         Tags=[{"Key": k, "Value": v} for k, v in cfg.base_tags("edge").items()])
+    ctx = make_ctx(cfg)
+    found = Found()
+    edge_nlb.discover(ctx, EdgeNames(cfg), found)
+    [lb] = [c for c in edge_nlb.plan(ctx, EdgeNames(cfg), found) if c.kind == "load-balancer"]
+    assert lb.action == REPLACE and lb.run is None and "only at creation" in lb.note
+
+    live, stubs = live_ctx(cfg, "elbv2")
+    live.set_output(Out.NLB_ARN, NLB_ARN)
+    live.set_output("sg:nlb", "sg-0123456789abcdef0")
+    stubs["elbv2"].add_response("set_security_groups", {"SecurityGroupIds": ["sg-0123456789abcdef0"],
+                                                        "EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic": "off"},
+                                {"LoadBalancerArn": NLB_ARN, "SecurityGroups": ["sg-0123456789abcdef0"],
+                                 "EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic": "off"})
+    with stubs["elbv2"]:
+        edge_nlb._set_security_groups(live, EdgeNames(cfg))
+    stubs["elbv2"].assert_no_pending_responses()

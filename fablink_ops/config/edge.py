@@ -115,6 +115,7 @@ class EdgeConfig:
     nlb_cross_zone: bool
     nlb_deletion_protected: bool
     nlb_wait_minutes: float = check(_positive)
+    nlb_security_group_tier: str
     target_group_name: str = check(NLB_NAME)
     target_port: int = check(_port)
     listener_port: int = check(_port)
@@ -127,6 +128,8 @@ class EdgeConfig:
 
 def _validate_edge(cfg: Config) -> None:
     file, edge = cfg.path, cfg.edge
+    if edge.nlb_security_group_tier not in [t.tier for t in cfg.network.security_groups]:
+        raise _fail(file, "edge.nlb_security_group_tier", f"{edge.nlb_security_group_tier!r} is not a tier in network.security_groups")
     hc = edge.health_check
     if hc.timeout_seconds >= hc.interval_seconds:
         raise _fail(file, "edge.health_check.timeout_seconds", f"{hc.timeout_seconds}s must be shorter than the interval ({hc.interval_seconds}s)")

@@ -100,6 +100,19 @@ class EdgeNames:
         return [net.subnet(self.subnet_tier, z) for z in self.cfg.network.zones]
 
     @property
+    def nlb_security_group(self) -> str:
+        return NetworkNames(self.cfg).security_group(self.edge.nlb_security_group_tier)
+
+    @property
+    def nlb_security_group_output(self) -> str:
+        # the network stage records each tier's group id under sg:<tier>
+        return f"sg:{self.edge.nlb_security_group_tier}"
+
+    @property
+    def k_nlb_security_group(self) -> str:
+        return change_key("security-group", self.nlb_security_group)
+
+    @property
     def vpc_key(self) -> str:
         return change_key("vpc", NetworkNames(self.cfg).vpc)
 
