@@ -20,7 +20,7 @@ import threading
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import boto3
 import botocore.session
@@ -139,6 +139,8 @@ EVENTUAL_CONSISTENCY_MESSAGES = (
     ("ConflictException", "concurrent modification"),
 )
 
+T = TypeVar("T")
+
 
 # Operations that do not start with a read prefix yet change no resource or
 # setting: AWS computes a report from what exists (IAM GenerateCredentialReport
@@ -155,6 +157,18 @@ def error_code(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         return exc.response.get("Error", {}).get("Code", "")
     return ""
+
+
+def none_if(codes: tuple[str, ...], call: Callable[[], T]) -> T | None:
+    """``call()``, or None when AWS answers one of ``codes`` (a "not found"
+    code for a read, an "already exists" code for a create whose earlier
+    answer was lost); any other error is raised."""
+    try:
+        return call()
+    except ClientError as exc:
+        if error_code(exc) not in codes:
+            raise
+        return None
 
 
 class Meter:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..errors import ConfigError
 
@@ -93,3 +93,12 @@ KMS_ALIAS = _pattern(r"alias/(?!aws/)[a-zA-Z0-9/_-]+", 256, "KMS alias (alias/..
 # Every config problem is one line: the file, the key, what is wrong.
 def _fail(file: str, key: str, text: str) -> ConfigError:
     return ConfigError(f"{file}: {key or '(top level)'}: {text}")
+
+
+def _each_once(file: str, key: str, values: Sequence[Any], rule: Callable[[Any], str | None]) -> None:
+    """Every element of the list at ``key`` passes ``rule`` and appears once;
+    the error names the element (``key[i]``)."""
+    for i, value in enumerate(values):
+        problem = rule(value) or (f"{value!r} is listed twice" if list(values).index(value) != i else None)
+        if problem:
+            raise _fail(file, f"{key}[{i}]", problem)

@@ -100,7 +100,10 @@ def load_config(path: str | Path = DEFAULT_PATH) -> Config:
 
 
 def _parse(path: Path) -> dict[str, Any]:
-    raw = _read_bounded(path)
+    return _toml(path, _read_bounded(path))
+
+
+def _toml(path: Path, raw: bytes) -> dict[str, Any]:
     try:
         # utf-8-sig: a byte-order mark (some Windows editors write one) is accepted.
         return tomllib.loads(raw.decode("utf-8-sig"))
@@ -139,12 +142,7 @@ def _read_toml(path: Path, named_by: str, key: str) -> dict:
         raw = path.read_bytes()
     except OSError as exc:
         raise _fail(named_by, key, f"cannot read {path}: {exc.strerror}") from None
-    try:
-        return tomllib.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    return _toml(path, raw)
 
 
 def _with_suppressions_file(cfg: Config) -> Config:

@@ -11,7 +11,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from .check_ids import ACCESS_CHECK_IDS
-from .checks import KMS_ALIAS, REGION, _fail, _one_of, _pattern, _positive, check
+from .checks import KMS_ALIAS, REGION, _each_once, _fail, _one_of, _pattern, _positive, check
 
 if TYPE_CHECKING:
     from .loader import Config
@@ -62,12 +62,7 @@ class DrillConfig:
 
 def _validate_drill(cfg: Config) -> None:
     file, drill = cfg.path, cfg.drill
-    for i, name in enumerate(drill.stop_alarms):
-        problem = ALARM_NAME(name)
-        if problem:
-            raise _fail(file, f"drill.stop_alarms[{i}]", problem)
-        if drill.stop_alarms.index(name) != i:
-            raise _fail(file, f"drill.stop_alarms[{i}]", f"{name!r} is listed twice")
+    _each_once(file, "drill.stop_alarms", drill.stop_alarms, ALARM_NAME)
     if drill.poll_interval_seconds >= drill.rto_budget_seconds:
         raise _fail(
             file, "drill.poll_interval_seconds",
@@ -260,12 +255,7 @@ def _validate_backup(cfg: Config) -> None:
         raise _fail(file, "backup.expiry_hours",
                     f"{b.expiry_hours:g} h must exceed the longest run ({longest_run:g} min of wait budgets): "
                     "backup.cleanup must never delete the temporaries of a run still in progress")
-    for i, table in enumerate(b.row_count_tables):
-        problem = SQL_TABLE(table)
-        if problem:
-            raise _fail(file, f"backup.row_count_tables[{i}]", problem)
-        if b.row_count_tables.index(table) != i:
-            raise _fail(file, f"backup.row_count_tables[{i}]", f"{table!r} is listed twice")
+    _each_once(file, "backup.row_count_tables", b.row_count_tables, SQL_TABLE)
 
 
 # ----- access

@@ -31,8 +31,8 @@ def find(ctx: Context) -> list[Doomed]:
         if name != plan_cfg.vault_name or not owned(ctx, backup.list_tags(ResourceArn=vault["BackupVaultArn"]).get("Tags") or {}):
             continue
         points = _sandbox_gap(ctx, lambda: backup.list_recovery_points_by_backup_vault(BackupVaultName=name, MaxResults=1).get("RecoveryPoints") or [])
-        vault_kept = (f"holds recovery points: kept with its key; delete them (aws backup delete-recovery-point) once not "
-                      f"needed, then run invoke destroy again") if points else ""
+        vault_kept = ("holds recovery points: kept with its key; delete them (aws backup delete-recovery-point) once not "
+                      "needed, then run invoke destroy again") if points else ""
         out.append(Doomed(STAGE, "backup-vault", name, vault["BackupVaultArn"], 1,
                           lambda n=name: gone(lambda: backup.delete_backup_vault(BackupVaultName=n), "ResourceNotFoundException") and None,
                           data="its recovery points stay (the vault is kept while it holds any)", keep=vault_kept))

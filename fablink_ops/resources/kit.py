@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from .. import tags as tagging
 from ..config import Config
 from ..engine import CREATE, NOOP, SKIP, UPDATE, Change, Context, Diff
-from ..target import error_code
+from ..target import error_code, none_if
 from . import shared
 
 Step = Callable[[], Any]
@@ -147,12 +147,7 @@ def digest(value: Any, length: int = 16) -> str:
 
 def ignoring(codes: tuple[str, ...], call: Callable[[], Any]) -> Any:
     """Run a create whose "already exists" answer means a lost earlier answer."""
-    try:
-        return call()
-    except ClientError as exc:
-        if error_code(exc) not in codes:
-            raise
-        return None
+    return none_if(codes, call)
 
 
 

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import time
-from typing import Callable
+from typing import Any, Callable
 
-from botocore.exceptions import ClientError
 
 from ..engine import Context
 from .. import lock
 from ..errors import GuardError
 from ..report import FAILED_STEP, OK, Aborted, Report
-from ..target import error_code
+from ..target import none_if
 
 AVAILABLE = "available"
 
@@ -70,16 +69,18 @@ class ClusterView:
 Describe = Callable[[], "ClusterView | None"]
 
 
+def read_db_cluster(rds: Any, name: str) -> dict | None:
+    """DescribeDBClusters' one cluster, None when there is none of that name."""
+    return none_if(("DBClusterNotFoundFault",), lambda: rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0])
+
+
 def describe_cluster(ctx: Context, name: str) -> ClusterView | None:
     """Two calls: the cluster (members, writer flag, tiers, tags) and its
     instances (AZ, status) in one filtered describe. None if it does not exist."""
     rds = ctx.client("rds")
-    try:
-        cluster = rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]
-    except ClientError as exc:
-        if error_code(exc) == "DBClusterNotFoundFault":
-            return None
-        raise
+    cluster = read_db_cluster(rds, name)
+    if cluster is None:
+        return None
     # The filter takes an identifier or an ARN on AWS; moto matches identifiers only.
     instances = rds.paginate(
         "describe_db_instances", "DBInstances", Filters=[{"Name": "db-cluster-id", "Values": [cluster["DBClusterIdentifier"]]}]

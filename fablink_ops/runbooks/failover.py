@@ -34,7 +34,6 @@ this module does not depend on the aurora provisioning stage.
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Unpack
 

@@ -121,15 +121,15 @@ def poll(ctx: Context, jobs: list[AuroraRestore]) -> None:
 
 def _advance(ctx: Context, job: AuroraRestore, cluster: dict | None, instance: dict | None, now: float, cfg: Any) -> None:
     assert job.requested is not None
+    if cluster:
+        job.cluster_view = cluster
     if job.cluster_available_at is None:
         # Just after the request the cluster may not be listed yet.
         status = cluster.get("Status", "unknown") if cluster else "not listed yet"
         job.status = f"cluster {status}"
-        if cluster:
-            job.cluster_view = cluster
-        if status in CLUSTER_FAILED:
-            job.error = f"the restored cluster {job.cluster} is {status}"
-        elif status == AVAILABLE:
+        ready, job.error = _judge(f"the restored cluster {job.cluster}", status, CLUSTER_FAILED, now - job.requested,
+                                  "aurora_cluster_wait_minutes", cfg.aurora_cluster_wait_minutes)
+        if ready:
             job.cluster_available_at = now
             try:
                 _create_instance(ctx, job)
@@ -137,24 +137,28 @@ def _advance(ctx: Context, job: AuroraRestore, cluster: dict | None, instance: d
                 job.error = wrap_aws_error(exc, f"create the instance {job.instance}").message
                 return
             job.status = "instance requested"
-        elif now - job.requested >= cfg.aurora_cluster_wait_minutes * 60:
-            job.error = (f"the restored cluster {job.cluster} is still {status} after {now - job.requested:.0f}s "
-                         f"(budget [backup].aurora_cluster_wait_minutes = {cfg.aurora_cluster_wait_minutes:g} min)")
         return
     assert job.instance_requested is not None
     status = instance.get("DBInstanceStatus", "unknown") if instance else "not listed yet"
     job.status = f"instance {status}"
-    if cluster:
-        job.cluster_view = cluster
     if instance:
         job.instance_view = instance
-    if status in INSTANCE_FAILED:
-        job.error = f"the instance {job.instance} is {status}"
-    elif status == AVAILABLE:
+    ready, job.error = _judge(f"the instance {job.instance}", status, INSTANCE_FAILED, now - job.instance_requested,
+                              "aurora_instance_wait_minutes", cfg.aurora_instance_wait_minutes)
+    if ready:
         job.instance_available_at = now
-    elif now - job.instance_requested >= cfg.aurora_instance_wait_minutes * 60:
-        job.error = (f"the instance {job.instance} is still {status} after {now - job.instance_requested:.0f}s "
-                     f"(budget [backup].aurora_instance_wait_minutes = {cfg.aurora_instance_wait_minutes:g} min)")
+
+
+def _judge(what: str, status: str, failed: Any, waited: float, budget_key: str, budget_minutes: float) -> tuple[bool, str | None]:
+    """(available, error) of one phase of a restore: failed at once, available,
+    or still waiting (an error once its [backup] budget is spent)."""
+    if status in failed:
+        return False, f"{what} is {status}"
+    if status == AVAILABLE:
+        return True, None
+    if waited >= budget_minutes * 60:
+        return False, f"{what} is still {status} after {waited:.0f}s (budget [backup].{budget_key} = {budget_minutes:g} min)"
+    return False, None
 
 
 # --------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError
 from ...config import Config
 from ...engine import Context
 from ...report import iso
+from ..cluster import read_db_cluster
 from ...target import error_code
 
 AVAILABLE = "available"
@@ -131,12 +132,9 @@ class AuroraSource:
 
 def read_aurora(ctx: Context, name: str) -> AuroraSource | None:
     rds = ctx.client("rds")
-    try:
-        c = rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]
-    except ClientError as exc:
-        if error_code(exc) == "DBClusterNotFoundFault":
-            return None
-        raise
+    c = read_db_cluster(rds, name)
+    if c is None:
+        return None
     writer = next((m["DBInstanceIdentifier"] for m in c.get("DBClusterMembers", []) if m.get("IsClusterWriter")), None)
     instance_pg = ""
     if writer:

@@ -37,6 +37,7 @@ from ...config import Config
 from ...engine import Context
 from ...errors import OpsError
 from ...report import iso
+from ..cluster import read_db_cluster
 from ...target import error_code, wrap_aws_error
 
 STAGE = "backup"
@@ -177,12 +178,9 @@ def attempt(ctx: Context, temp: Temporary, adopt: Adopt | None = None) -> tuple[
 
 def _attempt_cluster(ctx: Context, name: str) -> tuple[str, str]:
     rds = ctx.client("rds")
-    try:
-        cluster = rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]
-    except ClientError as exc:
-        if error_code(exc) == "DBClusterNotFoundFault":
-            return GONE, "not there (never created, or deleted already)"
-        raise
+    cluster = read_db_cluster(rds, name)
+    if cluster is None:
+        return GONE, "not there (never created, or deleted already)"
     why = refusal(ctx.cfg, name, tagging.from_list(cluster.get("TagList")))
     if why:
         return REFUSED, why

@@ -26,7 +26,6 @@ module does not depend on the aurora provisioning stage.
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
