@@ -62,14 +62,7 @@ def key_policy(ctx: Context) -> dict:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                # The default key policy's statement: the account administers the key through IAM.
-                "Sid": "AccountAdministers",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition(p.region)}:iam::{p.account_id}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
+            kms_key.account_administers(p.account_id, p.region),
             {
                 # CloudWatch Logs encrypts and decrypts this environment's groups, and nothing else.
                 "Sid": "CloudWatchLogsEncryptsOurGroups",
