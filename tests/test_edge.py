@@ -14,7 +14,7 @@ from fablink_ops.stages import plan_stages
 from fablink_ops.config import load_config
 from fablink_ops.engine import CREATE, REPLACE, UPDATE, WAIT, Context, apply
 from fablink_ops.errors import ConfigError, GuardError, OpsError
-from fablink_ops.resources import edge, kms_key, logs_key
+from fablink_ops.resources import edge, kms_key
 from fablink_ops.resources.edge import api as edge_api
 from fablink_ops.resources.edge import nlb as edge_nlb
 from fablink_ops.resources.edge import domain as edge_domain
@@ -26,7 +26,7 @@ from fablink_ops.target import Client, Target
 from .conftest import CONFIG, FAST_RETRY, make_ctx, boto_session
 from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
 from .state import dump, edge_inventory
-from .util import edited_config, plan_refused, provision
+from .util import edited_config, logs_key, plan_refused, provision
 
 REGION = "ap-northeast-2"
 NLB_ARN = "arn:aws:elasticloadbalancing:ap-northeast-2:853963783084:loadbalancer/net/fablink-prod-nlb/50dc6c495c0c9188"
@@ -65,8 +65,7 @@ def fast_network(cfg) -> None:
     # The NLB's security group (issue 17 item 8) and the logs key, which the edge's log groups are encrypted with.
     ec2.create_security_group(GroupName=names.security_group("nlb"), Description="nlb", VpcId=vpc,
                               TagSpecifications=tag("security-group", names.security_group("nlb")))
-    key_id = client("kms").create_key(Policy=json.dumps(logs_key.key_policy(make_ctx(cfg))))["KeyMetadata"]["KeyId"]
-    client("kms").create_alias(AliasName=cfg.logging.kms_key_alias, TargetKeyId=key_id)
+    logs_key(cfg)
 
 
 def _tag_name(item: dict) -> str:
