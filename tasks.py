@@ -243,6 +243,13 @@ def reports_trend(c, out=None, json=False):
     _exit(cli.run(cli.cmd_reports_trend, cli.Options(json=json, out=out)))
 
 
+@task(name="manifests", help={"out": "a folder: one YAML file per object, in apply order (default: one stream on stdout)",
+                              **_help("config", "live", "json")})
+def workload_manifests(c, out=None, config=None, live=False, json=False):
+    """The workload's Kubernetes objects (rendered, validated) as YAML, for review and GitOps; reads only."""
+    _exit(cli.run(cli.cmd_workload_manifests, cli.Options(config=config, live=live, json=json, out=out)))
+
+
 @task
 def test(c):
     """Run the test suite (parallel on all cores when pytest-xdist is installed)."""
@@ -276,4 +283,7 @@ reports = Collection("reports")
 reports.add_task(reports_list)
 reports.add_task(reports_trend)
 
-ns = Collection(provision, plan, output, destroy, unlock, version, test, sandbox, drill, access, backup, cost, reports)
+workload = Collection("workload")
+workload.add_task(workload_manifests)
+
+ns = Collection(provision, plan, output, destroy, unlock, version, test, sandbox, drill, access, backup, cost, reports, workload)

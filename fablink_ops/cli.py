@@ -7,6 +7,7 @@ operator never sees a traceback for something we expected.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from datetime import datetime, timezone
@@ -24,6 +25,7 @@ from .errors import FAILED, GuardError, OpsError
 from .lock import Holder, lock_target, unlock
 from .output import ConsoleReporter, calls_line, counts, counts_line, plan_table, print_json
 from .resources import BY_NAME
+from .resources.workload import manifests
 from .session import Options, Session, confirm_live, open_session, take_run_lock
 from .session import fail as _fail
 from .stages import plan_stages, select_stages, unconverged
@@ -245,6 +247,24 @@ def cmd_output(opts: Options) -> int:
     for line in outputs.lines({k: v for k, v in doc.items() if k != "operator_steps"}):
         s.console.print(line, markup=False)
     _show_operator_steps(s, ctx.operator_steps)
+    return 0
+
+
+def cmd_workload_manifests(opts: Options) -> int:
+    """The workload's Kubernetes objects as YAML: one stream on stdout, or a
+    file each under --out. Reads only (the prerequisite stages' discovery)."""
+    stream = opts.out is None and not opts.json
+    # The YAML stream owns stdout: everything human goes to stderr then.
+    s = open_session(dataclasses.replace(opts, json=True) if stream else opts)
+    rendered, placeholders = manifests.render(Context(s.cfg, s.target))
+    if placeholders:
+        s.console.print(f"not built yet, left as placeholders: {', '.join(placeholders)}", markup=False)
+    if stream:
+        manifests.write(rendered, None)
+        return 0
+    paths = manifests.write(rendered, opts.out) if opts.out else []
+    doc = {"files": paths, "placeholders": placeholders, **({} if opts.out else {"objects": rendered})}
+    _say(opts, doc, f"{len(paths)} objects written to {opts.out}, one file each, in apply order")
     return 0
 
 

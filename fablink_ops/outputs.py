@@ -68,6 +68,11 @@ def document(ctx: Context, stages: list[str]) -> dict[str, Any]:
             "dashboard_url": f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
                              f"#dashboards:name={cfg.monitoring.dashboard_name}",
         }
+    if "workload" in stages:
+        doc["workload"] = {
+            "namespace": cfg.project.namespace, "roles": _prefixed(o, "workload:role-arn:"),
+            "manifests": "invoke workload.manifests --out DIR",
+        }
     return doc
 
 

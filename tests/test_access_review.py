@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -32,10 +31,10 @@ from fablink_ops.runbooks.access.collect import iam as iam_collector
 from fablink_ops.runbooks.access.models import Inventory
 from fablink_ops.target import Target
 
-from .conftest import CONFIG, ROOT, make_target
+from .conftest import CONFIG, make_target
 from . import state
 from .faults import Throttle
-from .util import provision
+from .util import load_stage_policies, provision
 
 ACCOUNT = "853963783084"
 REGION = "ap-northeast-2"
@@ -702,26 +701,13 @@ def test_more_regions_are_reviewed_when_configured(aws, cfg):
 # the design passes its own review
 
 
-def _stage_policies() -> str:
-    """moto's AWS managed policies whose names appear in the stages' code or the config."""
-    names: set[str] = set()
-    for path in [*(ROOT / "fablink_ops" / "resources").rglob("*.py"), CONFIG]:
-        names.update(re.findall(r"[A-Za-z][A-Za-z0-9_]+", path.read_text()))
-    return json.dumps({k: v for k, v in json.loads(aws_managed_policies_data).items() if k in names})
-
-
 def test_a_full_provision_of_the_design_passes_its_own_review(aws, cfg, monkeypatch):
     """Every stage implemented so far (this test grows as stages land),
     provisioned as `invoke provision` does, then reviewed: no finding at all
     (the internet-facing NLB is closed by its security group, issue 17). The account's password policy is account baseline, not a stage of
     the design: set here as an operator would."""
     stages = cli.select_stages(None)
-    # Stages attach AWS managed policies by ARN, which moto knows only when asked:
-    # loaded are those the stages' code or the config names (all ~1,300 cost ~1.3 s).
-    import moto.iam.models
-
-    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-    monkeypatch.setattr(moto.iam.models, "aws_managed_policies_data", _stage_policies())
+    load_stage_policies(monkeypatch)
     provision(cfg, stages=stages)
     baseline()
     run = review(cfg, fail_on="low")

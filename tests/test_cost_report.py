@@ -267,7 +267,7 @@ def test_a_bad_budget_is_one_line_exit_2_no_aws_call(monkeypatch, capsys, budget
 @pytest.mark.parametrize("old,new,key", [
     ("pods_per_node = 2", "pods_per_node = 0", "cost.pods_per_node"),
     ("spot_discount_percent = 60.0", "spot_discount_percent = 160.0", "cost.spot_discount_percent"),
-    ("pdb_min_available = 2", "pdb_min_available = 4", "cost.pdb_min_available"),
+    ("pdb_min_available = 2\npods_per_node", "pdb_min_available = 4\npods_per_node", "cost.pdb_min_available"),
     ("usage_days = 14", "usage_days = 14\nbudget = 5", "cost.budget"),
     ("response_kb = 4.0", 'response_kb = "4"', "cost.response_kb"),
     ("hours_per_month = 730", "hours_per_month = 800", "cost.hours_per_month"),

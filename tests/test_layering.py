@@ -48,7 +48,7 @@ def test_the_stage_names_come_from_one_registry():
     from fablink_ops.resources import STAGE_NAMES, STAGES
     from fablink_ops.stages import select_stages
 
-    assert STAGE_NAMES == ("network", "eks", "aurora", "dynamodb", "edge", "monitoring", "events", "backup")
+    assert STAGE_NAMES == ("network", "eks", "aurora", "dynamodb", "edge", "monitoring", "events", "backup", "workload")
     assert select_stages(None) == list(STAGE_NAMES)
     assert ", ".join(STAGE_NAMES) in tasks.HELP["stage"]
     for stage in STAGES:  # every required stage is built earlier

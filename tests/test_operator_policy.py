@@ -10,19 +10,14 @@ from fablink_ops import cli, operator_policy
 from fablink_ops.runbooks import access, backup, failover
 
 from .conftest import ROOT
-from .util import provision
+from .util import load_stage_policies, provision
 
 POLICY = ROOT / "docs" / "operator-policy.json"
 RUNBOOK_PERMISSIONS = (*access.PERMISSIONS, *backup.PERMISSIONS, *backup.IMPLIED_PERMISSIONS, *failover.PERMISSIONS)
 
 
 def test_the_policy_covers_exactly_a_full_provision_the_live_only_calls_and_the_runbooks(aws, cfg, monkeypatch):
-    import moto.iam.models
-
-    from .test_access_review import _stage_policies
-
-    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-    monkeypatch.setattr(moto.iam.models, "aws_managed_policies_data", _stage_policies())
+    load_stage_policies(monkeypatch)
     ctx, _ = provision(cfg, stages=cli.select_stages(None))
     calls = set(ctx.target.meter.calls)
     source = "\n".join(p.read_text() for p in (ROOT / "fablink_ops").rglob("*.py"))

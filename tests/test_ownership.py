@@ -54,8 +54,9 @@ def test_a_copy_of_prod_with_another_environment_touches_no_stage_of_prod(monkey
     refused = ownership.strangers(changes)
     # every stage whose names the config spells out finds prod's resources by
     # name and would have re-tagged them (events' names follow the prefix,
-    # which changed with the environment: it finds nothing of prod's)
-    assert {s.change.stage for s in refused} == set(stages) - {"events"}
+    # which changed with the environment: it finds nothing of prod's; so do
+    # the workload's roles)
+    assert {s.change.stage for s in refused} == set(stages) - {"events", "workload"}
     assert all(s.foreign and s.found.get("Environment") == "prod" for s in refused)
     with pytest.raises(GuardError, match="belong to another environment"):
         provision(staging, stages=stages, adopt=True)

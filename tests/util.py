@@ -103,3 +103,23 @@ def logs_key(cfg) -> dict[str, str]:
                          KeySpec="SYMMETRIC_DEFAULT", Description="logs key (test substrate)")["KeyMetadata"]
     kms.create_alias(AliasName=cfg.logging.kms_key_alias, TargetKeyId=key["KeyId"])
     return {kms_key.output_key(cfg.logging.kms_key_alias, region): key["Arn"]}
+
+
+def load_stage_policies(monkeypatch) -> None:
+    """Stages attach AWS managed policies by ARN, which moto knows only when
+    asked: loaded are those the stages' code or the config names (all
+    ~1,300 cost ~1.3 s)."""
+    import json
+    import re
+
+    import moto.iam.models
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    from .conftest import CONFIG, ROOT
+
+    names: set[str] = set()
+    for path in [*(ROOT / "fablink_ops" / "resources").rglob("*.py"), CONFIG]:
+        names.update(re.findall(r"[A-Za-z][A-Za-z0-9_]+", path.read_text()))
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    monkeypatch.setattr(moto.iam.models, "aws_managed_policies_data",
+                        json.dumps({k: v for k, v in json.loads(aws_managed_policies_data).items() if k in names}))

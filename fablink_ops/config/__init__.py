@@ -20,6 +20,7 @@ them, its checks and validator:
   section each;
 - runbooks.py: [drill], [backup], [access], read by the runbooks;
 - cost.py: [cost], the assumptions of the cost report;
+- workload.py: [workload], the backend's Kubernetes objects;
 - loader.py: the top-level ``Config``, ``load_config``, the generic builder and
   ``_validate``.
 
@@ -59,6 +60,7 @@ from .runbooks import (
     SQL_TABLE, VAULT_LOCK_MODES, AccessConfig, BackupConfig, BackupPlanConfig, DrillConfig, PasswordPolicyMinimums, Suppression, SuppressionsFile,
 )
 from .cost import CostConfig
+from .workload import LbControllerConfig, ProbesConfig, ResourcesConfig, SecurityConfig, WorkloadConfig, quantity
 from .loader import DEFAULT_PATH, Config, _validate, load_config
 
 __all__ = [
@@ -75,6 +77,7 @@ __all__ = [
     "EngineConfig", "HealthCheckConfig", "IngressRule", "IrsaConfig", "LoggingConfig", "MonitoringConfig",
     "NetworkConfig", "NodegroupConfig", "PasswordPolicyMinimums", "ProjectConfig", "RateLimitConfig",
     "RDS_EVENT_CATEGORIES", "RdsEventsConfig", "SecurityGroupTier", "SlaConfig", "SubscriptionConfig", "Suppression", "SuppressionsFile", "WafConfig", "Zone",
+    "LbControllerConfig", "ProbesConfig", "ResourcesConfig", "SecurityConfig", "WorkloadConfig", "quantity",
     "check", "dynamodb_regions", "load_config", "window_minutes",
     # Not public, but tests run the cross-value checks on a modified Config.
     "_validate",

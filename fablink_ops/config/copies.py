@@ -36,6 +36,21 @@ COPIES: tuple[tuple[str, Get, str, tuple[tuple[str, Get], ...]], ...] = (
     ("aurora.backup_retention_days", lambda c: c.aurora.backup_retention_days, "the Aurora backup retention", (
         ("backup.expected_retention_days", lambda c: c.backup.expected_retention_days),
     )),
+    # The pods' readiness probe is what the NLB's health check asks (design
+    # doc: Health checks and probes, "Readiness: /ready/").
+    ("workload.probes.readiness_path", lambda c: c.workload.probes.readiness_path, "the readiness path", (
+        ("edge.health_check.path", lambda c: c.edge.health_check.path),
+    )),
+    # The cost report prices the workload as the workload stage runs it.
+    ("workload.min_replicas", lambda c: c.workload.min_replicas, "the minimum replicas", (
+        ("cost.hpa_min_replicas", lambda c: c.cost.hpa_min_replicas),
+    )),
+    ("workload.max_replicas", lambda c: c.workload.max_replicas, "the maximum replicas", (
+        ("cost.hpa_max_replicas", lambda c: c.cost.hpa_max_replicas),
+    )),
+    ("workload.pdb_min_available", lambda c: c.workload.pdb_min_available, "the PDB's minimum", (
+        ("cost.pdb_min_available", lambda c: c.cost.pdb_min_available),
+    )),
 )
 
 

@@ -32,6 +32,7 @@ from .edge import EdgeConfig, _validate_edge
 from .eks import EksConfig, _validate_eks
 from .monitoring import MonitoringConfig, _validate_monitoring
 from .network import NetworkConfig, _validate_network
+from .workload import WorkloadConfig, _validate_workload
 from .project import EngineConfig, LoggingConfig, ProjectConfig, SlaConfig, _validate_tags
 from .runbooks import (
     AccessConfig, BackupConfig, DrillConfig, SuppressionsFile, _validate_access, _validate_backup, _validate_drill,
@@ -63,6 +64,7 @@ class Config:
     edge: EdgeConfig
     monitoring: MonitoringConfig
     cost: CostConfig
+    workload: WorkloadConfig
     destroy: DestroyConfig = dataclasses.field(default_factory=DestroyConfig)  # optional section
 
     @property
@@ -274,5 +276,6 @@ def _validate(cfg: Config) -> None:
     _validate_edge(cfg)
     _validate_monitoring(cfg)
     _validate_cost(cfg)
+    _validate_workload(cfg)
     # Last: each section's own values are valid, so a difference is a copy that drifted.
     _validate_copies(cfg)

@@ -24,13 +24,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..engine import Context
 from ..resources import BY_NAME
 from ..target import wrap_aws_error
-from . import aurora, backup, dynamodb, edge, eks, events, monitoring, network
+from . import aurora, backup, dynamodb, edge, eks, events, iam, monitoring, network
 from .common import Doomed
 
 # Reverse build order (README: network -> eks -> aurora -> dynamodb -> edge -> monitoring).
 # Reverse build order: events watch aurora's instances through monitoring's
 # topics; the backup plan selects aurora's cluster and dynamodb's tables.
-ORDER = ("events", "backup", "monitoring", "edge", "dynamodb", "aurora", "eks", "network")
+# The workload's roles first: its Kubernetes objects go with the cluster.
+ORDER = ("workload", "events", "backup", "monitoring", "edge", "dynamodb", "aurora", "eks", "network")
 
 
 @dataclass
@@ -52,6 +53,7 @@ def discover(ctx: Context, stages: list[str]) -> Inventory:
     """Everything of this environment in the given stages, in deletion order."""
     inv = Inventory()
     finders: dict[str, Callable[[], list[Doomed]]] = {
+        "workload": lambda: iam.roles(ctx, "workload", 0),
         "events": lambda: events.find(ctx),
         "backup": lambda: backup.find(ctx),
         "monitoring": lambda: monitoring.find(ctx),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..engine import CREATE, Change, Context
-from . import aurora, backup, dynamodb, edge, eks, events, monitoring, network
+from . import aurora, backup, dynamodb, edge, eks, events, monitoring, network, workload
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,10 @@ STAGES: tuple[Stage, ...] = (
     # Last: its plan covers the data stages' cluster and tables, by ARN only
     # (a selection may name what does not exist yet), so nothing first.
     Stage(backup.NAME, (), backup.plan),
+    # The backend on EKS (design doc: Workload resources): its IAM role names
+    # the tables, the Aurora cluster's resource id and the data keys; its
+    # objects name the target group. After the build order's five stages.
+    Stage(workload.NAME, (eks.NAME, aurora.NAME, dynamodb.NAME, edge.NAME), workload.plan),
 )
 
 STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)

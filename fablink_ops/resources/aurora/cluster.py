@@ -171,6 +171,7 @@ def _create_cluster(ctx: Context, names: Names) -> str:
             Tags=tagging.to_list(desired_tags(ctx.cfg, identifier)),
         )["DBCluster"]
         ctx.set_output(CLUSTER_ARN, created["DBClusterArn"])
+        ctx.set_output("aurora:resource-id", created["DbClusterResourceId"])
     except ClientError as exc:  # created by a run whose answer was lost
         if error_code(exc) != "DBClusterAlreadyExistsFault":
             raise

@@ -98,7 +98,9 @@ def _cluster(ctx: Context, names: Names, found: Found) -> None:
     if found.cluster["Status"] == "deleting":
         raise OpsError(f"DB cluster {names.cluster} is being deleted (by someone else: this tool never deletes); re-run once it is gone")
     ctx.set_output(CLUSTER_ARN, found.cluster["DBClusterArn"])
-    for key, attr in (("aurora:endpoint", "Endpoint"), ("aurora:reader-endpoint", "ReaderEndpoint")):
+    # The resource id: the backend's rds-db:connect names it (workload stage).
+    for key, attr in (("aurora:endpoint", "Endpoint"), ("aurora:reader-endpoint", "ReaderEndpoint"),
+                      ("aurora:resource-id", "DbClusterResourceId")):
         if found.cluster.get(attr):
             ctx.set_output(key, found.cluster[attr])
     for inst in rds.paginate("describe_db_instances", "DBInstances", Filters=by_id):

@@ -72,10 +72,6 @@ class Names:
         """The node groups' launch template (launch_template.py)."""
         return f"{self.prefix}-eks-nodes"
 
-    @property
-    def backend_role(self) -> str:
-        return f"{self.prefix}-{self.cfg.eks.irsa.service_account}"
-
     def addon_role(self, addon: AddonConfig) -> str:
         return f"{self.prefix}-{addon.name}"
 

@@ -1,6 +1,7 @@
 """IAM for the EKS stage: the cluster and node roles, the cluster's OIDC
-provider, and the IRSA roles (the backend's, and one per add-on that needs AWS
-permissions).
+provider, and the IRSA roles of the add-ons that need AWS permissions (the
+backend's role is the workload stage's: it names the Aurora cluster's resource
+id and the data keys' ARNs, which exist only once those stages have run).
 
 Design doc: Security, "Authentication and authorization" (IRSA, service
 account per application, least privilege). Managed policies are attached by
@@ -20,27 +21,14 @@ from .. import kit
 from ...config import AddonConfig
 from ...engine import CREATE, Change, Context, Diff
 from ...target import error_code
-from .common import STS_AUDIENCE, Names, Out, change, desired_tags, maybe_update
+from .common import NAME, STS_AUDIENCE, Names, Out, change, desired_tags, maybe_update
 from .discover import Found, oidc_host, role_tags
 
 ARN = "arn:aws:iam::aws:policy/"
 CLUSTER_POLICIES = (ARN + "AmazonEKSClusterPolicy",)
 NODE_POLICIES = (ARN + "AmazonEKSWorkerNodePolicy", ARN + "AmazonEKS_CNI_Policy", ARN + "AmazonEC2ContainerRegistryReadOnly")
 SECRETS_POLICY = "secrets-encryption"
-
-# DynamoDB item operations and nothing else: no table, stream, backup or
-# index management. (TransactGet/WriteItems are authorised through these.)
-DYNAMODB_ITEM_ACTIONS = (
-    "dynamodb:BatchGetItem",
-    "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:Query",
-    "dynamodb:Scan",
-    "dynamodb:UpdateItem",
-)
+EKS = kit.StageKit(NAME)
 
 # A document, or None when it cannot be known yet (plan time, before what it
 # names exists). ``resolve`` is True at run time, when everything it names does.
@@ -59,7 +47,7 @@ class RoleSpec:
 
 
 def role_names(names: Names, cfg) -> list[str]:
-    return [names.cluster_role, names.node_role, names.backend_role] + [
+    return [names.cluster_role, names.node_role] + [
         names.addon_role(a) for a in cfg.eks.addons if a.service_account
     ]
 
@@ -129,48 +117,6 @@ def secrets_policy(ctx: Context, names: Names) -> DocFn:
     return doc
 
 
-def data_key_aliases(ctx: Context) -> list[str]:
-    aliases = [ctx.cfg.dynamodb.kms_key_alias, *ctx.cfg.eks.irsa.data_key_aliases]
-    return sorted(set(aliases))
-
-
-def backend_policy(ctx: Context) -> dict:
-    """Least privilege for the FabLink backend.
-
-    - DynamoDB item operations on the six tables and their indexes.
-    - rds-db:connect as the one IAM database user. The Aurora cluster's
-      resource id (part of the ARN) is not known before the aurora stage runs,
-      so the ARN names every Aurora cluster ("cluster-*") but only this user.
-    - kms:Decrypt with the data keys. Their ARNs are not known here either
-      (and the DynamoDB stage may run later): any key of this account and
-      region, but only while it carries one of the data keys' aliases
-      (kms:ResourceAliases): dynamodb.kms_key_alias and eks.irsa.data_key_aliases.
-    """
-    p, irsa = ctx.cfg.project, ctx.cfg.eks.irsa
-    tables = [f"arn:aws:dynamodb:{p.region}:{p.account_id}:table/{t.name}" for t in ctx.cfg.dynamodb.tables]
-    return _doc(
-        {
-            "Sid": "DynamoDBItems",
-            "Effect": "Allow",
-            "Action": list(DYNAMODB_ITEM_ACTIONS),
-            "Resource": [arn for t in tables for arn in (t, f"{t}/index/*")],
-        },
-        {
-            "Sid": "AuroraIamAuthentication",
-            "Effect": "Allow",
-            "Action": "rds-db:connect",
-            "Resource": f"arn:aws:rds-db:{p.region}:{p.account_id}:dbuser:cluster-*/{irsa.db_iam_user}",
-        },
-        {
-            "Sid": "DecryptWithDataKeys",
-            "Effect": "Allow",
-            "Action": "kms:Decrypt",
-            "Resource": f"arn:aws:kms:{p.region}:{p.account_id}:key/*",
-            "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": data_key_aliases(ctx)}},
-        },
-    )
-
-
 # --------------------------------------------------------------------------
 # the roles
 
@@ -205,14 +151,6 @@ def role_specs(ctx: Context, names: Names) -> list[RoleSpec]:
             "ec2.amazonaws.com",
             NODE_POLICIES,
         ),
-        RoleSpec(
-            names.backend_role,
-            f"IRSA: service account {cfg.project.namespace}/{cfg.eks.irsa.service_account}",
-            irsa_trust(ctx, cfg.project.namespace, cfg.eks.irsa.service_account),
-            f"system:serviceaccount:{cfg.project.namespace}:{cfg.eks.irsa.service_account}, aud {STS_AUDIENCE}",
-            inline={"fablink-backend": lambda resolve: backend_policy(ctx)},
-            needs=irsa_needs,
-        ),
     ]
     for addon in cfg.eks.addons:
         if addon.service_account:
@@ -238,10 +176,12 @@ def _same(a: dict | str | None, b: dict | None) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
-def role(ctx: Context, found: Found, spec: RoleSpec) -> Change:
+def role(ctx: Context, found: Found, spec: RoleSpec, stage: kit.StageKit = EKS) -> Change:
+    """The role of ``spec``, created or corrected. ``stage``: the stage that
+    owns it (the workload stage's IRSA roles are made by this function too)."""
     iam = ctx.client("iam")
     name = spec.name
-    tags = desired_tags(ctx.cfg, name)
+    tags = stage.tags(ctx.cfg, name)
     current = found.roles.get(name)
 
     def attach(arn: str) -> None:
@@ -267,7 +207,7 @@ def role(ctx: Context, found: Found, spec: RoleSpec) -> Change:
         diffs = [Diff("trusts", None, spec.trust_summary)]
         diffs += [Diff("managed policy", None, a.rsplit("/", 1)[-1]) for a in spec.managed]
         diffs += [Diff("inline policy", None, p) for p in spec.inline]
-        return change("iam-role", name, CREATE, diffs=diffs, needs=spec.needs, run=create)
+        return stage.change("iam-role", name, CREATE, diffs=diffs, needs=spec.needs, run=create)
 
     diffs, steps = [], []
     trust = spec.trust(False)
@@ -296,7 +236,7 @@ def role(ctx: Context, found: Found, spec: RoleSpec) -> Change:
     diffs += kit.tag_diff(now, tags)
     if todo:
         steps.append(lambda: iam.tag_role(RoleName=name, Tags=tagging.to_list(todo)))
-    return maybe_update("iam-role", name, current["Arn"], diffs, steps, spec.needs)
+    return stage.maybe_update("iam-role", name, current["Arn"], diffs, steps, spec.needs)
 
 
 # --------------------------------------------------------------------------
