@@ -704,8 +704,9 @@ def test_more_regions_are_reviewed_when_configured(aws, cfg):
 def test_a_full_provision_of_the_design_passes_its_own_review(aws, cfg, monkeypatch):
     """Every stage implemented so far (this test grows as stages land),
     provisioned as `invoke provision` does, then reviewed: no finding at all
-    (the internet-facing NLB is closed by its security group, issue 17). The account's password policy is account baseline, not a stage of
-    the design: set here as an operator would."""
+    (the internet-facing NLB is closed by its security group, issue 17). The
+    account's password policy is account baseline, not a stage of the design:
+    set here as an operator would."""
     stages = cli.select_stages(None)
     load_stage_policies(monkeypatch)
     provision(cfg, stages=stages)
