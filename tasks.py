@@ -10,6 +10,8 @@
     invoke backup.verify [--checks-only] [--only aurora|dynamodb] [--table NAME] [--row-counts] [--live] [--yes] [--json] [--config PATH]
     invoke backup.cleanup [--live] [--yes] [--json] [--config PATH]
     invoke cost.report [--budget USD] [--live] [--json] [--config PATH]
+    invoke release --image TAG [--approve] [--bake SECONDS] [--live] [--json] [--config PATH]
+    invoke release.rollback | release.status [--live] [--json] [--config PATH]
     invoke reports [--runbook R] [--json] | reports.trend [--out PATH] | invoke version
     invoke test
 
@@ -42,6 +44,7 @@ from fablink_ops.resources import STAGE_NAMES
 from fablink_ops.runbooks import access as access_runbook
 from fablink_ops.runbooks import cost as cost_runbook
 from fablink_ops.runbooks import failover as failover_runbook
+from fablink_ops.runbooks import release as release_runbook
 from fablink_ops.runbooks.backup import sweep as backup_sweep
 from fablink_ops.runbooks.backup import verify as backup_verify
 
@@ -123,6 +126,9 @@ HELP = {
     "destroy_yes": "skip the typed confirmation of the environment name (pipelines)",
     "row_counts": "live: also compare the row counts of [backup].row_count_tables over SQL (needs psycopg)",
     "budget": "monthly budget in USD: exit 1 when the estimate exceeds it",
+    "image": "the image tag (or reference) to release to the idle colour",
+    "approve": "approve the promotion to 100% without the typed prompt (pipelines); without it and without a terminal the release rolls back",
+    "bake": "seconds each canary step bakes, and the post-promotion watch (default: [release] bake_seconds, watch_seconds)",
 }
 
 
@@ -212,6 +218,25 @@ def backup_cleanup_task(c, config=None, live=False, yes=False, json=False):
     _exit(cli.run(backup_sweep.command, opts))
 
 
+@task(name="run", default=True, help=_help("image", "approve", "bake", "config", "live", "json"))
+def release_run(c, image=None, approve=False, bake=None, config=None, live=False, json=False):
+    """Blue-green release: deploy to the idle colour, canary 10% -> 50%, approval, promote; automatic rollback; evidence in reports/."""
+    opts = release_runbook.ReleaseOptions(config=config, live=live, json=json, image=image, approve=approve, bake=bake)
+    _exit(cli.run(release_runbook.command, opts))
+
+
+@task(name="rollback", help=_help("config", "live", "json"))
+def release_rollback(c, config=None, live=False, json=False):
+    """Remove a release's canary (a running or killed release): 100% back on the live colour, verified; evidence in reports/."""
+    _exit(cli.run(release_runbook.rollback_command, cli.Options(config=config, live=live, json=json)))
+
+
+@task(name="status", help=_help("config", "live", "json"))
+def release_status(c, config=None, live=False, json=False):
+    """The live colour, the image of each colour, the canary and any release in progress (read from API Gateway)."""
+    _exit(cli.run(release_runbook.status_command, cli.Options(config=config, live=live, json=json)))
+
+
 @task(help=_help("stage", "config", "live", "json"))
 def output(c, stage=None, config=None, live=False, json=False):
     """What the environment is, read from AWS: ids and endpoints per stage, and the operator steps still due."""
@@ -279,6 +304,11 @@ backup.add_task(backup_cleanup_task)
 cost = Collection("cost")
 cost.add_task(cost_report)
 
+release = Collection("release")
+release.add_task(release_run)
+release.add_task(release_rollback)
+release.add_task(release_status)
+
 reports = Collection("reports")
 reports.add_task(reports_list)
 reports.add_task(reports_trend)
@@ -286,4 +316,4 @@ reports.add_task(reports_trend)
 workload = Collection("workload")
 workload.add_task(workload_manifests)
 
-ns = Collection(provision, plan, output, destroy, unlock, version, test, sandbox, drill, access, backup, cost, reports, workload)
+ns = Collection(provision, plan, output, destroy, unlock, version, test, sandbox, drill, access, backup, cost, release, reports, workload)

@@ -32,10 +32,13 @@ REGION = "ap-northeast-2"
 NLB_ARN = "arn:aws:elasticloadbalancing:ap-northeast-2:853963783084:loadbalancer/net/fablink-prod-nlb/50dc6c495c0c9188"
 # Writes of a clean edge provision (concurrency 1), checked by test_write_count
 # so the crash parametrisation below stays complete.
-# 29 writes, and the fidelity layer's answers a serial run meets: 4 creates
-# refused once as a concurrent modification, the WAF association twice
-# (the stage not yet visible to WAF).
-EDGE_WRITES = 41  # +1 (issue 17 item 8): SetSecurityGroups with PrivateLink inbound rules off; +3 (issue 17): the WAF log group (create, retention) and its logging configuration; +2: a second client key and its attachment
+# 31 writes (green's target group and listener included), and the fidelity
+# layer's answers a serial run meets: 4 creates refused once as a concurrent
+# modification, the WAF association twice (the stage not yet visible to WAF).
+# Issue 17: +1 SetSecurityGroups with PrivateLink inbound rules off (item 8);
+# +3 the WAF log group (create, retention) and its logging configuration (item 4);
+# +2 a second client key and its attachment (item 10).
+EDGE_WRITES = 43
 
 
 def client(service: str):
@@ -142,9 +145,13 @@ def check_nlb_target_group_and_listener():
     assert (tg["HealthCheckIntervalSeconds"], tg["HealthCheckTimeoutSeconds"]) == (15, 5)
     assert (tg["HealthyThresholdCount"], tg["UnhealthyThresholdCount"]) == (3, 2)
 
-    [listener] = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
-    assert (listener["Protocol"], listener["Port"]) == ("TCP", 80)
-    assert [(a["Type"], a["TargetGroupArn"]) for a in listener["DefaultActions"]] == [("forward", tg["TargetGroupArn"])]
+    green = elb.describe_target_groups(Names=["fablink-prod-backend-green"])["TargetGroups"][0]
+    assert (green["TargetType"], green["Protocol"], green["Port"], green["HealthCheckPath"]) == ("ip", "TCP", 8000, "/ready/")
+    listeners = {lst["Port"]: lst for lst in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]}
+    assert sorted(listeners) == [80, 8080]  # blue's, green's
+    for port, group in ((80, tg), (8080, green)):
+        assert listeners[port]["Protocol"] == "TCP"
+        assert [(a["Type"], a["TargetGroupArn"]) for a in listeners[port]["DefaultActions"]] == [("forward", group["TargetGroupArn"])]
     tags = {d["ResourceArn"]: {t["Key"]: t["Value"] for t in d["Tags"]} for d in elb.describe_tags(ResourceArns=[lb["LoadBalancerArn"], tg["TargetGroupArn"]])["TagDescriptions"]}
     assert tags[lb["LoadBalancerArn"]]["Stage"] == "edge" and tags[lb["LoadBalancerArn"]]["Name"] == "fablink-prod-nlb"
     assert tags[tg["TargetGroupArn"]]["ManagedBy"] == "fablink-ops"
@@ -162,7 +169,10 @@ def check_rest_api_vpc_link_and_keyed_proxy_methods():
     assert api["tags"]["Stage"] == "edge"
     resources = {r["path"]: r for r in apigw.get_resources(restApiId=api["id"], embed=["methods"])["items"]}
     assert set(resources) == {"/", "/{proxy+}"}
-    for path, uri in (("/", f"http://{lb['DNSName']}:80/"), ("/{proxy+}", f"http://{lb['DNSName']}:80/{{proxy}}")):
+    # The host and port are the stage's: backendHost names the live colour's listener.
+    stage = apigw.get_stage(restApiId=api["id"], stageName="prod")
+    assert (stage["variables"]["liveColour"], stage["variables"]["backendHost"]) == ("blue", f"{lb['DNSName']}:80")
+    for path, uri in (("/", "http://${stageVariables.backendHost}/"), ("/{proxy+}", "http://${stageVariables.backendHost}/{proxy}")):
         method = resources[path]["resourceMethods"]["ANY"]
         assert method["apiKeyRequired"] is True
         assert method["authorizationType"] == "NONE"
@@ -345,27 +355,49 @@ def test_method_put_back_by_hand_needs_no_new_deployment(cfg, aws):
 
 
 def test_definition_change_deploys_once(cfg, aws):
-    """A config change that changes the integrations: one new deployment, then none."""
+    """An integration changed by hand: corrected; the definition is then the
+    deployed one again, so its deployment (found by description) is reused,
+    never made twice."""
     provision(cfg, ("network",))
     provision(cfg, ("edge",))
     apigw = client("apigateway")
     [api] = apigw.get_rest_apis()["items"]
     original = apigw.get_stage(restApiId=api["id"], stageName="prod")["deploymentId"]
-    moved = dataclasses.replace(cfg, edge=dataclasses.replace(cfg.edge, listener_port=8080))
-    ctx, changes = provision(moved, ("network", "edge"))
-    assert {c.key for c in changes if c.action != "no change"} == {
-        "listener:fablink-prod-nlb:8080", "api-method:ANY /", "api-method:ANY /{proxy+}", "api-stage:prod"}
-    deployments = apigw.get_deployments(restApiId=api["id"])["items"]
-    assert len(deployments) == 2
+    proxy = next(r for r in apigw.get_resources(restApiId=api["id"])["items"] if r["path"] == "/{proxy+}")
+    apigw.put_integration(restApiId=api["id"], resourceId=proxy["id"], httpMethod="ANY", type="HTTP_PROXY",
+                          integrationHttpMethod="ANY", uri="http://example.com/{proxy}")
+    ctx, changes = provision(cfg, ("network", "edge"))
+    assert {c.key for c in changes if c.action != "no change"} == {"api-method:ANY /{proxy+}", "api-stage:prod"}
+    proxy = next(r for r in apigw.get_resources(restApiId=api["id"], embed=["methods"])["items"] if r["path"] == "/{proxy+}")
+    assert proxy["resourceMethods"]["ANY"]["methodIntegration"]["uri"] == "http://${stageVariables.backendHost}/{proxy}"
     stage = apigw.get_stage(restApiId=api["id"], stageName="prod")
-    assert stage["deploymentId"] != original
+    assert stage["deploymentId"] == original
     deployed = apigw.get_deployment(restApiId=api["id"], deploymentId=stage["deploymentId"])
     assert deployed["description"] == DEPLOYMENT_PREFIX + stage["variables"][DEFINITION_VARIABLE]
-    proxy = next(r for r in apigw.get_resources(restApiId=api["id"], embed=["methods"])["items"] if r["path"] == "/{proxy+}")
-    assert ":8080/{proxy}" in proxy["resourceMethods"]["ANY"]["methodIntegration"]["uri"]
+    ctx, _ = provision(cfg, ("network", "edge"))
+    assert ctx.target.meter.writes == 0
+    assert len(apigw.get_deployments(restApiId=api["id"])["items"]) == 1
+
+
+def test_colour_variables_are_the_runbooks_and_the_host_follows_the_listener(cfg, aws):
+    """liveColour is never corrected (the release runbook owns it); backendHost
+    follows the live colour's listener port; canary settings are left alone."""
+    provision(cfg, ("network",))
+    provision(cfg, ("edge",))
+    apigw = client("apigateway")
+    [api] = apigw.get_rest_apis()["items"]
+    dns = client("elbv2").describe_load_balancers(Names=["fablink-prod-nlb"])["LoadBalancers"][0]["DNSName"]
+    apigw.update_stage(restApiId=api["id"], stageName="prod", patchOperations=[
+        {"op": "replace", "path": "/variables/liveColour", "value": "green"},
+        {"op": "replace", "path": "/variables/greenImage", "value": "v7"}])
+    moved = dataclasses.replace(cfg, edge=dataclasses.replace(cfg.edge, green_listener_port=9090))
+    ctx, changes = provision(moved, ("network", "edge"))
+    assert {c.key for c in changes if c.action != "no change"} == {"listener:fablink-prod-nlb:9090", "api-stage:prod"}
+    variables = apigw.get_stage(restApiId=api["id"], stageName="prod")["variables"]
+    assert (variables["liveColour"], variables["backendHost"], variables["greenImage"]) == ("green", f"{dns}:9090", "v7")
+    assert len(apigw.get_deployments(restApiId=api["id"])["items"]) == 1  # no redeploy: the definition is the same
     ctx, _ = provision(moved, ("network", "edge"))
     assert ctx.target.meter.writes == 0
-    assert len(apigw.get_deployments(restApiId=api["id"])["items"]) == 2
 
 
 def test_drift_is_corrected(cfg, aws):

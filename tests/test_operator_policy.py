@@ -7,13 +7,14 @@ import os
 import re
 
 from fablink_ops import cli, operator_policy
-from fablink_ops.runbooks import access, backup, failover
+from fablink_ops.runbooks import access, backup, failover, release
 
 from .conftest import ROOT
 from .util import load_stage_policies, provision
 
 POLICY = ROOT / "docs" / "operator-policy.json"
-RUNBOOK_PERMISSIONS = (*access.PERMISSIONS, *backup.PERMISSIONS, *backup.IMPLIED_PERMISSIONS, *failover.PERMISSIONS)
+RUNBOOK_PERMISSIONS = (*access.PERMISSIONS, *backup.PERMISSIONS, *backup.IMPLIED_PERMISSIONS, *failover.PERMISSIONS,
+                       *release.PERMISSIONS)
 
 
 def test_the_policy_covers_exactly_a_full_provision_the_live_only_calls_and_the_runbooks(aws, cfg, monkeypatch):

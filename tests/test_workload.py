@@ -58,7 +58,7 @@ def test_provision_builds_the_roles_skips_the_apply_and_converges(cfg, aws):
     assert mine[("iam-role", names.backend_role)].action == CREATE
     assert mine[("iam-role", names.controller_role)].action == CREATE
     skipped = [c for c in mine.values() if c.action == SKIP]
-    assert len(skipped) == 1 and "no Kubernetes API server" in skipped[0].note and "12 objects" in skipped[0].name
+    assert len(skipped) == 1 and "no Kubernetes API server" in skipped[0].note and "17 objects" in skipped[0].name  # shared 7, 5 a colour
 
     doc = _policy(names.backend_role, "fablink-backend")
     stmts = {s["Sid"]: s for s in doc["Statement"]}
@@ -157,10 +157,10 @@ def test_live_plan_without_the_controller_prints_the_helm_step(cfg, api):
     client, fake = api
     ctx, names = _live_ctx(cfg), WorkloadNames(cfg)
     changes = objects.live_changes(ctx, names, client, objects.rendered(ctx, names))
-    binding = next(c for c in changes if c.kind == "k8s-TargetGroupBinding")
-    assert binding.action == SKIP and "not installed" in binding.note
+    bindings = [c for c in changes if c.kind == "k8s-TargetGroupBinding"]
+    assert len(bindings) == 2 and all(b.action == SKIP and "not installed" in b.note for b in bindings)  # a colour each
     # No namespace yet: everything is new, and no dry run is asked in a namespace that does not exist.
-    assert {c.action for c in changes if c is not binding} == {CREATE}
+    assert {c.action for c in changes if c not in bindings} == {CREATE}
     assert [r["path"] for r in fake.seen if r["method"] == "PATCH"] == ["/api/v1/namespaces/fablink-prod"]
     assert len(ctx.operator_steps) == 1 and "helm upgrade --install aws-load-balancer-controller" in ctx.operator_steps[0]
 
@@ -172,9 +172,26 @@ def test_manifests_writes_one_valid_file_per_object(cfg, tmp_path):
     from fablink_ops.resources.workload.checks import validate_objects
 
     rendered = objects.rendered(make_ctx(cfg), WorkloadNames(cfg))  # nothing built: placeholders, said
-    assert manifests.placeholders(rendered) == ["<aurora:endpoint>", "<aurora:reader-endpoint>", "<edge:tg-arn>"]
+    assert manifests.placeholders(rendered) == ["<aurora:endpoint>", "<aurora:reader-endpoint>", "<edge:tg-arn-green>", "<edge:tg-arn>"]
     paths = manifests.write(rendered, str(tmp_path / "out"))
     assert [p.rsplit("/", 1)[1] for p in paths][:2] == ["00-namespace-fablink-prod.yaml", "01-serviceaccount-fablink-backend.yaml"]
     loaded = [yaml.safe_load(open(p)) for p in paths]
     assert loaded == rendered
     validate_objects(loaded, cfg.eks.version)
+
+
+def test_both_colours_run_the_images_the_release_recorded_on_the_stage(cfg):
+    """The contract with invoke release: the stage's variables (edge discovery
+    records them) say each colour's image; a colour never released runs
+    [workload].image. Provision renders what the release applied, so the
+    release's field manager and provision's agree instead of conflicting."""
+    from fablink_ops.resources.edge.common import Out as EdgeOut
+
+    ctx = make_ctx(cfg)
+    assert objects.images(ctx) == {"blue": cfg.workload.image, "green": cfg.workload.image}
+    repository = cfg.workload.image.rsplit(":", 1)[0]
+    ctx.outputs[EdgeOut.STAGE_VARIABLES] = {"liveColour": "green", "greenImage": "v2", "blueImage": f"{repository}:v1"}
+    assert objects.images(ctx) == {"blue": f"{repository}:v1", "green": f"{repository}:v2"}
+    deployments = {o["metadata"]["name"]: o for o in objects.rendered(ctx, WorkloadNames(cfg)) if o["kind"] == "Deployment"}
+    images = {name: d["spec"]["template"]["spec"]["containers"][0]["image"] for name, d in deployments.items()}
+    assert images == {"fablink-backend-blue": f"{repository}:v1", "fablink-backend-green": f"{repository}:v2"}

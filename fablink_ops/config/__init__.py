@@ -61,6 +61,7 @@ from .runbooks import (
 )
 from .cost import CostConfig
 from .workload import LbControllerConfig, ProbesConfig, ResourcesConfig, SecurityConfig, WorkloadConfig, quantity
+from .release import HttpCheck, ReleaseConfig
 from .loader import DEFAULT_PATH, Config, _validate, load_config
 
 __all__ = [
@@ -74,9 +75,9 @@ __all__ = [
     "SQL_DATABASE", "SQL_TABLE", "STAGE_NAME", "TAG_KEY", "TAG_VALUE", "WAF_NAME", "AccessConfig", "AddonConfig",
     "AlarmConfig", "AlarmsConfig", "ApiConfig", "AuroraConfig", "AuroraInstance", "BackupConfig", "BackupPlanConfig", "ClusterParameter",
     "Config", "CostConfig", "DomainConfig", "DrillConfig", "DynamoDBConfig", "DynamoIndex", "DynamoTable", "EdgeConfig", "EksConfig",
-    "EngineConfig", "HealthCheckConfig", "IngressRule", "IrsaConfig", "LoggingConfig", "MonitoringConfig",
+    "EngineConfig", "HealthCheckConfig", "HttpCheck", "IngressRule", "IrsaConfig", "LoggingConfig", "MonitoringConfig",
     "NetworkConfig", "NodegroupConfig", "PasswordPolicyMinimums", "ProjectConfig", "RateLimitConfig",
-    "RDS_EVENT_CATEGORIES", "RdsEventsConfig", "SecurityGroupTier", "SlaConfig", "SubscriptionConfig", "Suppression", "SuppressionsFile", "WafConfig", "Zone",
+    "RDS_EVENT_CATEGORIES", "RdsEventsConfig", "ReleaseConfig", "SecurityGroupTier", "SlaConfig", "SubscriptionConfig", "Suppression", "SuppressionsFile", "WafConfig", "Zone",
     "LbControllerConfig", "ProbesConfig", "ResourcesConfig", "SecurityConfig", "WorkloadConfig", "quantity",
     "check", "dynamodb_regions", "load_config", "window_minutes",
     # Not public, but tests run the cross-value checks on a modified Config.

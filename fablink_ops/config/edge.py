@@ -119,6 +119,10 @@ class EdgeConfig:
     target_group_name: str = check(NLB_NAME)
     target_port: int = check(_port)
     listener_port: int = check(_port)
+    # Blue-green releases (invoke release): the green colour's own target group
+    # and NLB listener; blue's are target_group_name and listener_port.
+    green_target_group_name: str = check(NLB_NAME)
+    green_listener_port: int = check(_port)
     health_check: HealthCheckConfig
     api: ApiConfig
     rate_limit: RateLimitConfig
@@ -140,6 +144,10 @@ def _validate_edge(cfg: Config) -> None:
     open_ports = {rule.port for tier in cfg.network.security_groups for rule in tier.ingress}
     if edge.target_port not in open_ports:
         raise _fail(file, "edge.target_port", f"{edge.target_port} is not admitted by any network.security_groups ingress rule")
+    if edge.green_listener_port == edge.listener_port:
+        raise _fail(file, "edge.green_listener_port", f"{edge.green_listener_port} is blue's edge.listener_port too: each colour needs its own listener")
+    if edge.green_target_group_name == edge.target_group_name:
+        raise _fail(file, "edge.green_target_group_name", f"{edge.green_target_group_name!r} is blue's edge.target_group_name too")
     groups = edge.waf.managed_rule_groups
     if not groups:
         raise _fail(file, "edge.waf.managed_rule_groups", "at least one managed rule group is required")

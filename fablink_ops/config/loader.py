@@ -33,6 +33,7 @@ from .eks import EksConfig, _validate_eks
 from .monitoring import MonitoringConfig, _validate_monitoring
 from .network import NetworkConfig, _validate_network
 from .workload import WorkloadConfig, _validate_workload
+from .release import ReleaseConfig, _validate_release
 from .project import EngineConfig, LoggingConfig, ProjectConfig, SlaConfig, _validate_tags
 from .runbooks import (
     AccessConfig, BackupConfig, DrillConfig, SuppressionsFile, _validate_access, _validate_backup, _validate_drill,
@@ -66,6 +67,7 @@ class Config:
     cost: CostConfig
     workload: WorkloadConfig
     destroy: DestroyConfig = dataclasses.field(default_factory=DestroyConfig)  # optional section
+    release: ReleaseConfig = dataclasses.field(default_factory=ReleaseConfig)  # optional section
 
     @property
     def dynamodb_tables(self) -> list[str]:
@@ -277,5 +279,6 @@ def _validate(cfg: Config) -> None:
     _validate_monitoring(cfg)
     _validate_cost(cfg)
     _validate_workload(cfg)
+    _validate_release(cfg)
     # Last: each section's own values are valid, so a difference is a copy that drifted.
     _validate_copies(cfg)

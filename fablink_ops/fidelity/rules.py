@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from botocore.exceptions import ConnectionClosedError
 
+from . import canary
+
 if TYPE_CHECKING:
     from . import FidelityLayer
 
@@ -288,6 +290,14 @@ RULES: list[Rule] = [
     Rule(EKS_TOKENS, "https://docs.aws.amazon.com/eks/latest/APIReference/API_UpdateClusterConfig.html "
          "(clientRequestToken: 'a unique, case-sensitive identifier ... to ensure the idempotency of the request')",
          "eks", _ops("UpdateClusterConfig", "UpdateNodegroupConfig"), before=_eks_update_again, after=_eks_update_answered),
+    Rule("apigateway-canary-deployment", canary.LINK + " (CreateDeployment with canarySettings: the stage's canary, "
+         "its own deployment unchanged; moto ignores canary settings)",
+         "apigateway", _ops("CreateDeployment"), before=canary.create_deployment),
+    Rule("apigateway-canary-stage-update", canary.LINK + " (UpdateStage /canarySettings/...: percentTraffic, "
+         "stageVariableOverrides, remove, promotion's copies; no other deployment while a canary is on)",
+         "apigateway", _ops("UpdateStage"), before=canary.update_stage, after=canary.present_stage),
+    Rule("apigateway-canary-reported", canary.LINK + " (GetStage and GetStages report canarySettings)",
+         "apigateway", _ops("GetStage", "GetStages", "CreateStage"), after=canary.present_stage),
     Rule("server-errors", "https://docs.aws.amazon.com/general/latest/gr/api-retries.html "
          "(5xx and dropped connections happen; clients retry them)",
          "*", before=_random_fault),

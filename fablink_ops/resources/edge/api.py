@@ -16,7 +16,7 @@ from ... import tags as tagging
 from ...engine import CREATE, NOOP, REPLACE, UNMANAGED, UPDATE, WAIT, Change, Context, Diff, wait_for
 from ...target import error_code
 from .. import kit
-from .common import PROXY_PATH, ROOT_PATH, EdgeNames, Found, Out, apigw_arn, change, maybe_update, one_by_name, tags
+from .common import ENDPOINT_VARIABLE, PROXY_PATH, ROOT_PATH, EdgeNames, Found, Out, apigw_arn, change, maybe_update, one_by_name, tags
 
 # API Gateway's longest integration timeout for REST APIs (the default).
 INTEGRATION_TIMEOUT_MS = 29000
@@ -209,16 +209,16 @@ def desired_method(path: str) -> dict[str, Any]:
 
 
 def desired_integration(ctx: Context, path: str, resolve: bool) -> dict[str, Any]:
-    """HTTP_PROXY through the VPC link to the NLB's listener.
+    """HTTP_PROXY through the VPC link to the NLB's listener of the live colour.
 
-    At plan time on an empty account the NLB and the link do not exist yet:
-    their names stand in for the ids (``resolve=False``)."""
+    The host and port come from the stage variable backendHost (the NLB's DNS
+    name and the live colour's listener port): switching it switches the
+    colour with no redeployment, and a canary overrides it for its share of
+    the traffic (common.py). At plan time on an empty account the VPC link
+    does not exist yet: its name stands in for its id (``resolve=False``)."""
     names = EdgeNames(ctx.cfg)
-    if resolve:
-        dns, link_id = ctx.output(Out.NLB_DNS), ctx.output(Out.VPC_LINK)
-    else:
-        dns, link_id = ctx.outputs.get(Out.NLB_DNS, f"({names.nlb})"), ctx.outputs.get(Out.VPC_LINK, f"({names.vpc_link})")
-    base = f"http://{dns}:{ctx.cfg.edge.listener_port}"
+    link_id = ctx.output(Out.VPC_LINK) if resolve else ctx.outputs.get(Out.VPC_LINK, f"({names.vpc_link})")
+    base = "http://${stageVariables.%s}" % ENDPOINT_VARIABLE
     proxy = path == PROXY_PATH
     return {
         "type": "HTTP_PROXY",

@@ -19,6 +19,17 @@ ROOT_PATH = "/"
 DEFINITION_VARIABLE = "fablinkOpsDefinition"
 DEPLOYMENT_PREFIX = "fablink-ops definition "
 
+# Blue-green (invoke release). The integrations send every request to
+# http://${stageVariables.backendHost}/...: the NLB's DNS name and the live
+# colour's listener port (each colour has its own listener and target group).
+# liveColour names the colour; the release runbook switches both, and
+# overrides both for canary traffic. These variables, and the image each
+# colour runs, are the runbook's: provision sets them only where missing.
+COLOURS = ("blue", "green")
+COLOUR_VARIABLE = "liveColour"
+ENDPOINT_VARIABLE = "backendHost"
+IMAGE_VARIABLES = {"blue": "blueImage", "green": "greenImage"}
+
 
 @dataclass(frozen=True)
 class EdgeNames:
@@ -38,7 +49,16 @@ class EdgeNames:
 
     @property
     def listener(self) -> str:
-        return f"{self.nlb}:{self.edge.listener_port}"
+        return self.listener_of("blue")
+
+    def target_group_of(self, colour: str) -> str:
+        return self.edge.green_target_group_name if colour == "green" else self.edge.target_group_name
+
+    def port_of(self, colour: str) -> int:
+        return self.edge.green_listener_port if colour == "green" else self.edge.listener_port
+
+    def listener_of(self, colour: str) -> str:
+        return f"{self.nlb}:{self.port_of(colour)}"
 
     @property
     def vpc_link(self) -> str:
@@ -126,7 +146,10 @@ class EdgeNames:
 
     @property
     def k_tg(self) -> str:
-        return change_key("target-group", self.target_group)
+        return self.k_tg_of("blue")
+
+    def k_tg_of(self, colour: str) -> str:
+        return change_key("target-group", self.target_group_of(colour))
 
     @property
     def k_vpc_link(self) -> str:
@@ -193,7 +216,13 @@ class Out:
     REST_API = "edge:rest-api"
     REST_API_ROOT = "edge:rest-api-root"
     STAGE_ARN = "edge:stage-arn"
-    TG_ARN = "edge:tg-arn"
+    STAGE_VARIABLES = "edge:stage-variables"  # the stage's variables as read: the live colour and each colour's image
+    TG_ARN = "edge:tg-arn"  # blue's
+    TG_GREEN_ARN = "edge:tg-arn-green"
+
+    @staticmethod
+    def tg_arn(colour: str) -> str:
+        return Out.TG_GREEN_ARN if colour == "green" else Out.TG_ARN
     USAGE_PLAN = "edge:usage-plan"
     VPC_LINK = "edge:vpc-link"
     WEB_ACL_ARN = "edge:web-acl-arn"
@@ -206,7 +235,7 @@ class Found:
     nlb: dict | None = None
     nlb_attrs: dict[str, str] = field(default_factory=dict)
     listeners: list[dict] = field(default_factory=list)
-    target_group: dict | None = None
+    target_groups: dict[str, dict] = field(default_factory=dict)  # by colour
     elb_tags: dict[str, dict[str, str]] = field(default_factory=dict)  # by ARN
     vpc_link: dict | None = None
     api: dict | None = None

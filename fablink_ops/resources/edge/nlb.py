@@ -1,9 +1,12 @@
-"""The Network Load Balancer, its backend target group and TCP listener.
+"""The Network Load Balancer, and per colour (blue, green) a target group and TCP listener.
 
 Design doc: Network Load Balancer ("Type: network", "Scheme: internet-facing",
 "Cross-Zone Load Balancing: Enabled", "Availability Zones: 3", "Target Groups:
 Health check enabled"). Pods are registered into the target group (type ip) by
 the AWS Load Balancer Controller's TargetGroupBinding, not by this tool.
+Blue's target group and listener are the original ones; green's exist for
+blue-green releases (invoke release): an NLB listener forwards to one target
+group only (weighted forwarding is ALB-only), so the shift is at API Gateway.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from ... import tags as tagging
 from ...engine import CREATE, REPLACE, WAIT, Change, Context, Diff, change_key, wait_for
 from ...target import error_code
 from .. import kit
-from .common import EdgeNames, Found, Out, change, maybe_update, tags
+from .common import COLOURS, EdgeNames, Found, Out, change, maybe_update, tags
 
 # ELBv2 attribute keys: https://docs.aws.amazon.com/elasticloadbalancing/latest/network/network-load-balancers.html#load-balancer-attributes
 CROSS_ZONE = "load_balancing.cross_zone.enabled"
@@ -22,11 +25,14 @@ DELETION_PROTECTION = "deletion_protection.enabled"
 
 
 def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
-    """Four or five reads: the NLB, its attributes and listeners, the target group, their tags."""
+    """Five or six reads: the NLB, its attributes and listeners, each colour's target group, their tags."""
     elb = ctx.client("elbv2")
     found.nlb = _by_names(lambda: elb.describe_load_balancers(Names=[names.nlb])["LoadBalancers"], "LoadBalancerNotFound")
-    found.target_group = _by_names(lambda: elb.describe_target_groups(Names=[names.target_group])["TargetGroups"], "TargetGroupNotFound")
     arns = []
+    for colour, tg in _target_groups(elb, names).items():
+        found.target_groups[colour] = tg
+        arns.append(tg["TargetGroupArn"])
+        ctx.set_output(Out.tg_arn(colour), tg["TargetGroupArn"])
     if found.nlb:
         arn = found.nlb["LoadBalancerArn"]
         arns.append(arn)
@@ -34,19 +40,27 @@ def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
         ctx.set_output(Out.NLB_DNS, found.nlb["DNSName"])
         found.nlb_attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]}
         found.listeners = elb.paginate("describe_listeners", "Listeners", LoadBalancerArn=arn)
-        listener = _our_listener(ctx, found)
-        if listener:
-            arns.append(listener["ListenerArn"])
-    if found.target_group:
-        arns.append(found.target_group["TargetGroupArn"])
-        ctx.set_output(Out.TG_ARN, found.target_group["TargetGroupArn"])
+        arns += [lst["ListenerArn"] for lst in (_our_listener(names, found, c) for c in COLOURS) if lst]
     if arns:
         for desc in elb.describe_tags(ResourceArns=arns)["TagDescriptions"]:
             found.elb_tags[desc["ResourceArn"]] = tagging.from_list(desc.get("Tags"))
 
 
-def _our_listener(ctx: Context, found: Found) -> dict | None:
-    return next((lst for lst in found.listeners if lst.get("Port") == ctx.cfg.edge.listener_port), None)
+def _target_groups(elb, names: EdgeNames) -> dict[str, dict]:
+    """Both colours' target groups in one read; DescribeTargetGroups by names
+    fails whole (TargetGroupNotFound) when one is missing: then one read each."""
+    wanted = {names.target_group_of(c): c for c in COLOURS}
+    try:
+        return {wanted[tg["TargetGroupName"]]: tg for tg in elb.describe_target_groups(Names=list(wanted))["TargetGroups"]}
+    except ClientError as exc:
+        if error_code(exc) != "TargetGroupNotFound":
+            raise
+    found = {c: _by_names(lambda n=n: elb.describe_target_groups(Names=[n])["TargetGroups"], "TargetGroupNotFound") for n, c in wanted.items()}
+    return {c: tg for c, tg in found.items() if tg}
+
+
+def _our_listener(names: EdgeNames, found: Found, colour: str) -> dict | None:
+    return next((lst for lst in found.listeners if lst.get("Port") == names.port_of(colour)), None)
 
 
 def _by_names(call, not_found: str) -> dict | None:
@@ -62,7 +76,8 @@ def _by_names(call, not_found: str) -> dict | None:
 
 
 def plan(ctx: Context, names: EdgeNames, found: Found) -> list[Change]:
-    return [_load_balancer(ctx, names, found), _target_group(ctx, names, found), _listener(ctx, names, found)]
+    return ([_load_balancer(ctx, names, found)] + [_target_group(ctx, names, found, c) for c in COLOURS]
+            + [_listener(ctx, names, found, c) for c in COLOURS])
 
 
 # ----- the load balancer
@@ -215,31 +230,33 @@ def _health_check(ctx: Context) -> dict:
     }
 
 
-def _target_group(ctx: Context, names: EdgeNames, found: Found) -> Change:
+def _create_target_group(ctx: Context, name: str, colour: str, health: dict) -> str:
+    elb = ctx.client("elbv2")
+    try:
+        arn = elb.create_target_group(
+            Name=name, Protocol="TCP", Port=ctx.cfg.edge.target_port, VpcId=ctx.output("vpc"), TargetType="ip",
+            Tags=tagging.to_list(tags(ctx.cfg, name)), **health,
+        )["TargetGroups"][0]["TargetGroupArn"]
+    except ClientError as exc:
+        if error_code(exc) != "DuplicateTargetGroupName":
+            raise
+        arn = elb.describe_target_groups(Names=[name])["TargetGroups"][0]["TargetGroupArn"]
+    ctx.set_output(Out.tg_arn(colour), arn)
+    return arn
+
+
+def _target_group(ctx: Context, names: EdgeNames, found: Found, colour: str) -> Change:
+    """A colour's target group (blue's is the original one, never replaced for green's sake)."""
     edge = ctx.cfg.edge
     elb = ctx.client("elbv2")
-    name = names.target_group
+    name = names.target_group_of(colour)
     desired_tags = tags(ctx.cfg, name)
     health = _health_check(ctx)
     needs = (names.vpc_key,)
-    tg = found.target_group
+    tg = found.target_groups.get(colour)
     if tg is None:
-
-        def create() -> str:
-            try:
-                arn = elb.create_target_group(
-                    Name=name, Protocol="TCP", Port=edge.target_port, VpcId=ctx.output("vpc"), TargetType="ip",
-                    Tags=tagging.to_list(desired_tags), **health,
-                )["TargetGroups"][0]["TargetGroupArn"]
-            except ClientError as exc:
-                if error_code(exc) != "DuplicateTargetGroupName":
-                    raise
-                arn = elb.describe_target_groups(Names=[name])["TargetGroups"][0]["TargetGroupArn"]
-            ctx.set_output(Out.TG_ARN, arn)
-            return arn
-
         diffs = [Diff("target", None, f"ip, TCP {edge.target_port}"), Diff("health check", None, f"{health['HealthCheckProtocol']} {health['HealthCheckPath']}")]
-        return change("target-group", name, CREATE, diffs=diffs, needs=needs, run=create)
+        return change("target-group", name, CREATE, diffs=diffs, needs=needs, run=lambda: _create_target_group(ctx, name, colour, health))
     arn = tg["TargetGroupArn"]
     vpc_id = ctx.outputs.get("vpc")
     immutable = [
@@ -263,34 +280,30 @@ def _target_group(ctx: Context, names: EdgeNames, found: Found) -> Change:
     steps = []
     if drift:
         steps.append(lambda: elb.modify_target_group(TargetGroupArn=arn, **health))
-    current_tags = found.elb_tags.get(arn, {})
-    missing = tagging.missing(current_tags, desired_tags)
-    diffs += kit.tag_diff(current_tags, desired_tags)
-    if missing:
-        steps.append(lambda: elb.add_tags(ResourceArns=[arn], Tags=tagging.to_list(missing)))
-    return maybe_update("target-group", name, arn, diffs, steps, needs)
+    tag_diffs, tag_steps = kit.tag_drift(found.elb_tags.get(arn, {}), desired_tags,
+                                         lambda missing: elb.add_tags(ResourceArns=[arn], Tags=tagging.to_list(missing)))
+    return maybe_update("target-group", name, arn, diffs + tag_diffs, steps + tag_steps, needs)
 
 
-# ----- the listener
+# ----- the listeners: one per colour, each forwarding to its colour's target group
 
 
-def _listener(ctx: Context, names: EdgeNames, found: Found) -> Change:
-    edge = ctx.cfg.edge
+def _listener(ctx: Context, names: EdgeNames, found: Found, colour: str) -> Change:
     elb = ctx.client("elbv2")
-    name = names.listener
-    needs = (names.k_nlb, names.k_tg)
+    name, port = names.listener_of(colour), names.port_of(colour)
+    needs = (names.k_nlb, names.k_tg_of(colour))
     desired_tags = tags(ctx.cfg, name)
 
     def forward() -> list[dict]:
-        return [{"Type": "forward", "TargetGroupArn": ctx.output(Out.TG_ARN)}]
+        return [{"Type": "forward", "TargetGroupArn": ctx.output(Out.tg_arn(colour))}]
 
-    current = _our_listener(ctx, found)
+    current = _our_listener(names, found, colour)
     if current is None:
 
         def create() -> str:
             try:
                 return elb.create_listener(
-                    LoadBalancerArn=ctx.output(Out.NLB_ARN), Protocol="TCP", Port=edge.listener_port, DefaultActions=forward(),
+                    LoadBalancerArn=ctx.output(Out.NLB_ARN), Protocol="TCP", Port=port, DefaultActions=forward(),
                     Tags=tagging.to_list(desired_tags),
                 )["Listeners"][0]["ListenerArn"]
             except ClientError as exc:
@@ -298,17 +311,13 @@ def _listener(ctx: Context, names: EdgeNames, found: Found) -> Change:
                     raise
                 return ""
 
-        return change("listener", name, CREATE, diffs=[Diff("forward to", None, names.target_group)], needs=needs, run=create)
+        return change("listener", name, CREATE, diffs=[Diff("forward to", None, names.target_group_of(colour))], needs=needs, run=create)
     arn = current["ListenerArn"]
     diffs, steps = [], []
     targets = [a.get("TargetGroupArn") for a in current.get("DefaultActions", []) if a.get("Type") == "forward"]
-    wanted_tg = ctx.outputs.get(Out.TG_ARN)
-    if current.get("Protocol") != "TCP" or targets != [wanted_tg]:
-        diffs.append(Diff("forward to", f"{current.get('Protocol')} {targets}", f"TCP {names.target_group}"))
-        steps.append(lambda: elb.modify_listener(ListenerArn=arn, Protocol="TCP", Port=edge.listener_port, DefaultActions=forward()))
-    current_tags = found.elb_tags.get(arn, {})
-    missing = tagging.missing(current_tags, desired_tags)
-    diffs += kit.tag_diff(current_tags, desired_tags)
-    if missing:
-        steps.append(lambda: elb.add_tags(ResourceArns=[arn], Tags=tagging.to_list(missing)))
-    return maybe_update("listener", name, arn, diffs, steps, needs)
+    if current.get("Protocol") != "TCP" or targets != [ctx.outputs.get(Out.tg_arn(colour))]:
+        diffs.append(Diff("forward to", f"{current.get('Protocol')} {targets}", f"TCP {names.target_group_of(colour)}"))
+        steps.append(lambda: elb.modify_listener(ListenerArn=arn, Protocol="TCP", Port=port, DefaultActions=forward()))
+    tag_diffs, tag_steps = kit.tag_drift(found.elb_tags.get(arn, {}), desired_tags,
+                                         lambda missing: elb.add_tags(ResourceArns=[arn], Tags=tagging.to_list(missing)))
+    return maybe_update("listener", name, arn, diffs + tag_diffs, steps + tag_steps, needs)

@@ -24,7 +24,7 @@ from ...engine import CREATE, NOOP, UNMANAGED, UPDATE, Change, Context, Diff, wa
 from ...target import error_code
 from .. import kit, shared
 from .api import definition_hash, pending_definition_change
-from .common import DEFINITION_VARIABLE, DEPLOYMENT_PREFIX, EdgeNames, Found, Out, apigw_arn, change, maybe_update, tags
+from .common import COLOUR_VARIABLE, COLOURS, DEFINITION_VARIABLE, DEPLOYMENT_PREFIX, ENDPOINT_VARIABLE, EdgeNames, Found, Out, apigw_arn, change, maybe_update, tags
 
 # The inline policy of the account-wide API Gateway logging role: the actions
 # of AWS's AmazonAPIGatewayPushToCloudWatchLogs, limited to this region's log
@@ -68,6 +68,7 @@ def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
         found.stage = next((s for s in stages if s.get("stageName") == names.stage), None)
         if found.stage:
             ctx.set_output(Out.STAGE_ARN, names.stage_arn(ctx.cfg.project.region, found.api["id"]))
+            ctx.set_output(Out.STAGE_VARIABLES, dict(found.stage.get("variables") or {}))
     found.account = apigw.get_account()
     # The role and the log groups come from reads the stages share (shared.py).
     found.role = shared.roles(ctx).get(names.role)
@@ -277,7 +278,7 @@ def _stage(ctx: Context, names: EdgeNames, found: Found, earlier: list[Change]) 
     desired_tags = tags(ctx.cfg, f"{names.api}/{name}")
     needs = (
         names.k_api, names.k_method("/"), names.k_method("/{proxy+}"), names.k_access_logs,
-        "log-group:" + _execution_log_name(names, found), names.k_account,
+        "log-group:" + _execution_log_name(names, found), names.k_account, names.k_nlb,
     )
     want = desired_settings(ctx)
     stage = found.stage
@@ -293,7 +294,8 @@ def _stage(ctx: Context, names: EdgeNames, found: Found, earlier: list[Change]) 
         todo.add("access log destination")
         diffs.append(Diff("access log destination", current["access log destination"], log_arn or names.access_log_group))
     diffs += [Diff(k, current[k], v if k != "access log format" else "JSON") for k, v in want.items() if k in todo]
-    deployed = (stage.get("variables") or {}).get(DEFINITION_VARIABLE)
+    variables = stage.get("variables") or {}
+    deployed = variables.get(DEFINITION_VARIABLE)
     redeploy = pending_definition_change(earlier) or deployed != definition_hash(found.resources)
     if redeploy:
         diffs.insert(0, Diff("deployment", deployed, "new (API definition changed)"))
@@ -306,9 +308,36 @@ def _stage(ctx: Context, names: EdgeNames, found: Found, earlier: list[Change]) 
         steps.append(lambda: _repoint(ctx, name, *_deploy(ctx)))
     if todo:
         steps.append(lambda: apigw.update_stage(restApiId=ctx.output(Out.REST_API), stageName=name, patchOperations=_settings_ops(ctx, todo)))
+    routing = routing_variables(ctx, names, variables, resolve=False)
+    if routing:
+        diffs += [Diff(f"variable {k}", variables.get(k), v) for k, v in routing.items()]
+        steps.append(lambda: apigw.update_stage(restApiId=ctx.output(Out.REST_API), stageName=name, patchOperations=[
+            {"op": "replace", "path": f"/variables/{k}", "value": v} for k, v in routing_variables(ctx, names, variables, resolve=True).items()]))
     if missing:
         steps.append(lambda: apigw.tag_resource(resourceArn=apigw_arn(ctx.cfg.project.region, f"/restapis/{api_id}/stages/{name}"), tags=missing))
     return maybe_update("api-stage", name, f"{api_id}/{name}", diffs, steps, needs)
+
+
+def routing_variables(ctx: Context, names: EdgeNames, variables: dict[str, str], resolve: bool) -> dict[str, str]:
+    """The colour variables to set: only where missing or inconsistent.
+
+    liveColour is the release runbook's (invoke release): set to blue when
+    missing, never changed once there. backendHost follows it (the NLB's DNS
+    name and that colour's listener port), so a new NLB or listener port is
+    followed without changing the colour. Canary settings are never touched.
+    Empty when nothing is to set."""
+    colour = variables.get(COLOUR_VARIABLE)
+    out = {} if colour in COLOURS else {COLOUR_VARIABLE: "blue"}
+    colour = colour if colour in COLOURS else "blue"
+    dns = ctx.output(Out.NLB_DNS) if resolve else ctx.outputs.get(Out.NLB_DNS, f"({names.nlb})")
+    host = backend_host(dns, names.port_of(colour))
+    if variables.get(ENDPOINT_VARIABLE) != host:
+        out[ENDPOINT_VARIABLE] = host
+    return out
+
+
+def backend_host(dns: str, port: int) -> str:
+    return f"{dns}:{port}"
 
 
 def _create_stage(ctx: Context, names: EdgeNames, desired_tags: dict[str, str]) -> str:
@@ -318,7 +347,8 @@ def _create_stage(ctx: Context, names: EdgeNames, desired_tags: dict[str, str]) 
     api_id = ctx.output(Out.REST_API)
     try:
         apigw.create_stage(
-            restApiId=api_id, stageName=name, deploymentId=deployment_id, variables={DEFINITION_VARIABLE: digest},
+            restApiId=api_id, stageName=name, deploymentId=deployment_id,
+            variables={DEFINITION_VARIABLE: digest, **routing_variables(ctx, names, {}, resolve=True)},
             tracingEnabled=want["tracingEnabled"], tags=desired_tags,
             description="FabLink production (fablink-ops)",
         )

@@ -20,7 +20,9 @@ from ...target import error_code
 from ...kube import MANAGED_LABEL, KubeClient, apply_diff, eks_token, for_cluster, object_path
 from ...kube.client import collection_path, describe
 from ..eks.common import Names as EksNames
-from ..edge.common import EdgeNames
+from ..edge.colours import colour_images
+from ..edge.common import COLOURS, EdgeNames
+from ..edge.common import Out as EdgeOut
 from . import checks
 from .common import AURORA_ENDPOINT, AURORA_READER, TG_ARN, VPC_ID, Found, WorkloadNames, change
 from .render import TGB_API, Refs, render_objects
@@ -58,9 +60,16 @@ def refs(ctx: Context, names: WorkloadNames, resolve: bool = False) -> Refs:
 
 
 def images(ctx: Context) -> dict[str, str]:
-    """Which colours run which image. Until the release runbook's stage
-    variables are read here, blue runs [workload].image."""
-    return {"blue": ctx.cfg.workload.image}
+    """Which image each colour runs: what the release runbook recorded in the
+    stage's variables (edge discovery reads them), [workload].image for a
+    colour no release has deployed yet. Both colours are always rendered: the
+    idle one is what a release deploys to (its rollout changes only the image
+    of an existing Deployment) and what a rollback returns to at once. Values
+    the runbook owns are read, never corrected: a provision after a release
+    renders the released images, so the two field managers agree."""
+    default = ctx.cfg.workload.image
+    recorded = colour_images({"variables": ctx.outputs.get(EdgeOut.STAGE_VARIABLES) or {}}, default)
+    return {colour: recorded.get(colour, default) for colour in COLOURS}
 
 
 def rendered(ctx: Context, names: WorkloadNames, resolve: bool = False) -> list[dict]:
