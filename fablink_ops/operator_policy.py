@@ -90,6 +90,13 @@ IMPLICIT: dict[str, str] = {
     "ec2:ModifyVpcEndpointServicePermissions": "CreateVpcLink, as above",
     "ec2:DeleteVpcEndpointServiceConfigurations": "CreateVpcLink, as above (on failure)",
     "ec2:RunInstances": "CreateNodegroup with a launch template is authorised against the template's contents",
+    # WAF logging to CloudWatch Logs (issue 17 item 4): WAF creates a log
+    # delivery and the log group's resource policy as the caller.
+    # https://docs.aws.amazon.com/waf/latest/developerguide/logging-cw-logs.html
+    "logs:CreateLogDelivery": "wafv2:PutLoggingConfiguration to a CloudWatch Logs group",
+    "logs:DeleteLogDelivery": "wafv2:PutLoggingConfiguration replacing a destination",
+    "logs:PutResourcePolicy": "wafv2:PutLoggingConfiguration (the group's policy for delivery.logs.amazonaws.com)",
+    "logs:DescribeResourcePolicies": "wafv2:PutLoggingConfiguration, as above",
 }
 
 # What destroy needs beyond the calls it makes: checked by AWS on them.

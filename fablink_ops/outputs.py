@@ -58,7 +58,7 @@ def document(ctx: Context, stages: list[str]) -> dict[str, Any]:
             "nlb_dns": o.get("edge:nlb-dns"),
             "invoke_url": f"https://{api}.execute-api.{region}.amazonaws.com/{stage}" if api else None,
             "custom_domain": cfg.project.domain, "custom_domain_target": o.get("edge:domain-target"),
-            "api_key_id": o.get("edge:api-key"), "certificate_arn": o.get("edge:certificate-arn"),
+            "api_key_ids": _prefixed(o, "edge:api-key:"), "certificate_arn": o.get("edge:certificate-arn"),
             "web_acl_arn": o.get("edge:web-acl-arn"),
         }
     if "monitoring" in stages:

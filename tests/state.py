@@ -483,7 +483,11 @@ def edge_inventory(region: str) -> dict[str, list]:
         wtags = tuple(sorted(tagging.from_list(waf.list_tags_for_resource(ResourceARN=acl["ARN"])["TagInfoForResource"].get("TagList")).items()))
         associated = tuple(sorted(label for arn, label in stage_arns.items()
                                   if (waf.get_web_acl_for_resource(ResourceArn=arn).get("WebACL") or {}).get("ARN") == acl["ARN"]))
-        acls.append((acl["Name"], repr(acl.get("DefaultAction")), rules, wtags, associated))
+        try:
+            logging = repr(waf.get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"].get("RedactedFields"))
+        except waf.exceptions.WAFNonexistentItemException:
+            logging = None
+        acls.append((acl["Name"], repr(acl.get("DefaultAction")), rules, wtags, associated, logging))
 
     def label(text: str) -> str:  # API Gateway's execution log group carries the API id
         for api in apis:
@@ -493,7 +497,7 @@ def edge_inventory(region: str) -> dict[str, list]:
     groups = []
     for g in logs.describe_log_groups()["logGroups"]:
         gtags = tuple(sorted((k, label(v)) for k, v in logs.list_tags_log_group(logGroupName=g["logGroupName"]).get("tags", {}).items()))
-        groups.append((label(g["logGroupName"]), g.get("retentionInDays"), gtags))
+        groups.append((label(g["logGroupName"]), g.get("retentionInDays"), gtags, bool(g.get("kmsKeyId"))))
 
     roles = []
     for role in iam.list_roles()["Roles"]:

@@ -364,6 +364,20 @@ def test_internet_facing_nlbs_behind_the_api_and_not():
     assert "no WAF in front" in findings[1].problem
 
 
+def test_an_internet_facing_nlb_whose_groups_admit_nothing_from_outside_is_closed():
+    """Issue 17 item 8: security groups that admit only the VPC close the bypass (the VPC link passes as PrivateLink)."""
+    closed = SecurityGroup("sg-nlb", "arn:sg-nlb", "nlb", "vpc-1", "ap-northeast-2", ())
+    inner = SecurityGroup("sg-in", "arn:sg-in", "in", "vpc-1", "ap-northeast-2", (Permission("tcp", 80, 80, ("10.20.0.0/16",)),))
+    world = SecurityGroup("sg-w", "arn:sg-w", "w", "vpc-1", "ap-northeast-2", (Permission("tcp", 80, 80, ("0.0.0.0/0",)),))
+
+    def nlb(arn: str, *groups: str) -> LoadBalancer:
+        return LoadBalancer(arn, arn, "r", "network", "internet-facing", "vpc-1", groups)
+
+    lbs = [nlb("arn:closed", "sg-nlb"), nlb("arn:inner", "sg-nlb", "sg-in"), nlb("arn:open", "sg-nlb", "sg-w"), nlb("arn:none")]
+    inv = inventory(load_balancers=lbs, security_groups=[closed, inner, world], vpcs=[VPC])
+    assert {r for c, r in found(inv) if c == "elbv2.internet_facing_nlb"} == {"arn:open", "arn:none"}
+
+
 def test_unused_vpcs_need_no_flow_logs():
     vpcs = [dataclasses.replace(VPC, id="vpc-a", arn="arn:a", flow_logs=()),
             dataclasses.replace(VPC, id="vpc-b", arn="arn:b", flow_logs=(), in_use=False, is_default=True)]
@@ -382,6 +396,13 @@ def test_dynamodb_keys_aws_owned_aws_managed_and_customer():
     findings, _ = evaluate(inventory(keys=keys, tables=tables), SETTINGS)
     assert [(f.check, f.resource) for f in findings] == [("dynamodb.customer_key", "arn:t1"), ("dynamodb.customer_key", "arn:t2")]
     assert "AWS owned key" in findings[0].problem and "AWS managed key aws/dynamodb" in findings[1].problem
+
+
+def test_the_run_lock_table_is_a_reasoned_exception_to_pitr_and_customer_keys():
+    """fablink-ops' lease table: no PITR, AWS owned key, on purpose; deletion protection still judged."""
+    tables = [Table("fablink-ops-run-lock", "arn:lock", "r", False, False, ""), Table("orders", "arn:orders", "r", False, True, "")]
+    assert found(inventory(tables=tables)) == {("dynamodb.pitr", "arn:orders"), ("dynamodb.customer_key", "arn:orders"),
+                                               ("dynamodb.deletion_protection", "arn:lock")}
 
 
 def test_only_rotatable_keys_are_asked_to_rotate():

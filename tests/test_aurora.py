@@ -36,7 +36,7 @@ from fablink_ops.target import Target, _retryable
 from .conftest import CONFIG, make_target
 from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
 from .state import aurora_inventory, dump
-from .util import edited_config, plan, plan_refused, provision
+from .util import edited_config, logs_key, plan, plan_refused, provision
 
 REGION = "ap-northeast-2"
 ACCOUNT = "853963783084"
@@ -95,7 +95,7 @@ def substrate(cfg) -> dict:
             VpcId=vpc, CidrBlock=zone.private_cidr, AvailabilityZone=zone.az, TagSpecifications=tag("subnet", name)
         )["Subnet"]["SubnetId"]
     out["sg:db"] = ec2.create_security_group(GroupName=names.security_group("db"), Description="db", VpcId=vpc)["GroupId"]
-    return out
+    return {**out, **logs_key(cfg)}
 
 
 def stage_ctx(cfg, outputs, hooks=(), **kwargs) -> Context:

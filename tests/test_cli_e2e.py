@@ -132,14 +132,14 @@ def test_sandbox_is_the_default_and_never_reaches_elsewhere(tmp_path):
         first = run_invoke("provision", "--stage", "network", env=env)
         assert first.returncode == 0, first.stderr + first.stdout
         assert "sandbox" in first.stdout and "started" in first.stdout
-        assert "AWS calls:" in first.stdout and "25 create" in first.stdout
+        assert "AWS calls:" in first.stdout and "27 create" in first.stdout
 
         second = run_invoke("provision", "--stage", "network", "--json", env=env)
         assert second.returncode == 0, second.stderr
         doc = one_json(second.stdout)
         assert doc["target"] == "sandbox" and doc["result"] == "ok"
         assert doc["calls"]["writes"] == 0 and doc["calls"]["reads"] > 0
-        assert doc["summary"] == {"no change": 26}  # 25 made + the VPC's default security group (stripped)
+        assert doc["summary"] == {"no change": 28}  # 27 made (issue 17: the logs key, the NLB's group) + the VPC's default security group (stripped)
 
         plan = run_invoke("plan", "--stage", "network", "--detailed-exitcode", env=env)
         assert plan.returncode == 0, plan.stderr + plan.stdout
@@ -147,7 +147,7 @@ def test_sandbox_is_the_default_and_never_reaches_elsewhere(tmp_path):
         status = run_invoke("sandbox.status", "--json", env=env)
         state = one_json(status.stdout)
         assert state["running"] is True
-        assert state["stages"]["network"] == {"exist": 26, "desired": 26}
+        assert state["stages"]["network"] == {"exist": 28, "desired": 28}
     finally:
         down = run_invoke("sandbox.down", env=env)
     assert down.returncode == 0 and "stopped" in down.stdout

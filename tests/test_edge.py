@@ -12,10 +12,11 @@ from moto import mock_aws
 from fablink_ops import cli
 from fablink_ops.stages import plan_stages
 from fablink_ops.config import load_config
-from fablink_ops.engine import CREATE, UPDATE, WAIT, Context, apply
+from fablink_ops.engine import CREATE, REPLACE, UPDATE, WAIT, Context, apply
 from fablink_ops.errors import ConfigError, GuardError, OpsError
-from fablink_ops.resources import edge
+from fablink_ops.resources import edge, kms_key
 from fablink_ops.resources.edge import api as edge_api
+from fablink_ops.resources.edge import nlb as edge_nlb
 from fablink_ops.resources.edge import domain as edge_domain
 from fablink_ops.resources.edge import stage as edge_stage
 from fablink_ops.resources.edge.common import DEFINITION_VARIABLE, DEPLOYMENT_PREFIX, EdgeNames, Found, Out
@@ -25,15 +26,19 @@ from fablink_ops.target import Client, Target
 from .conftest import CONFIG, FAST_RETRY, make_ctx, boto_session
 from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter, at_every_write
 from .state import dump, edge_inventory
-from .util import edited_config, plan_refused, provision
+from .util import edited_config, logs_key, plan_refused, provision
 
 REGION = "ap-northeast-2"
+NLB_ARN = "arn:aws:elasticloadbalancing:ap-northeast-2:853963783084:loadbalancer/net/fablink-prod-nlb/50dc6c495c0c9188"
 # Writes of a clean edge provision (concurrency 1), checked by test_write_count
 # so the crash parametrisation below stays complete.
 # 31 writes (green's target group and listener included), and the fidelity
 # layer's answers a serial run meets: 4 creates refused once as a concurrent
 # modification, the WAF association twice (the stage not yet visible to WAF).
-EDGE_WRITES = 37
+# Issue 17: +1 SetSecurityGroups with PrivateLink inbound rules off (item 8);
+# +3 the WAF log group (create, retention) and its logging configuration (item 4);
+# +2 a second client key and its attachment (item 10).
+EDGE_WRITES = 43
 
 
 def client(service: str):
@@ -60,6 +65,10 @@ def fast_network(cfg) -> None:
     for zone in cfg.network.zones:
         for tier, cidr in (("public", zone.public_cidr), ("private", zone.private_cidr)):
             ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=zone.az, TagSpecifications=tag("subnet", names.subnet(tier, zone)))
+    # The NLB's security group (issue 17 item 8) and the logs key, which the edge's log groups are encrypted with.
+    ec2.create_security_group(GroupName=names.security_group("nlb"), Description="nlb", VpcId=vpc,
+                              TagSpecifications=tag("security-group", names.security_group("nlb")))
+    logs_key(cfg)
 
 
 def _tag_name(item: dict) -> str:
@@ -74,6 +83,10 @@ def run_edge(cfg, hooks=()):
     for subnet in ec2.describe_subnets()["Subnets"]:
         if _tag_name(subnet):
             ctx.set_output(f"subnet:{_tag_name(subnet)}", subnet["SubnetId"])
+    nlb_group = NetworkNames(cfg).security_group("nlb")
+    ctx.set_output("sg:nlb", ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [nlb_group]}])["SecurityGroups"][0]["GroupId"])
+    key = client("kms").describe_key(KeyId=cfg.logging.kms_key_alias)["KeyMetadata"]["Arn"]
+    ctx.set_output(kms_key.output_key(cfg.logging.kms_key_alias, REGION), key)
     changes = edge.plan(ctx)
     done = apply(changes, ctx, cfg.engine.concurrency)
     return ctx, changes, done
@@ -115,6 +128,12 @@ def check_nlb_target_group_and_listener():
     assert (lb["Type"], lb["Scheme"]) == ("network", "internet-facing")
     subnet_names = {s["SubnetId"]: _tag_name(s) for s in ec2.describe_subnets()["Subnets"]}
     assert sorted(subnet_names[z["SubnetId"]] for z in lb["AvailabilityZones"]) == ["fablink-prod-public-2a", "fablink-prod-public-2b", "fablink-prod-public-2d"]
+    # issue 17 item 8: the NLB's own group admits nothing; the app tier admits the NLB's group, not the VPC
+    groups = {g["GroupName"]: g for g in ec2.describe_security_groups()["SecurityGroups"]}
+    assert lb["SecurityGroups"] == [groups["fablink-prod-nlb"]["GroupId"]] and groups["fablink-prod-nlb"]["IpPermissions"] == []
+    if "fablink-prod-app" in groups:  # built by the network stage (not by the crash tests' fast network)
+        [rule] = groups["fablink-prod-app"]["IpPermissions"]
+        assert rule["IpRanges"] == [] and [p["GroupId"] for p in rule["UserIdGroupPairs"]] == [groups["fablink-prod-nlb"]["GroupId"]]
     attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}
     assert attrs["load_balancing.cross_zone.enabled"] == "true"
     assert attrs["deletion_protection.enabled"] == "true"
@@ -190,6 +209,12 @@ def check_stage_logging_metrics_tracing_and_account_role():
     trust = role["AssumeRolePolicyDocument"]
     trust = json.loads(trust) if isinstance(trust, str) else trust
     assert trust["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    # confused deputy (issue 17 item 6): only on behalf of this account
+    assert trust["Statement"][0]["Condition"] == {"StringEquals": {"aws:SourceAccount": "853963783084"}}
+    # every log group of the edge encrypted with the logs key (issue 17 item 3)
+    key = client("kms").describe_key(KeyId="alias/fablink-prod-logs")["KeyMetadata"]["Arn"]
+    assert {n: g.get("kmsKeyId") for n, g in groups.items() if "flow-logs" not in n} == {
+        "/aws/apigateway/fablink-prod-api/access": key, f"API-Gateway-Execution-Logs_{api['id']}/prod": key, "aws-waf-logs-fablink-prod-api": key}
     policy = iam.get_role_policy(RoleName=role["RoleName"], PolicyName="push-to-cloudwatch-logs")["PolicyDocument"]
     assert "logs:PutLogEvents" in policy["Statement"][0]["Action"]
 
@@ -204,9 +229,13 @@ def check_usage_plan_rate_limit_and_api_key():
     assert plan["throttle"]["rateLimit"] <= 1000 / 60
     assert plan["throttle"]["rateLimit"] == pytest.approx(1000 / 60, abs=0.001)
     assert plan["throttle"]["burstLimit"] == 50
-    [key] = apigw.get_api_keys(includeValues=True)["items"]
-    assert (key["name"], key["enabled"]) == ("fablink-prod-default", True)
-    assert [k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"]] == [key["id"]]
+    # one key per client, each with its own 1000/min under the plan (issue 17 item 10)
+    keys = {k["name"]: k for k in apigw.get_api_keys(includeValues=True)["items"]}
+    assert sorted(keys) == ["fablink-prod-mobile", "fablink-prod-web"] and all(k["enabled"] for k in keys.values())
+    assert sorted(k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"]) == sorted(k["id"] for k in keys.values())
+    # the whole API: the stage's throttle at [sla] peak_rps
+    settings = apigw.get_stage(restApiId=api["id"], stageName="prod")["methodSettings"]["*/*"]
+    assert (settings["throttlingRateLimit"], settings["throttlingBurstLimit"]) == (5000.0, 5000)
 
 
 def test_api_key_value_is_never_printed(cfg, aws):
@@ -214,13 +243,13 @@ def test_api_key_value_is_never_printed(cfg, aws):
     ctx = make_ctx(cfg)
     changes = plan_stages(ctx, ["edge"])
     done = apply(changes, ctx, cfg.engine.concurrency)
-    key = client("apigateway").get_api_keys(includeValues=True)["items"][0]
+    keys = client("apigateway").get_api_keys(includeValues=True)["items"]
     shown = json.dumps([c.to_json() for c in changes] + [dict(c.to_json(), detail=d) for c, d in done] + [ctx.outputs], default=str)
-    assert key["value"] not in shown
-    detail = next(d for c, d in done if c.kind == "api-key")
-    assert f"aws apigateway get-api-key --api-key {key['id']} --include-value" in detail
+    assert len(keys) == 2 and not any(k["value"] in shown for k in keys)
+    details = " ".join(d for c, d in done if c.kind == "api-key")
+    assert all(f"aws apigateway get-api-key --api-key {k['id']} --include-value" in details for k in keys)
     again = plan_stages(make_ctx(cfg), ["edge"])
-    assert key["value"] not in json.dumps([c.to_json() for c in again], default=str)
+    assert not any(k["value"] in json.dumps([c.to_json() for c in again], default=str) for k in keys)
     assert "--include-value" in next(c.note for c in again if c.kind == "api-key")
 
 
@@ -274,6 +303,12 @@ def check_waf_web_acl_and_association():
     [api] = apigw.get_rest_apis()["items"]
     stage_arn = f"arn:aws:apigateway:{REGION}::/restapis/{api['id']}/stages/prod"
     assert waf.get_web_acl_for_resource(ResourceArn=stage_arn)["WebACL"]["ARN"] == acl["ARN"]
+    # issue 17 item 4: every request logged to aws-waf-logs-<prefix>-api (90 days), credentials redacted
+    logging = waf.get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"]
+    assert logging["LogDestinationConfigs"] == [f"arn:aws:logs:{REGION}:853963783084:log-group:aws-waf-logs-fablink-prod-api"]
+    assert logging["RedactedFields"] == [{"SingleHeader": {"Name": "authorization"}}, {"SingleHeader": {"Name": "x-api-key"}}]
+    [group] = client("logs").describe_log_groups(logGroupNamePrefix="aws-waf-logs-fablink-prod-api")["logGroups"]
+    assert group["retentionInDays"] == 90
 
 
 # --------------------------------------------------------------------------
@@ -649,7 +684,7 @@ def test_concurrent_modification_and_waf_delay_are_waited_out_to_the_clean_state
         assert edge_inventory(REGION) == expected
         apigw, names = client("apigateway"), EdgeNames(cfg)
         plan_id = next(p["id"] for p in apigw.get_usage_plans()["items"] if p["name"] == names.usage_plan)
-        assert len(apigw.get_usage_plan_keys(usagePlanId=plan_id)["items"]) == 1
+        assert len(apigw.get_usage_plan_keys(usagePlanId=plan_id)["items"]) == len(cfg.edge.rate_limit.clients)
         assert len(apigw.get_base_path_mappings(domainName=names.domain)["items"]) == 1
 
 
@@ -710,3 +745,29 @@ def test_live_rest_api_tag_drift_is_tagged(cfg):
     with stubs["apigateway"]:
         change.run()
         stubs["apigateway"].assert_no_pending_responses()
+
+
+def test_an_nlb_without_security_groups_is_replace_required_and_the_link_passes_as_privatelink(cfg, aws):
+    """Issue 17 item 8: an NLB takes groups only at creation (never replaced
+    silently); the group is set with PrivateLink inbound rules off (moto keeps
+    no such setting: the request is checked)."""
+    fast_network(cfg)
+    subnets = [s["SubnetId"] for s in client("ec2").describe_subnets()["Subnets"] if "public" in _tag_name(s)]
+    client("elbv2").create_load_balancer(Name="fablink-prod-nlb", Subnets=subnets, Scheme="internet-facing", Type="network",
+                                         Tags=[{"Key": k, "Value": v} for k, v in cfg.base_tags("edge").items()])
+    ctx = make_ctx(cfg)
+    found = Found()
+    edge_nlb.discover(ctx, EdgeNames(cfg), found)
+    [lb] = [c for c in edge_nlb.plan(ctx, EdgeNames(cfg), found) if c.kind == "load-balancer"]
+    assert lb.action == REPLACE and lb.run is None and "only at creation" in lb.note
+
+    live, stubs = live_ctx(cfg, "elbv2")
+    live.set_output(Out.NLB_ARN, NLB_ARN)
+    live.set_output("sg:nlb", "sg-0123456789abcdef0")
+    stubs["elbv2"].add_response("set_security_groups", {"SecurityGroupIds": ["sg-0123456789abcdef0"],
+                                                        "EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic": "off"},
+                                {"LoadBalancerArn": NLB_ARN, "SecurityGroups": ["sg-0123456789abcdef0"],
+                                 "EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic": "off"})
+    with stubs["elbv2"]:
+        edge_nlb._set_security_groups(live, EdgeNames(cfg))
+    stubs["elbv2"].assert_no_pending_responses()

@@ -25,7 +25,7 @@ from fablink_ops.target import Client, Target
 from .conftest import CONFIG, FAST_RETRY, make_ctx, make_target, own_moto
 from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
 from .state import client, dump, eks_inventory
-from .util import edited_config, plan, plan_refused, provision
+from .util import edited_config, logs_key, plan, plan_refused, provision
 
 REGION = "ap-northeast-2"
 ACCOUNT = "853963783084"
@@ -112,7 +112,7 @@ def _bare_network(cfg) -> dict[str, str]:
     tier = cfg.eks.nodegroups.security_group_tier
     outputs[f"sg:{tier}"] = ec2.create_security_group(
         GroupName=NetworkNames(cfg).security_group(tier), Description="nodes", VpcId=vpc)["GroupId"]
-    return outputs
+    return {**outputs, **logs_key(cfg)}
 
 
 def _provision_eks(cfg, network_outputs: dict, hooks=(), target: Target | None = None) -> Context:
@@ -363,8 +363,9 @@ def test_key_left_without_alias_is_found_by_tag(aws, cfg):
     assert key_change.action == UPDATE
     assert {d.attribute for d in key_change.diffs} == {"alias", "rotation"}
     provision(cfg, BOTH)
+    logs = kms.describe_key(KeyId=cfg.logging.kms_key_alias)["KeyMetadata"]["KeyId"]  # the network's logs key (issue 17)
     ours = [k["KeyId"] for k in kms.list_keys()["Keys"] if kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyManager"] == "CUSTOMER"]
-    assert ours == [orphan_id]
+    assert sorted(ours) == sorted([orphan_id, logs])
     alias = next(a for a in kms.list_aliases()["Aliases"] if a["AliasName"] == names.key_alias)
     assert alias["TargetKeyId"] == orphan_id
 

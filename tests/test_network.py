@@ -11,7 +11,7 @@ import pytest
 from fablink_ops import tags as tagging
 from fablink_ops.engine import CREATE, NOOP, REPLACE, UPDATE, WAIT, apply, wait_for
 from fablink_ops.errors import AwsError, GuardError, OpsError
-from fablink_ops.resources import network
+from fablink_ops.resources import logs_key, network
 from fablink_ops.target import is_write
 
 from .conftest import make_ctx
@@ -110,6 +110,11 @@ def test_flow_logs_go_to_a_90_day_group_through_a_least_privilege_role(aws, cfg)
     logs = boto3.client("logs", region_name=REGION)
     group = logs.describe_log_groups(logGroupNamePrefix="/aws/vpc/fablink-prod/flow-logs")["logGroups"][0]
     assert group["retentionInDays"] == 90
+    # encrypted with the logs key (issue 17 item 3), which rotates and carries our policy
+    kms = boto3.client("kms", region_name=REGION)
+    key = kms.describe_key(KeyId="alias/fablink-prod-logs")["KeyMetadata"]
+    assert group["kmsKeyId"] == key["Arn"] and kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"]
+    assert json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"]) == logs_key.key_policy(make_ctx(cfg))
 
     iam = boto3.client("iam", region_name=REGION)
     role = iam.get_role(RoleName="fablink-prod-vpc-flow-logs")["Role"]
@@ -129,10 +134,12 @@ def test_flow_logs_go_to_a_90_day_group_through_a_least_privilege_role(aws, cfg)
 def test_security_groups_admit_only_what_the_tiers_need(aws, cfg):
     provision(cfg)
     groups = {g["GroupName"]: g for g in ec2().describe_security_groups()["SecurityGroups"]}
-    app, db = groups["fablink-prod-app"], groups["fablink-prod-db"]
+    app, db, nlb = groups["fablink-prod-app"], groups["fablink-prod-db"], groups["fablink-prod-nlb"]
     (app_rule,) = app["IpPermissions"]
     assert (app_rule["FromPort"], app_rule["ToPort"]) == (8000, 8000)
-    assert [r["CidrIp"] for r in app_rule["IpRanges"]] == ["10.20.0.0/16"]
+    # from the NLB's group, not the whole VPC (issue 17 item 8); the NLB's group admits nothing
+    assert app_rule["IpRanges"] == [] and [p["GroupId"] for p in app_rule["UserIdGroupPairs"]] == [nlb["GroupId"]]
+    assert nlb["IpPermissions"] == []
     (db_rule,) = db["IpPermissions"]
     assert (db_rule["IpProtocol"], db_rule["FromPort"], db_rule["ToPort"]) == ("tcp", 5432, 5432)
     assert db_rule["IpRanges"] == []
@@ -146,7 +153,8 @@ def test_every_create_call_carries_the_tags(aws, cfg):
     seen: list[tuple[str, dict]] = []
 
     def capture(model, params, **_):
-        if model.name.startswith(("Create", "Allocate")) and model.name != "CreateRoute":
+        # CreateRoute and the logs key's CreateAlias make no taggable resource.
+        if model.name.startswith(("Create", "Allocate")) and model.name not in ("CreateRoute", "CreateAlias"):
             seen.append((model.name, params))
 
     provision(cfg, hooks=[("before-call", capture)])
@@ -168,7 +176,8 @@ def test_second_provision_makes_zero_writes_and_plans_nothing(aws, cfg):
     assert pending(changes) == []
     assert ctx.target.meter.writes == 0
     # discovery is batched: one call per resource type, not one per resource
-    assert ctx.target.meter.reads <= 16, ctx.target.meter.summary()
+    # (the logs key, issue 17: ListAliases, DescribeKey, GetKeyRotationStatus, GetKeyPolicy)
+    assert ctx.target.meter.reads <= 20, ctx.target.meter.summary()
 
 
 def test_plan_is_read_only(aws, cfg):
@@ -365,7 +374,7 @@ def cfg_module():
 
 # A clean network provision makes this many writes; the test below asserts it,
 # so the parametrisation cannot silently fall behind the stage.
-NETWORK_WRITES = 43  # +1: the default group's egress revoked (moto gives a new VPC's default group no ingress self-rule; AWS does: 2 writes there)
+NETWORK_WRITES = 47  # +1: the NLB tier's security group (issue 17 item 8); +3: the logs key (CreateKey, CreateAlias, EnableKeyRotation, issue 17); +1: the default group's egress revoked (moto gives a new VPC's default group no ingress self-rule; AWS does: 2 writes there)
 
 
 def test_the_crash_points_cover_every_write(clean_state):

@@ -78,7 +78,7 @@ def _everything(cfg):
 
 
 ONE_OF_EACH = {"vpcs": 1, "subnets": 6, "igws": 1, "eips": 3, "keys without alias": 0, "rest apis": 1, "vpc links": 1,
-               "api keys": 1, "usage plans": 1}
+               "api keys": 2, "usage plans": 1}  # a key per client (issue 17)
 
 
 @pytest.mark.parametrize("how", ["timeout", "500"])

@@ -111,6 +111,6 @@ def test_a_converged_apply_is_verified_and_a_no_op_is_not_planned_twice(cfg, aws
     cli = _in_process_cli(monkeypatch, cfg)
     assert cli.run(cli.cmd_provision, cli.Options(config=str(CONFIG), stage="network")) == 0
     first = capsys.readouterr()
-    assert "verifying: planning again" in first.out and "done: 26 of 26 changes applied" in first.out
+    assert "verifying: planning again" in first.out and "done: 28 of 28 changes applied" in first.out
     assert cli.run(cli.cmd_provision, cli.Options(config=str(CONFIG), stage="network")) == 0
     assert "verifying" not in capsys.readouterr().out  # nothing applied: the plan itself is the check

@@ -98,6 +98,24 @@ def with_section_key(text: str, section: str, key: str, value: str | None) -> st
     return head + sep + body + tail
 
 
+def logs_key(cfg) -> dict[str, str]:
+    """The network stage's logs key (issue 17 item 3), made directly with its
+    policy for stage tests that stand on a hand-made network: the output the
+    network stage would record, which every log group change needs."""
+    import json
+
+    from fablink_ops.resources import kms_key, logs_key as key_module
+
+    from .conftest import boto_session
+
+    region = cfg.project.region
+    kms = boto_session(region).client("kms", region_name=region)
+    key = kms.create_key(Policy=json.dumps(key_module.key_policy(make_ctx(cfg))), KeyUsage="ENCRYPT_DECRYPT",
+                         KeySpec="SYMMETRIC_DEFAULT", Description="logs key (test substrate)")["KeyMetadata"]
+    kms.create_alias(AliasName=cfg.logging.kms_key_alias, TargetKeyId=key["KeyId"])
+    return {kms_key.output_key(cfg.logging.kms_key_alias, region): key["Arn"]}
+
+
 def load_stage_policies(monkeypatch) -> None:
     """Stages attach AWS managed policies by ARN, which moto knows only when
     asked: loaded are those the stages' code or the config names (all

@@ -12,7 +12,7 @@ ACCESS_CHECK_IDS: tuple[str, ...] = (
     # iam
     "iam.root_access_keys", "iam.root_mfa", "iam.root_recent_use", "iam.console_mfa", "iam.access_key_age",
     "iam.unused_access_key", "iam.unused_password", "iam.admin_access", "iam.privilege_escalation",
-    "iam.trust_any_principal", "iam.trust_cross_account", "iam.irsa_trust_scope", "iam.password_policy",
+    "iam.trust_any_principal", "iam.service_role_confused_deputy", "iam.trust_cross_account", "iam.irsa_trust_scope", "iam.password_policy",
     "accessanalyzer.external_access", "accessanalyzer.enabled",
     # network
     "ec2.sg_open_to_internet", "ec2.sg_database_port", "ec2.default_security_group", "ec2.endpoint_policy", "eks.public_endpoint",
@@ -23,6 +23,7 @@ ACCESS_CHECK_IDS: tuple[str, ...] = (
     "dynamodb.deletion_protection", "dynamodb.customer_key", "kms.rotation", "sns.encryption",
     # logging
     "eks.control_plane_logging", "ec2.vpc_flow_logs", "apigateway.access_logs", "logs.retention",
+    "logs.kms_encryption", "wafv2.logging",
     # account audit controls
     "cloudtrail.multi_region_trail", "cloudtrail.log_file_validation", "cloudtrail.encryption", "guardduty.enabled",
     "config.recording", "securityhub.enabled",

@@ -43,6 +43,7 @@ class CostConfig:
     aurora_ios_per_request: float = check(_not_negative)
     access_log_bytes_per_request: float = check(_not_negative)
     execution_log_bytes_per_request: float = check(_not_negative)
+    waf_log_bytes_per_request: float = check(_not_negative)
     xray_sampled_percent: float = check(_percent)
     # Data volumes per month.
     nat_processed_gb_per_month: float = check(_not_negative)

@@ -63,13 +63,21 @@ class RateLimitConfig:
     requests_per_minute: int = check(_positive)
     burst: int = check(_between(1, 5000))  # the account's default burst quota
     usage_plan_name: str = check(API_GW_RESOURCE_NAME)
-    api_key_name: str = check(API_GW_RESOURCE_NAME)
+    # Issue 17 item 10: usage-plan throttling applies per API key, so each
+    # client gets its own key (named <api_key_prefix>-<client>) and its own
+    # requests_per_minute; the whole API is limited by the stage's throttle.
+    api_key_prefix: str = check(API_GW_RESOURCE_NAME)
+    clients: tuple[str, ...] = check(lambda v: None if v and len(set(v)) == len(v) and all(re.fullmatch(r"[a-z0-9][a-z0-9-]{0,30}", c) for c in v)
+                                     else f"{list(v)}: one or more distinct client names (lowercase letters, digits, hyphens)")
 
     @property
     def requests_per_second(self) -> float:
         """API Gateway throttles per second. Rounded down (4 decimals) so the
         configured per-minute figure is never exceeded: 1000/min -> 16.6666/s."""
         return int(self.requests_per_minute / 60 * 10_000) / 10_000
+
+    def api_key_names(self) -> list[str]:
+        return [f"{self.api_key_prefix}-{c}" for c in self.clients]
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,12 @@ class WafConfig:
     # https://docs.aws.amazon.com/waf/latest/APIReference/API_RateBasedStatement.html
     rate_limit_per_ip: int = check(_between(10, 2_000_000_000))
     rate_window_seconds: int = check(_one_of(60, 120, 300, 600))  # type: ignore[arg-type]
+    # Issue 17 item 4: WAF logs to CloudWatch Logs only into a group whose name
+    # starts with aws-waf-logs- (AWS's rule), with these headers redacted.
+    # https://docs.aws.amazon.com/waf/latest/developerguide/logging-cw-logs.html
+    log_group: str = check(_pattern(r"aws-waf-logs-[\w\-_./#]+", 512, "WAF log group name (aws-waf-logs-...)"))
+    redacted_headers: tuple[str, ...] = check(lambda v: None if all(re.fullmatch(r"[a-z0-9-]{1,64}", h) for h in v)
+                                             else f"{list(v)}: header names in lowercase (letters, digits, hyphens)")
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,7 @@ class EdgeConfig:
     nlb_cross_zone: bool
     nlb_deletion_protected: bool
     nlb_wait_minutes: float = check(_positive)
+    nlb_security_group_tier: str
     target_group_name: str = check(NLB_NAME)
     target_port: int = check(_port)
     listener_port: int = check(_port)
@@ -117,6 +132,8 @@ class EdgeConfig:
 
 def _validate_edge(cfg: Config) -> None:
     file, edge = cfg.path, cfg.edge
+    if edge.nlb_security_group_tier not in [t.tier for t in cfg.network.security_groups]:
+        raise _fail(file, "edge.nlb_security_group_tier", f"{edge.nlb_security_group_tier!r} is not a tier in network.security_groups")
     hc = edge.health_check
     if hc.timeout_seconds >= hc.interval_seconds:
         raise _fail(file, "edge.health_check.timeout_seconds", f"{hc.timeout_seconds}s must be shorter than the interval ({hc.interval_seconds}s)")

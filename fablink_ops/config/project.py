@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .checks import REGION, _between, _fail, _one_of, _pattern, _positive, check
+from .checks import KMS_ALIAS, REGION, _between, _fail, _one_of, _pattern, _positive, check
 
 if TYPE_CHECKING:
     from .loader import Config
@@ -60,6 +60,10 @@ class LoggingConfig:
     )
     level: str = check(_one_of("DEBUG", "INFO", "WARNING", "ERROR"))
     format: str = check(_one_of("json", "text"))
+    # Issue 17 item 3: every log group of the project is encrypted with this
+    # customer managed key (the network stage makes it; its key policy lets
+    # CloudWatch Logs use it for this environment's groups only).
+    kms_key_alias: str = check(KMS_ALIAS)
 
 
 @dataclass(frozen=True)

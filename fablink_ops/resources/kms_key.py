@@ -65,6 +65,19 @@ class FoundKey:
     policy: dict | None = None  # read only when the spec has one
 
 
+def account_administers(account: str, region: str) -> dict:
+    """The default key policy's statement, for keys with a policy of their
+    own: the account administers the key through IAM (without it the key is
+    unmanageable)."""
+    return {
+        "Sid": "AccountAdministers",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{kit.partition(region)}:iam::{account}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+
+
 def output_key(alias: str, region: str) -> str:
     """The ctx.outputs key holding the key's ARN."""
     return f"kms-key-arn:{alias}@{region}"

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import tags as tagging
-from . import default_sg, endpoint_policy, kit, shared
+from . import default_sg, endpoint_policy, kit, logs_key, shared
 from ..config import Config, SecurityGroupTier, Zone
 from ..engine import CREATE, REPLACE, UPDATE, WAIT, Change, Context, Diff, change_key, wait_for
 from ..errors import OpsError
@@ -248,6 +248,7 @@ def plan(ctx: Context) -> list[Change]:
     changes.append(_public_route_table(ctx, names, found))
     for zone in cfg.network.zones:
         changes.append(_private_route_table(ctx, names, found, zone))
+    changes.append(logs_key.change(ctx))
     changes.append(_flow_log_group(ctx, names, found))
     changes.append(_flow_log_role(ctx, names, found))
     changes.append(_flow_log(ctx, names, found))

@@ -90,8 +90,9 @@ class EdgeNames:
         return self.edge.rate_limit.usage_plan_name
 
     @property
-    def api_key(self) -> str:
-        return self.edge.rate_limit.api_key_name
+    def api_keys(self) -> list[str]:
+        """One API key per client (issue 17 item 10)."""
+        return self.edge.rate_limit.api_key_names()
 
     @property
     def domain(self) -> str:
@@ -107,12 +108,29 @@ class EdgeNames:
         return self.edge.waf.name
 
     @property
+    def waf_log_group(self) -> str:
+        return self.edge.waf.log_group
+
+    @property
     def subnet_tier(self) -> str:
         return "public" if self.edge.nlb_scheme == "internet-facing" else "private"
 
     def subnets(self) -> list[str]:
         net = NetworkNames(self.cfg)
         return [net.subnet(self.subnet_tier, z) for z in self.cfg.network.zones]
+
+    @property
+    def nlb_security_group(self) -> str:
+        return NetworkNames(self.cfg).security_group(self.edge.nlb_security_group_tier)
+
+    @property
+    def nlb_security_group_output(self) -> str:
+        # the network stage records each tier's group id under sg:<tier>
+        return f"sg:{self.edge.nlb_security_group_tier}"
+
+    @property
+    def k_nlb_security_group(self) -> str:
+        return change_key("security-group", self.nlb_security_group)
 
     @property
     def vpc_key(self) -> str:
@@ -157,6 +175,10 @@ class EdgeNames:
         return change_key("log-group", self.access_log_group)
 
     @property
+    def k_waf_log_group(self) -> str:
+        return change_key("log-group", self.waf_log_group)
+
+    @property
     def k_role(self) -> str:
         return change_key("iam-role", self.role)
 
@@ -164,9 +186,8 @@ class EdgeNames:
     def k_account(self) -> str:
         return change_key("apigateway-account", "cloudwatch-role")
 
-    @property
-    def k_api_key(self) -> str:
-        return change_key("api-key", self.api_key)
+    def k_api_key(self, name: str) -> str:
+        return change_key("api-key", name)
 
     @property
     def k_certificate(self) -> str:
@@ -186,7 +207,7 @@ class Out:
     """ctx.outputs keys this stage sets ("edge:<what>"), for its later changes' runs."""
 
     ACCESS_LOG_ARN = "edge:access-log-arn"
-    API_KEY = "edge:api-key"
+    API_KEY = "edge:api-key:"  # + the key's name
     APIGW_ROLE_ARN = "edge:apigw-role-arn"
     CERTIFICATE_ARN = "edge:certificate-arn"
     DOMAIN_TARGET = "edge:domain-target"
@@ -224,7 +245,7 @@ class Found:
     role: dict | None = None  # RoleDetail of the account-wide logging role
     role_policy: dict | None = None  # its inline policy; None: none yet
     log_groups: dict[str, dict] = field(default_factory=dict)
-    api_key: dict | None = None
+    api_keys: dict[str, dict] = field(default_factory=dict)  # by name
     usage_plan: dict | None = None
     usage_plan_key_ids: set[str] = field(default_factory=set)
     certificate: dict | None = None  # describe_certificate's Certificate
@@ -232,6 +253,7 @@ class Found:
     mappings: list[dict] = field(default_factory=list)
     web_acl: dict | None = None  # get_web_acl's WebACL
     web_acl_lock: str = ""
+    waf_logging: dict | None = None  # get_logging_configuration's LoggingConfiguration
 
 
 _KIT = kit.StageKit(NAME)

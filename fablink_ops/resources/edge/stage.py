@@ -110,10 +110,16 @@ def _role_arn(ctx: Context, names: EdgeNames) -> str:
     return f"arn:aws:iam::{ctx.cfg.project.account_id}:role/{names.role}"
 
 
-def _trust() -> dict:
+def _trust(ctx: Context) -> dict:
+    # Confused deputy (issue 17 item 6): API Gateway may take the role only on
+    # behalf of this account. aws:SourceAccount alone: API Gateway's ARNs carry
+    # no account (arn:aws:apigateway:<region>::/restapis/...), so an
+    # aws:SourceArn pattern would add nothing that ties it to us.
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html
     return {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole",
+                       "Condition": {"StringEquals": {"aws:SourceAccount": ctx.cfg.project.account_id}}}],
     }
 
 
@@ -145,13 +151,13 @@ def _role(ctx: Context, names: EdgeNames, found: Found) -> Change:
     if found.role is None:
 
         def create() -> str:
-            arn = kit.create_role(ctx, name, _trust(), "Lets API Gateway write the FabLink API's logs to CloudWatch (account-wide setting)", tags(ctx.cfg, name))
+            arn = kit.create_role(ctx, name, _trust(ctx), "Lets API Gateway write the FabLink API's logs to CloudWatch (account-wide setting)", tags(ctx.cfg, name))
             ctx.set_output(Out.APIGW_ROLE_ARN, arn)
             put_policy()
             return arn
 
         return change("iam-role", name, CREATE, diffs=[Diff("inline policy", None, ROLE_POLICY_NAME)], run=create)
-    diffs, steps = kit.role_drift(ctx, found.role, _trust(), "apigateway.amazonaws.com", tags(ctx.cfg, name))
+    diffs, steps = kit.role_drift(ctx, found.role, _trust(ctx), "apigateway.amazonaws.com", tags(ctx.cfg, name))
     if found.role_policy != policy:
         diffs.append(Diff("inline policy", "missing" if found.role_policy is None else "differs", ROLE_POLICY_NAME))
         steps.append(put_policy)
@@ -218,7 +224,16 @@ def desired_settings(ctx: Context) -> dict[str, Any]:
         "logging level": api_cfg.execution_log_level,
         "metrics": api_cfg.metrics_enabled,
         "data trace": False,
+        **stage_throttle(ctx),
     }
+
+
+def stage_throttle(ctx: Context) -> dict[str, Any]:
+    """The whole API's limit (issue 17 item 10): the design's peak, [sla]
+    peak_rps, for every method; the burst the same, at most AWS's regional
+    burst quota (5,000). Each client's own limit is the usage plan's."""
+    peak = ctx.cfg.sla.peak_rps
+    return {"throttle rate": float(peak), "throttle burst": min(peak, 5000)}
 
 
 def _settings_ops(ctx: Context, todo: set[str]) -> list[dict]:
@@ -235,6 +250,10 @@ def _settings_ops(ctx: Context, todo: set[str]) -> list[dict]:
         ops.append({"op": "replace", "path": "/*/*/metrics/enabled", "value": str(want["metrics"]).lower()})
     if "data trace" in todo:
         ops.append({"op": "replace", "path": "/*/*/logging/dataTrace", "value": "false"})
+    if "throttle rate" in todo:
+        ops.append({"op": "replace", "path": "/*/*/throttling/rateLimit", "value": str(want["throttle rate"])})
+    if "throttle burst" in todo:
+        ops.append({"op": "replace", "path": "/*/*/throttling/burstLimit", "value": str(want["throttle burst"])})
     return ops
 
 
@@ -248,6 +267,8 @@ def current_settings(stage: dict) -> dict[str, Any]:
         "logging level": method.get("loggingLevel", "OFF"),
         "metrics": bool(method.get("metricsEnabled")),
         "data trace": bool(method.get("dataTraceEnabled")),
+        "throttle rate": method.get("throttlingRateLimit"),
+        "throttle burst": method.get("throttlingBurstLimit"),
     }
 
 

@@ -18,7 +18,8 @@ from ...engine import CREATE, NOOP, UPDATE, Change, Context, Diff
 from ...errors import OpsError
 from ...patience import WAF_ASSOCIATION, retry_within
 from ...target import error_code
-from .common import EdgeNames, Found, Out, change, maybe_update, tags
+from .. import kit, shared
+from .common import NAME, EdgeNames, Found, Out, change, maybe_update, tags
 
 SCOPE = "REGIONAL"  # API Gateway stages take REGIONAL web ACLs (CLOUDFRONT is for distributions)
 RATE_RULE = "rate-limit-per-ip"
@@ -27,7 +28,21 @@ RATE_RULE = "rate-limit-per-ip"
 def discover(ctx: Context, names: EdgeNames, found: Found) -> None:
     """One read of our web ACL (its rules and lock token), found through the
     stage's association, or by listing the region's web ACLs while it is not
-    associated."""
+    associated; then its logging configuration (one read) and log group
+    (from the read the stages share)."""
+    _discover_acl(ctx, names, found)
+    group = shared.log_groups(ctx).get(names.waf_log_group)
+    if group is not None:
+        found.log_groups[names.waf_log_group] = group
+    if found.web_acl is not None:
+        try:
+            found.waf_logging = ctx.client("wafv2").get_logging_configuration(ResourceArn=found.web_acl["ARN"])["LoggingConfiguration"]
+        except ClientError as exc:
+            if error_code(exc) != "WAFNonexistentItemException":
+                raise
+
+
+def _discover_acl(ctx: Context, names: EdgeNames, found: Found) -> None:
     waf = ctx.client("wafv2")
     # The stage names its web ACL: arn:aws:wafv2:REGION:ACCOUNT:regional/webacl/NAME/ID.
     associated = (found.stage or {}).get("webAclArn") or ""
@@ -60,7 +75,8 @@ def _read(ctx: Context, names: EdgeNames, found: Found, acl_id: str) -> None:
 
 
 def plan(ctx: Context, names: EdgeNames, found: Found) -> list[Change]:
-    return [_web_acl(ctx, names, found), _association(ctx, names, found)]
+    log_group = kit.log_group_change(ctx, NAME, names.waf_log_group, found.log_groups.get(names.waf_log_group))
+    return [_web_acl(ctx, names, found), _association(ctx, names, found), log_group, _logging(ctx, names, found)]
 
 
 def _metric(*parts: str) -> str:
@@ -141,7 +157,7 @@ def _web_acl(ctx: Context, names: EdgeNames, found: Found) -> Change:
                 if error_code(exc) != "WAFDuplicateItemException":
                     raise
                 found_now = Found()
-                discover(ctx, names, found_now)
+                _discover_acl(ctx, names, found_now)
                 arn = found_now.web_acl["ARN"]  # type: ignore[index]
             ctx.set_output(Out.WEB_ACL_ARN, arn)
             return arn
@@ -189,3 +205,50 @@ def _association(ctx: Context, names: EdgeNames, found: Found) -> Change:
     action = CREATE if not current else UPDATE
     return change("web-acl-association", name, action, diffs=[Diff("web ACL", current, names.waf)], needs=needs, run=associate)
 
+
+
+# ----- logging (issue 17 item 4)
+
+
+def desired_logging(ctx: Context, names: EdgeNames, acl_arn: str) -> dict:
+    """Every request to CloudWatch Logs (the group's ARN without ":*", as WAF
+    wants it), the configured headers redacted: a client's credentials
+    (Authorization, x-api-key) never reach the log."""
+    p = ctx.cfg.project
+    return {
+        "ResourceArn": acl_arn,
+        "LogDestinationConfigs": [f"arn:{kit.partition(p.region)}:logs:{p.region}:{p.account_id}:log-group:{names.waf_log_group}"],
+        "RedactedFields": [{"SingleHeader": {"Name": h}} for h in ctx.cfg.edge.waf.redacted_headers],
+    }
+
+
+def logging_view(conf: dict | None) -> tuple:
+    """The parts we set: destinations and redacted header names (AWS and moto
+    answer the same fields; header names compared in lowercase)."""
+    if not conf:
+        return ((), ())
+    headers = sorted(f["SingleHeader"]["Name"].lower() for f in conf.get("RedactedFields") or [] if "SingleHeader" in f)
+    return (tuple(conf.get("LogDestinationConfigs") or ()), tuple(headers))
+
+
+def _logging(ctx: Context, names: EdgeNames, found: Found) -> Change:
+    waf = ctx.client("wafv2")
+    name = f"{names.waf} -> {names.waf_log_group}"
+    needs = (names.k_waf, names.k_waf_log_group)
+    acl_arn = (found.web_acl or {}).get("ARN", "")
+    wanted = logging_view(desired_logging(ctx, names, acl_arn))
+    current = logging_view(found.waf_logging)
+    if found.waf_logging is not None and current == wanted:
+        return change("waf-logging", name, NOOP, resource_id=acl_arn, needs=needs)
+
+    def put() -> str:
+        # WAF writes the log group's resource policy for its log delivery
+        # itself (the caller needs logs:PutResourcePolicy); no role of ours.
+        arn = ctx.output(Out.WEB_ACL_ARN)
+        waf.put_logging_configuration(LoggingConfiguration=desired_logging(ctx, names, arn))
+        return arn
+
+    diffs = [Diff("destination", list(current[0]) or None, names.waf_log_group),
+             Diff("redacted headers", list(current[1]) or None, list(wanted[1]))]
+    diffs = [d for d, before, after in zip(diffs, current, wanted) if before != after]
+    return change("waf-logging", name, CREATE if found.waf_logging is None else UPDATE, diffs=diffs, needs=needs, run=put)

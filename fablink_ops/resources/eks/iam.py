@@ -130,6 +130,10 @@ def role_specs(ctx: Context, names: Names) -> list[RoleSpec]:
             names.cluster_role,
             f"EKS control plane of {names.cluster}",
             # https://docs.aws.amazon.com/eks/latest/userguide/cluster-iam-role.html
+            # No confused-deputy condition (issue 17 item 6): AWS's published
+            # trust for the cluster role has none, and EKS is not documented
+            # to send aws:SourceAccount/SourceArn when it assumes it; a
+            # condition it does not meet would stop the control plane.
             _service_trust("eks.amazonaws.com", "sts:AssumeRole", "sts:TagSession"),
             "eks.amazonaws.com",
             CLUSTER_POLICIES,
@@ -139,6 +143,11 @@ def role_specs(ctx: Context, names: Names) -> list[RoleSpec]:
         RoleSpec(
             names.node_role,
             f"EKS managed nodes of {names.cluster}",
+            # No confused-deputy condition (issue 17 item 6): EC2 assumes an
+            # instance profile's role for the instance itself, with no source
+            # ARN or account in the request; AWS's node role trust
+            # (https://docs.aws.amazon.com/eks/latest/userguide/create-node-role.html)
+            # has none. iam:PassRole (ours only) is what guards it.
             _service_trust("ec2.amazonaws.com", "sts:AssumeRole"),
             "ec2.amazonaws.com",
             NODE_POLICIES,

@@ -8,9 +8,9 @@ it measures is fixed here, next to the reason:
   of the cluster (ClusterName), every minute of the window above the threshold.
 - latency: API Gateway Latency (ms) of the API's stage, average per minute.
 - error_rate: 100 * 5XXError / Count of the stage (metric math), per minute.
-- pod_restarts: the highest container-restart count among the namespace's pods
-  (Container Insights publishes it per pod only, so a Metrics Insights query
-  takes the maximum across pods) over the window.
+- pod_restarts: the increase over the window of the highest container-restart
+  total among the namespace's pods (Container Insights publishes a lifetime
+  total per pod: a Metrics Insights MAX across pods, then DIFF).
 - db_connection_failures: the count from the metric filter below.
 - db_connections: AWS/RDS DatabaseConnections of the writer, near max_connections.
 - dynamodb_throttling: read + write throttle events, one alarm per table.
@@ -65,6 +65,29 @@ def _stat(id_: str, namespace: str, metric: str, dims: list[dict], stat: str, pe
             "ReturnData": visible}
 
 
+def _pod_restart_queries(cluster: str, ns: str, period: int) -> list[dict]:
+    """Restarts within the window, not a lifetime total (issue 17 item 9).
+
+    Container Insights' pod_number_of_container_restarts is each pod's total
+    since it started (a gauge that only grows), published per pod. The
+    highest total among the namespace's pods per window (Metrics Insights
+    MAX), then its increase since the previous window (DIFF): a pod that
+    restarted four times last week no longer alarms for ever; one crash
+    looping now does. Negative steps (the top pod replaced) count as none.
+    Known limit: a pod whose total stays below another pod's older total is
+    not seen until it passes it (a deploy replaces every pod, resetting them).
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Container-Insights-metrics-EKS.html
+    """
+    return [
+        {"Id": "highest", "Expression": (
+            "SELECT MAX(pod_number_of_container_restarts) FROM SCHEMA(ContainerInsights, ClusterName, Namespace, PodName) "
+            f"WHERE ClusterName = '{cluster}' AND Namespace = '{ns}'"),
+         "Period": period, "Label": "container restarts since start (highest pod)", "ReturnData": False},
+        {"Id": "restarts", "Expression": "IF(DIFF(highest) > 0, DIFF(highest), 0)", "Label": "container restarts in the window",
+         "ReturnData": True},
+    ]
+
+
 def specs(ctx: Context, names: MonitoringNames) -> list[AlarmSpec]:
     cfg = ctx.cfg
     mon, alarms = cfg.monitoring, cfg.monitoring.alarms
@@ -89,14 +112,7 @@ def specs(ctx: Context, names: MonitoringNames) -> list[AlarmSpec]:
                       {"Id": "rate", "Expression": "IF(requests > 0, 100 * errors / requests, 0)", "Label": "5XX error rate (%)", "ReturnData": True},
                   ]}, "notBreaching", alarms.error_rate),
         AlarmSpec("pod_restarts", f"{p}-pod-restarts", f"A pod of {ns} on {cluster} restarted its containers more than {alarms.pod_restarts.threshold:g} times.",
-                  {"Metrics": [{
-                      "Id": "restarts",
-                      "Expression": (
-                          "SELECT MAX(pod_number_of_container_restarts) FROM SCHEMA(ContainerInsights, ClusterName, Namespace, PodName) "
-                          f"WHERE ClusterName = '{cluster}' AND Namespace = '{ns}'"
-                      ),
-                      "Period": alarms.pod_restarts.period_seconds, "Label": "container restarts (max per pod)", "ReturnData": True,
-                  }]}, "notBreaching", alarms.pod_restarts),
+                  {"Metrics": _pod_restart_queries(cluster, ns, alarms.pod_restarts.period_seconds)}, "notBreaching", alarms.pod_restarts),
         AlarmSpec("db_connection_failures", f"{p}-db-connection-failures",
                   f"Failed connections or logins to Aurora {mon.aurora_cluster} above {alarms.db_connection_failures.threshold:g} per window.",
                   single(mon.connection_failure_namespace, names.connection_metric, [], "Sum"), "notBreaching", alarms.db_connection_failures),

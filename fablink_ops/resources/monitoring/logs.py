@@ -15,7 +15,7 @@ filter can be in place before the first export.
 from __future__ import annotations
 
 from ...engine import UPDATE, Change, Context, Diff
-from .. import kit, shared
+from .. import kit, logs_key, shared
 from .common import NAME, Found, MonitoringNames, change
 
 
@@ -34,7 +34,8 @@ def plan(ctx: Context, names: MonitoringNames, found: Found) -> list[Change]:
     retention = ctx.cfg.logging.retention_days
     aurora = names.aurora_log_group
     # The aurora stage owns this group (and its tags) when both are planned.
-    changes = [kit.log_group_change(ctx, NAME, aurora, found.log_groups.get(aurora), own_tags=False)]
+    # The logs key (network owns it; planned here too when monitoring is planned alone).
+    changes = [logs_key.change(ctx), kit.log_group_change(ctx, NAME, aurora, found.log_groups.get(aurora), own_tags=False)]
     for name, group in sorted(found.log_groups.items()):
         if name == aurora or group.get("retentionInDays") == retention:
             continue

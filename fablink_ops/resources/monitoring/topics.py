@@ -56,15 +56,7 @@ def key_policy(ctx: Context) -> dict:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                # The account administers the key through IAM (the default
-                # key policy's statement); without it the key is unmanageable.
-                "Sid": "AccountAdministers",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
+            kms_key.account_administers(account, ctx.cfg.project.region),
             {
                 # CloudWatch alarms publish to the encrypted topics.
                 "Sid": "CloudWatchAlarmsPublish",

@@ -183,6 +183,8 @@ class LoadBalancer:
     region: str
     type: str  # application | network | gateway
     scheme: str  # internet-facing | internal
+    vpc_id: str = ""
+    security_groups: tuple[str, ...] = ()  # group ids; an NLB made without any can never have one
 
 
 @dataclass(frozen=True)
@@ -291,6 +293,19 @@ class LogGroup:
     arn: str
     region: str
     retention_days: int | None  # None: never expire
+    kms_key_id: str = ""  # "": CloudWatch Logs' own encryption, no customer managed key
+
+
+@dataclass(frozen=True)
+class WebAcl:
+    """A WAF web ACL and its logging configuration."""
+
+    name: str
+    arn: str
+    region: str
+    logging: bool  # a logging configuration exists
+    log_destinations: tuple[str, ...] = ()
+    redacted_headers: tuple[str, ...] = ()  # lowercase
 
 
 @dataclass(frozen=True)
@@ -375,6 +390,7 @@ class Inventory:
     keys: list[KmsKey] = field(default_factory=list)
     topics: list[Topic] = field(default_factory=list)
     log_groups: list[LogGroup] = field(default_factory=list)
+    web_acls: list[WebAcl] = field(default_factory=list)
     trails: list[Trail] = field(default_factory=list)
     audit_services: list[AuditServices] = field(default_factory=list)
     analyzers: list[Analyzers] = field(default_factory=list)

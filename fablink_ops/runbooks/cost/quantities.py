@@ -208,6 +208,9 @@ def observability_lines(ctx: Context) -> list[Line]:
         (f"API Gateway execution log ({cfg.edge.api.execution_log_level})", "cw:logs-ingest", requests * execution / GB,
          f"{load_source(cfg)} x {execution:g} bytes ([cost].execution_log_bytes_per_request, at [edge.api].execution_log_level)",
          (("log-group", 1),)),
+        # WAF logs are vended logs (priced as flow logs are): every request, issue 17 item 4.
+        ("WAF log", "cw:vended-ingest", requests * c.waf_log_bytes_per_request / GB,
+         f"{load_source(cfg)} x [cost].waf_log_bytes_per_request {c.waf_log_bytes_per_request:g}", (("log-group", 1), ("waf-logging", 1))),
     ]
     out = [Line("observability", f"{what}: ingestion", key, gb, "GB", source, kinds) for what, key, gb, source, kinds in logs]
     stored = sum(gb for _, _, gb, _, _ in logs) * cfg.logging.retention_days / 30 * c.log_stored_compression_ratio
@@ -240,11 +243,13 @@ def _alarm_metrics(metric: dict, pods: int) -> int:
 
 def security_lines(cfg: Config) -> list[Line]:
     c = cfg.cost
-    keys = [("EKS secrets", 1), ("Aurora", 1), ("DynamoDB", 1 + len(cfg.dynamodb.replica_regions)), ("SNS alarm topics", 1)]
+    keys = [("EKS secrets", 1), ("Aurora", 1), ("DynamoDB", 1 + len(cfg.dynamodb.replica_regions)), ("SNS alarm topics", 1),
+            ("CloudWatch Logs", 1)]
     n = sum(k for _, k in keys)
     return [
         Line("security", f"KMS customer managed keys: {n} ({', '.join(w for w, _ in keys)})", "kms:key", n, "keys",
-             "one key each for EKS secrets, Aurora, DynamoDB (and each replica region), the alarm topics", (("kms-key", n),)),
+             "one key each for EKS secrets, Aurora, DynamoDB (and each replica region), the alarm topics, the log groups",
+             (("kms-key", n),)),
         Line("security", "KMS requests", "kms:requests", c.kms_requests_per_month, "requests", "[cost].kms_requests_per_month (ours)"),
         Line("security", "Secrets Manager: the Aurora master user secret", "secrets:secret", 1, "secrets",
              "[aurora]: RDS manages the master password in Secrets Manager (ManageMasterUserPassword)"),

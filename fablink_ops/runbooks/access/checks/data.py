@@ -11,8 +11,21 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from ....lock import TABLE as LOCK_TABLE
 from ..models import HIGH, MEDIUM, Inventory
 from .base import Check, Hit, Settings
+
+# A reasoned exception, not a fix: fablink-ops' own run-lock table
+# (fablink_ops/lock.py) holds one lease item per environment (holder, command,
+# expiry), rewritten every few minutes while a run holds it and worthless once
+# it expires. Point-in-time recovery would restore only stale leases, and a
+# key of our own would guard user@host, a pid and the caller's ARN, which
+# CloudTrail records anyway (it has deletion protection: that check applies).
+BOOKKEEPING_TABLES = (LOCK_TABLE,)
+
+
+def _data_tables(inv: Inventory):
+    return (t for t in inv.tables if t.name not in BOOKKEEPING_TABLES)
 
 # Engines whose clusters support IAM database authentication.
 IAM_AUTH_ENGINES = ("aurora-postgresql", "aurora-mysql", "aurora", "postgres", "mysql")
@@ -78,7 +91,7 @@ def backup_plan_coverage(inv: Inventory, s: Settings) -> Iterator[Hit]:
 
 
 def dynamodb_pitr(inv: Inventory, s: Settings) -> Iterator[Hit]:
-    for t in inv.tables:
+    for t in _data_tables(inv):
         if not t.pitr:
             yield (t.arn, f"DynamoDB table {t.name} has no point-in-time recovery",
                    f"aws dynamodb update-continuous-backups --table-name {t.name} --point-in-time-recovery-specification PointInTimeRecoveryEnabled=true")
@@ -93,7 +106,7 @@ def dynamodb_deletion_protection(inv: Inventory, s: Settings) -> Iterator[Hit]:
 
 def dynamodb_customer_key(inv: Inventory, s: Settings) -> Iterator[Hit]:
     managers = {k.arn: k.manager for k in inv.keys}
-    for t in inv.tables:
+    for t in _data_tables(inv):
         # A key this review did not see (another account's, say) is not judged.
         manager = "AWS_OWNED" if not t.kms_key_arn else managers.get(t.kms_key_arn, "CUSTOMER")
         if manager != "CUSTOMER":

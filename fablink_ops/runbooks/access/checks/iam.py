@@ -180,6 +180,30 @@ def trust_cross_account(inv: Inventory, s: Settings) -> Iterator[Hit]:
                    "add Condition StringEquals sts:ExternalId with a value agreed with that account's owner, or remove the trust")
 
 
+# Services whose trust AWS publishes with no confused-deputy condition, and
+# which are not documented to send aws:SourceAccount/SourceArn when they
+# assume a role: a condition would only break them (issue 17 item 6).
+NO_SOURCE_CONTEXT = {
+    "ec2.amazonaws.com": "EC2 assumes an instance profile's role for the instance, with no source in the request",
+    "eks.amazonaws.com": "AWS's EKS cluster role trust has no condition",
+}
+SOURCE_KEYS = ("aws:SourceAccount", "aws:SourceArn", "aws:SourceOrgID", "aws:SourceOrgPaths")
+
+
+def service_role_confused_deputy(inv: Inventory, s: Settings) -> Iterator[Hit]:
+    """Prowler iam_role_cross_service_confused_deputy_prevention. Risk: a
+    service trusted without aws:SourceAccount can be steered by another
+    account's resource into acting with this role (the confused deputy)."""
+    for role in _roles(inv):
+        if role.service_linked:
+            continue
+        bare = sorted({svc for st in pol.statements(role.trust) if pol.is_allow(st) and not pol.has_condition_key(st, *SOURCE_KEYS)
+                       for svc in pol.principals(st).get("Service", ()) if svc not in NO_SOURCE_CONTEXT})
+        if bare:
+            yield (role.arn, f"role {role.name} trusts {', '.join(bare)} with no aws:SourceAccount or aws:SourceArn condition",
+                   f"add Condition StringEquals aws:SourceAccount {s.account} (and ArnLike aws:SourceArn where the service sets it) to the trust")
+
+
 EKS_OIDC = re.compile(r":oidc-provider/(oidc\.eks\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/id/[A-Za-z0-9]+)$")
 SERVICE_ACCOUNT = re.compile(r"system:serviceaccount:[^:*?\s]+:[^:*?\s]+")
 
@@ -288,6 +312,7 @@ CHECKS = (
     Check("iam.admin_access", HIGH, "users or groups with administrator access", admin_access),
     Check("iam.privilege_escalation", HIGH, "principals that can raise their own privileges", privilege_escalation),
     Check("iam.trust_any_principal", CRITICAL, "roles anyone can assume", trust_any_principal),
+    Check("iam.service_role_confused_deputy", MEDIUM, "service roles trusted without a source condition", service_role_confused_deputy),
     Check("iam.trust_cross_account", HIGH, "roles trusting other accounts without ExternalId", trust_cross_account),
     Check("iam.irsa_trust_scope", HIGH, "IRSA roles not scoped to one service account", irsa_trust_scope),
     Check("iam.password_policy", MEDIUM, "password policy weaker than config", password_policy),

@@ -1,5 +1,5 @@
 """Logging and audit: EKS control-plane logs, VPC flow logs, API access logs,
-log retention.
+log retention, log encryption, WAF logging.
 
 Design doc: EKS Cluster Logging ("Control Plane Logs: All types enabled",
 "Audit Logs: Enabled"); VPC Security ("VPC Flow Logs enabled"); API Gateway
@@ -51,9 +51,43 @@ def log_retention(inv: Inventory, s: Settings) -> Iterator[Hit]:
                    f"aws logs put-retention-policy --log-group-name {g.name} --retention-in-days {s.log_retention_days} --region {g.region}")
 
 
+def log_group_encryption(inv: Inventory, s: Settings) -> Iterator[Hit]:
+    """Prowler cloudwatch_log_group_kms_encryption_enabled. Risk: logs hold
+    request paths, client addresses, SQL and audit trails; without a customer
+    managed key, reading them needs only logs:GetLogEvents, and the key's
+    policy cannot narrow or revoke who decrypts them."""
+    for g in inv.log_groups:
+        if not g.kms_key_id:
+            yield (g.arn, f"log group {g.name} is not encrypted with a customer managed KMS key",
+                   f"aws logs associate-kms-key --log-group-name {g.name} --kms-key-id <key ARN> --region {g.region} "
+                   "(its key policy must admit logs.<region>.amazonaws.com for this group; fablink-ops' groups use [logging] kms_key_alias)")
+
+
+# The headers that carry a client's credentials to the API (design doc: "API
+# key authentication"); a WAF log keeps every header it is not told to redact.
+SENSITIVE_HEADERS = ("authorization", "x-api-key")
+
+
+def waf_logging(inv: Inventory, s: Settings) -> Iterator[Hit]:
+    """Prowler wafv2_webacl_logging_enabled, plus the redaction. Risk: without
+    a log, a blocked attack or a rate-limited client leaves no trace; with
+    one that keeps credentials, whoever reads the logs can call the API."""
+    for a in inv.web_acls:
+        if not a.logging:
+            yield (a.arn, f"web ACL {a.name} logs no requests",
+                   f"aws wafv2 put-logging-configuration --logging-configuration ResourceArn={a.arn},LogDestinationConfigs=<aws-waf-logs-... group ARN>")
+            continue
+        exposed = [h for h in SENSITIVE_HEADERS if h not in a.redacted_headers]
+        if exposed:
+            yield (a.arn, f"web ACL {a.name} logs the {', '.join(exposed)} header(s) in clear",
+                   "add them to the logging configuration's RedactedFields (SingleHeader)")
+
+
 CHECKS = (
     Check("eks.control_plane_logging", MEDIUM, "EKS control-plane log types missing", eks_control_plane_logging),
     Check("ec2.vpc_flow_logs", MEDIUM, "VPCs in use without flow logs", vpc_flow_logs),
     Check("apigateway.access_logs", MEDIUM, "API stages without access logs", api_access_logs),
     Check("logs.retention", LOW, "log groups kept shorter than config", log_retention),
+    Check("logs.kms_encryption", MEDIUM, "log groups without a customer managed key", log_group_encryption),
+    Check("wafv2.logging", MEDIUM, "web ACLs not logging, or logging credentials", waf_logging),
 )

@@ -83,16 +83,29 @@ def eks_public_endpoint(inv: Inventory, s: Settings) -> Iterator[Hit]:
                    "(or endpointPublicAccess=false)")
 
 
+def _closed_to_internet(lb, inv: Inventory) -> bool:
+    """Issue 17 item 8: the NLB has security groups and none admits an address
+    outside its VPC (the VPC link's PrivateLink traffic passes with inbound
+    rules not enforced on it; clients on the internet do not)."""
+    if not lb.security_groups:
+        return False
+    inside = next((v.cidrs for v in inv.vpcs if v.id == lb.vpc_id), ())
+    groups = [g for g in inv.security_groups if g.id in lb.security_groups]
+    return len(groups) == len(lb.security_groups) and not any(
+        c for g in groups for perm in g.ingress for c in perm.cidrs if not within(c, inside))
+
+
 def internet_facing_nlb(inv: Inventory, s: Settings) -> Iterator[Hit]:
     behind = {target: link for link in inv.vpc_links for target in link.targets}
     for lb in inv.load_balancers:
-        if lb.type != "network" or lb.scheme != "internet-facing":
+        if lb.type != "network" or lb.scheme != "internet-facing" or _closed_to_internet(lb, inv):
             continue
         link = behind.get(lb.arn)
         if link:
             yield (lb.arn, f"internet-facing NLB {lb.name} is behind API Gateway (VPC link {link.name or link.id}): clients can reach it "
                    "directly and bypass the API's WAF, API keys and rate limits (the design asks for this scheme)",
-                   "make the NLB internal (a VPC link reaches internal NLBs): a design change; until then admit only the API's traffic")
+                   "give it a security group admitting no internet traffic (PrivateLink inbound rules off, for the VPC link); "
+                   "an NLB made without security groups must be replaced for that, or made internal")
         else:
             yield (lb.arn, f"internet-facing NLB {lb.name}: reachable from the internet with no WAF in front (an NLB has none)",
                    "make it internal unless clients must reach it directly; otherwise front it with API Gateway or an ALB with WAF")

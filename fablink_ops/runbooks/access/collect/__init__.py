@@ -49,6 +49,7 @@ COLLECTORS: tuple[Collector, ...] = (
     Collector("kms", True, data.collect_kms, data.KMS_PERMISSIONS),
     Collector("sns", True, data.collect_sns, data.SNS_PERMISSIONS),
     Collector("logs", True, logs.collect, logs.PERMISSIONS),
+    Collector("wafv2", True, logs.collect_waf, logs.WAF_PERMISSIONS),
     Collector("audit", True, audit.collect, audit.PERMISSIONS),
     Collector("backup", True, backup.collect, backup.PERMISSIONS),
 )

@@ -106,7 +106,8 @@ def collect_elbv2(ctx: Context, region: str) -> Piece:
     elb = ctx.target.client("elbv2", region)
     return {
         "load_balancers": [
-            LoadBalancer(lb["LoadBalancerName"], lb["LoadBalancerArn"], region, lb.get("Type", ""), lb.get("Scheme", ""))
+            LoadBalancer(lb["LoadBalancerName"], lb["LoadBalancerArn"], region, lb.get("Type", ""), lb.get("Scheme", ""),
+                         lb.get("VpcId", ""), tuple(lb.get("SecurityGroups") or ()))
             for lb in elb.paginate("describe_load_balancers", "LoadBalancers")
         ]
     }
