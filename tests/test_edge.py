@@ -721,7 +721,9 @@ def test_config_tag_change_on_what_moto_cannot_tag_is_skipped_in_the_sandbox_not
     ctx, changes, _ = run_edge(tagged)
     by_key = {(c.kind, c.name): c for c in changes}
     names = EdgeNames(cfg)
-    for key in (("rest-api", names.api), ("api-key", names.api_key), ("usage-plan", names.usage_plan), ("vpc-link", names.vpc_link)):
+    api_keys = [("api-key", k) for k in names.api_keys]  # one a client
+    assert api_keys
+    for key in (("rest-api", names.api), *api_keys, ("usage-plan", names.usage_plan), ("vpc-link", names.vpc_link)):
         change = by_key[key]
         assert change.action == "skipped", (key, change.action)
         assert "tags skipped in the sandbox: moto's TagResource answers NotFound" in change.note
