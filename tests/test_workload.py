@@ -5,6 +5,7 @@ Kubernetes changes against a fake API server."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import boto3
@@ -19,6 +20,7 @@ from fablink_ops.resources.workload import objects
 from fablink_ops.resources.workload.common import WorkloadNames
 
 from .conftest import make_ctx
+from .faults import CrashAtWrite, SimulatedCrash, at_every_write
 
 
 REGION, ACCOUNT = "ap-northeast-2", "853963783084"
@@ -26,12 +28,12 @@ ISSUER = "https://oidc.eks.ap-northeast-2.amazonaws.com/id/EXAMPLE"
 RESOURCE_ID = "cluster-ABCDEFGHIJKLMNOPQRSTUVWXY0"
 
 
-def _workload_ctx(cfg):
+def _workload_ctx(cfg, hooks=()):
     """What the workload stage takes from the stages before it, and no more
     (a whole-design provision costs ~8 s; test_destroy and the access review
     build the whole design, the workload stage included): the cluster's OIDC
     provider, the Aurora cluster's resource id, the two data keys."""
-    ctx = make_ctx(cfg)
+    ctx = make_ctx(cfg, hooks)
     ctx.outputs.update({Out.OIDC_ISSUER: ISSUER, Out.OIDC_ARN: f"arn:aws:iam::{ACCOUNT}:oidc-provider/{ISSUER[8:]}",
                         "aurora:resource-id": RESOURCE_ID})
     kms = boto3.client("kms", region_name=REGION)
@@ -92,6 +94,33 @@ def test_provision_builds_the_roles_skips_the_apply_and_converges(cfg, aws):
     changes = workload.plan(again)
     role = next(c for c in changes if c.name == names.backend_role)
     assert role.action == UPDATE and [d.attribute for d in role.diffs] == ["inline policy"]
+
+
+# Writes of a clean provision: CreateRole and PutRolePolicy for the backend's
+# role and for the controller's (the Kubernetes apply is skipped in the sandbox).
+CLEAN_WRITES = 4
+
+
+@at_every_write(CLEAN_WRITES)
+def test_crash_at_every_write_then_rerun_converges(cfg, aws, k, after):
+    """A run killed at any write (before it, or after AWS did it and the answer
+    was lost) is finished by the next run: both roles, each with its policy,
+    none twice, and a plan with nothing left to do."""
+    serial = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, concurrency=1))
+    crash = CrashAtWrite(k, after=after)
+    ctx = _workload_ctx(serial, crash.hooks)
+    with pytest.raises(SimulatedCrash):
+        apply(workload.plan(ctx), ctx, 1)
+    again = make_ctx(serial)
+    again.outputs.update({key: v for key, v in ctx.outputs.items() if key in (Out.OIDC_ISSUER, Out.OIDC_ARN, "aurora:resource-id")})
+    apply(workload.plan(again), again, 1)
+    names = WorkloadNames(cfg)
+    iam = boto3.client("iam", region_name=REGION)
+    ours = sorted(r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"] in (names.backend_role, names.controller_role))
+    assert ours == sorted([names.backend_role, names.controller_role]), crash.crashed_on
+    for role in ours:
+        assert len(iam.list_role_policies(RoleName=role)["PolicyNames"]) == 1
+    assert {c.action for c in workload.plan(again)} <= {NOOP, SKIP}
 
 
 def test_the_helm_step_names_the_role_and_values(cfg):
