@@ -16,6 +16,10 @@ from fablink_ops.engine import Context
 from fablink_ops.moto_server import per_cluster_oidc_issuer
 from fablink_ops.target import RetryPolicy, Target
 
+from . import speedups
+
+speedups.install()  # RSA keys and botocore client classes made once (see there)
+
 # moto's backends are plain dicts without locks: in-process, a
 # DescribeDBInstances iterating the instances while another thread's
 # CreateDBInstance adds one fails ("OrderedDict mutated during iteration").
@@ -113,7 +117,9 @@ _SESSIONS: dict[str, boto3.Session] = {}
 def boto_session(region: str) -> boto3.Session:
     """One boto3 session per region for the whole test process: a session
     caches the parsed service models (the EC2 one alone takes ~0.2 s to load)."""
-    return _SESSIONS.setdefault(region, boto3.Session(region_name=region))
+    if region not in _SESSIONS:  # (setdefault would build a session on every call, ~50 ms)
+        _SESSIONS[region] = boto3.Session(region_name=region)
+    return _SESSIONS[region]
 
 
 def make_target(cfg, hooks=(), retry: RetryPolicy = FAST_RETRY, wait_scale: float = 1.0) -> Target:

@@ -1,0 +1,88 @@
+"""What the test process spends CPU on that no test is about (installed once,
+by the conftest): measured with py-spy on the crash-at-every-write tests.
+
+- RSA key generation (~50-100 ms a key): moto makes a 2048-bit RSA key for
+  every KMS key, symmetric ones included (moto/kms/models.py: Key.__init__ ->
+  generate_private_key, used only by Sign/Verify/GetPublicKey, which AWS
+  refuses on a symmetric key), and for every ACM certificate it issues. In
+  this process, a key of one size is generated once and reused: moto's keys
+  and certificates stay well-formed, only their key material is shared.
+  Nothing of fablink_ops generates keys.
+- botocore builds a new client class for every client (one method per
+  operation: ~600 for EC2), and every Target makes its own clients. The class
+  depends only on the service model and on the session's
+  ``creating-client-class`` handlers (boto3's own), so one class per service,
+  API version and session is reused; so is the parsed service model (read
+  only once built; its operation models and endpoint-discovery lookup are
+  cached on it, and rebuilt for every client otherwise). The client
+  instances (their events, hooks, meter, config) are still each Target's own.
+"""
+
+from __future__ import annotations
+
+import threading
+
+_LOCK = threading.Lock()
+_RSA_KEYS: dict[tuple[int, int], object] = {}
+_CLIENT_CLASSES: dict[tuple[str, str, int], tuple[object, type]] = {}
+_SERVICE_MODELS: dict[tuple[str, str | None, int], tuple[object, object]] = {}
+
+
+def _reuse_rsa_keys() -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    generate = rsa.generate_private_key
+
+    def generate_once(public_exponent: int, key_size: int, backend=None):
+        key = (public_exponent, key_size)
+        with _LOCK:
+            if key not in _RSA_KEYS:
+                _RSA_KEYS[key] = generate(public_exponent=public_exponent, key_size=key_size)
+            return _RSA_KEYS[key]
+
+    rsa.generate_private_key = generate_once
+
+
+def _reuse_client_classes() -> None:
+    from botocore.client import ClientCreator
+
+    create = ClientCreator._create_client_class
+
+    def create_once(self, service_name, service_model):
+        emitter = self._event_emitter
+        key = (service_name, service_model.api_version, id(emitter))
+        with _LOCK:
+            hit = _CLIENT_CLASSES.get(key)
+        if hit is not None:
+            return hit[1]
+        cls = create(self, service_name, service_model)
+        with _LOCK:
+            # The emitter is kept alive with its class: its id is never reused.
+            return _CLIENT_CLASSES.setdefault(key, (emitter, cls))[1]
+
+    ClientCreator._create_client_class = create_once
+
+
+def _reuse_service_models() -> None:
+    from botocore.client import ClientCreator
+
+    load = ClientCreator._load_service_model
+
+    def load_once(self, service_name, api_version=None):
+        loader = self._loader
+        key = (service_name, api_version, id(loader))
+        with _LOCK:
+            hit = _SERVICE_MODELS.get(key)
+        if hit is not None:
+            return hit[1]
+        model = load(self, service_name, api_version)
+        with _LOCK:
+            return _SERVICE_MODELS.setdefault(key, (loader, model))[1]
+
+    ClientCreator._load_service_model = load_once
+
+
+def install() -> None:
+    _reuse_rsa_keys()
+    _reuse_client_classes()
+    _reuse_service_models()
