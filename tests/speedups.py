@@ -16,6 +16,8 @@ by the conftest): measured with py-spy on the crash-at-every-write tests.
   only once built; its operation models and endpoint-discovery lookup are
   cached on it, and rebuilt for every client otherwise). The client
   instances (their events, hooks, meter, config) are still each Target's own.
+- moto lists its response class's methods (inspect.getmembers: hundreds for
+  EC2) on every request to find the action's handler: listed once a class.
 """
 
 from __future__ import annotations
@@ -82,7 +84,18 @@ def _reuse_service_models() -> None:
     ClientCreator._load_service_model = load_once
 
 
+def _moto_lists_handlers_once() -> None:
+    import functools
+
+    import moto.core.responses as responses
+
+    names = responses.method_names_from_class
+    # Only ever asked "is this action one of them" (moto/core/responses.py).
+    responses.method_names_from_class = functools.lru_cache(maxsize=None)(lambda cls: frozenset(names(cls)))
+
+
 def install() -> None:
     _reuse_rsa_keys()
     _reuse_client_classes()
     _reuse_service_models()
+    _moto_lists_handlers_once()
