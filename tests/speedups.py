@@ -8,6 +8,8 @@ by the conftest): measured with py-spy on the crash-at-every-write tests.
   this process, a key of one size is generated once and reused: moto's keys
   and certificates stay well-formed, only their key material is shared.
   Nothing of fablink_ops generates keys.
+  moto's ACM then parses each certificate's key back (an RSA key check,
+  ~30 ms): done once a distinct key.
 - botocore builds a new client class for every client (one method per
   operation: ~600 for EC2), and every Target makes its own clients. The class
   depends only on the service model and on the session's
@@ -43,6 +45,21 @@ def _reuse_rsa_keys() -> None:
             return _RSA_KEYS[key]
 
     rsa.generate_private_key = generate_once
+
+
+def _acm_checks_a_key_once() -> None:
+    from moto.acm.models import CertBundle
+
+    validate = CertBundle.validate_pk
+    checked: dict[bytes, object] = {}
+
+    def validate_once(self):
+        # A key that fails raises every time (nothing is kept for it).
+        if self.key not in checked:
+            checked[self.key] = validate(self)
+        return checked[self.key]
+
+    CertBundle.validate_pk = validate_once
 
 
 def _reuse_client_classes() -> None:
@@ -96,6 +113,7 @@ def _moto_lists_handlers_once() -> None:
 
 def install() -> None:
     _reuse_rsa_keys()
+    _acm_checks_a_key_once()
     _reuse_client_classes()
     _reuse_service_models()
     _moto_lists_handlers_once()
