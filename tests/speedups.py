@@ -18,6 +18,11 @@ by the conftest): measured with py-spy on the crash-at-every-write tests.
   only once built; its operation models and endpoint-discovery lookup are
   cached on it, and rebuilt for every client otherwise). The client
   instances (their events, hooks, meter, config) are still each Target's own.
+- Every botocore session builds its own data loader, which parses
+  botocore's JSON (endpoints, each service model: EC2's is ~1 MB) again; the
+  product makes a session per sandbox Target (target.sandbox_session) and
+  tests make many Targets. One loader per data path is shared: it only
+  caches what it reads from botocore's (unchanging) data files.
 - moto lists its response class's methods (inspect.getmembers: hundreds for
   EC2) on every request to find the action's handler: listed once a class.
 """
@@ -101,6 +106,32 @@ def _reuse_service_models() -> None:
     ClientCreator._load_service_model = load_once
 
 
+class _PathsOnce(list):
+    """boto3 appends its data path to the loader's on every Session():
+    shared, the list would grow by one a session."""
+
+    def append(self, path) -> None:
+        if path not in self:
+            super().append(path)
+
+
+def _share_botocore_loaders() -> None:
+    import botocore.session
+
+    create = botocore.session.create_loader
+    loaders: dict[str | None, object] = {}
+
+    def create_once(search_path_string=None):
+        with _LOCK:
+            if search_path_string not in loaders:
+                loader = create(search_path_string)
+                loader._search_paths = _PathsOnce(loader._search_paths)
+                loaders[search_path_string] = loader
+            return loaders[search_path_string]
+
+    botocore.session.create_loader = create_once
+
+
 def _moto_lists_handlers_once() -> None:
     import functools
 
@@ -116,4 +147,5 @@ def install() -> None:
     _acm_checks_a_key_once()
     _reuse_client_classes()
     _reuse_service_models()
+    _share_botocore_loaders()
     _moto_lists_handlers_once()
