@@ -23,6 +23,9 @@ by the conftest): measured with py-spy on the crash-at-every-write tests.
   product makes a session per sandbox Target (target.sandbox_session) and
   tests make many Targets. One loader per data path is shared: it only
   caches what it reads from botocore's (unchanging) data files.
+- moto's EKS checks a role ARN's partition with a new boto3 Session on every
+  CreateCluster and CreateNodegroup: one session answers the same
+  (test_eks did this for itself; every whole-design provision builds EKS).
 - moto lists its response class's methods (inspect.getmembers: hundreds for
   EC2) on every request to find the action's handler: listed once a class.
 """
@@ -142,6 +145,21 @@ def _moto_lists_handlers_once() -> None:
     responses.method_names_from_class = functools.lru_cache(maxsize=None)(lambda cls: frozenset(names(cls)))
 
 
+def _moto_eks_one_session() -> None:
+    import boto3
+    import moto.eks.utils
+
+    shared: list[boto3.Session] = []
+
+    def session() -> boto3.Session:
+        with _LOCK:
+            if not shared:
+                shared.append(boto3.Session())
+            return shared[0]
+
+    moto.eks.utils.Session = session
+
+
 def install() -> None:
     _reuse_rsa_keys()
     _acm_checks_a_key_once()
@@ -149,3 +167,4 @@ def install() -> None:
     _reuse_service_models()
     _share_botocore_loaders()
     _moto_lists_handlers_once()
+    _moto_eks_one_session()
