@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import threading
 
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # re-entered: a shared Session (below) is built under it, which builds a loader
 _RSA_KEYS: dict[tuple[int, int], object] = {}
 _CLIENT_CLASSES: dict[tuple[str, str, int], tuple[object, type]] = {}
 _SERVICE_MODELS: dict[tuple[str, str | None, int], tuple[object, object]] = {}

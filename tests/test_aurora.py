@@ -36,7 +36,7 @@ from fablink_ops.target import Target, _retryable
 from .conftest import CONFIG, make_target
 from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
 from .state import aurora_inventory, dump
-from .util import edited_config, logs_key, plan, plan_refused, provision
+from .util import edited_config, logs_key, plan, plan_refused, provision, provisioned
 
 REGION = "ap-northeast-2"
 ACCOUNT = "853963783084"
@@ -429,7 +429,7 @@ def test_immutable_change_is_replace_required_and_left_untouched(cfg, aws, overr
 
 
 def test_cli_provision_of_a_replace_required_cluster_exits_1(cfg, aws, monkeypatch, capsys):
-    provision(cfg, ("network",))
+    provisioned(cfg, ("network",))
     _hand_made_cluster(StorageEncrypted=False)
     _in_process_cli(monkeypatch, cfg)
     # the hand-made cluster carries none of our tags: refused unless adopted
@@ -444,7 +444,7 @@ def test_cli_provision_of_a_replace_required_cluster_exits_1(cfg, aws, monkeypat
 def test_a_tag_only_update_never_shows_aws_s_raw_response(cfg, aws, monkeypatch, capsys, as_json):
     # AddTagsToResource answers {'ResponseMetadata': ...}; the run's detail is
     # what the operator reads (console and --json), never that.
-    provision(cfg, BOTH)
+    provisioned(cfg, BOTH)
     rds().remove_tags_from_resource(ResourceName=f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:{CLUSTER}", TagKeys=["Owner"])
     _in_process_cli(monkeypatch, cfg)
     code = cli.run(cli.cmd_provision, cli.Options(config=str(CONFIG), stage="aurora", json=as_json))
@@ -591,7 +591,7 @@ def _in_process_cli(monkeypatch, cfg):
 
 
 def test_no_password_or_secret_value_in_any_output(cfg, aws, monkeypatch, capsys):
-    provision(cfg, ("network",))
+    provisioned(cfg, ("network",))
     _in_process_cli(monkeypatch, cfg)
     outputs = []
     for command, as_json in ((cli.cmd_plan, True), (cli.cmd_provision, False), (cli.cmd_provision, True), (cli.cmd_plan, False)):

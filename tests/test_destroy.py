@@ -22,7 +22,7 @@ from fablink_ops import operator_policy
 from .conftest import CONFIG, ROOT, make_ctx, make_target
 from .faults import CrashAtWrite, SimulatedCrash, WriteCounter
 from .test_eks import _moto_env
-from .util import pending, plan, provision
+from .util import pending, plan, provision, provisioned
 
 REGION = "ap-northeast-2"
 
@@ -96,7 +96,7 @@ def test_config_destroy_section_and_deletion_protection_outside_production(tmp_p
 
 def test_deletion_protection_is_a_refusal_naming_them_with_zero_writes(aws, tmp_path, capsys):
     cfg = staging_config(tmp_path, protection=True)
-    provision(cfg, stages=("network", "aurora", "dynamodb"))
+    provisioned(cfg, ("network", "aurora", "dynamodb"))
     writes = WriteCounter()
     assert destroy(cfg, hooks=writes.hooks) == 2
     assert writes.names == []
@@ -108,7 +108,7 @@ def test_deletion_protection_is_a_refusal_naming_them_with_zero_writes(aws, tmp_
 
 def test_a_stage_another_still_builds_on_is_refused(aws, tmp_path, capsys):
     cfg = staging_config(tmp_path)
-    provision(cfg, stages=("network", "aurora"))
+    provisioned(cfg, ("network", "aurora"))
     writes = WriteCounter()
     assert destroy(cfg, hooks=writes.hooks, stage="network") == 2
     assert writes.names == [] and "network is still needed by aurora" in capsys.readouterr().err
@@ -118,7 +118,7 @@ def test_a_stage_another_still_builds_on_is_refused(aws, tmp_path, capsys):
 
 def test_no_terminal_and_no_yes_is_a_refusal_with_zero_writes(aws, tmp_path, monkeypatch, capsys):
     cfg = staging_config(tmp_path)
-    provision(cfg, stages=("network",))
+    provisioned(cfg, ("network",))
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     writes = WriteCounter()
     assert destroy(cfg, hooks=writes.hooks, yes=False) == 2
@@ -127,7 +127,7 @@ def test_no_terminal_and_no_yes_is_a_refusal_with_zero_writes(aws, tmp_path, mon
 
 def test_typed_confirmation_must_be_the_environment_name(aws, tmp_path, monkeypatch):
     cfg = staging_config(tmp_path)
-    provision(cfg, stages=("network",))
+    provisioned(cfg, ("network",))
     tty = io.StringIO("fablink-prod\n")
     tty.isatty = lambda: True
     monkeypatch.setattr("sys.stdin", tty)
@@ -192,7 +192,7 @@ def test_staging_beside_prod_goes_entirely_and_prod_is_untouched(aws, tmp_path, 
 
 def test_opting_out_of_final_backups_takes_none_and_deletes_the_key(aws, tmp_path, capsys):
     cfg = staging_config(tmp_path, extra="\n[destroy]\ndynamodb_final_backup = false\n")
-    provision(cfg, stages=("network", "dynamodb"))
+    provisioned(cfg, ("network", "dynamodb"))
     assert destroy(cfg, stage="dynamodb") == 0
     out = capsys.readouterr().out
     assert "data lost: dynamodb-table fablink-staging-sessions: NO backup ([destroy] dynamodb_final_backup = false)" in " ".join(out.split())
@@ -203,7 +203,7 @@ def test_opting_out_of_final_backups_takes_none_and_deletes_the_key(aws, tmp_pat
 
 def test_what_could_not_be_deleted_is_listed_and_exit_1(aws, tmp_path, capsys):
     cfg = staging_config(tmp_path)
-    provision(cfg, stages=("network",))
+    provisioned(cfg, ("network",))
 
     def deny_delete_vpc(model, **_):
         if model.name == "DeleteVpc":
@@ -225,7 +225,7 @@ def test_a_subnet_still_in_use_is_retried_until_it_can_go(aws, tmp_path, capsys)
     from botocore.awsrequest import AWSResponse
 
     cfg = staging_config(tmp_path)
-    provision(cfg, stages=("network",))
+    provisioned(cfg, ("network",))
     refused = []
 
     def in_use_once(model, **_):
@@ -262,7 +262,7 @@ def test_a_crash_after_every_write_then_a_rerun_converges_to_nothing_left(aws, t
     after run, that is a crash at every write of the destroy. (A crash before
     write k leaves AWS as a crash after write k-1 does.)"""
     cfg = staging_config(tmp_path)
-    provision(cfg, stages=("network", "dynamodb"))
+    provisioned(cfg, ("network", "dynamodb"))
     crashed: list[str] = []
     crash = CrashAtWriteNotTheLock(1, after=True)
     target = make_target(cfg, crash.hooks)  # one for every run: building clients costs more than the run

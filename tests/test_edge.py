@@ -26,7 +26,7 @@ from fablink_ops.target import Client, Target
 from .conftest import CONFIG, FAST_RETRY, make_ctx, boto_session
 from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter, at_every_write
 from .state import dump, edge_inventory
-from .util import edited_config, logs_key, plan_refused, provision
+from .util import edited_config, logs_key, plan_refused, provision, provisioned
 
 REGION = "ap-northeast-2"
 NLB_ARN = "arn:aws:elasticloadbalancing:ap-northeast-2:853963783084:loadbalancer/net/fablink-prod-nlb/50dc6c495c0c9188"
@@ -111,7 +111,7 @@ def reference(cfg) -> dict:
 
 def test_state_after_provisioning(cfg, aws):
     """One provision (network, then edge), every line of the issue checked."""
-    provision(cfg, ("network",))
+    provisioned(cfg, ("network",))
     provision(cfg, ("edge",))
     check_nlb_target_group_and_listener()
     check_rest_api_vpc_link_and_keyed_proxy_methods()
@@ -239,7 +239,7 @@ def check_usage_plan_rate_limit_and_api_key():
 
 
 def test_api_key_value_is_never_printed(cfg, aws):
-    provision(cfg, ("network",))
+    provisioned(cfg, ("network",))
     ctx = make_ctx(cfg)
     changes = plan_stages(ctx, ["edge"])
     done = apply(changes, ctx, cfg.engine.concurrency)
@@ -271,7 +271,7 @@ def check_certificate_domain_and_mapping():
 
 def test_certificate_plan_shows_the_validation_record(cfg, aws):
     """Before the domain exists, a pending certificate's CNAME is in the plan."""
-    provision(cfg, ("network",))
+    provisioned(cfg, ("network",))
     acm = client("acm")
     arn = acm.request_certificate(DomainName="api.fablink.com", ValidationMethod="DNS")["CertificateArn"]
     record = acm.describe_certificate(CertificateArn=arn)["Certificate"]["DomainValidationOptions"][0]["ResourceRecord"]
@@ -316,7 +316,7 @@ def check_waf_web_acl_and_association():
 
 
 def test_reapply_makes_no_write_and_no_new_deployment(cfg, aws):
-    provision(cfg, ("network",))
+    provisioned(cfg, ("network",))
     provision(cfg, ("edge",))
     apigw = client("apigateway")
     [api] = apigw.get_rest_apis()["items"]
@@ -331,7 +331,7 @@ def test_reapply_makes_no_write_and_no_new_deployment(cfg, aws):
 def test_method_put_back_by_hand_needs_no_new_deployment(cfg, aws):
     """A method changed by hand (never deployed) is put back; the deployed
     snapshot already matches it, so no deployment is made."""
-    provision(cfg, ("network",))
+    provisioned(cfg, ("network",))
     provision(cfg, ("edge",))
     apigw = client("apigateway")
     [api] = apigw.get_rest_apis()["items"]
@@ -358,7 +358,7 @@ def test_definition_change_deploys_once(cfg, aws):
     """An integration changed by hand: corrected; the definition is then the
     deployed one again, so its deployment (found by description) is reused,
     never made twice."""
-    provision(cfg, ("network",))
+    provisioned(cfg, ("network",))
     provision(cfg, ("edge",))
     apigw = client("apigateway")
     [api] = apigw.get_rest_apis()["items"]
@@ -382,7 +382,7 @@ def test_definition_change_deploys_once(cfg, aws):
 def test_colour_variables_are_the_runbooks_and_the_host_follows_the_listener(cfg, aws):
     """liveColour is never corrected (the release runbook owns it); backendHost
     follows the live colour's listener port; canary settings are left alone."""
-    provision(cfg, ("network",))
+    provisioned(cfg, ("network",))
     provision(cfg, ("edge",))
     apigw = client("apigateway")
     [api] = apigw.get_rest_apis()["items"]
@@ -401,7 +401,7 @@ def test_colour_variables_are_the_runbooks_and_the_host_follows_the_listener(cfg
 
 
 def test_drift_is_corrected(cfg, aws):
-    provision(cfg, ("network",))
+    provisioned(cfg, ("network",))
     provision(cfg, ("edge",))
     elb = client("elbv2")
     apigw = client("apigateway")

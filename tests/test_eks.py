@@ -25,7 +25,7 @@ from fablink_ops.target import Client, Target
 from .conftest import CONFIG, FAST_RETRY, make_ctx, make_target, own_moto
 from .faults import CrashAtWrite, SimulatedCrash, Throttle, WriteCounter
 from .state import client, dump, eks_inventory
-from .util import edited_config, logs_key, plan, plan_refused, provision
+from .util import edited_config, logs_key, plan, plan_refused, provision, provisioned
 
 REGION = "ap-northeast-2"
 ACCOUNT = "853963783084"
@@ -306,7 +306,7 @@ def test_eks_alone_needs_the_network(aws, cfg):
 
 
 def test_no_op_plan_is_batched(aws, cfg):
-    provision(cfg, BOTH)
+    provisioned(cfg, BOTH)
     ctx = make_ctx(cfg)
     from fablink_ops.resources import network
 
@@ -362,7 +362,7 @@ def test_key_left_without_alias_is_found_by_tag(aws, cfg):
     key_change = by_key(changes)[f"kms-key:{names.key_alias}"]
     assert key_change.action == UPDATE
     assert {d.attribute for d in key_change.diffs} == {"alias", "rotation"}
-    provision(cfg, BOTH)
+    provisioned(cfg, BOTH)
     logs = kms.describe_key(KeyId=cfg.logging.kms_key_alias)["KeyMetadata"]["KeyId"]  # the network's logs key (issue 17)
     ours = [k["KeyId"] for k in kms.list_keys()["Keys"] if kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyManager"] == "CUSTOMER"]
     assert sorted(ours) == sorted([orphan_id, logs])
@@ -515,7 +515,7 @@ def test_nodegroup_degraded_fails_fast(cfg):
 
 def test_in_place_updates(aws, cfg):
     names = Names(cfg)
-    provision(cfg, BOTH)
+    provisioned(cfg, BOTH)
     eks = aws_client("eks")
     arn = eks.describe_cluster(name=names.cluster)["cluster"]["arn"]
     eks.untag_resource(resourceArn=arn, tagKeys=["Owner"])  # someone removed one of our tags
@@ -560,7 +560,7 @@ def test_public_endpoint_restricted_to_admin_cidrs(aws, cfg):
 
 def test_immutable_drift_is_replace_required_and_never_carried_out(aws, cfg):
     names = Names(cfg)
-    provision(cfg, BOTH)
+    provisioned(cfg, BOTH)
     moto_cluster = _moto_cluster(names.cluster)
     moto_cluster.resources_vpc_config["subnetIds"] = moto_cluster.resources_vpc_config["subnetIds"][:2]
     other = changed(cfg, service_cidr="172.21.0.0/16", nodegroups={"instance_types": ("m5.xlarge",)})
@@ -599,7 +599,7 @@ def test_version_upgrade_is_planned_one_minor_at_a_time_and_skipped_in_the_sandb
 
 
 def test_downgrade_is_refused(aws, cfg):
-    provision(cfg, BOTH)
+    provisioned(cfg, BOTH)
     _, changes = plan(changed(cfg, version="1.33"), BOTH)
     v = by_key(changes)["eks-version:fablink-cluster-prod"]
     assert v.action == REPLACE and "cannot be downgraded" in v.note and v.run is None
@@ -800,7 +800,7 @@ def test_config_defaults_follow_the_design(cfg):
 
 def test_a_launch_template_change_makes_a_new_version_and_the_groups_follow(aws, cfg):
     names = Names(cfg)
-    provision(cfg, BOTH)
+    provisioned(cfg, BOTH)
     bigger = changed(cfg, nodegroups={"disk_size_gib": 80})
     ctx, changes = provision(bigger, BOTH)
     lt = by_key(changes)[f"launch-template:{names.launch_template}"]
@@ -822,7 +822,7 @@ def test_a_node_group_without_the_launch_template_is_replace_required(aws, cfg):
     """An older group (made with diskSize, without the template) cannot be
     given one in place: shown, never rebuilt by the tool."""
     names = Names(cfg)
-    provision(cfg, BOTH)
+    provisioned(cfg, BOTH)
     ng = _moto_nodegroup(names.cluster, names.nodegroup(cfg.network.zones[0]))
     ng.launch_template = None
     _, changes = plan(cfg, BOTH)
