@@ -23,6 +23,9 @@ by the conftest): measured with py-spy on the crash-at-every-write tests.
   product makes a session per sandbox Target (target.sandbox_session) and
   tests make many Targets. One loader per data path is shared: it only
   caches what it reads from botocore's (unchanging) data files.
+- botocore parses a service's endpoint rule set into a new EndpointProvider
+  for every client; the provider is a pure function of the rule set (and
+  caches its answers): one per rule set is shared.
 - moto's EKS checks a role ARN's partition with a new boto3 Session on every
   CreateCluster and CreateNodegroup: one session answers the same
   (test_eks did this for itself; every whole-design provision builds EKS).
@@ -145,6 +148,22 @@ def _moto_lists_handlers_once() -> None:
     responses.method_names_from_class = functools.lru_cache(maxsize=None)(lambda cls: frozenset(names(cls)))
 
 
+def _share_endpoint_providers() -> None:
+    import botocore.regions
+
+    provider = botocore.regions.EndpointProvider
+    made: dict[tuple, tuple] = {}
+
+    def provider_once(ruleset_data, partition_data, excluded_params=None):
+        key = (id(ruleset_data), id(partition_data), excluded_params)
+        with _LOCK:
+            if key not in made:  # the data kept alive with it: its ids are never reused
+                made[key] = (ruleset_data, partition_data, provider(ruleset_data, partition_data, excluded_params))
+            return made[key][2]
+
+    botocore.regions.EndpointProvider = provider_once
+
+
 def _moto_eks_one_session() -> None:
     import boto3
     import moto.eks.utils
@@ -166,5 +185,6 @@ def install() -> None:
     _reuse_client_classes()
     _reuse_service_models()
     _share_botocore_loaders()
+    _share_endpoint_providers()
     _moto_lists_handlers_once()
     _moto_eks_one_session()
