@@ -38,9 +38,17 @@ from __future__ import annotations
 import threading
 
 _LOCK = threading.RLock()  # re-entered: a shared Session (below) is built under it, which builds a loader
-_RSA_KEYS: dict[tuple[int, int], object] = {}
-_CLIENT_CLASSES: dict[tuple[str, str, int], tuple[object, type]] = {}
-_SERVICE_MODELS: dict[tuple[str, str | None, int], tuple[object, object]] = {}
+_MADE: dict[tuple, object] = {}
+_KEPT: list[object] = []  # what a key names by id() stays alive: its id is never reused
+
+
+def _once(key: tuple, make, *keep):
+    """What ``make()`` returned the first time ``key`` was asked for."""
+    with _LOCK:
+        if key not in _MADE:
+            _MADE[key] = make()
+            _KEPT.extend(keep)
+        return _MADE[key]
 
 
 def _reuse_rsa_keys() -> None:
@@ -49,11 +57,7 @@ def _reuse_rsa_keys() -> None:
     generate = rsa.generate_private_key
 
     def generate_once(public_exponent: int, key_size: int, backend=None):
-        key = (public_exponent, key_size)
-        with _LOCK:
-            if key not in _RSA_KEYS:
-                _RSA_KEYS[key] = generate(public_exponent=public_exponent, key_size=key_size)
-            return _RSA_KEYS[key]
+        return _once(("rsa", public_exponent, key_size), lambda: generate(public_exponent=public_exponent, key_size=key_size))
 
     rsa.generate_private_key = generate_once
 
@@ -62,13 +66,10 @@ def _acm_checks_a_key_once() -> None:
     from moto.acm.models import CertBundle
 
     validate = CertBundle.validate_pk
-    checked: dict[bytes, object] = {}
 
     def validate_once(self):
         # A key that fails raises every time (nothing is kept for it).
-        if self.key not in checked:
-            checked[self.key] = validate(self)
-        return checked[self.key]
+        return _once(("acm-key", self.key), lambda: validate(self))
 
     CertBundle.validate_pk = validate_once
 
@@ -80,15 +81,8 @@ def _reuse_client_classes() -> None:
 
     def create_once(self, service_name, service_model):
         emitter = self._event_emitter
-        key = (service_name, service_model.api_version, id(emitter))
-        with _LOCK:
-            hit = _CLIENT_CLASSES.get(key)
-        if hit is not None:
-            return hit[1]
-        cls = create(self, service_name, service_model)
-        with _LOCK:
-            # The emitter is kept alive with its class: its id is never reused.
-            return _CLIENT_CLASSES.setdefault(key, (emitter, cls))[1]
+        return _once(("class", service_name, service_model.api_version, id(emitter)),
+                     lambda: create(self, service_name, service_model), emitter)
 
     ClientCreator._create_client_class = create_once
 
@@ -100,14 +94,7 @@ def _reuse_service_models() -> None:
 
     def load_once(self, service_name, api_version=None):
         loader = self._loader
-        key = (service_name, api_version, id(loader))
-        with _LOCK:
-            hit = _SERVICE_MODELS.get(key)
-        if hit is not None:
-            return hit[1]
-        model = load(self, service_name, api_version)
-        with _LOCK:
-            return _SERVICE_MODELS.setdefault(key, (loader, model))[1]
+        return _once(("model", service_name, api_version, id(loader)), lambda: load(self, service_name, api_version), loader)
 
     ClientCreator._load_service_model = load_once
 
@@ -125,17 +112,13 @@ def _share_botocore_loaders() -> None:
     import botocore.session
 
     create = botocore.session.create_loader
-    loaders: dict[str | None, object] = {}
 
-    def create_once(search_path_string=None):
-        with _LOCK:
-            if search_path_string not in loaders:
-                loader = create(search_path_string)
-                loader._search_paths = _PathsOnce(loader._search_paths)
-                loaders[search_path_string] = loader
-            return loaders[search_path_string]
+    def shared(search_path_string):
+        loader = create(search_path_string)
+        loader._search_paths = _PathsOnce(loader._search_paths)
+        return loader
 
-    botocore.session.create_loader = create_once
+    botocore.session.create_loader = lambda search_path_string=None: _once(("loader", search_path_string), lambda: shared(search_path_string))
 
 
 def _moto_lists_handlers_once() -> None:
@@ -152,14 +135,10 @@ def _share_endpoint_providers() -> None:
     import botocore.regions
 
     provider = botocore.regions.EndpointProvider
-    made: dict[tuple, tuple] = {}
 
     def provider_once(ruleset_data, partition_data, excluded_params=None):
-        key = (id(ruleset_data), id(partition_data), excluded_params)
-        with _LOCK:
-            if key not in made:  # the data kept alive with it: its ids are never reused
-                made[key] = (ruleset_data, partition_data, provider(ruleset_data, partition_data, excluded_params))
-            return made[key][2]
+        return _once(("endpoints", id(ruleset_data), id(partition_data), frozenset(excluded_params or ())),
+                     lambda: provider(ruleset_data, partition_data, excluded_params), ruleset_data, partition_data)
 
     botocore.regions.EndpointProvider = provider_once
 
@@ -168,15 +147,7 @@ def _moto_eks_one_session() -> None:
     import boto3
     import moto.eks.utils
 
-    shared: list[boto3.Session] = []
-
-    def session() -> boto3.Session:
-        with _LOCK:
-            if not shared:
-                shared.append(boto3.Session())
-            return shared[0]
-
-    moto.eks.utils.Session = session
+    moto.eks.utils.Session = lambda: _once(("eks-session",), boto3.Session)
 
 
 def install() -> None:
