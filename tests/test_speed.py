@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from fablink_ops.fidelity import inprocess
 from fablink_ops.fidelity.latency import LatencyModel
 from fablink_ops.stages import plan_stages
 from fablink_ops.engine import apply
@@ -35,7 +36,7 @@ def model_ctx(cfg, model, hooks=()):
     # The polls counted here are the model's (pending, then ready): the
     # layer's NotFound right after a create (tests/test_fidelity.py) would
     # delay the first of them past a short modelled time on a busy machine.
-    ctx.target.fidelity.windows["nat-gateway-not-found-after-create"] = 0
+    inprocess.layer().windows["nat-gateway-not-found-after-create"] = 0
     return ctx
 
 

@@ -119,10 +119,19 @@ class LatencyModel:
 
     @property
     def hooks(self) -> list[tuple[str, Callable[..., Any]]]:
+        """As botocore hooks on one Target's clients (the benchmark's and
+        tests/test_speed.py's use); the fidelity layer calls ``observe``."""
         return [("after-call", self._after_call)]
 
     def _after_call(self, model: Any, parsed: dict, **kwargs: Any) -> None:
-        name = f"{model.service_model.service_name}.{model.name}"
+        self.observe(f"{model.service_model.service_name}.{model.name}", parsed)
+
+    def watches(self, name: str) -> bool:
+        """``name`` ("service.Operation") creates or describes a slow resource."""
+        return name in self._by_create or name in self._by_describe
+
+    def observe(self, name: str, parsed: dict) -> None:
+        """Remember a create's time, or rewrite a describe's statuses, in ``parsed``."""
         if parsed.get("Error"):
             return
         slow = self._by_create.get(name)
