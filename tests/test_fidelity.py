@@ -10,7 +10,6 @@ client (the aws CLI) meets it.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import random
 from collections import Counter
@@ -20,13 +19,13 @@ import pytest
 from fablink_ops.errors import OpsError
 from fablink_ops.fidelity import Call, FidelityLayer, enabled
 from fablink_ops.fidelity.rules import (
-    APIGW_CONFLICT, DDB_NOT_FOUND, IAM_EKS, NAT_NOT_FOUND, PITR, RULES, WAF_STAGE, WINDOWS,
+    APIGW_CONFLICT, DDB_NOT_FOUND, IAM_EKS, NAT_NOT_FOUND, PITR, RULES, WINDOWS,
 )
 from fablink_ops.patience import EKS_ROLE_PROPAGATION, PITR_ENABLING, WAF_ASSOCIATION, retry_within
 from fablink_ops.target import Target
 from fablink_ops.engine import Context
 
-from .conftest import FAST_RETRY, boto_session, make_ctx
+from .conftest import FAST_RETRY, boto_session
 from .util import provision
 
 REGION = "ap-northeast-2"
@@ -78,6 +77,44 @@ def test_the_layer_is_on_by_default_and_off_by_switch(monkeypatch, aws, fidelity
     assert not enabled() and not FidelityLayer().on
     fidelity.configure({"FABLINK_FIDELITY": "off"})
     assert fresh_table_described("off") == "ACTIVE" and fidelity.fired[DDB_NOT_FOUND] == 1
+
+
+def test_writes_racing_on_one_api_conflict_the_first_arrival_wins(aws, fidelity, no_random_faults):
+    """Four writes on one REST API at once: all in flight together (moto held
+    busy), the first to arrive is made, the three that raced it answer
+    AWS's concurrent-modification conflict (sequential ones never do:
+    tests/test_fidelity_server.py)."""
+    import threading
+    import time
+
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    from fablink_ops.fidelity import inprocess
+
+    apigw = boto_session(REGION).client("apigateway", region_name=REGION, config=Config(retries={"total_max_attempts": 1}))
+    api = apigw.create_rest_api(name="race")["id"]
+    root = apigw.get_resources(restApiId=api)["items"][0]["id"]
+    answers: list[str] = []
+
+    def create(part: str) -> None:
+        try:
+            apigw.create_resource(restApiId=api, parentId=root, pathPart=part)
+            answers.append("made")
+        except ClientError as exc:
+            answers.append(exc.response["Error"]["Code"])
+
+    threads = [threading.Thread(target=create, args=(part,)) for part in "abcd"]
+    with inprocess._LOCK:  # moto busy with something else: the four queue, in flight together
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while fidelity.in_flight(f"apigateway:restApiId={api}") < 4 and time.monotonic() < deadline:
+            time.sleep(0.005)
+    for t in threads:
+        t.join()
+    assert sorted(answers) == ["ConflictException"] * 3 + ["made"]
+    assert fidelity.fired[APIGW_CONFLICT] == 3 and len(apigw.get_resources(restApiId=api)["items"]) == 2
 
 
 # ----- items 3 and 8: DynamoDB NotFound after create, PITR enabling --------

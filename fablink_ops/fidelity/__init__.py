@@ -111,7 +111,7 @@ class FidelityLayer:
         self._by_operation: dict[tuple[str, str], tuple[list[Rule], list[Rule]]] = {}
         self._flights: dict[str, set[int]] = {}  # key -> tickets of the writes in flight on it
         self._tickets = itertools.count(1)
-        self._mine = threading.local()  # this thread's ticket, while its request is in flight
+        self._mine = threading.local()  # this thread's (key, raced), while its request is in flight
 
     def configure(self, settings: Mapping[str, str]) -> None:
         """Apply FABLINK_FIDELITY* settings (absent ones: their defaults)."""
@@ -137,6 +137,12 @@ class FidelityLayer:
 
     # -- memory shared by the rules ------------------------------------------
 
+    def forget(self) -> None:
+        """Forget what was created and answered (a moto reset: nothing it remembers exists any more)."""
+        with self.lock:
+            self.memory.clear()
+            self.fired.clear()
+
     def remember(self, key: str, value: Any = True) -> None:
         with self.lock:
             self.memory[key] = value
@@ -159,26 +165,32 @@ class FidelityLayer:
     @contextmanager
     def flying(self, key: str | None) -> Iterator[None]:
         """The request is in flight on ``key`` (None: on nothing that races)
-        from before it queues for moto until it is answered."""
+        from before it queues for moto until it is answered. One that arrives
+        while another is in flight on the same key raced it: on AWS both
+        would be in progress at once (``raced``)."""
         if key is None:
             yield
             return
         with self.lock:
             ticket = next(self._tickets)
-            self._flights.setdefault(key, set()).add(ticket)
-        self._mine.ticket = ticket
+            flights = self._flights.setdefault(key, set())
+            raced = bool(flights)
+            flights.add(ticket)
+        self._mine.flight = (key, raced)
         try:
             yield
         finally:
-            self._mine.ticket = None
+            self._mine.flight = None
             with self.lock:
                 self._flights[key].discard(ticket)
 
-    def raced(self, key: str) -> bool:
-        """An earlier request on ``key`` is still in flight beside this thread's."""
-        mine = getattr(self._mine, "ticket", None)
+    def in_flight(self, key: str) -> int:
         with self.lock:
-            return mine is not None and any(t < mine for t in self._flights.get(key, ()))
+            return len(self._flights.get(key, ()))
+
+    def raced(self, key: str) -> bool:
+        """This thread's request on ``key`` arrived while another was in flight on it."""
+        return getattr(self._mine, "flight", None) == (key, True)
 
     # -- acting on a call (wire.py brings the calls) ---------------------------
 

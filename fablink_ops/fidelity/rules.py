@@ -179,9 +179,10 @@ flight_key_of = _FlightKey()
 
 
 def _apigw_raced(layer: "FidelityLayer", call: Call) -> Answer | None:
-    """A write on an API while an earlier write on it is still in flight
-    (queued or being answered) loses, as on AWS; sequential writes never
-    conflict (a client making one call after another, the aws CLI)."""
+    """A write on an API that arrives while another write on it is in flight
+    (queued or being answered) conflicts, as on AWS where both would be in
+    progress at once; sequential writes never do (a client making one call
+    after another, the aws CLI)."""
     key = flight_key_of(call)
     if key and layer.raced(key):
         return _CONFLICT
