@@ -140,6 +140,15 @@ EVENTUAL_CONSISTENCY_MESSAGES = (
 
 T = TypeVar("T")
 
+# API Gateway carries out one modification of a REST API (or usage plan, or
+# custom domain) at a time, and answers a write that races another with
+# ConflictException "concurrent modification" (terraform-provider-aws #9014;
+# the sandbox's fidelity layer does the same). The tool's own writes on one
+# of them queue behind each other (Target.serial_lock), so it never races
+# itself; the conflict's retry stays for writes of others (the console, a
+# second operator). service -> the parameters naming what a write modifies.
+SERIAL_WRITES: dict[str, tuple[str, ...]] = {"apigateway": ("restApiId", "usagePlanId", "domainName")}
+
 
 # Operations that do not start with a read prefix yet change no resource or
 # setting: AWS computes a report from what exists (IAM GenerateCredentialReport
@@ -223,6 +232,12 @@ class Target:
     wait_scale: float = 1.0
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _serial: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
+
+    def serial_lock(self, key: str) -> threading.Lock:
+        """The lock the writes on ``key`` (see SERIAL_WRITES) take in turn."""
+        with self._lock:
+            return self._serial.setdefault(key, threading.Lock())
 
     @property
     def is_live(self) -> bool:
@@ -303,9 +318,19 @@ class Client:
         return call
 
     def _write(self, operation: str, attr: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
-        """A write, retried by our policy. After a failure that may have been
-        carried out (TRANSIENT), a token-less create first looks for what it
-        made (adopt.FINDERS) and returns that instead of creating again."""
+        """A write, retried by our policy, queued behind the tool's other
+        writes on the same API Gateway API (SERIAL_WRITES)."""
+        parents = SERIAL_WRITES.get(self.raw.meta.service_model.service_name, ())
+        parent = next((f"{name}={kwargs[name]}" for name in parents if kwargs.get(name)), None)
+        if parent is None:
+            return self._write_retried(operation, attr, args, kwargs)
+        with self._target.serial_lock(parent):
+            return self._write_retried(operation, attr, args, kwargs)
+
+    def _write_retried(self, operation: str, attr: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
+        """After a failure that may have been carried out (TRANSIENT), a
+        token-less create first looks for what it made (adopt.FINDERS) and
+        returns that instead of creating again."""
         finder = adopt.FINDERS.get((self.raw.meta.service_model.service_name, operation))
         ambiguous = False
 

@@ -117,6 +117,30 @@ def test_writes_racing_on_one_api_conflict_the_first_arrival_wins(aws, fidelity,
     assert fidelity.fired[APIGW_CONFLICT] == 3 and len(apigw.get_resources(restApiId=api)["items"]) == 2
 
 
+def test_the_tools_own_writes_on_one_api_queue_and_never_race(aws, cfg, fidelity, no_random_faults):
+    """The tool's parallel writes on one REST API wait for each other in the
+    tool (target.SERIAL_WRITES): none is in flight at AWS beside another,
+    so none meets the conflict above."""
+    import threading
+    import time
+
+    from .conftest import make_target
+
+    apigw = make_target(cfg).client("apigateway")
+    api = apigw.create_rest_api(name="queued")["id"]
+    root = apigw.get_resources(restApiId=api)["items"][0]["id"]
+    threads = [threading.Thread(target=apigw.create_resource, kwargs=dict(restApiId=api, parentId=root, pathPart=p))
+               for p in "abcd"]
+    with apigw._target.serial_lock(f"restApiId={api}"):  # one write of the tool's own under way
+        for t in threads:
+            t.start()
+        time.sleep(0.2)
+        assert fidelity.in_flight(f"apigateway:restApiId={api}") == 0  # they wait in the tool, not at AWS
+    for t in threads:
+        t.join()
+    assert fidelity.fired[APIGW_CONFLICT] == 0 and len(apigw.get_resources(restApiId=api)["items"]) == 5
+
+
 # ----- items 3 and 8: DynamoDB NotFound after create, PITR enabling --------
 
 

@@ -132,7 +132,8 @@ class FidelityLayer:
     def status(self) -> dict[str, Any]:
         with self.lock:
             return {"on": self.on, "seed": self.seed, "error_rate": self.error_rate,
-                    "latency_scale": self.latency.scale if self.latency else 0, "windows": dict(self.windows),
+                    "latency_scale": self.latency.scale if self.latency else 0,
+                    "latency_created": len(self.latency.created) if self.latency else 0, "windows": dict(self.windows),
                     "fired": dict(sorted(self.fired.items()))}
 
     # -- memory shared by the rules ------------------------------------------
