@@ -59,12 +59,13 @@ KIND_MODEL = {
 # DynamoDB table DescribeTable, DescribeContinuousBackups (PITR) and
 # DescribeTimeToLive; per KMS key DescribeKey and GetKeyRotationStatus; per
 # node group DescribeNodegroup; per VPC attribute DescribeVpcAttribute; per
-# SNS topic GetTopicAttributes. rds:ListTagsForResource is here only because
+# SNS topic GetTopicAttributes; per key whose policy we set GetKeyPolicy.
+# rds:ListTagsForResource is here only because
 # moto's tag index lacks RDS subnet and parameter groups (AWS's has them).
 PER_RESOURCE = {
     "dynamodb:DescribeTable", "dynamodb:DescribeContinuousBackups", "dynamodb:DescribeTimeToLive",
     "kms:DescribeKey", "kms:GetKeyRotationStatus", "eks:DescribeNodegroup", "ec2:DescribeVpcAttribute",
-    "sns:GetTopicAttributes", "rds:ListTagsForResource",
+    "sns:GetTopicAttributes", "rds:ListTagsForResource", "kms:GetKeyPolicy",
 }
 
 
