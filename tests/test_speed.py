@@ -30,13 +30,17 @@ SCALE = 1200.0  # a 2-minute NAT gateway takes 0.1 s
 
 
 def model_ctx(cfg, model, hooks=()):
-    ctx = make_ctx(cfg, [*model.hooks, *hooks])
+    """A context whose moto models creation times by ``model``: the fidelity
+    layer's, as the sandbox server's with FABLINK_FIDELITY_LATENCY and the benchmark's."""
+    ctx = make_ctx(cfg, list(hooks))
     ctx.sleep = time.sleep
     ctx.poll_scale = 1 / SCALE
+    layer = inprocess.layer()
+    layer.latency = model
     # The polls counted here are the model's (pending, then ready): the
     # layer's NotFound right after a create (tests/test_fidelity.py) would
     # delay the first of them past a short modelled time on a busy machine.
-    inprocess.layer().windows["nat-gateway-not-found-after-create"] = 0
+    layer.windows["nat-gateway-not-found-after-create"] = 0
     return ctx
 
 

@@ -1,7 +1,7 @@
 """A latency model for moto: resources take time to be created, as in AWS.
 
-moto reports every resource ready the moment it is created. This model, a set
-of botocore event hooks installed on a Target, remembers when each slow
+moto reports every resource ready the moment it is created. This model, part
+of the fidelity layer (where moto answers), remembers when each slow
 resource was created and, until its modelled creation time has passed,
 rewrites what describe calls return so the resource reads as still being
 created (CREATING, pending, provisioning...). The code under test then waits
@@ -92,7 +92,8 @@ SLOW: list[Slow] = [
 
 
 class LatencyModel:
-    """Install with ``Target(hooks=model.hooks)``. Thread-safe."""
+    """The fidelity layer's (``FidelityLayer.latency``): wire.py shows it every
+    create and describe answer (``observe``). Thread-safe."""
 
     def __init__(
         self,
@@ -116,15 +117,6 @@ class LatencyModel:
     def duration(self, model: str) -> float:
         """The modelled creation time, already scaled."""
         return self.seconds[model] / self.scale
-
-    @property
-    def hooks(self) -> list[tuple[str, Callable[..., Any]]]:
-        """As botocore hooks on one Target's clients (the benchmark's and
-        tests/test_speed.py's use); the fidelity layer calls ``observe``."""
-        return [("after-call", self._after_call)]
-
-    def _after_call(self, model: Any, parsed: dict, **kwargs: Any) -> None:
-        self.observe(f"{model.service_model.service_name}.{model.name}", parsed)
 
     def watches(self, name: str) -> bool:
         """``name`` ("service.Operation") creates or describes a slow resource."""
