@@ -44,9 +44,26 @@ def model_ctx(cfg, model, hooks=()):
     return ctx
 
 
+class SleepClock:
+    """Time that passes only when the code under test sleeps: a busy machine
+    cannot make the first poll come after the modelled creation time."""
+
+    def __init__(self) -> None:
+        self.now, self.lock = 0.0, threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.now += max(seconds, 0.0001)
+
+
 def test_a_creating_resource_is_waited_for_until_the_model_says_ready(aws, cfg, no_random_faults):
-    model = LatencyModel(scale=SCALE)
+    clock = SleepClock()
+    model = LatencyModel(scale=SCALE, clock=clock)
     ctx = model_ctx(cfg, model)
+    ctx.clock, ctx.sleep = clock, clock.sleep
     apply(plan_stages(ctx, ["network"]), ctx, cfg.engine.concurrency)
     polls = ctx.target.meter.calls["ec2:DescribeNatGateways"]
     # discovery once, then per NAT: at least one poll answered 'pending' and one 'available'
