@@ -36,6 +36,8 @@ from werkzeug.serving import run_simple
 from .fidelity import FidelityLayer, wire
 from .sandbox import CONTROL_PATH
 
+RESET_PATH = "/moto-api/reset"  # moto's own: every backend emptied
+
 
 class Fidelity:
     """WSGI middleware: requests answered one at a time, through the fidelity layer."""
@@ -71,6 +73,8 @@ class Fidelity:
             status, headers, body = wire.handle(self.layer, request, downstream, self.lock)
         except wire.Dropped:
             return _hang_up(environ)
+        if environ.get("PATH_INFO") == RESET_PATH and status == 200:
+            self.layer.forget()  # moto's state is gone: so is what the layer remembered of it
         headers = {k: v for k, v in headers.items() if k.lower() not in ("content-length", "transfer-encoding")}
         start_response(f"{status} {_reason(status)}", list(headers.items()) + [("Content-Length", str(len(body)))])
         return [body]

@@ -124,3 +124,19 @@ def test_what_eks_reports_comes_from_the_server_too(server):
     eks.create_cluster(name="cli-cluster", roleArn=role["Role"]["Arn"], resourcesVpcConfig={"subnetIds": subnets})
     group = eks.describe_cluster(name="cli-cluster")["cluster"]["resourcesVpcConfig"]["clusterSecurityGroupId"]
     assert ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["VpcId"] == vpc
+
+
+def test_a_reset_of_moto_is_a_reset_of_the_layer(server):
+    """After moto's /moto-api/reset nothing the layer remembered exists any
+    more (creates, EKS update tokens, forced conflicts already given): it
+    forgets them, and a table made again under an old name is new again."""
+    _control(server, {"FABLINK_FIDELITY_5XX": "0"})
+    ddb = _client(server, "dynamodb")
+    _new_table(ddb, "cli-reset")
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        ddb.describe_table(TableName="cli-reset")
+    urllib.request.urlopen(urllib.request.Request(server.endpoint_url + "/moto-api/reset", method="POST"), timeout=10)
+    assert _control(server)["fired"] == {}
+    _new_table(ddb, "cli-reset")
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        ddb.describe_table(TableName="cli-reset")
