@@ -1,6 +1,10 @@
 """Benchmark: provision the whole design against a moto server through the
 latency model, and compare the wall time with the critical path.
 
+The model is the sandbox's own: the server's fidelity layer, started with
+FABLINK_FIDELITY_LATENCY=scale (fablink_ops/fidelity/latency.py), the same
+the sandbox takes and tests/test_speed.py uses.
+
     python -m bench.provision [--scale 20] [--json]
 
 It prints:
@@ -55,12 +59,13 @@ KIND_MODEL = {
 # DynamoDB table DescribeTable, DescribeContinuousBackups (PITR) and
 # DescribeTimeToLive; per KMS key DescribeKey and GetKeyRotationStatus; per
 # node group DescribeNodegroup; per VPC attribute DescribeVpcAttribute; per
-# SNS topic GetTopicAttributes. rds:ListTagsForResource is here only because
+# SNS topic GetTopicAttributes; per key whose policy we set GetKeyPolicy.
+# rds:ListTagsForResource is here only because
 # moto's tag index lacks RDS subnet and parameter groups (AWS's has them).
 PER_RESOURCE = {
     "dynamodb:DescribeTable", "dynamodb:DescribeContinuousBackups", "dynamodb:DescribeTimeToLive",
     "kms:DescribeKey", "kms:GetKeyRotationStatus", "eks:DescribeNodegroup", "ec2:DescribeVpcAttribute",
-    "sns:GetTopicAttributes", "rds:ListTagsForResource",
+    "sns:GetTopicAttributes", "rds:ListTagsForResource", "kms:GetKeyPolicy",
 }
 
 
@@ -79,13 +84,15 @@ def critical_path(changes: list[Change], weight: dict[str, float]) -> tuple[floa
     return max((longest(k) for k in by_key), key=lambda x: x[0], default=(0.0, []))
 
 
-def _start_moto(account: str) -> tuple[subprocess.Popen, str]:
+def _start_moto(account: str, scale: float) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(MOTO_ACCOUNT_ID=account, MOTO_EC2_LOAD_DEFAULT_AMIS="false", MOTO_IAM_LOAD_MANAGED_POLICIES="true")
-    # The sandbox's server (requests one at a time: moto's backends are not thread-safe).
+    env.update(MOTO_ACCOUNT_ID=account, MOTO_EC2_LOAD_DEFAULT_AMIS="false", MOTO_IAM_LOAD_MANAGED_POLICIES="true",
+               FABLINK_FIDELITY_LATENCY=f"{scale:g}")
+    # The sandbox's server (requests one at a time: moto's backends are not
+    # thread-safe), its fidelity layer modelling AWS's creation times.
     proc = subprocess.Popen([sys.executable, "-m", "fablink_ops.moto_server", "-H", "127.0.0.1", "-p", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -125,15 +132,20 @@ def _warm_moto(url: str, region: str) -> None:
     subprocess.run([sys.executable, "-c", WARM_UP, url, region], env=env, check=True)
 
 
+def _server_status(url: str) -> dict:
+    with urllib.request.urlopen(f"{url}/fablink-fidelity/", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
 def run(scale: float, config: str) -> dict:
     cfg = load_config(config)
-    proc, url = _start_moto(cfg.project.account_id)
+    proc, url = _start_moto(cfg.project.account_id, scale)
+    os.environ["FABLINK_FIDELITY_LATENCY"] = f"{scale:g}"  # the tool's waits scale as the sandbox's would
     try:
         _warm_moto(url, cfg.project.region)
         stages = select_stages(None)
-        model = LatencyModel(scale=scale)
+        model = LatencyModel(scale=scale)  # the server's table: for the critical path
         target = sandbox_target(url, cfg.project.region, RetryPolicy(8, 0.05, 1.0))
-        target.hooks.extend(model.hooks)
         ctx = Context(cfg, target, poll_scale=1 / scale)
         start = time.monotonic()
         changes = plan_stages(ctx, stages)
@@ -159,7 +171,7 @@ def run(scale: float, config: str) -> dict:
             "stages": stages,
             "scale": scale,
             "resources": len(changes),
-            "modelled_creations": len(model.created),
+            "modelled_creations": _server_status(url).get("latency_created"),
             "plan_seconds": round(planned - start, 2),
             "wall_seconds": round(wall, 2),
             "critical_path_seconds": round(path_seconds, 2),

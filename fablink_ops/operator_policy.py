@@ -27,12 +27,19 @@ sandbox provision) and fails when either differs:
 Resource "*": the tool finds resources by name and tag, and creates them
 with names from the config; scope it further per account if you must (the
 PassRole statement is already limited to the services that take our roles).
+The exceptions are the calls that delete data (SCOPED_DELETES): outside
+destroy, only backup.verify's sweep deletes tables, clusters and instances,
+its own temporaries, so the operators' policy allows those deletes on the
+environment's temporary names only (``[backup] temporary_prefix``): a
+mistake, or a bug, cannot delete a production table with these credentials.
+docs/operator-policy.json is prod's (config/prod.toml); another
+environment's operators need its prefix (``scoped_deletes(cfg)``).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Iterable
+from typing import Any, Iterable
 
 import botocore
 import botocore.session
@@ -111,6 +118,23 @@ DESTROY_IMPLICIT: dict[str, str] = {
 # and what every command does first (the account/region guard, the run lock).
 DESTROY_MODULES = ("destroy/", "lock.py", "session.py", "target.py")
 
+# The data deletes an operator's run makes (runbooks/backup/cleanup.py:
+# backup.verify's temporaries): allowed on those names only. IAM resource
+# ARNs: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html
+# (table/NAME) and list_amazonrds.html (cluster:ID, db:ID).
+SCOPED_DELETES: dict[str, str] = {
+    "dynamodb:DeleteTable": "arn:aws:dynamodb:{region}:{account}:table/{prefix}-*",
+    "rds:DeleteDBCluster": "arn:aws:rds:{region}:{account}:cluster:{prefix}-*",
+    "rds:DeleteDBInstance": "arn:aws:rds:{region}:{account}:db:{prefix}-*",
+}
+
+
+def scoped_deletes(cfg: Any) -> dict[str, str]:
+    """SCOPED_DELETES for one environment: action -> the resource ARN pattern it is allowed on."""
+    values = {"region": cfg.project.region, "account": cfg.project.account_id, "prefix": cfg.backup.temporary_prefix}
+    return {action: pattern.format(**values) for action, pattern in SCOPED_DELETES.items()}
+
+
 PASS_ROLE_SERVICES = ("eks.amazonaws.com", "ec2.amazonaws.com", "monitoring.rds.amazonaws.com", "apigateway.amazonaws.com")
 
 
@@ -156,11 +180,17 @@ def split_sources(files: dict[str, str]) -> tuple[str, str]:
     return operations, destroy
 
 
-def document(all_actions: set[str], sid: str = "FablinkOps", pass_role: bool = True) -> dict:
+def document(all_actions: set[str], sid: str = "FablinkOps", pass_role: bool = True,
+             scoped: dict[str, str] | None = None) -> dict:
     """The policy: every action but iam:PassRole on "*", PassRole (``pass_role``)
-    only to the services that take our roles."""
-    plain = sorted(a for a in all_actions if a != "iam:PassRole")
+    only to the services that take our roles, and the ``scoped`` actions
+    (action -> resource ARN pattern) only on their resources."""
+    scoped = {a: r for a, r in (scoped or {}).items() if a in all_actions}
+    plain = sorted(a for a in all_actions if a != "iam:PassRole" and a not in scoped)
     statements: list[dict] = [{"Sid": sid, "Effect": "Allow", "Action": plain, "Resource": "*"}]
+    if scoped:
+        statements.append({"Sid": "DeleteOnlyBackupVerifyTemporaries", "Effect": "Allow", "Action": sorted(scoped),
+                           "Resource": sorted(set(scoped.values()))})
     if pass_role:
         statements.append({"Sid": "PassOurRoles", "Effect": "Allow", "Action": "iam:PassRole", "Resource": "*",
                            "Condition": {"StringEquals": {"iam:PassedToService": list(PASS_ROLE_SERVICES)}}})
@@ -170,6 +200,15 @@ def document(all_actions: set[str], sid: str = "FablinkOps", pass_role: bool = T
 def destroy_document(calls: Iterable[str]) -> dict:
     """`invoke destroy`'s policy: its own calls (reads included) and DESTROY_IMPLICIT, no PassRole."""
     return document({action_of(c) for c in calls} | set(DESTROY_IMPLICIT), sid="FablinkOpsDestroy", pass_role=False)
+
+
+def granted(doc: dict) -> set[str]:
+    """Every action the document allows, on any resource."""
+    found: set[str] = set()
+    for statement in doc["Statement"]:
+        action = statement["Action"]
+        found |= {action} if isinstance(action, str) else set(action)
+    return found
 
 
 def render(doc: dict) -> str:

@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import OpsError
+from .fidelity import settings_from_env
+
+CONTROL_PATH = "/fablink-fidelity/"  # moto_server.py's
 
 START_BUDGET_SECONDS = 30.0
 SAY_BUSY_AFTER_SECONDS = 3.0
@@ -143,6 +146,7 @@ def ensure_running(account_id: str, say: Callable[[str], None] | None = None) ->
     with _locked():
         info = _read_state()
         if info and _wait_for_recorded(info, say):
+            _send_fidelity_settings(info, say)
             return info, False
         port = _free_port()
         log = open(state_dir() / "moto-server.log", "ab")
@@ -177,7 +181,25 @@ def ensure_running(account_id: str, say: Callable[[str], None] | None = None) ->
                 proc.terminate()
                 raise OpsError(f"the sandbox did not answer within {START_BUDGET_SECONDS:.0f}s: see {state_dir() / 'moto-server.log'}")
             time.sleep(0.1)
+        _send_fidelity_settings(info, say)
         return info, True
+
+
+def _send_fidelity_settings(info: SandboxInfo, say: Callable[[str], None]) -> None:
+    """This command's FABLINK_FIDELITY* settings to the server's fidelity
+    layer (moto_server.py): the server outlives commands, the settings are
+    each command's, as they were when the layer lived in the tool."""
+    body = json.dumps(settings_from_env()).encode()
+    request = urllib.request.Request(f"{info.endpoint_url}{CONTROL_PATH}", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            if resp.status == 200:
+                return
+    except OSError:
+        pass
+    say(f"sandbox: the server (pid {info.pid}) has no fidelity layer to configure (started by an older "
+        "fablink-ops?): invoke sandbox.down and run again for AWS's answers (its state is lost)")
 
 
 def stop() -> SandboxInfo | None:

@@ -32,8 +32,7 @@ from tenacity import Retrying
 
 from . import adopt
 from .errors import AwsError, GuardError
-from .fidelity import FidelityLayer
-from .fidelity import enabled as fidelity_enabled
+from .fidelity import latency_scale
 from .validate import RequestValidator
 
 # Operation-name prefixes that only read. Anything else counts as a write.
@@ -141,6 +140,15 @@ EVENTUAL_CONSISTENCY_MESSAGES = (
 
 T = TypeVar("T")
 
+# API Gateway carries out one modification of a REST API (or usage plan, or
+# custom domain) at a time, and answers a write that races another with
+# ConflictException "concurrent modification" (terraform-provider-aws #9014;
+# the sandbox's fidelity layer does the same). The tool's own writes on one
+# of them queue behind each other (Target.serial_lock), so it never races
+# itself; the conflict's retry stays for writes of others (the console, a
+# second operator). service -> the parameters naming what a write modifies.
+SERIAL_WRITES: dict[str, tuple[str, ...]] = {"apigateway": ("restApiId", "usagePlanId", "domainName")}
+
 
 # Operations that do not start with a read prefix yet change no resource or
 # setting: AWS computes a report from what exists (IAM GenerateCredentialReport
@@ -218,27 +226,18 @@ class Target:
     # The model constraints botocore skips (pattern, enum, max): checked on
     # every request, sandbox and live alike, since AWS checks them (validate.py).
     validator: RequestValidator | None = field(default_factory=RequestValidator)
-    # The sandbox answers as AWS does where moto does not (fidelity/): on by
-    # default for sandbox targets, None for live ones or FABLINK_FIDELITY=off.
-    fidelity: FidelityLayer | None | str = "auto"
     # Multiplies AWS's wait times (poll intervals, retry backoff) on this
     # target: 1 for AWS. The sandbox's server gets SANDBOX_WAIT_SCALE
     # (sandbox_target), see there.
     wait_scale: float = 1.0
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _serial: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
 
-    def __post_init__(self) -> None:
-        if self.fidelity == "auto":
-            self.fidelity = FidelityLayer(helper_client=self._helper_client) if (
-                self.mode == "sandbox" and fidelity_enabled()) else None
-
-    def _helper_client(self, service: str) -> Any:
-        """An unmetered, hook-free client to the same place: for what AWS does by itself (fidelity layer)."""
-        kwargs: dict[str, Any] = {"region_name": self.region}
-        if self.endpoint_url:
-            kwargs["endpoint_url"] = self.endpoint_url
-        return self.session.client(service, **kwargs)
+    def serial_lock(self, key: str) -> threading.Lock:
+        """The lock the writes on ``key`` (see SERIAL_WRITES) take in turn."""
+        with self._lock:
+            return self._serial.setdefault(key, threading.Lock())
 
     @property
     def is_live(self) -> bool:
@@ -286,11 +285,6 @@ class Target:
             events.register_last("before-parameter-build", self.validator)
         for event, handler in self.hooks:
             events.register(event, handler)
-        if isinstance(self.fidelity, FidelityLayer):
-            # After the injected hooks: the layer plays AWS, so a test's crash
-            # or throttle (the client's side) comes first, as it would.
-            for event, handler in self.fidelity.hooks:
-                events.register(event, handler)
         return raw
 
     def account_id(self) -> str:
@@ -324,9 +318,19 @@ class Client:
         return call
 
     def _write(self, operation: str, attr: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
-        """A write, retried by our policy. After a failure that may have been
-        carried out (TRANSIENT), a token-less create first looks for what it
-        made (adopt.FINDERS) and returns that instead of creating again."""
+        """A write, retried by our policy, queued behind the tool's other
+        writes on the same API Gateway API (SERIAL_WRITES)."""
+        parents = SERIAL_WRITES.get(self.raw.meta.service_model.service_name, ())
+        parent = next((f"{name}={kwargs[name]}" for name in parents if kwargs.get(name)), None)
+        if parent is None:
+            return self._write_retried(operation, attr, args, kwargs)
+        with self._target.serial_lock(parent):
+            return self._write_retried(operation, attr, args, kwargs)
+
+    def _write_retried(self, operation: str, attr: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
+        """After a failure that may have been carried out (TRANSIENT), a
+        token-less create first looks for what it made (adopt.FINDERS) and
+        returns that instead of creating again."""
         finder = adopt.FINDERS.get((self.raw.meta.service_model.service_name, operation))
         ambiguous = False
 
@@ -440,8 +444,8 @@ SANDBOX_WAIT_SCALE = 0.05
 
 def sandbox_target(endpoint_url: str, region: str, retry: RetryPolicy | None = None) -> Target:
     target = Target("sandbox", region, sandbox_session(region), endpoint_url=endpoint_url, retry=retry or RetryPolicy())
-    latency = target.fidelity.latency if isinstance(target.fidelity, FidelityLayer) else None
-    target.wait_scale = 1.0 / latency.scale if latency else SANDBOX_WAIT_SCALE
+    scale = latency_scale()  # the sandbox's server models AWS's creation times, this much faster
+    target.wait_scale = 1.0 / scale if scale else SANDBOX_WAIT_SCALE
     return target
 
 

@@ -17,7 +17,7 @@ from fablink_ops.runbooks.backup import sweep, verify
 from .backup_timeline import RestoreModel
 from .conftest import boto_session
 from .timeline import WALL, FakeClock
-from .util import RunbookRun, run_runbook
+from .util import RunbookRun, run_runbook, seeding
 
 REGION = "ap-northeast-2"
 OPERATOR = "arn:aws:iam::853963783084:user/operator"
@@ -41,6 +41,7 @@ def session_key(i: int) -> dict:
     return {"session_id": {"S": f"s{i:03d}"}}
 
 
+@seeding()  # the world before the run: no fidelity windows for its creates
 def make_sources(cfg) -> None:
     """What backup.verify expects to find: the tables as the dynamodb stage
     makes them (key schema, indexes, PITR, deletion protection, tags; created

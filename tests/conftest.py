@@ -1,41 +1,29 @@
 from __future__ import annotations
 
 import os
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
-from moto.core.botocore_stubber import BotocoreStubber
 
 from fablink_ops import lock
 from fablink_ops.config import load_config
 from fablink_ops.engine import Context
+from fablink_ops.fidelity import FidelityLayer, inprocess
 from fablink_ops.moto_server import per_cluster_oidc_issuer
 from fablink_ops.target import RetryPolicy, Target
 
 from . import speedups
 
-speedups.install()  # RSA keys and botocore client classes made once (see there)
+speedups.install()  # what no test is about, made once a process (see there)
 
-# moto's backends are plain dicts without locks: in-process, a
-# DescribeDBInstances iterating the instances while another thread's
-# CreateDBInstance adds one fails ("OrderedDict mutated during iteration").
-# The tool's calls are concurrent, as they may be against AWS; only moto's
-# handling of them is serialized here, as fablink_ops/moto_server.py does
-# for the sandbox's server.
-_MOTO_LOCK = threading.RLock()
-_moto_process_request = BotocoreStubber.process_request
-
-
-def _one_request_at_a_time(self, request):
-    with _MOTO_LOCK:
-        return _moto_process_request(self, request)
-
-
-BotocoreStubber.process_request = _one_request_at_a_time
+# In-process moto (mock_aws) answers through the fidelity layer, as the
+# sandbox's server does (fablink_ops/fidelity/inprocess.py): one request at a
+# time (moto's backends are plain dicts without locks), and AWS's answers
+# moto lacks. Each test gets a fresh layer (the ``fidelity`` fixture).
+inprocess.install()
 
 # Each EKS cluster its own OIDC issuer, as in AWS and in the sandbox server.
 per_cluster_oidc_issuer()
@@ -92,12 +80,25 @@ def own_moto(prepare=None):
             yield
 
 
+@pytest.fixture(autouse=True)
+def fidelity():
+    """The fidelity layer in-process moto answers through, fresh for each test
+    (its windows and seeded faults reproduce test by test); a test reads what
+    it answered (``fidelity.fired``) or widens a window (``fidelity.windows``)."""
+    layer = FidelityLayer()
+    inprocess.use(layer)
+    yield layer
+    inprocess.use(FidelityLayer())  # module fixtures set up between tests answer through one too
+
+
 @pytest.fixture
-def no_random_faults(monkeypatch):
+def no_random_faults(monkeypatch, fidelity):
     """The fidelity layer's 5xx / dropped-connection rule off (it is on by
     default, at 1%): for the few tests that count exact calls, where an
-    attempt the rule failed is one call more. Everything else runs with it."""
+    attempt the rule failed is one call more. Everything else runs with it.
+    The variable is for a sandbox server a test starts."""
     monkeypatch.setenv("FABLINK_FIDELITY_5XX", "0")
+    fidelity.error_rate = 0.0
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from fablink_ops.runbooks.access.models import Inventory
 from .conftest import CONFIG, make_target
 from . import state
 from .faults import Throttle
-from .util import RunbookRun, load_stage_policies, provision, run_runbook
+from .util import RunbookRun, load_stage_policies, provision, run_runbook, seeding
 
 ACCOUNT = "853963783084"
 REGION = "ap-northeast-2"
@@ -134,6 +134,7 @@ def later(days: int) -> datetime:
 # seeded violations (and a compliant twin next to each, which must stay quiet)
 
 
+@seeding()  # the world before the review: no fidelity windows for its creates
 def seed(keep: dict) -> set[tuple[str, str]]:
     """Every kind of violation the review looks for, each beside a resource
     that does it right. Returns the findings a review 100 days later must give."""

@@ -507,7 +507,10 @@ def _timed_stage(cfg, hide_writer_while_creating: bool = False):
                 for member in cluster.get("DBClusterMembers", []):
                     member["IsClusterWriter"] = False
 
-    hooks = [*model.hooks, *([("after-call", hide)] if hide_writer_while_creating else [])]
+    from fablink_ops.fidelity import inprocess
+
+    inprocess.layer().latency = model  # moto's answers carry the model's statuses; ``hide`` reads them after
+    hooks = [("after-call", hide)] if hide_writer_while_creating else []
     ctx, changes = run_stage(cfg, substrate(cfg), hooks, sleep=time.sleep, poll_scale=1 / 1200.0)
     assert {c.key for c in changes if c.action != CREATE} == {f"db-instance-ready:{writer}"}
     return model, model._ready_at[("aurora-instance", writer)]

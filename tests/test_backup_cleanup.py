@@ -13,6 +13,7 @@ from fablink_ops.runbooks.backup.checks import read_aurora, read_tables
 from .backup_timeline import RestoreModel
 from .backup_util import assert_production_intact, client, leftovers, make_sources, run_sweep, run_verify, small, step
 from .conftest import make_ctx
+from .util import seeding
 from .timeline import WALL, FakeClock
 
 SESSIONS, ACTIVITIES = "fablink-prod-sessions", "fablink-prod-user-activities"
@@ -172,9 +173,10 @@ def test_a_restore_killed_before_its_tagging_is_recognised_and_swept(sources):
     fresh = cleanup.table_name(cfg, new_run, SESSIONS)
     for name in (expired, fresh):
         ddb.restore_table_to_point_in_time(SourceTableName=SESSIONS, TargetTableName=name, UseLatestRestorableTime=True)
-    ddb.create_table(TableName="other-team-sessions", BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}], KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}])
-    ddb.update_continuous_backups(TableName="other-team-sessions", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    with seeding():  # another team's table, long there (no fidelity windows)
+        ddb.create_table(TableName="other-team-sessions", BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}], KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}])
+        ddb.update_continuous_backups(TableName="other-team-sessions", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
     lookalike = cleanup.table_name(cfg, f"{(WALL - timedelta(hours=9)):%Y%m%d%H%M%S}-abcd", ACTIVITIES)
     ddb.restore_table_to_point_in_time(SourceTableName="other-team-sessions", TargetTableName=lookalike, UseLatestRestorableTime=True)
 

@@ -536,7 +536,7 @@ def test_in_place_updates(aws, cfg):
         ngd = eks.describe_nodegroup(clusterName=names.cluster, nodegroupName=names.nodegroup(zone))["nodegroup"]
         assert ngd["scalingConfig"] == {"minSize": 2, "maxSize": 8, "desiredSize": 2}
         assert ngd["labels"]["tier"] == "app" and ngd["labels"]["fablink.com/zone"] == zone.az
-        assert ngd["updateConfig"] == {"maxUnavailable": 2}
+        assert ngd["updateConfig"] == {"maxUnavailable": 2, "updateStrategy": "DEFAULT"}  # as EKS reports it (fidelity layer)
     again, changes = provision(new, BOTH)
     assert again.target.meter.writes == 0
 

@@ -45,7 +45,7 @@ def test_a_canary_deployment_is_the_stages_canary_not_its_deployment(api):
     assert again.get_stage(restApiId=api_id, stageName="prod")["canarySettings"]["deploymentId"] == made["id"]
 
 
-def test_percentage_then_promotion_then_removal(api):
+def test_percentage_then_promotion_then_removal(api, fidelity):
     apigw, api_id, base, cfg = api
     with pytest.raises(ClientError, match="BadRequestException"):
         apigw.create_deployment(restApiId=api_id, stageName="nope", canarySettings={"percentTraffic": 10.0})
@@ -68,5 +68,5 @@ def test_percentage_then_promotion_then_removal(api):
         {"op": "remove", "path": "/canarySettings"}])
     assert "canarySettings" not in stage and stage["variables"] == {"liveColour": "green"}
     assert "canarySettings" not in apigw.get_stage(restApiId=api_id, stageName="prod")
-    fired = apigw._target.fidelity.fired
+    fired = fidelity.fired
     assert fired["apigateway-canary-stage-update"] >= 3 and fired["apigateway-canary-deployment"] >= 1

@@ -6,7 +6,10 @@ from __future__ import annotations
 import threading
 import time
 
-from fablink_ops.moto_server import OneAtATime
+from werkzeug.test import create_environ
+
+from fablink_ops.fidelity import FidelityLayer
+from fablink_ops.moto_server import Fidelity
 
 
 def test_requests_are_served_one_at_a_time_whole_and_closed():
@@ -30,11 +33,15 @@ def test_requests_are_served_one_at_a_time_whole_and_closed():
         def close(self):
             closed.append(self.n)
 
-    app = OneAtATime(lambda environ, start_response: Body(environ["n"]))
+    def moto(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return Body(int(environ["wsgi.input"].read()))
+
+    app = Fidelity(moto, FidelityLayer())
     answers = {}
 
     def call(n):
-        answers[n] = app({"n": n}, lambda *a: None)
+        answers[n] = app(create_environ("/", method="POST", data=str(n).encode()), lambda *a: None)
 
     threads = [threading.Thread(target=call, args=(n,)) for n in range(6)]
     for t in threads:

@@ -27,12 +27,19 @@ def test_the_policy_covers_exactly_a_full_provision_the_live_only_calls_and_the_
     operations, destroy = operator_policy.split_sources(files)
     calls |= operator_policy.source_calls(operations, services)
     destroy_calls = operator_policy.source_calls(destroy, services)
-    _in_sync(POLICY, operator_policy.document(operator_policy.actions(calls, RUNBOOK_PERMISSIONS)), calls)
+    scoped = operator_policy.scoped_deletes(cfg)
+    _in_sync(POLICY, operator_policy.document(operator_policy.actions(calls, RUNBOOK_PERMISSIONS), scoped=scoped), calls)
     _in_sync(DESTROY_POLICY, operator_policy.destroy_document(destroy_calls), destroy_calls)
     # the production operators' policy holds none of destroy's own deletes
     destroy_only = {operator_policy.action_of(c) for c in destroy_calls} - {operator_policy.action_of(c) for c in calls}
     assert {"ec2:DeleteVpc", "eks:DeleteCluster", "kms:ScheduleKeyDeletion"} <= destroy_only
-    assert not destroy_only & set(json.loads(POLICY.read_text())["Statement"][0]["Action"])
+    assert not destroy_only & operator_policy.granted(json.loads(POLICY.read_text()))
+    # the data deletes it holds are backup.verify's, on its temporaries' names only
+    doc = json.loads(POLICY.read_text())
+    [deletes] = [s for s in doc["Statement"] if s["Sid"] == "DeleteOnlyBackupVerifyTemporaries"]
+    assert set(deletes["Action"]) == set(operator_policy.SCOPED_DELETES)
+    assert all(f":{cfg.backup.temporary_prefix}-*" in r or f"/{cfg.backup.temporary_prefix}-*" in r for r in deletes["Resource"])
+    assert not set(operator_policy.SCOPED_DELETES) & set(doc["Statement"][0]["Action"])  # never on "*"
 
 
 def _in_sync(path, doc: dict, calls: set[str]) -> None:
@@ -41,7 +48,7 @@ def _in_sync(path, doc: dict, calls: set[str]) -> None:
         path.parent.mkdir(exist_ok=True)
         path.write_text(wanted)
     have = path.read_text() if path.exists() else ""
-    granted = set(json.loads(have)["Statement"][0]["Action"]) if have else set()
+    granted = operator_policy.granted(json.loads(have)) if have else set()
     missing = sorted({operator_policy.action_of(c) for c in calls} - granted - {"iam:PassRole"})
     assert not missing, f"calls {path.name} does not allow: {missing} (regenerate: FABLINK_WRITE_POLICY=1 pytest {__file__})"
     assert have == wanted, f"{path.name} is stale (regenerate: FABLINK_WRITE_POLICY=1 pytest {__file__})"

@@ -25,6 +25,7 @@ class Slow(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         time.sleep(2.5)
         self.send_response(200); self.end_headers(); self.wfile.write(b"{}")
+    do_POST = do_GET  # the fidelity layer's settings (sandbox.py) wait in the same queue
     def log_message(self, *a): pass
 http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), Slow).serve_forever()
 """

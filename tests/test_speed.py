@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from fablink_ops.fidelity import inprocess
 from fablink_ops.fidelity.latency import LatencyModel
 from fablink_ops.stages import plan_stages
 from fablink_ops.engine import apply
@@ -29,19 +30,40 @@ SCALE = 1200.0  # a 2-minute NAT gateway takes 0.1 s
 
 
 def model_ctx(cfg, model, hooks=()):
-    ctx = make_ctx(cfg, [*model.hooks, *hooks])
+    """A context whose moto models creation times by ``model``: the fidelity
+    layer's, as the sandbox server's with FABLINK_FIDELITY_LATENCY and the benchmark's."""
+    ctx = make_ctx(cfg, list(hooks))
     ctx.sleep = time.sleep
     ctx.poll_scale = 1 / SCALE
+    layer = inprocess.layer()
+    layer.latency = model
     # The polls counted here are the model's (pending, then ready): the
     # layer's NotFound right after a create (tests/test_fidelity.py) would
     # delay the first of them past a short modelled time on a busy machine.
-    ctx.target.fidelity.windows["nat-gateway-not-found-after-create"] = 0
+    layer.windows["nat-gateway-not-found-after-create"] = 0
     return ctx
 
 
+class SleepClock:
+    """Time that passes only when the code under test sleeps: a busy machine
+    cannot make the first poll come after the modelled creation time."""
+
+    def __init__(self) -> None:
+        self.now, self.lock = 0.0, threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.now += max(seconds, 0.0001)
+
+
 def test_a_creating_resource_is_waited_for_until_the_model_says_ready(aws, cfg, no_random_faults):
-    model = LatencyModel(scale=SCALE)
+    clock = SleepClock()
+    model = LatencyModel(scale=SCALE, clock=clock)
     ctx = model_ctx(cfg, model)
+    ctx.clock, ctx.sleep = clock, clock.sleep
     apply(plan_stages(ctx, ["network"]), ctx, cfg.engine.concurrency)
     polls = ctx.target.meter.calls["ec2:DescribeNatGateways"]
     # discovery once, then per NAT: at least one poll answered 'pending' and one 'available'

@@ -249,3 +249,22 @@ def run_runbook(cfg, opts, command, hooks=(), identity: str = "") -> tuple[int, 
     if not files:
         return code, None, "", target
     return code, json.loads(files[0].read_text()), files[0].with_suffix(".md").read_text(), target
+
+
+@contextmanager
+def seeding() -> Iterator[None]:
+    """A test's setup past the in-process fidelity layer: the world as it was
+    before the run under test (a table whose PITR AWS enabled long ago), not
+    AWS's answers in the seconds after each seeding write."""
+    from fablink_ops.fidelity import inprocess
+
+    layer = inprocess.layer()
+    was = layer.on if layer else None
+    if layer:
+        layer.on = False
+    try:
+        yield
+    finally:
+        if layer:
+            layer.on = was
+

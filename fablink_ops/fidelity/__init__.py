@@ -1,20 +1,22 @@
-"""The fidelity layer: AWS behaviours moto lacks, reproduced on sandbox clients.
+"""The fidelity layer: AWS behaviours moto lacks, reproduced where moto answers.
 
 moto answers at once and always: a table is describable the moment it is
 created, an IAM role is assumable at once, two writes on one REST API never
 collide. AWS does none of that, so code can pass every test and fail its
-first live run. This layer sits on every sandbox client the tool builds
-(the sandbox server's and the tests' in-process moto alike) as botocore event
-hooks, and makes moto answer as AWS does: each behaviour is a small rule in
-``rules.py`` with the AWS documentation or issue that describes it.
+first live run. This layer sits in moto's request handling: in the
+sandbox's server (moto_server.py: every client pointed at the sandbox meets
+it, the aws CLI included) and in the tests' in-process moto
+(inprocess.py). Each behaviour is a small rule in ``rules.py`` with the AWS
+documentation or issue that describes it; ``wire.py`` turns a request into
+the rules' terms (service, operation, parameters) and their answers back into
+the request's protocol.
 
 How a rule acts:
-- ``before-parameter-build`` keeps the request's own parameters (what a rule
-  matches on: a table name, a role ARN) in the request context;
-- ``before-call`` may answer instead of moto: an AWS error (a 400 with its
-  code and message, or a 5xx), so botocore raises exactly what AWS would;
-- ``after-call`` sees moto's answer: it remembers what was created (the
-  windows start there) and may add what AWS reports and moto omits.
+- ``before`` may answer instead of moto: an AWS error (a 400 with its code
+  and message, or a 5xx), a dropped connection, or a success AWS gives that
+  moto would not;
+- ``after`` sees moto's answer: it remembers what was created (the windows
+  start there) and may add what AWS reports and moto omits.
 
 Windows are counted in calls, not seconds (the first N matching calls after a
 create fail): the code path is the same as with AWS's seconds or minutes, the
@@ -23,80 +25,124 @@ dropped connections, on by default at DEFAULT_5XX_RATE) are a hash of the
 seed, the operation and its call count (rules._fault_draws): the same every
 run, whatever the interleaving of concurrent calls.
 
-Environment: ``FABLINK_FIDELITY=off`` turns the layer off (debugging);
-``FABLINK_FIDELITY_SEED`` seeds the random faults;
-``FABLINK_FIDELITY_5XX`` is the rate of random 5xx answers (default 0.01; 0: off);
-``FABLINK_FIDELITY_LATENCY=N`` adds AWS's creation times, divided by N
+Settings (``settings_from_env``): ``FABLINK_FIDELITY=off`` turns the layer
+off (debugging); ``FABLINK_FIDELITY_SEED`` seeds the random faults;
+``FABLINK_FIDELITY_5XX`` is the rate of random 5xx answers (default 0.01; 0:
+off); ``FABLINK_FIDELITY_LATENCY=N`` adds AWS's creation times, divided by N
 (``latency.py``, the model the benchmark and tests/test_speed.py use; off by
-default: the sandbox stays fast).
-
-The layer is client-side, so it applies to the tool's own calls, not to
-another program (the aws CLI) pointed at the sandbox server.
+default: the sandbox stays fast). The tool sends its environment's settings
+to the sandbox's server at the start of every command (sandbox.py), so they
+hold for that command as they did when the layer lived in the tool.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections import Counter
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Mapping
+
+from botocore.exceptions import ConnectionClosedError
 
 from .latency import LatencyModel
 from .rules import RULES, WINDOWS, Call, Rule
 
-__all__ = ["FidelityLayer", "enabled", "Call", "Rule", "RULES", "WINDOWS"]
+__all__ = ["FidelityLayer", "enabled", "settings_from_env", "Call", "Rule", "RULES", "WINDOWS"]
 
-_CONTEXT_KEY = "fablink_fidelity_params"
 # The share of calls answered with a 5xx or a dropped connection (rules.py,
 # "server-errors"): low, as AWS's are, but on, so every run meets a few and
 # the retries are exercised everywhere (issue 14).
 DEFAULT_5XX_RATE = 0.01
+SETTINGS = ("FABLINK_FIDELITY", "FABLINK_FIDELITY_SEED", "FABLINK_FIDELITY_5XX", "FABLINK_FIDELITY_LATENCY")
+
+
+def _on(value: str | None) -> bool:
+    return (value or "on").strip().lower() not in ("off", "0", "false", "no")
 
 
 def enabled() -> bool:
-    return os.environ.get("FABLINK_FIDELITY", "on").strip().lower() not in ("off", "0", "false", "no")
+    return _on(os.environ.get("FABLINK_FIDELITY"))
 
 
-class _Http:
-    """The http response botocore expects from a before-call answer."""
+def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The layer's settings in this environment (what the tool sends the sandbox's server)."""
+    env = os.environ if env is None else env
+    return {k: env[k] for k in SETTINGS if k in env}
 
-    def __init__(self, status: int):
-        self.status_code = status
-        self.headers: dict[str, str] = {}
-        self.content = b""
-        self.raw = None
+
+def latency_scale(env: Mapping[str, str] | None = None) -> float:
+    """N of FABLINK_FIDELITY_LATENCY (0: no creation times)."""
+    env = os.environ if env is None else env
+    try:
+        return max(float(env.get("FABLINK_FIDELITY_LATENCY", "0") or 0), 0.0)
+    except ValueError:
+        return 0.0
 
 
 class FidelityLayer:
-    """One per Target: the rules' memory (what was created, how many times a
-    window has answered) is per run, as each run builds its own Target."""
+    """One per moto: per sandbox server, per test in-process (the rules' memory
+    of what was created, and how many times a window has answered)."""
 
     def __init__(self, rules: list[Rule] | None = None, seed: int | None = None, error_rate: float | None = None,
                  helper_client: Callable[[str], Any] | None = None, windows: dict[str, int] | None = None):
         """``windows``: rule name -> calls its window answers, over ``rules.WINDOWS``."""
         self.rules = list(RULES if rules is None else rules)
         self.windows = {**WINDOWS, **(windows or {})}
-        self.seed = int(os.environ.get("FABLINK_FIDELITY_SEED", "14")) if seed is None else seed
-        self.error_rate = float(os.environ.get("FABLINK_FIDELITY_5XX", str(DEFAULT_5XX_RATE))) if error_rate is None else error_rate
-        # An uncounted client for what AWS makes on its own (the EKS cluster
-        # security group): not one of the tool's calls, so never metered.
+        self.on = True
+        self.seed = 14
+        self.error_rate = DEFAULT_5XX_RATE
+        self.latency: LatencyModel | None = None
+        self.configure(settings_from_env())
+        if seed is not None:
+            self.seed = seed
+        if error_rate is not None:
+            self.error_rate = error_rate
+        # A client for what AWS does on its own (the EKS cluster security
+        # group, a canary's deployment): straight to moto, past the layer and
+        # the tool's meter (inprocess.helper_client by default).
+        if helper_client is None:
+            from .inprocess import helper_client as helper_client
         self.helper_client = helper_client
         self.lock = threading.RLock()
         self.memory: dict[str, Any] = {}  # rules' state, by rule-chosen keys
         self.fired: Counter[str] = Counter()  # rule name -> answers it gave
-        scale = float(os.environ.get("FABLINK_FIDELITY_LATENCY", "0") or 0)
-        self.latency = LatencyModel(scale=scale) if scale > 0 else None
+        self._by_operation: dict[tuple[str, str], tuple[list[Rule], list[Rule]]] = {}
+        self._flights: dict[str, set[int]] = {}  # key -> tickets of the writes in flight on it
+        self._tickets = itertools.count(1)
+        self._mine = threading.local()  # this thread's (key, raced), while its request is in flight
 
-    @property
-    def hooks(self) -> list[tuple[str, Callable[..., Any]]]:
-        hooks = [
-            ("before-parameter-build", self._keep_params),
-            ("before-call", self._before_call),
-            ("after-call", self._after_call),
-        ]
-        return hooks + (self.latency.hooks if self.latency else [])
+    def configure(self, settings: Mapping[str, str]) -> None:
+        """Apply FABLINK_FIDELITY* settings (absent ones: their defaults)."""
+        self.on = _on(settings.get("FABLINK_FIDELITY"))
+        self.seed = int(settings.get("FABLINK_FIDELITY_SEED") or 14)
+        try:
+            self.error_rate = float(settings.get("FABLINK_FIDELITY_5XX") or DEFAULT_5XX_RATE)
+        except ValueError:
+            self.error_rate = DEFAULT_5XX_RATE
+        if settings.get("FABLINK_FIDELITY_5XX", "").strip() in ("0", "0.0", "off"):
+            self.error_rate = 0.0
+        scale = latency_scale(settings)
+        if not scale:
+            self.latency = None
+        elif self.latency is None or self.latency.scale != scale:
+            self.latency = LatencyModel(scale=scale)
+
+    def status(self) -> dict[str, Any]:
+        with self.lock:
+            return {"on": self.on, "seed": self.seed, "error_rate": self.error_rate,
+                    "latency_scale": self.latency.scale if self.latency else 0,
+                    "latency_created": len(self.latency.created) if self.latency else 0, "windows": dict(self.windows),
+                    "fired": dict(sorted(self.fired.items()))}
 
     # -- memory shared by the rules ------------------------------------------
+
+    def forget(self) -> None:
+        """Forget what was created and answered (a moto reset: nothing it remembers exists any more)."""
+        with self.lock:
+            self.memory.clear()
+            self.fired.clear()
 
     def remember(self, key: str, value: Any = True) -> None:
         with self.lock:
@@ -115,38 +161,64 @@ class FidelityLayer:
             self.memory[key] = left - 1
             return True
 
-    # -- the hooks -----------------------------------------------------------
+    # -- writes in flight (for races: rules._apigw_raced) -----------------------
 
-    @staticmethod
-    def _keep_params(params: dict, context: dict, **_: Any) -> None:
-        context[_CONTEXT_KEY] = params
+    @contextmanager
+    def flying(self, key: str | None) -> Iterator[None]:
+        """The request is in flight on ``key`` (None: on nothing that races)
+        from before it queues for moto until it is answered. One that arrives
+        while another is in flight on the same key raced it: on AWS both
+        would be in progress at once (``raced``)."""
+        if key is None:
+            yield
+            return
+        with self.lock:
+            ticket = next(self._tickets)
+            flights = self._flights.setdefault(key, set())
+            raced = bool(flights)
+            flights.add(ticket)
+        self._mine.flight = (key, raced)
+        try:
+            yield
+        finally:
+            self._mine.flight = None
+            with self.lock:
+                self._flights[key].discard(ticket)
 
-    def _before_call(self, model: Any, context: dict, **_: Any) -> Any:
-        call = Call(model.service_model.service_name, model.name, context.get(_CONTEXT_KEY) or {}, None)
-        for rule in self.rules:
-            if rule.before is None or not rule.matches(call):
-                continue
-            answer = rule.before(self, call)
+    def in_flight(self, key: str) -> int:
+        with self.lock:
+            return len(self._flights.get(key, ()))
+
+    def raced(self, key: str) -> bool:
+        """This thread's request on ``key`` arrived while another was in flight on it."""
+        return getattr(self._mine, "flight", None) == (key, True)
+
+    # -- acting on a call (wire.py brings the calls) ---------------------------
+
+    def rules_for(self, service: str, operation: str) -> tuple[list[Rule], list[Rule]]:
+        """(rules acting before moto, rules reading its answer) for one operation."""
+        key = (service, operation)
+        if key not in self._by_operation:
+            probe = Call(service, operation, {}, None)
+            matching = [r for r in self.rules if r.matches(probe)]
+            self._by_operation[key] = ([r for r in matching if r.before], [r for r in matching if r.after])
+        return self._by_operation[key]
+
+    def before(self, call: Call, rules: list[Rule]) -> Any:
+        """The first answer a rule gives instead of moto: (status, code, message), a dict, or None."""
+        for rule in rules:
+            try:
+                answer = rule.before(self, call)  # type: ignore[misc]
+            except ConnectionClosedError:  # the rule hangs up: an answer too
+                with self.lock:
+                    self.fired[rule.name] += 1
+                raise
             if answer is not None:
                 with self.lock:
                     self.fired[rule.name] += 1
-                if isinstance(answer, dict):  # a success AWS gives that moto would not (an earlier answer)
-                    return _Http(200), answer
-                return _error_response(*answer)
+                return answer
         return None
 
-    def _after_call(self, model: Any, parsed: dict, context: dict, **_: Any) -> None:
-        if parsed.get("Error"):
-            return
-        call = Call(model.service_model.service_name, model.name, context.get(_CONTEXT_KEY) or {}, parsed)
-        for rule in self.rules:
-            if rule.after is not None and rule.matches(call):
-                rule.after(self, call)
-
-
-def _error_response(status: int, code: str, message: str) -> tuple[_Http, dict]:
-    parsed = {
-        "Error": {"Code": code, "Message": message},
-        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0},
-    }
-    return _Http(status), parsed
+    def after(self, call: Call, rules: list[Rule]) -> None:
+        for rule in rules:
+            rule.after(self, call)  # type: ignore[misc]

@@ -1,7 +1,7 @@
 """A latency model for moto: resources take time to be created, as in AWS.
 
-moto reports every resource ready the moment it is created. This model, a set
-of botocore event hooks installed on a Target, remembers when each slow
+moto reports every resource ready the moment it is created. This model, part
+of the fidelity layer (where moto answers), remembers when each slow
 resource was created and, until its modelled creation time has passed,
 rewrites what describe calls return so the resource reads as still being
 created (CREATING, pending, provisioning...). The code under test then waits
@@ -92,7 +92,8 @@ SLOW: list[Slow] = [
 
 
 class LatencyModel:
-    """Install with ``Target(hooks=model.hooks)``. Thread-safe."""
+    """The fidelity layer's (``FidelityLayer.latency``): wire.py shows it every
+    create and describe answer (``observe``). Thread-safe."""
 
     def __init__(
         self,
@@ -117,12 +118,12 @@ class LatencyModel:
         """The modelled creation time, already scaled."""
         return self.seconds[model] / self.scale
 
-    @property
-    def hooks(self) -> list[tuple[str, Callable[..., Any]]]:
-        return [("after-call", self._after_call)]
+    def watches(self, name: str) -> bool:
+        """``name`` ("service.Operation") creates or describes a slow resource."""
+        return name in self._by_create or name in self._by_describe
 
-    def _after_call(self, model: Any, parsed: dict, **kwargs: Any) -> None:
-        name = f"{model.service_model.service_name}.{model.name}"
+    def observe(self, name: str, parsed: dict) -> None:
+        """Remember a create's time, or rewrite a describe's statuses, in ``parsed``."""
         if parsed.get("Error"):
             return
         slow = self._by_create.get(name)
