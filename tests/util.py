@@ -35,8 +35,9 @@ def provisioned(cfg, stages=("network",)) -> None:
     """What ``provision(cfg, stages)`` leaves, for a test that only stands on
     it (its own moto, fresh): provisioned the first time in the test process,
     then restored from a snapshot of that (tests/snapshot.py), ~0.01 s. The
-    same config (wherever its file is), stages and moto settings (the managed
-    policies IAM is given) make the same state. A moto not fresh: provisioned."""
+    same config (wherever its file is), stages and moto and fidelity settings
+    (MOTO_*, FABLINK_FIDELITY*, the managed policies IAM is given) make the
+    same state. A moto not fresh: provisioned."""
     import dataclasses
 
     import moto.iam.models
@@ -44,8 +45,8 @@ def provisioned(cfg, stages=("network",)) -> None:
 
     from . import snapshot
 
-    key = (repr(dataclasses.replace(cfg, path="")), tuple(stages), os.environ.get("MOTO_IAM_LOAD_MANAGED_POLICIES"),
-           os.environ.get("MOTO_ACCOUNT_ID"), id(moto.iam.models.aws_managed_policies_data))
+    settings = sorted((k, v) for k, v in os.environ.items() if k.startswith(("MOTO_", "FABLINK_FIDELITY")))
+    key = (repr(dataclasses.replace(cfg, path="")), tuple(stages), tuple(settings), id(moto.iam.models.aws_managed_policies_data))
     fresh = not any(len(d) for d in BackendDict._instances)
     if fresh and key in _PROVISIONED:
         snapshot.restore(_PROVISIONED[key])
