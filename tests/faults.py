@@ -74,12 +74,18 @@ class WriteCounter:
 
 
 class Throttle:
+    """Every n-th call (across threads) is throttled, but never two calls in
+    a row of one thread: with the counter shared by concurrent changes, one
+    call's retries could otherwise all land on multiples of n and run out
+    (it happened, rarely), which is not what throttling with backoff does."""
+
     def __init__(self, every: int = 3, code: str = "Throttling"):
         self.every = every
         self.code = code
         self.calls = 0
         self.throttled = 0
         self._lock = threading.Lock()
+        self._last = threading.local()  # this thread's previous call was throttled
 
     @property
     def hooks(self):
@@ -88,9 +94,10 @@ class Throttle:
     def _handler(self, model, **_):
         with self._lock:
             self.calls += 1
-            hit = self.calls % self.every == 0
+            hit = self.calls % self.every == 0 and not getattr(self._last, "hit", False)
             if hit:
                 self.throttled += 1
+        self._last.hit = hit
         if not hit:
             return None
         http = AWSResponse("https://throttled.invalid", 400, {}, None)
