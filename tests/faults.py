@@ -74,10 +74,13 @@ class WriteCounter:
 
 
 class Throttle:
-    """Every n-th call (across threads) is throttled, but never two calls in
-    a row of one thread: with the counter shared by concurrent changes, one
-    call's retries could otherwise all land on multiples of n and run out
-    (it happened, rarely), which is not what throttling with backoff does."""
+    """Every n-th call (across threads) is throttled, but (n > 1) never more
+    than MAX_STREAK calls in a row of one thread: with the counter shared by
+    concurrent changes, one call's retries could otherwise all land on
+    multiples of n and run out (it happened, rarely), which is not what
+    throttling with backoff does. ``every=1`` throttles everything."""
+
+    MAX_STREAK = 2
 
     def __init__(self, every: int = 3, code: str = "Throttling"):
         self.every = every
@@ -85,7 +88,7 @@ class Throttle:
         self.calls = 0
         self.throttled = 0
         self._lock = threading.Lock()
-        self._last = threading.local()  # this thread's previous call was throttled
+        self._streak = threading.local()  # this thread's throttled calls in a row
 
     @property
     def hooks(self):
@@ -94,10 +97,11 @@ class Throttle:
     def _handler(self, model, **_):
         with self._lock:
             self.calls += 1
-            hit = self.calls % self.every == 0 and not getattr(self._last, "hit", False)
+            streak = getattr(self._streak, "n", 0)
+            hit = self.calls % self.every == 0 and (self.every == 1 or streak < self.MAX_STREAK)
             if hit:
                 self.throttled += 1
-        self._last.hit = hit
+        self._streak.n = streak + 1 if hit else 0
         if not hit:
             return None
         http = AWSResponse("https://throttled.invalid", 400, {}, None)
