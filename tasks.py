@@ -243,6 +243,12 @@ def output(c, stage=None, config=None, live=False, json=False):
     _exit(cli.run(cli.cmd_output, cli.Options(config=config, live=live, json=json, stage=stage)))
 
 
+@task(help={"out": "write it to this file (default: stdout)", **_help("config", "json")})
+def policy(c, out=None, config=None, json=False):
+    """The IAM policy the environment's operators need (docs/operator-policy.json, its data deletes scoped to this environment's temporaries); reads no AWS."""
+    _exit(cli.run(cli.cmd_policy, cli.Options(config=config, json=json, out=out)))
+
+
 @task(help=_help("json"))
 def version(c, json=False):
     """The tool's version and git commit."""
@@ -316,4 +322,4 @@ reports.add_task(reports_trend)
 workload = Collection("workload")
 workload.add_task(workload_manifests)
 
-ns = Collection(provision, plan, output, destroy, unlock, version, test, sandbox, drill, access, backup, cost, release, reports, workload)
+ns = Collection(provision, plan, output, destroy, unlock, policy, version, test, sandbox, drill, access, backup, cost, release, reports, workload)

@@ -8,6 +8,7 @@ operator never sees a traceback for something we expected.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import time
 from datetime import datetime, timezone
@@ -18,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.markup import escape
 
-from . import interrupts, outputs, ownership, paths, provenance, reports_index, sandbox, trend
+from . import interrupts, operator_policy, outputs, ownership, paths, provenance, reports_index, sandbox, trend
 from .config import load_config
 from .engine import BLOCKED, NOOP, REPLACE, Change, Context, Progress, apply, has_changes
 from .errors import FAILED, GuardError, OpsError
@@ -265,6 +266,25 @@ def cmd_workload_manifests(opts: Options) -> int:
     paths = manifests.write(rendered, opts.out) if opts.out else []
     doc = {"files": paths, "placeholders": placeholders, **({} if opts.out else {"objects": rendered})}
     _say(opts, doc, f"{len(paths)} objects written to {opts.out}, one file each, in apply order")
+    return 0
+
+
+def cmd_policy(opts: Options) -> int:
+    """The IAM policy the environment's operators need (provision and the
+    runbooks): docs/operator-policy.json for its account, region and
+    backup.verify temporaries. Reads no AWS."""
+    cfg = load_config(paths.config_path(opts.config))
+    root = paths.project_root()
+    source = root / "docs" / "operator-policy.json" if root else None
+    if source is None or not source.is_file():
+        raise OpsError("docs/operator-policy.json is not here: run from a checkout of fablink-ops", FAILED)
+    doc = operator_policy.for_environment(json.loads(source.read_text()), cfg)
+    if opts.out is None:
+        print_json(doc)
+        return 0
+    Path(opts.out).write_text(operator_policy.render(doc))
+    _say(opts, {"file": opts.out, "environment": cfg.project.environment_name},
+         f"the operators' policy for {cfg.project.environment_name} written to {opts.out}")
     return 0
 
 

@@ -33,7 +33,8 @@ its own temporaries, so the operators' policy allows those deletes on the
 environment's temporary names only (``[backup] temporary_prefix``): a
 mistake, or a bug, cannot delete a production table with these credentials.
 docs/operator-policy.json is prod's (config/prod.toml); another
-environment's operators need its prefix (``scoped_deletes(cfg)``).
+environment's operators need its prefix: ``invoke policy -c CONFIG``
+(``for_environment``).
 """
 
 from __future__ import annotations
@@ -129,6 +130,9 @@ SCOPED_DELETES: dict[str, str] = {
 }
 
 
+SCOPED_SID = "DeleteOnlyBackupVerifyTemporaries"
+
+
 def scoped_deletes(cfg: Any) -> dict[str, str]:
     """SCOPED_DELETES for one environment: action -> the resource ARN pattern it is allowed on."""
     values = {"region": cfg.project.region, "account": cfg.project.account_id, "prefix": cfg.backup.temporary_prefix}
@@ -189,7 +193,7 @@ def document(all_actions: set[str], sid: str = "FablinkOps", pass_role: bool = T
     plain = sorted(a for a in all_actions if a != "iam:PassRole" and a not in scoped)
     statements: list[dict] = [{"Sid": sid, "Effect": "Allow", "Action": plain, "Resource": "*"}]
     if scoped:
-        statements.append({"Sid": "DeleteOnlyBackupVerifyTemporaries", "Effect": "Allow", "Action": sorted(scoped),
+        statements.append({"Sid": SCOPED_SID, "Effect": "Allow", "Action": sorted(scoped),
                            "Resource": sorted(set(scoped.values()))})
     if pass_role:
         statements.append({"Sid": "PassOurRoles", "Effect": "Allow", "Action": "iam:PassRole", "Resource": "*",
@@ -200,6 +204,16 @@ def document(all_actions: set[str], sid: str = "FablinkOps", pass_role: bool = T
 def destroy_document(calls: Iterable[str]) -> dict:
     """`invoke destroy`'s policy: its own calls (reads included) and DESTROY_IMPLICIT, no PassRole."""
     return document({action_of(c) for c in calls} | set(DESTROY_IMPLICIT), sid="FablinkOpsDestroy", pass_role=False)
+
+
+def for_environment(doc: dict, cfg: Any) -> dict:
+    """The committed (prod's) document for ``cfg``'s environment: the actions
+    are the code's, the same for every environment; only the data deletes'
+    resources (that environment's temporaries, account and region) differ.
+    ``invoke policy -c config/staging.toml``."""
+    resources = sorted(set(scoped_deletes(cfg).values()))
+    statements = [dict(s, Resource=resources) if s.get("Sid") == SCOPED_SID else s for s in doc["Statement"]]
+    return {**doc, "Statement": statements}
 
 
 def granted(doc: dict) -> set[str]:

@@ -69,3 +69,31 @@ def test_api_gateway_calls_are_authorised_by_http_verb():
     assert operator_policy.action_of("apigateway:GetStages") == "apigateway:GET"
     assert operator_policy.action_of("elbv2:CreateLoadBalancer") == "elasticloadbalancing:CreateLoadBalancer"
     assert operator_policy.action_of("resourcegroupstaggingapi:GetResources") == "tag:GetResources"
+
+
+def test_invoke_policy_gives_each_environment_its_own_scoped_deletes(capsys, tmp_path):
+    """The actions are the code's, the same everywhere; the data deletes are
+    scoped to the chosen environment's temporaries (staging's, not prod's)."""
+    from fablink_ops.config import load_config
+
+    committed = json.loads(POLICY.read_text())
+    assert cli.run(cli.cmd_policy, cli.Options(config=str(ROOT / "config" / "prod.toml"))) == 0
+    assert json.loads(capsys.readouterr().out) == committed  # prod's is the committed file
+
+    staging = load_config(ROOT / "config" / "staging.toml")
+    out = tmp_path / "staging-policy.json"
+    assert cli.run(cli.cmd_policy, cli.Options(config=str(ROOT / "config" / "staging.toml"), out=str(out))) == 0
+    doc = json.loads(out.read_text())
+    [deletes] = [s for s in doc["Statement"] if s["Sid"] == operator_policy.SCOPED_SID]
+    assert all(staging.backup.temporary_prefix + "-*" in r and staging.project.account_id in r for r in deletes["Resource"])
+    assert staging.backup.temporary_prefix != load_config(ROOT / "config" / "prod.toml").backup.temporary_prefix
+    assert [s for s in doc["Statement"] if s["Sid"] != operator_policy.SCOPED_SID] == \
+        [s for s in committed["Statement"] if s["Sid"] != operator_policy.SCOPED_SID]
+
+
+def test_invoke_policy_with_a_bad_config_is_one_line_and_exit_2(capsys, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[project\n")
+    assert cli.run(cli.cmd_policy, cli.Options(config=str(bad))) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
