@@ -45,7 +45,7 @@ class Fidelity:
     def __init__(self, app: Callable[..., Iterable[bytes]], layer: FidelityLayer):
         self.app = app
         self.layer = layer
-        self.lock = threading.Lock()  # one request at a time (OneAtATime's reason), taken in wire.handle
+        self.lock = threading.Lock()  # one request at a time (see the module doc), taken in wire.handle
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == CONTROL_PATH:
@@ -150,8 +150,8 @@ def main(argv: list[str] | None = None) -> None:
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True  # type: ignore[attr-defined]  # as moto.server: a failing request answers with its traceback
     layer = FidelityLayer()  # settings from the environment it starts in; each command sends its own
-    # Fidelity serializes the requests itself (as OneAtATime does): a write is
-    # in flight from before it queues, so racing writes see each other.
+    # Fidelity serializes the requests itself, inside the layer: a write is in
+    # flight from before it queues, so writes racing on one API see each other.
     run_simple(args.host, args.port, Fidelity(app, layer), threaded=True, request_handler=MotoRequestHandler)
 
 

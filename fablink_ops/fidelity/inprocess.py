@@ -51,7 +51,7 @@ def install() -> None:
             if answer is None:  # not a URL moto serves: the layer has nothing to say either
                 raise _NotMoto()
             status, headers, body = answer
-            return status, dict(headers or {}), wire._bytes(body)
+            return status, dict(headers or {}), wire.as_bytes(body)
 
         try:
             return wire.handle(layer, normalize_request(request), downstream, _LOCK)

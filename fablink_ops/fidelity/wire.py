@@ -99,11 +99,11 @@ class Wire:
         headers = dict(answer["headers"])
         if not any(k.lower() == "x-amzn-errortype" for k in headers):
             headers["x-amzn-ErrorType"] = code  # rest-json clients read the code from here first
-        return status, headers, _bytes(answer["body"])
+        return status, headers, as_bytes(answer["body"])
 
     def result(self, parsed: dict[str, Any]) -> Response:
         answer = self._serializer().serialize({k: v for k, v in parsed.items() if k != "ResponseMetadata"})
-        return int(answer["status_code"]), dict(answer["headers"]), _bytes(answer["body"])
+        return int(answer["status_code"]), dict(answer["headers"]), as_bytes(answer["body"])
 
     def parse_answer(self, status: int, headers: dict[str, str], body: bytes) -> dict[str, Any]:
         parser = botocore_parsers.create_parser(self.operation.metadata["protocol"])
@@ -116,7 +116,7 @@ class Wire:
         return get_serializer_class(self.service, protocol)(operation_model=self.operation)
 
 
-def _bytes(body: Any) -> bytes:
+def as_bytes(body: Any) -> bytes:
     return body.encode("utf-8") if isinstance(body, str) else bytes(body or b"")
 
 
