@@ -33,6 +33,7 @@ from tenacity import Retrying
 from . import adopt
 from .errors import AwsError, GuardError
 from .fidelity import latency_scale
+from .fidelity.rules import APIGW_PARENTS
 from .validate import RequestValidator
 
 # Operation-name prefixes that only read. Anything else counts as a write.
@@ -147,7 +148,7 @@ T = TypeVar("T")
 # of them queue behind each other (Target.serial_lock), so it never races
 # itself; the conflict's retry stays for writes of others (the console, a
 # second operator). service -> the parameters naming what a write modifies.
-SERIAL_WRITES: dict[str, tuple[str, ...]] = {"apigateway": ("restApiId", "usagePlanId", "domainName")}
+SERIAL_WRITES: dict[str, tuple[str, ...]] = {"apigateway": APIGW_PARENTS}
 
 
 # Operations that do not start with a read prefix yet change no resource or

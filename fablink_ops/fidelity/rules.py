@@ -154,28 +154,22 @@ def _associate_web_acl(layer: "FidelityLayer", call: Call) -> Answer | None:
 APIGW_CONFLICT = "apigateway-concurrent-modification"
 APIGW_FIRST_WRITE = "apigateway-conflict-on-first-write"
 _CONFLICT = (409, "ConflictException", "Unable to complete operation due to concurrent modification. Please try again later.")
-# What an API Gateway write modifies: a REST API, a usage plan, a domain name.
-_APIGW_PARENTS = ("restApiId", "usagePlanId", "domainName")
+# What an API Gateway write modifies: a REST API, a usage plan, a domain name
+# (target.SERIAL_WRITES queues the tool's own writes on the same ones).
+APIGW_PARENTS = ("restApiId", "usagePlanId", "domainName")
 
 
-class _FlightKey:
-    """The key under which API Gateway writes race: ``wants`` says from the
-    operation alone whether to parse the request for it (wire.flight_key)."""
+def races(service: str, operation: str) -> bool:
+    """Whether writes of this operation can race (known from the operation alone,
+    so wire.py parses a request for its race_key only then)."""
+    return service == "apigateway" and not operation.startswith("Get")
 
-    @staticmethod
-    def wants(service: str, operation: str) -> bool:
-        return service == "apigateway" and not operation.startswith("Get")
 
-    def __call__(self, call: Call) -> str | None:
-        if not self.wants(call.service, call.operation):
-            return None
-        for name in _APIGW_PARENTS:
-            if call.params.get(name):
-                return f"apigateway:{name}={call.params[name]}"
+def race_key(call: Call) -> str | None:
+    """The key under which API Gateway writes race: what the write modifies."""
+    if not races(call.service, call.operation):
         return None
-
-
-flight_key_of = _FlightKey()
+    return next((f"apigateway:{name}={call.params[name]}" for name in APIGW_PARENTS if call.params.get(name)), None)
 
 
 def _apigw_raced(layer: "FidelityLayer", call: Call) -> Answer | None:
@@ -183,7 +177,7 @@ def _apigw_raced(layer: "FidelityLayer", call: Call) -> Answer | None:
     (queued or being answered) conflicts, as on AWS where both would be in
     progress at once; sequential writes never do (a client making one call
     after another, the aws CLI)."""
-    key = flight_key_of(call)
+    key = race_key(call)
     if key and layer.raced(key):
         return _CONFLICT
     return None

@@ -35,7 +35,7 @@ from moto.core.routing import get_service_router
 from moto.core.serialize import get_serializer_class
 from moto.core.utils import get_service_model
 
-from .rules import Call, flight_key_of
+from .rules import Call, race_key, races
 
 if TYPE_CHECKING:
     from . import FidelityLayer
@@ -146,10 +146,10 @@ def identify(request: Request) -> Wire | None:
 
 
 def flight_key(wire: Wire) -> str | None:
-    """What a write modifies, when writes racing on it conflict on AWS (rules.flight_key_of)."""
-    if not flight_key_of.wants(wire.service, wire.name):
+    """What a write modifies, when writes racing on it conflict on AWS (rules.race_key)."""
+    if not races(wire.service, wire.name):
         return None
-    return flight_key_of(Call(wire.service, wire.name, wire.params(), None))
+    return race_key(Call(wire.service, wire.name, wire.params(), None))
 
 
 class _Inside(threading.local):
@@ -188,7 +188,7 @@ def handle(layer: "FidelityLayer", request: Request, downstream: Callable[[], Re
 def _through_rules(layer: "FidelityLayer", wire: Wire, downstream: Callable[[], Response]) -> Response:
     befores, afters = layer.rules_for(wire.service, wire.name)
     watched = layer.latency is not None and layer.latency.watches(f"{wire.service}.{wire.name}")
-    needs_params = wire._params is not None or any(r.operations or r.service != "*" for r in befores + afters)
+    needs_params = wire._params is not None or any(r.service != "*" for r in befores + afters)  # only the 5xx rule reads none
     call = Call(wire.service, wire.name, wire.params() if needs_params else {}, None)
     try:
         answer = layer.before(call, befores)
